@@ -1,0 +1,90 @@
+"""Randomness for every private mechanism in tfpriv.
+
+`RandomSource()` draws from the operating system's CSPRNG (`os.urandom`, which
+`secrets` also uses). `RandomSource(seed=...)` is a reproducible NumPy PCG64
+stream for tests and benchmarks: it is labelled insecure (`secure is False`) and
+logs a warning, because anyone who knows the seed knows every share and every
+noise draw.
+
+All draws are vectorized: one call fills a whole tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from absl import logging
+
+Shape = Union[int, Sequence[int]]
+
+
+def _size(shape: Shape) -> int:
+    return int(np.prod(shape, dtype=np.int64)) if not isinstance(shape, int) else shape
+
+
+class RandomSource:
+    """A source of uniform bits, CSPRNG by default, seeded (insecure) on request."""
+
+    def __init__(self, seed: Optional[int] = None):
+        self._generator: Optional[np.random.Generator] = None
+        if seed is not None:
+            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+                raise TypeError(f'seed must be an int or None, got {type(seed).__name__}')
+            logging.warning('RandomSource(seed=%d) is INSECURE: use it for tests only.', seed)
+            self._generator = np.random.Generator(np.random.PCG64(int(seed)))
+
+    @property
+    def secure(self) -> bool:
+        """True when draws come from the OS CSPRNG."""
+        return self._generator is None
+
+    def bytes(self, n: int) -> bytes:
+        """`n` uniformly random bytes."""
+        if self._generator is None:
+            return os.urandom(n)
+        return self._generator.bytes(n)
+
+    def uint64(self, shape: Shape) -> np.ndarray:
+        """Uniform integers in [0, 2^64) as uint64, of the given shape."""
+        n = _size(shape)
+        return np.frombuffer(self.bytes(8 * n), dtype=np.uint64).reshape(shape).copy()
+
+    def uniform_mod(self, modulus: int, shape: Shape) -> np.ndarray:
+        """Uniform integers in [0, modulus) as int64, without modulo bias.
+
+        Draws 64-bit words and rejects those at or above the largest multiple of
+        `modulus` below 2^64 (rejection probability < modulus / 2^64), so the result
+        is exactly uniform.
+        """
+        if not 2 <= modulus <= 2**63:
+            raise ValueError(f'modulus must be in [2, 2^63], got {modulus}')
+        n = _size(shape)
+        limit = np.uint64((2**64 // modulus) * modulus - 1)
+        words = self.uint64(n)
+        bad = np.flatnonzero(words > limit)
+        while bad.size:
+            words[bad] = self.uint64(bad.size)
+            bad = bad[words[bad] > limit]
+        return (words % np.uint64(modulus)).astype(np.int64).reshape(shape)
+
+    def uniform01(self, shape: Shape) -> np.ndarray:
+        """Uniform floats in the open interval (0, 1), 53 random bits each."""
+        words = self.uint64(shape) >> np.uint64(11)
+        return (words.astype(np.float64) + 0.5) * (1.0 / 2.0**53)
+
+    def normal(self, shape: Shape, scale: float = 1.0) -> np.ndarray:
+        """N(0, scale^2) samples (Box-Muller on `uniform01`)."""
+        n = _size(shape)
+        half = (n + 1) // 2
+        u1, u2 = self.uniform01(half), self.uniform01(half)
+        radius = np.sqrt(-2.0 * np.log(u1))
+        z = np.concatenate([radius * np.cos(2 * math.pi * u2), radius * np.sin(2 * math.pi * u2)])
+        return (scale * z[:n]).reshape(shape)
+
+    def laplace(self, shape: Shape, scale: float = 1.0) -> np.ndarray:
+        """Laplace(0, scale) samples (inverse CDF on `uniform01`)."""
+        u = self.uniform01(shape) - 0.5
+        return -scale * np.sign(u) * np.log1p(-2.0 * np.abs(u))

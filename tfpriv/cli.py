@@ -1,0 +1,174 @@
+"""Command line of `train.py`: flags, validation before TensorFlow starts, dispatch.
+
+Every flag is checked first; a bad value exits with status 2 and an
+argparse-style message, never a TensorFlow traceback. Modes:
+
+- default: train `--model` on `--dataset` with DP-SGD (`--dp`) or without (`--no-dp`);
+- `--compare`: the same configuration with and without DP, one figure;
+- `--encrypted-eval`: after training, classify the test set under SMPC;
+- `--federated`: federated averaging on TensorFlow Federated (`--dp` = DP-FedAvg);
+- `--pate`: PATE teachers, noisy aggregation and student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+from typing import List, Optional, Sequence
+
+TRAIN_SIZES = {'mnist': 60000}
+# Optional modes: (flag, module with add_arguments/validate/run, help).
+MODES = (('federated', 'tfpriv.federated.cli', 'federated averaging on TensorFlow Federated'),
+         ('pate', 'tfpriv.dp.pate.cli', 'PATE: teachers, noisy aggregation, student'))
+
+
+def _available_modes():
+    for flag, module_name, help_text in MODES:
+        try:
+            yield flag, importlib.import_module(module_name), help_text
+        except ImportError:
+            continue
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='train.py', description='Train Keras models on MNIST or Credit Approval with or '
+        'without differential privacy (DP-SGD via TensorFlow Privacy, ε via dp_accounting).')
+    add = parser.add_argument
+    add('--model', choices=('mlp', 'cnn'), default='mlp', help='architecture (default mlp)')
+    add('--opt', choices=('sgd', 'adam'), default='sgd', help='optimizer (default sgd)')
+    add('--lr', type=float, default=0.1, help='learning rate (default 0.1)')
+    add('--epochs', type=int, default=15, help='training epochs (default 15)')
+    add('--batch-size', type=int, default=32, help='batch size (default 32)')
+    add('--dp', action=argparse.BooleanOptionalAction, default=True,
+        help='train with DP-SGD (default) or not (--no-dp)')
+    add('--l2_norm_clip', type=float, default=0.9, help='per-example clip norm C (default 0.9)')
+    add('--noise_mult', type=float, default=0.9, help='noise multiplier σ (default 0.9)')
+    add('--delta', type=float, default=None, help='δ (default 10^-ceil(log10 n): 1e-5 for MNIST)')
+    add('--target-epsilon', type=float, default=None,
+        help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise_mult)')
+    add('--clipping', choices=('auto', 'fast', 'vectorized', 'microbatch'), default='auto',
+        help='DP clipping path (default auto: the fastest correct one for the model)')
+    add('--activation', choices=('relu', 'tanh'), default='relu', help='hidden activation')
+    add('--dataset', choices=('mnist', 'credit'), default='mnist', help='data set (default mnist)')
+    add('--num-train', type=int, default=None, help='use only the first N training examples')
+    add('--num-test', type=int, default=None, help='use only the first N test examples')
+    add('--seed', type=int, default=0, help='random seed (default 0)')
+    add('--compare', action='store_true', help='train with and without DP, one figure')
+    add('--encrypted-eval', action='store_true',
+        help='after training, evaluate the test set under SMPC (3 parties)')
+    add('--out', default=None, help='run directory for metrics/checkpoints (default runs/<model>_<dp>)')
+    add('--images', default='images', help='directory of the figures (default images)')
+    add('--resume', action='store_true', help='continue the run in --out from its last epoch')
+    add('--verbose', type=int, choices=(0, 1, 2), default=1, help='Keras progress output')
+    for flag, module, help_text in _available_modes():
+        add(f'--{flag}', action='store_true', help=help_text)
+        module.add_arguments(parser.add_argument_group(flag))
+    return parser
+
+
+def train_size(args: argparse.Namespace) -> int:
+    """Training-set size for the chosen data set (no TensorFlow needed)."""
+    if args.dataset == 'credit':
+        from tfpriv.data.credit import load_credit  # pylint: disable=g-import-not-at-top
+        n = load_credit().num_train
+    else:
+        n = TRAIN_SIZES[args.dataset]
+    return min(n, args.num_train) if args.num_train else n
+
+
+def validate(args: argparse.Namespace) -> List[str]:
+    """All problems with the flags, as messages (empty when fine)."""
+    errors = []
+    checks = [
+        (args.lr > 0 and math.isfinite(args.lr), f'--lr must be > 0, got {args.lr}'),
+        (args.epochs >= 1, f'--epochs must be >= 1, got {args.epochs}'),
+        (args.l2_norm_clip > 0, f'--l2_norm_clip must be > 0, got {args.l2_norm_clip}'),
+        (not args.dp or args.noise_mult >= 0, f'--noise_mult must be >= 0, got {args.noise_mult}'),
+        (args.delta is None or 0 < args.delta < 1, f'--delta must be in (0, 1), got {args.delta}'),
+        (args.target_epsilon is None or args.target_epsilon > 0,
+         f'--target-epsilon must be > 0, got {args.target_epsilon}'),
+        (args.num_train is None or args.num_train >= 1,
+         f'--num-train must be >= 1, got {args.num_train}'),
+        (args.num_test is None or args.num_test >= 1, f'--num-test must be >= 1, got {args.num_test}'),
+    ]
+    errors += [message for ok, message in checks if not ok]
+    n = train_size(args)
+    if not 1 <= args.batch_size <= n:
+        errors.append(f'--batch-size must be in [1, {n}] (the training-set size), got {args.batch_size}')
+    if args.target_epsilon is not None and not args.dp:
+        errors.append('--target-epsilon needs --dp')
+    modes = [flag for flag, _, _ in MODES if getattr(args, flag, False)]
+    if len(modes) > 1 or (modes and args.compare):
+        errors.append(f'choose one mode, got --{" --".join(modes + (["compare"] if args.compare else []))}')
+    if args.encrypted_eval and (modes or args.dataset != 'mnist'):
+        errors.append('--encrypted-eval evaluates a model trained on mnist in the default mode')
+    for flag, module, _ in _available_modes():
+        if getattr(args, flag, False):
+            errors += module.validate(args)
+    return errors
+
+
+def _run_training(args: argparse.Namespace, dp: bool) -> dict:
+    from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.training import TrainConfig, train  # pylint: disable=g-import-not-at-top
+    from tfpriv.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+    data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
+    config = TrainConfig(
+        model=args.model, opt=args.opt, lr=args.lr, epochs=args.epochs,
+        batch_size=args.batch_size, dp=dp, l2_norm_clip=args.l2_norm_clip,
+        noise_mult=args.noise_mult, delta=args.delta, target_epsilon=args.target_epsilon if dp else None,
+        seed=args.seed, dataset=args.dataset, activation=args.activation, clipping=args.clipping,
+        num_train=args.num_train, num_test=args.num_test, resume=args.resume, verbose=args.verbose,
+        out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
+    metrics = train(config, data)
+    title = f"{args.model.upper()} on {args.dataset}, {'DP-SGD' if dp else 'no DP'}"
+    if dp:
+        title += f" (σ = {metrics['noise_multiplier']:.3g}, C = {args.l2_norm_clip})"
+    metrics['figure'] = plot_histories({config.tag: metrics['history']},
+                                       os.path.join(args.images, f'{config.tag}.png'), title)
+    print(f"{config.tag}: test accuracy = {metrics['test_accuracy']:.4f}")
+    if dp:
+        print(f"ε = {metrics['epsilon']:.3f} (RDP), {metrics['epsilon_pld']:.3f} (PLD), "
+              f"δ = {metrics['delta']:g}")
+    return metrics
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        errors = validate(args)
+    except Exception as error:  # e.g. an unreadable data file
+        errors = [str(error)]
+    if errors:
+        parser.error('; '.join(errors))
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    for flag, module, _ in _available_modes():
+        if getattr(args, flag, False):
+            print(json.dumps(module.run(args), indent=1, default=str))
+            return 0
+    if args.compare:
+        from tfpriv.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+        runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
+        path = plot_histories({tag: m['history'] for tag, m in runs.items()},
+                              os.path.join(args.images, f'{args.model}_compare.png'),
+                              f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
+        print(f'comparison figure: {path}')
+        return 0
+    from tfpriv.dp.training import ResumeMismatch  # pylint: disable=g-import-not-at-top
+    try:
+        metrics = _run_training(args, args.dp)
+    except ResumeMismatch as error:
+        parser.error(str(error))
+    if args.encrypted_eval:
+        from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
+        from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
+        data = load_dataset('mnist').subset(None, args.num_test)
+        result = evaluate_encrypted(metrics['model'], data.x_test, data.y_test)
+        print(f'encrypted evaluation: {result}')
+    return 0

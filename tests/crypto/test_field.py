@@ -31,7 +31,7 @@ def test_random_elements_in_range_and_all_values_hit(modulus):
 @settings(max_examples=40, deadline=None)
 @given(modulus=st.sampled_from(PRIMES[2:]), data=st.data())
 def test_any_threshold_subset_reconstructs(modulus, data):
-    num_shares = data.draw(st.integers(1, 7))
+    num_shares = data.draw(st.integers(1, min(7, modulus - 1)))
     threshold = data.draw(st.integers(1, num_shares))
     secret = np.array(data.draw(st.lists(st.integers(0, modulus - 1), min_size=1, max_size=20)))
     xs = data.draw(st.lists(st.integers(1, modulus - 1), min_size=num_shares,

@@ -159,6 +159,21 @@ def poly_eval(coeffs: np.ndarray, xs: Sequence[int], modulus: int) -> np.ndarray
     return out
 
 
+def check_split_parameters(threshold: int, num_shares: int, modulus: int) -> int:
+    """Checks 1 <= threshold <= num_shares < modulus (a prime < 2^31); returns the modulus."""
+    modulus = check_modulus(modulus)
+    for name, value in (('threshold', threshold), ('num_shares', num_shares)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f'{name} must be an int, got {type(value).__name__}')
+    if not 1 <= num_shares < modulus:
+        raise ValueError(f'num_shares must be in [1, modulus) = [1, {modulus}) so that every '
+                         f'share gets a distinct non-zero x, got {num_shares}')
+    if not 1 <= threshold <= num_shares:
+        raise ValueError(f'threshold must be in [1, num_shares] = [1, {num_shares}], '
+                         f'got {threshold}')
+    return modulus
+
+
 def split_field(secret: np.ndarray, threshold: int, num_shares: int, modulus: int,
                 rng: Optional[RandomSource] = None,
                 xs: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -178,16 +193,7 @@ def split_field(secret: np.ndarray, threshold: int, num_shares: int, modulus: in
     Returns:
       int64 array of shape (num_shares, *secret.shape); row i is the share at xs[i].
     """
-    modulus = check_modulus(modulus)
-    for name, value in (('threshold', threshold), ('num_shares', num_shares)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f'{name} must be an int, got {type(value).__name__}')
-    if not 1 <= num_shares < modulus:
-        raise ValueError(f'num_shares must be in [1, modulus) = [1, {modulus}) so that every '
-                         f'share gets a distinct non-zero x, got {num_shares}')
-    if not 1 <= threshold <= num_shares:
-        raise ValueError(f'threshold must be in [1, num_shares] = [1, {num_shares}], '
-                         f'got {threshold}')
+    modulus = check_split_parameters(threshold, num_shares, modulus)
     points = check_xs(range(1, num_shares + 1) if xs is None else xs, modulus)
     if len(points) != num_shares:
         raise ValueError(f'expected {num_shares} x-coordinates, got {len(points)}')

@@ -1,0 +1,224 @@
+"""Tests of tfpriv.crypto.shamir and tfpriv.crypto.fixed_point."""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import stats
+
+from tfpriv.crypto import field, shamir
+from tfpriv.crypto.fixed_point import FixedPoint
+from tfpriv.rng import RandomSource
+
+SEEDED = RandomSource(seed=11)
+finite = st.floats(-1000, 1000, allow_nan=False, allow_infinity=False)
+
+
+def _array(data, size=st.integers(1, 12)):
+    return np.array(data.draw(st.lists(finite, min_size=1, max_size=data.draw(size))))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_any_t_of_n_reconstructs_within_fixed_point_error(data):
+    n = data.draw(st.integers(1, 6))
+    t = data.draw(st.integers(1, n))
+    precision = data.draw(st.integers(0, 20))
+    secret = _array(data)
+    shares = shamir.split(secret, t, n, precision=precision, rng=SEEDED)
+    for subset in itertools.combinations(shares, t):
+        out = shamir.reconstruct(list(subset))
+        assert out.shape == secret.shape and out.dtype == secret.dtype
+        assert np.max(np.abs(out - secret)) <= 2.0**-precision
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_fewer_than_t_shares_raise(data):
+    n = data.draw(st.integers(2, 6))
+    t = data.draw(st.integers(2, n))
+    shares = shamir.split(_array(data), t, n, rng=SEEDED)
+    with pytest.raises(ValueError, match=f'need at least threshold = {t}'):
+        shamir.reconstruct(shares[:t - 1])
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_linearity_sum_of_shares_is_share_of_sum(data):
+    a = _array(data, st.just(8))
+    b = np.array(data.draw(st.lists(finite, min_size=a.size, max_size=a.size)))
+    shares_a = shamir.split(a, 3, 5, rng=SEEDED)
+    shares_b = shamir.split(b, 3, 5, rng=SEEDED)
+    summed = [u + v for u, v in zip(shares_a, shares_b)]
+    for subset in ([0, 1, 2], [2, 3, 4], [0, 2, 4]):
+        out = shamir.reconstruct([summed[i] for i in subset])
+        assert np.max(np.abs(out - (a + b))) <= 2 * 2.0**-shamir.DEFAULT_PRECISION
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(finite, min_size=1, max_size=50), precision=st.integers(0, 40))
+def test_fixed_point_round_trip(values, precision):
+    encoder = FixedPoint(2**61 - 1, precision)
+    encoded = encoder.encode(np.array(values))
+    assert encoded.dtype == np.int64 and encoded.min() >= 0 and encoded.max() < 2**61 - 1
+    assert np.max(np.abs(encoder.decode(encoded) - np.array(values))) <= 2.0**-precision
+
+
+def test_fixed_point_signed_sum_and_headroom_messages():
+    encoder = FixedPoint(2**31 - 1, 16)
+    x, y = np.array([-3.25, 1.5]), np.array([1.0, -7.0])
+    total = (encoder.encode(x) + encoder.encode(y)) % encoder.modulus
+    np.testing.assert_allclose(encoder.decode(total), x + y)
+    encoder.check_headroom(16383, 1.0)  # 16383 * 2^16 < 2^30
+    with pytest.raises(ValueError, match='at most 16383 terms of this bound fit, or use '
+                                         'precision <= 15 bits'):
+        encoder.check_headroom(16385, 1.0)
+    encoder.check_headroom(2, [0.5, 0.5])
+    with pytest.raises(ValueError, match='precision <= 15 bits'):
+        encoder.check_headroom(2, [20000.0, 10000.0])
+    with pytest.raises(ValueError, match='no precision fits'):
+        encoder.check_headroom(1, 2.0**31)
+
+
+@pytest.mark.parametrize('values, match', [
+    ([np.nan], 'NaN or infinite'), ([np.inf, 1.0], 'NaN or infinite'),
+    ([20000.0], 'limit is 16384.*precision <= 15'),
+])
+def test_fixed_point_rejects_unencodable(values, match):
+    with pytest.raises(ValueError, match=match):
+        FixedPoint(2**31 - 1, 16).encode(np.array(values))
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(modulus=2**62 + 1), r'modulus must be in \[3, 2\^62\]'),
+    (dict(modulus=2), r'modulus must be in'),
+    (dict(precision=-1), 'precision must be in'),
+    (dict(precision=1.5), 'precision must be an int'),
+])
+def test_fixed_point_bad_parameters(kwargs, match):
+    args = dict(modulus=2**31 - 1, precision=16)
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        FixedPoint(**args)
+
+
+def test_fixed_point_bad_headroom_arguments():
+    encoder = FixedPoint(2**31 - 1, 16)
+    with pytest.raises(ValueError, match='num_terms must be a positive int'):
+        encoder.check_headroom(0, 1.0)
+    with pytest.raises(ValueError, match='expected one bound or 3 bounds'):
+        encoder.check_headroom(3, [1.0, 2.0])
+    with pytest.raises(ValueError, match='finite and non-negative'):
+        encoder.check_headroom(2, [1.0, -1.0])
+    with pytest.raises(ValueError, match=r'must lie in \[0, 2147483647\)'):
+        encoder.decode(np.array([-1]))
+
+
+def test_t_minus_1_shares_independent_of_secret_chi_square():
+    """Over GF(7) with t = 3, the joint law of shares 1 and 2 is uniform on 49 cells
+    whatever the secret: a chi-square test of share pairs against the secret finds no
+    dependence, while the t shares together determine it."""
+    modulus, trials = 7, 4000
+    rng = RandomSource(seed=12)
+    secrets = field.random_elements(modulus, (trials,), rng)
+    shares = field.split_field(secrets, 3, 4, modulus, rng)
+    pair = shares[0] * modulus + shares[1]
+    table = np.zeros((modulus, modulus * modulus))
+    np.add.at(table, (secrets, pair), 1)
+    assert stats.chi2_contingency(table)[1] > 0.001
+    full = (pair * modulus + shares[2])
+    table_full = np.zeros((modulus, modulus**3))
+    np.add.at(table_full, (secrets, full), 1)
+    table_full = table_full[:, table_full.sum(axis=0) > 0]
+    assert stats.chi2_contingency(table_full)[1] < 1e-6
+
+
+def test_list_of_arrays_keeps_shapes_and_dtypes():
+    weights = [np.arange(12, dtype=np.float32).reshape(3, 4) / 7, np.array([-5, 9], np.int32),
+               np.float64(2.5) * np.ones((2, 1, 2))]
+    shares = shamir.split(weights, 2, 3, rng=SEEDED)
+    assert shares[0].shape == (3, 4) and shares[0].dtype == np.float32
+    out = shamir.reconstruct(shares[1:])
+    assert isinstance(out, list) and len(out) == 3
+    for a, b in zip(out, weights):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, atol=2.0**-16)
+    assert shares[0].nbytes > 4 * 12 + 4 * 2 + 4 * 4
+
+
+def test_reconstruct_corrects_a_wrong_share_and_reports_it():
+    secret = np.linspace(-1, 1, 50)
+    shares = shamir.split(secret, 3, 6, rng=SEEDED)
+    shares[4] = dataclasses.replace(shares[4], values=(shares[4].values + 1) % shares[4].modulus)
+    out, bad = shamir.reconstruct_with_report(shares)
+    assert bad == (5,)
+    np.testing.assert_allclose(out, secret, atol=2.0**-16)
+    wrong = shamir.reconstruct(shares[2:5], robust=False)
+    assert np.max(np.abs(wrong - secret)) > 2.0**-15
+
+
+def _mismatch(field_name, value):
+    def change(shares):
+        shares[1] = dataclasses.replace(shares[1], **{field_name: value})
+        return shares
+    return change
+
+
+@pytest.mark.parametrize('change, error, match', [
+    (lambda s: s[:2] + shamir.split(np.zeros(4), 2, 3, rng=SEEDED)[2:], ValueError, 'split_id'),
+    (_mismatch('modulus', 65537), ValueError, 'modulus=65537'),
+    (_mismatch('threshold', 3), ValueError, 'threshold=3'),
+    (_mismatch('precision', 10), ValueError, 'precision=10'),
+    (_mismatch('version', 99), ValueError, 'version=99'),
+    (_mismatch('encoding', 'other'), ValueError, 'encoding'),
+    (lambda s: [s[0], s[1], s[1]], ValueError, r'duplicate shares for x = \[2\]'),
+    (lambda s: [], ValueError, 'no shares'),
+    (lambda s: s[0], TypeError, 'expected a list of Share'),
+    (lambda s: [s[0], 'x'], TypeError, 'not a Share'),
+    (lambda s: [s[0], dataclasses.replace(s[1], values=s[1].values[:2])], ValueError,
+     'holds'),
+])
+def test_reconstruct_rejects_mixed_or_bad_shares(change, error, match):
+    shares = shamir.split(np.ones(4), 2, 3, rng=SEEDED)
+    with pytest.raises(error, match=match):
+        shamir.reconstruct(change(shares))
+
+
+def test_mixed_shapes_rejected():
+    a = shamir.split(np.ones(4), 2, 3, rng=SEEDED)
+    b = shamir.split(np.ones((2, 2)), 2, 3, rng=SEEDED)
+    with pytest.raises(ValueError, match='spec'):
+        a[0] + b[0]
+    with pytest.raises(ValueError, match='same x'):
+        a[0] + a[1]
+
+
+@pytest.mark.parametrize('secret, kwargs, error, match', [
+    (np.ones(3), dict(threshold=4, num_shares=3), ValueError, 'threshold must be in'),
+    (np.ones(3), dict(threshold=0), ValueError, 'threshold must be in'),
+    (np.ones(3), dict(num_shares=7, threshold=2, modulus=7), ValueError, 'num_shares must be'),
+    (np.ones(3), dict(modulus=2**31 + 11), ValueError, 'prime'),
+    (np.ones(3), dict(xs=[1, 1, 2]), ValueError, 'distinct'),
+    (np.array([1.0, np.nan]), {}, ValueError, 'NaN or infinite'),
+    (np.array([np.inf]), {}, ValueError, 'NaN or infinite'),
+    (np.array([1e6]), {}, ValueError, 'does not fit'),
+    (np.array([True]), {}, TypeError, 'dtype bool'),
+    (np.array(['a']), {}, TypeError, 'dtype <U1'),
+    ([], {}, ValueError, 'empty list'),
+    ([np.ones(2), np.array([np.nan])], {}, ValueError, 'NaN'),
+    (np.ones(3), dict(precision=-2), ValueError, 'precision must be'),
+])
+def test_split_rejects_bad_arguments(secret, kwargs, error, match):
+    args = dict(threshold=2, num_shares=3, rng=SEEDED)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        shamir.split(secret, **args)
+
+
+def test_default_randomness_is_os_csprng_and_fresh():
+    a = shamir.split(np.zeros(16), 2, 2)
+    b = shamir.split(np.zeros(16), 2, 2)
+    assert a[0].split_id != b[0].split_id
+    assert not np.array_equal(a[0].values, b[0].values)

@@ -1,0 +1,142 @@
+"""Tests of tfpriv.crypto.shamir_secagg.ShamirAggregator."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tfpriv.crypto import reed_solomon
+from tfpriv.crypto.secagg import PlainAggregator, SecureAggregator
+from tfpriv.crypto.shamir_secagg import ShamirAggregator
+from tfpriv.rng import RandomSource
+
+
+def _updates(num_clients, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return [[(scale * rng.normal(size=(6, 5))).astype(np.float32),
+             (scale * rng.normal(size=5)).astype(np.float32)] for _ in range(num_clients)]
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(x.astype(np.float64) - y))) for x, y in zip(a, b))
+
+
+def _tolerance(stats):
+    return stats.extra['max_abs_error'] + 1e-6  # plus the float32 cast
+
+
+def test_default_aggregate_matches_plain_weighted_average():
+    updates, weights = _updates(4), [100, 50, 0, 7]
+    aggregator = ShamirAggregator(rng=RandomSource(seed=1))
+    assert isinstance(aggregator, SecureAggregator) and aggregator.name == 'shamir'
+    average, stats = aggregator.aggregate(updates, weights)
+    reference, _ = PlainAggregator().aggregate(updates, weights)
+    assert [a.shape for a in average] == [(6, 5), (5,)]
+    assert [a.dtype for a in average] == [np.float32, np.float32]
+    assert _max_diff(average, reference) <= _tolerance(stats)
+    assert stats.scheme == 'shamir' and stats.num_clients == 4 and stats.num_dropped == 0
+    assert stats.messages == 4 * 5 + 5
+    element_bytes = 4
+    assert stats.extra['bytes_per_holder'] == 32 + element_bytes * 35
+    assert stats.bytes_per_client == 5 * stats.extra['bytes_per_holder']
+    assert stats.bytes_total == 4 * stats.bytes_per_client + 5 * stats.extra['bytes_per_holder']
+    assert aggregator.traffic['client 2'] == (5, stats.bytes_per_client)
+    assert aggregator.traffic['holder 4'] == (1, stats.extra['bytes_per_holder'])
+    average, _ = ShamirAggregator().aggregate(updates)  # defaults: equal weights, OS CSPRNG
+    assert _max_diff(average, PlainAggregator().aggregate(updates)[0]) <= 1e-4
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_dropouts_within_tolerance(data):
+    n, t = data.draw(st.integers(1, 7).flatmap(lambda n: st.tuples(st.just(n),
+                                                                     st.integers(1, n))))
+    k = data.draw(st.integers(1, 6))
+    dropped = data.draw(st.lists(st.integers(0, n - 1), max_size=n - t, unique=True))
+    silent = data.draw(st.lists(st.integers(0, k - 1), max_size=k - 1, unique=True))
+    offline = data.draw(st.lists(st.integers(0, k - 1), max_size=k, unique=True))
+    weights = data.draw(st.lists(st.integers(1, 1000), min_size=k, max_size=k))
+    updates = _updates(k, seed=k)
+    aggregator = ShamirAggregator(n, t, rng=RandomSource(seed=2))
+    average, stats = aggregator.aggregate(updates, weights, dropped_holders=dropped,
+                                          clients_dropped_before_sending=silent,
+                                          clients_dropped_after_sending=offline)
+    senders = [i for i in range(k) if i not in silent]
+    reference, _ = PlainAggregator().aggregate([updates[i] for i in senders],
+                                               [weights[i] for i in senders])
+    assert _max_diff(average, reference) <= _tolerance(stats)
+    assert stats.extra['holders_answered'] == n - len(dropped)
+    assert stats.num_dropped == len(dropped) + len(silent) + len(offline)
+    assert all(aggregator.traffic[f'client {i}'] == (0, 0) for i in silent)
+
+
+def test_too_many_dropped_holders_raise():
+    aggregator = ShamirAggregator(5, 3, rng=RandomSource(seed=3))
+    with pytest.raises(ValueError, match='only 2 of 5 share-holders answered; threshold 3'):
+        aggregator.aggregate(_updates(2), dropped_holders=[0, 1, 4])
+
+
+def test_corrupted_holder_is_corrected_and_counted():
+    updates = _updates(3)
+    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=4))
+    average, stats = aggregator.aggregate(updates, [1, 2, 3], corrupted_holders=[1, 5])
+    assert _max_diff(average, PlainAggregator().aggregate(updates, [1, 2, 3])[0]) \
+        <= _tolerance(stats)
+    assert stats.extra['bad_holders'] == 2
+    with pytest.raises(reed_solomon.DecodingError, match='more than 2 of the 7'):
+        aggregator.aggregate(updates, corrupted_holders=[0, 1, 5])
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_holders=3, threshold=4), 'threshold must be'),
+    (dict(threshold=0), 'threshold must be'),
+    (dict(num_holders=0), 'num_holders must be'),
+    (dict(modulus=2**32 + 15), 'prime'),
+    (dict(bound=float('nan')), 'bound must be positive'),
+    (dict(bound=-1.0), 'bound must be positive'),
+    (dict(bound=1e6, precision=20), 'use precision <= 10 bits'),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ShamirAggregator(**kwargs)
+
+
+@pytest.mark.parametrize('updates, weights, kwargs, match', [
+    ([], None, {}, 'no client updates'),
+    (_updates(2)[:1] + [[np.ones((2, 2)), np.ones(5)]], None, {}, 'client 1 sent shapes'),
+    ([[np.full((6, 5), np.nan), np.ones(5)]], None, {}, 'NaN'),
+    (_updates(2), [1.0, -1.0], {}, 'non-negative'),
+    (_updates(2), [1.0], {}, 'expected 2 weights'),
+    (_updates(2, scale=1000.0), None, {}, 'above the public bound 512'),
+    (_updates(2), None, dict(dropped_holders=[5]), r'dropped_holders must be indices in \[0, 5\)'),
+    (_updates(2), None, dict(clients_dropped_before_sending=[0, 1]), 'no client'),
+    (_updates(2), [0, 1], dict(clients_dropped_before_sending=[1]), 'positive weight'),
+])
+def test_bad_aggregate_arguments(updates, weights, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ShamirAggregator(rng=RandomSource(seed=5)).aggregate(updates, weights, **kwargs)
+
+
+def test_headroom_error_names_what_fits():
+    # B 2^f is exactly the largest magnitude; the clients' rounding (+1/2 each) overflows it.
+    aggregator = ShamirAggregator(bound=(2**30 - 1) / 2**20, precision=20,
+                                  rng=RandomSource(seed=6))
+    with pytest.raises(ValueError, match='use precision <= 19 bits'):
+        aggregator.aggregate(_updates(2))
+
+
+def test_real_keras_model_weights():
+    """Several clients' copies of the project's MLP, perturbed as after local training:
+    the Shamir average equals the plain weighted average within the fixed-point error."""
+    from tfpriv.model import build_model
+    model = build_model('mlp', (28, 28, 1), 10)
+    base = model.get_weights()
+    rng = np.random.default_rng(7)
+    clients = [[w + rng.normal(scale=0.01, size=w.shape).astype(w.dtype) for w in base]
+               for _ in range(3)]
+    weights = [600, 1200, 300]
+    average, stats = ShamirAggregator(5, 3, rng=RandomSource(seed=8)).aggregate(clients, weights)
+    reference, _ = PlainAggregator().aggregate(clients, weights)
+    assert [a.shape for a in average] == [w.shape for w in base]
+    assert _max_diff(average, reference) <= _tolerance(stats)
+    model.set_weights(average)
+    assert stats.extra['bytes_per_weight_per_client'] == pytest.approx(5 * 4, rel=1e-3)

@@ -29,9 +29,11 @@ MODES = (('federated', 'tfpriv.federated.cli', 'federated averaging on TensorFlo
 def _available_modes():
     for flag, module_name, help_text in MODES:
         try:
-            yield flag, importlib.import_module(module_name), help_text
+            module = importlib.import_module(module_name)
         except ImportError:
             continue
+        if all(hasattr(module, name) for name in ('add_arguments', 'validate', 'run')):
+            yield flag, module, help_text
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry
 
-from tfpriv.dp.make_private import make_private
+from tfpriv.dp.private_training import make_private
 from tfpriv.model import build_model
 
 CLIP = 0.05
@@ -33,6 +33,7 @@ def _step_norms(dp_model, optimizer, loss, x, y):
     ('mlp', 0.0, 'auto', 'fast'),
     ('mlp', 0.5, 'auto', 'vectorized'),
     ('cnn', 0.5, 'auto', 'vectorized'),
+    ('cnn', 0.0, 'auto', 'fast'),
     ('mlp', 0.5, 'microbatch', 'microbatch'),
 ])
 def test_update_of_one_example_is_within_clip(mnist_small, model_name, dropout, clipping,
@@ -58,3 +59,21 @@ def test_tf_privacy_fast_path_with_dropout_exceeds_clip(mnist_small):
                         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                         *mnist_small)
     assert norms.max() > CLIP * 1.01, norms
+
+
+@pytest.mark.parametrize('model_name', ['mlp', 'cnn'])
+def test_fast_path_equals_per_example_gradients(mnist_small, model_name):
+    """Fast (registry) clipping applies the same update as explicit per-example clipping."""
+    x, y = mnist_small[0][:16], mnist_small[1][:16]
+    updates = {}
+    for path in ('fast', 'vectorized'):
+        tf.keras.utils.set_random_seed(3)
+        model = build_model(model_name, (28, 28, 1), 10, dropout=0.0)
+        private = make_private(model, num_examples=1000, batch_size=16, l2_norm_clip=0.1,
+                               noise_multiplier=0.0, learning_rate=1.0, clipping=path)
+        private.model.compile(optimizer=private.optimizer, loss=private.loss)
+        before = [w.numpy().copy() for w in private.model.trainable_variables]
+        private.model.train_on_batch(x, y)
+        updates[path] = [w.numpy() - b for w, b in zip(private.model.trainable_variables, before)]
+    for fast, slow in zip(updates['fast'], updates['vectorized']):
+        np.testing.assert_allclose(fast, slow, atol=2e-6)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfpriv.dp import make_private
-from tfpriv.dp.make_private import default_delta
+from tfpriv.dp.private_training import default_delta
 from tfpriv.model import build_model
 
 
@@ -41,10 +41,10 @@ def test_target_epsilon_calibrates_noise():
     ({'delta': 2.0}, 'delta'),
     ({'clipping': 'ghost'}, 'clipping'),
     ({'optimizer': 'rmsprop'}, 'optimizer'),
-    ({'clipping': 'fast', 'model': 'cnn'}, "clipping='fast'"),
+    ({'clipping': 'fast', 'dropout': 0.2}, "clipping='fast'"),
 ])
 def test_bad_arguments(kwargs, message):
-    model = build_model(kwargs.pop('model', 'mlp'), (28, 28, 1), 10, dropout=0.0)
+    model = build_model('mlp', (28, 28, 1), 10, dropout=kwargs.pop('dropout', 0.0))
     args = {'num_examples': 100, 'batch_size': 10, 'l2_norm_clip': 1.0, 'noise_multiplier': 1.0,
             **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -21,7 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfpriv.data import Dataset
-from tfpriv.dp.make_private import default_delta, make_private
+from tfpriv.dp.private_training import default_delta, make_private
 from tfpriv.model import build_model
 
 # Config fields that must match for --resume to continue a run.
@@ -130,8 +130,8 @@ def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> Dict[str, A
     n = data.num_train
     delta = config.delta if config.delta is not None else default_delta(n)
     # DP on the fast path needs a model without Dropout (see make_private); the
-    # noise of DP-SGD already regularizes, so the MLP drops it under DP.
-    dropout = 0.0 if config.dp and config.model == 'mlp' and config.clipping in ('auto', 'fast') else 0.2
+    # noise of DP-SGD already regularizes, so models drop it under DP.
+    dropout = 0.0 if config.dp and config.clipping in ('auto', 'fast') else 0.2
     model = build_model(config.model, data.input_shape, data.num_classes,
                         activation=config.activation, dropout=dropout)
     callbacks: List[tf.keras.callbacks.Callback] = []

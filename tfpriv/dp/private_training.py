@@ -1,6 +1,6 @@
 """`make_private`: the one entry point that makes a user's Keras model train with DP-SGD.
 
-    private = tfpriv.dp.make_private(model, num_examples=60000, batch_size=256,
+    private = tfpriv.dp.private_training(model, num_examples=60000, batch_size=256,
                                      l2_norm_clip=1.0, noise_multiplier=1.1, epochs=15)
     private.model.compile(optimizer=private.optimizer, loss=private.loss, metrics=['accuracy'])
     private.model.fit(x, y, batch_size=256, epochs=15, callbacks=[private.epsilon_callback])
@@ -8,10 +8,11 @@
 Three clipping paths of TensorFlow Privacy 0.9, all computing DP-SGD (Abadi et
 al. 2016) with per-example clipping:
 
-- `fast`: `DPModel` with the layer registry ("ghost" per-example norms, Lee &
+- `fast`: `DPModel` with a layer registry ("ghost" per-example norms, Lee &
   Kifer 2021; Li et al. 2022): one extra backward pass instead of per-example
-  gradients. Used only when every trainable layer is in the registry (Dense,
-  Embedding, ...: not Conv2D) and the model has no stochastic layer: TF
+  gradients. TF Privacy's registry has Dense and Embedding; tfpriv adds Conv2D
+  (`tfpriv.dp.conv_clipping`). Used only when every trainable layer is
+  covered and the model has no stochastic layer: TF
   Privacy computes the norms with Dropout off and the gradient with Dropout on,
   so a Dropout model's clipped gradient can exceed the clip norm and the DP
   guarantee silently fails. Such models take the vectorized path instead.
@@ -39,10 +40,10 @@ from typing import Literal, Optional
 import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.fast_gradient_clipping import gradient_clipping_utils
-from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry as tfp_registry
 
 from tfpriv.dp import accounting
 from tfpriv.dp.callbacks import EpsilonCallback
+from tfpriv.dp.conv_clipping import make_layer_registry, registry_covers
 
 Clipping = Literal['auto', 'fast', 'vectorized', 'microbatch']
 CLIPPING_PATHS = ('auto', 'fast', 'vectorized', 'microbatch')
@@ -92,10 +93,9 @@ def default_delta(num_examples: int) -> float:
 
 def fast_clipping_eligible(model: tf.keras.Model) -> bool:
     """True when the registry covers every trainable layer and no layer is stochastic."""
-    registry = tfp_registry.make_default_layer_registry()
     stochastic = any(isinstance(layer, STOCHASTIC_LAYERS) for layer in model.layers)
     return (not stochastic and gradient_clipping_utils.has_internal_compute_graph(model)
-            and gradient_clipping_utils.all_trainable_layers_are_registered(model, registry))
+            and registry_covers(model))
 
 
 def _validate(model, num_examples, batch_size, l2_norm_clip, noise_multiplier, target_epsilon,
@@ -163,8 +163,8 @@ def make_private(model: tf.keras.Model, *, num_examples: int, batch_size: int,
             target_epsilon, q, epochs * steps_per_epoch, delta)
     eligible = fast_clipping_eligible(model)
     if clipping == 'fast' and not eligible:
-        raise ValueError("clipping='fast' needs every trainable layer in TF Privacy's registry "
-                         '(Dense, Embedding, ...) and no Dropout/noise layer; use '
+        raise ValueError("clipping='fast' needs every trainable layer in the registry "
+                         '(Dense, Embedding, Conv2D) and no Dropout/noise layer; use '
                          "'vectorized' or 'auto'")
     path = ('fast' if eligible else 'vectorized') if clipping == 'auto' else clipping
 
@@ -179,7 +179,7 @@ def make_private(model: tf.keras.Model, *, num_examples: int, batch_size: int,
         opt = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[optimizer](
             learning_rate=learning_rate)
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-        registry = tfp_registry.make_default_layer_registry() if path == 'fast' else None
+        registry = make_layer_registry() if path == 'fast' else None
         dp_model = tfp.DPModel(l2_norm_clip, noise_multiplier, num_microbatches=None, use_xla=False,
                                layer_registry=registry, inputs=model.inputs, outputs=model.outputs,
                                name=f'dp_{model.name}')

@@ -1,0 +1,148 @@
+"""The ring Z_2^64 as NumPy uint64 arrays, and fixed-point encoding of reals into it.
+
+Additive secret sharing over Z_2^64 lets every party compute with native 64-bit
+integer arithmetic, whose wrap-around *is* reduction mod 2^64. A real x is
+encoded as round(x 2^f) mod 2^64 (f fractional bits, default 16) and decoded
+from the two's-complement (signed) view of the word.
+
+Headroom. The secure truncation (`tfpriv.crypto.smpc.tensor`) needs its input
+in (-2^62, 2^62), and the secure comparison needs (-2^63, 2^63). Products of
+two encodings carry 2f fractional bits before truncation, so
+
+  * one encoded value must satisfy |x| < 2^(62-f)  (checked by `encode`), and
+  * a product or dot product must satisfy |x y| < 2^(62-2f)  (2^30 for f = 16),
+
+which is far above what neural-network activations and weights reach.
+`encode` refuses inputs outside the first range and `decode` refuses any
+revealed word of magnitude 2^62 or more, which catches sums and integer
+results that left the range. A product that breaks the second bound wraps
+around inside the truncation protocol, which maps it to a plausible-looking
+value; `Cluster(check_overflow=True)` tests every product securely before
+truncating it and raises OverflowError instead (at the cost of one comparison
+per value).
+
+Matrix products. NumPy's integer matmul does not use BLAS. `matmul` splits
+each word into four 16-bit limbs and multiplies the limbs with float64 BLAS:
+a limb product is < 2^32, so a dot product of length K stays exact in the
+53-bit mantissa while (t + 1) K 2^32 < 2^53, i.e. K < 2^19; only limb pairs of
+total weight below 64 bits are needed (10 of the 16).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+RING_BITS = 64
+TRUNCATION_LIMIT = 2**62  # |x| below this (as a signed word) for exact truncation
+_LIMB_BITS = 16
+_LIMBS = RING_BITS // _LIMB_BITS
+MAX_DOT_LENGTH = 2**19  # longest exact dot product in `matmul`
+MAX_FRAC_BITS = 40
+
+
+def signed(words: np.ndarray) -> np.ndarray:
+    """The two's-complement (signed) view of ring elements."""
+    return np.asarray(words, dtype=np.uint64).view(np.int64)
+
+
+def from_int(values) -> np.ndarray:
+    """Integers (any sign, |v| < 2^63) as ring elements."""
+    return np.asarray(values, dtype=np.int64).view(np.uint64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoding:
+    """Fixed point with `frac_bits` fractional bits in Z_2^64."""
+
+    frac_bits: int = 16
+
+    def __post_init__(self):
+        if isinstance(self.frac_bits, bool) or not isinstance(self.frac_bits, (int, np.integer)):
+            raise TypeError(f'frac_bits must be an int, got {type(self.frac_bits).__name__}')
+        if not 0 <= self.frac_bits <= MAX_FRAC_BITS:
+            raise ValueError(f'frac_bits must be in [0, {MAX_FRAC_BITS}], got {self.frac_bits}')
+
+    @property
+    def scale(self) -> int:
+        return 1 << self.frac_bits
+
+    @property
+    def max_abs(self) -> float:
+        """Largest magnitude `encode` accepts: 2^(62 - f)."""
+        return float(TRUNCATION_LIMIT) / self.scale
+
+    @property
+    def max_product(self) -> float:
+        """Largest magnitude of a product (or dot product) of two encodings: 2^(62 - 2f)."""
+        return float(TRUNCATION_LIMIT) / self.scale**2
+
+    def encode(self, values) -> np.ndarray:
+        """round(values 2^f) mod 2^64 as uint64.
+
+        Raises:
+          ValueError: a NaN or infinite value.
+          OverflowError: a value with |x| >= 2^(62 - f), outside the fixed-point range.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError('cannot encode NaN or infinite values')
+        scaled = np.rint(values * self.scale)
+        if scaled.size and float(np.max(np.abs(scaled))) >= TRUNCATION_LIMIT:
+            raise OverflowError(f'value {float(np.max(np.abs(values))):.6g} is outside the '
+                                f'fixed-point range |x| < 2^{62 - self.frac_bits} = '
+                                f'{self.max_abs:.6g} of {self.frac_bits} fractional bits')
+        return from_int(scaled.astype(np.int64))
+
+    def decode(self, words: np.ndarray, frac_bits: int = None) -> np.ndarray:
+        """Signed words / 2^frac_bits (default ours) as float64.
+
+        Raises:
+          OverflowError: a word of magnitude >= 2^62: the computation that produced
+            it left the fixed-point range.
+        """
+        ints = signed(words)
+        check_range(ints)
+        f = self.frac_bits if frac_bits is None else frac_bits
+        return ints.astype(np.float64) / float(1 << f)
+
+
+def check_range(ints: np.ndarray) -> None:
+    """Raises OverflowError when a signed ring value reached 2^62 in magnitude."""
+    if ints.size and (ints.min() <= -TRUNCATION_LIMIT or ints.max() >= TRUNCATION_LIMIT):
+        raise OverflowError('a revealed value reached 2^62 in magnitude: the computation left '
+                            'the fixed-point range (a product of encodings must stay below '
+                            '2^(62 - 2f)) and wrapped around the ring')
+
+
+def _limbs(words: np.ndarray) -> list:
+    """The four 16-bit limbs of each word, least significant first, as float64."""
+    view = np.ascontiguousarray(words).view(np.uint16).reshape(words.shape + (_LIMBS,))
+    return [view[..., i].astype(np.float64) for i in range(_LIMBS)]
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b mod 2^64 for uint64 matrices (2-D, or a stack of them times a matrix).
+
+    sum_{i+j<4} 2^(16(i+j)) A_i @ B_j over the 16-bit limbs, each term through
+    float64 BLAS (exact, see the module docstring).
+    """
+    if a.shape[-1] != b.shape[0] or b.ndim != 2:
+        raise ValueError(f'cannot multiply shapes {a.shape} and {b.shape}')
+    if a.shape[-1] > MAX_DOT_LENGTH:
+        raise ValueError(f'dot products longer than {MAX_DOT_LENGTH} are not exact in '
+                         f'float64 limbs, got {a.shape[-1]}')
+    a_limbs, b_limbs = _limbs(a), _limbs(b)
+    out = None
+    for weight in range(_LIMBS):
+        acc = a_limbs[0] @ b_limbs[weight]
+        for i in range(1, weight + 1):
+            acc += a_limbs[i] @ b_limbs[weight - i]
+        part = acc.astype(np.uint64)
+        if out is None:
+            out = part
+        else:
+            part <<= np.uint64(_LIMB_BITS * weight)
+            out += part
+    return out
+

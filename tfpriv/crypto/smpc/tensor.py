@@ -1,0 +1,493 @@
+"""`SharedTensor`: a fixed-point tensor additively shared among the parties of a `Cluster`.
+
+Each party holds one uint64 share; the tensor object itself is only a handle
+(the shares live in the parties' stores and are dropped with the handle).
+Values carry `frac_bits`: the cluster's f for fixed-point reals, 0 for exact
+integers (comparison bits, argmax indices). Linear operations are local;
+products cost one Beaver round plus one truncation round when both factors are
+fixed point; comparisons are exact (bit decomposition, `compare`).
+
+Operations and their online rounds (n parties, any n >= 2):
+
+  +, -, negation, sum, reshape, transpose, indexing     0 (local)
+  x * public int, x @ public int matrix                 0
+  x * public float / matrix, mean                       1 (truncation)
+  x * y, x @ y, conv2d(x, w) on two shared tensors     1 (+1 truncation)
+  <, >, <=, >= (shared 0/1 result)                      8
+  relu, maximum                                         8
+  max_pool2d(k x k), argmax over k                      8 ceil(log2 k) per axis
+  reveal                                                1
+
+Mixing an integer tensor with a fixed-point one promotes the integer (a local
+multiplication by 2^f). Tensors of different clusters, or of different
+fixed-point precisions, cannot be mixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import weakref
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from tfpriv.crypto.smpc import compare
+from tfpriv.crypto.smpc.conv import Conv2DSpec
+from tfpriv.crypto.smpc.party import Cluster, Party, Shares
+from tfpriv.crypto.smpc.protocols import beaver, truncate
+from tfpriv.crypto.smpc.ring import (TRUNCATION_LIMIT, Encoding, check_range, from_int, matmul,
+                                     signed)
+from tfpriv.crypto.smpc.sharing import combine, split
+
+Public = Union[numbers.Number, np.ndarray, Sequence]
+
+
+def _counted(name: str):
+    """Attributes the network traffic of a method to the operation `name`.
+
+    Also silences NumPy's overflow warning for 0-d shares: wrapping is the ring.
+    """
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with self.cluster.network.operation(name), np.errstate(over='ignore'):
+                return method(self, *args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def _as_public(value: Public) -> np.ndarray:
+    if isinstance(value, SharedTensor):
+        raise TypeError('expected a public value, got a SharedTensor')
+    if not isinstance(value, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+        raise TypeError(f'cannot combine a SharedTensor with a {type(value).__name__}')
+    array = np.asarray(value)
+    if array.dtype.kind not in 'biuf':
+        raise TypeError(f'public operands must be numeric, got dtype {array.dtype}')
+    return array
+
+
+def _is_integral(array: np.ndarray) -> bool:
+    return array.dtype.kind in 'biu'
+
+
+def _encode_integers(array: np.ndarray) -> np.ndarray:
+    ints = array.astype(np.int64)
+    check_range(ints)
+    return from_int(ints)
+
+
+class SharedTensor:
+    """A tensor secret-shared additively over Z_2^64 (see the module docstring)."""
+
+    __array_ufunc__ = None  # make NumPy defer `array op tensor` to our reflected operators
+
+    def __init__(self, cluster: Cluster, shares: Shares, frac_bits: int):
+        """Files `shares` (one per party, index-aligned) with the parties; internal."""
+        self.cluster = cluster
+        self.frac_bits = int(frac_bits)
+        self.shape: Tuple[int, ...] = tuple(shares[0].shape)
+        self._handle = cluster.store(shares)
+        weakref.finalize(self, cluster.drop, self._handle)
+
+    # ---- creation and output -------------------------------------------------------------
+
+    @classmethod
+    def share(cls, cluster: Cluster, values: Public, owner: Optional[Party] = None,
+              frac_bits: Optional[int] = None) -> 'SharedTensor':
+        """`owner` encodes `values` and sends one share to each party (one round).
+
+        Args:
+          cluster: the computing parties.
+          values: reals (or integers with `frac_bits=0`).
+          owner: the input owner (a `cluster.client`); default an anonymous client.
+          frac_bits: fixed-point precision; default the cluster's, 0 for integers.
+
+        Raises:
+          OverflowError: a value outside the fixed-point range.
+        """
+        if not isinstance(cluster, Cluster):
+            raise TypeError(f'cluster must be a Cluster, got {type(cluster).__name__}')
+        values = _as_public(values)
+        frac_bits = cluster.encoding.frac_bits if frac_bits is None else frac_bits
+        if frac_bits not in (0, cluster.encoding.frac_bits):
+            raise ValueError(f'frac_bits must be 0 (integers) or the cluster\'s '
+                             f'{cluster.encoding.frac_bits}, got {frac_bits}')
+        if frac_bits == 0 and not _is_integral(values):
+            raise TypeError(f'frac_bits=0 shares integers, got dtype {values.dtype}')
+        words = (_encode_integers(values) if frac_bits == 0
+                 else cluster.encoding.encode(values))
+        owner = cluster.client('input owner') if owner is None else owner
+        shares = split(words, cluster.num_parties, owner.prg)
+        with cluster.network.operation('share'):
+            cluster.network.deliver(cluster.num_parties, words.nbytes)
+        return cls(cluster, shares, frac_bits)
+
+    def reveal(self, to: Optional[Party] = None) -> np.ndarray:
+        """The plaintext, sent to party `to` only (one round); `None` opens it to all parties.
+
+        Returns:
+          float64 values (int64 for integer tensors), as `to` reconstructs them.
+
+        Raises:
+          OverflowError: the value left the fixed-point range (see `ring`).
+        """
+        if to is not None and not isinstance(to, Party):
+            raise TypeError(f'to must be a Party or None, got {type(to).__name__}')
+        network, n = self.cluster.network, self.cluster.num_parties
+        with network.operation('reveal'):
+            if to is None:
+                (words,) = network.broadcast([(s,) for s in self._shares()], (np.add,))
+            else:
+                senders = n - 1 if any(p is to for p in self.cluster.parties) else n
+                network.deliver(senders, 8 * self.size)
+                words = combine(self._shares())
+        if self.frac_bits == 0:
+            ints = signed(words)
+            check_range(ints)
+            return ints
+        return Encoding(self.frac_bits).decode(words)
+
+    # ---- bookkeeping ---------------------------------------------------------------------
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        kind = f'fixed point, {self.frac_bits} fractional bits' if self.frac_bits else 'integer'
+        return (f'SharedTensor(shape={self.shape}, {kind}, '
+                f'{self.cluster.num_parties} parties)')
+
+    def _shares(self) -> Shares:
+        return self.cluster.shares(self._handle)
+
+    def _new(self, shares: Shares, frac_bits: Optional[int] = None) -> 'SharedTensor':
+        frac_bits = self.frac_bits if frac_bits is None else frac_bits
+        return SharedTensor(self.cluster, shares, frac_bits)
+
+    def _local(self, fn) -> 'SharedTensor':
+        return self._new([fn(x) for x in self._shares()])
+
+    def _check_peer(self, other: 'SharedTensor') -> None:
+        if other.cluster is not self.cluster:
+            mine, theirs = self.cluster, other.cluster
+            detail = ''
+            if mine.num_parties != theirs.num_parties:
+                detail += f', {mine.num_parties} vs {theirs.num_parties} parties'
+            if mine.encoding != theirs.encoding:
+                detail += (f', fixed-point encodings differ: {mine.encoding.frac_bits} vs '
+                           f'{theirs.encoding.frac_bits} fractional bits')
+            raise ValueError(f'the tensors are shared among different parties (clusters){detail}; '
+                             f'share both in the same cluster')
+        if self.frac_bits and other.frac_bits and self.frac_bits != other.frac_bits:
+            raise ValueError(f'fixed-point encodings differ: {self.frac_bits} vs '
+                             f'{other.frac_bits} fractional bits')
+
+    def _promoted(self, frac_bits: int) -> Shares:
+        """Our shares at `frac_bits` (an integer tensor times 2^f; nothing otherwise)."""
+        if self.frac_bits == frac_bits:
+            return self._shares()
+        factor = np.uint64(1 << (frac_bits - self.frac_bits))
+        return [x * factor for x in self._shares()]
+
+    def _public_factor(self, value: np.ndarray) -> Tuple[np.ndarray, int]:
+        """A public factor as words and its frac bits (exact integers for integer dtypes)."""
+        if _is_integral(value):
+            return _encode_integers(value), 0
+        return self.cluster.encoding.encode(value), self.cluster.encoding.frac_bits
+
+    # ---- linear operations ---------------------------------------------------------------
+
+    def _broadcast_shape(self, other_shape: Tuple[int, ...]) -> None:
+        try:
+            np.broadcast_shapes(self.shape, other_shape)
+        except ValueError:
+            raise ValueError(f'shapes {self.shape} and {other_shape} do not broadcast') from None
+
+    def _add(self, other, negate_other: bool) -> 'SharedTensor':
+        op = np.subtract if negate_other else np.add
+        if isinstance(other, SharedTensor):
+            self._check_peer(other)
+            self._broadcast_shape(other.shape)
+            frac = max(self.frac_bits, other.frac_bits)
+            return self._new([op(x, y) for x, y in zip(self._promoted(frac),
+                                                         other._promoted(frac))], frac)
+        value = _as_public(other)
+        self._broadcast_shape(value.shape)
+        frac = self.frac_bits if _is_integral(value) else self.cluster.encoding.frac_bits
+        words = self.cluster.encoding.encode(value) if frac else _encode_integers(value)
+        shape = np.broadcast_shapes(self.shape, value.shape)
+        shares = self._promoted(frac)
+        return self._new([op(x, words) if i == 0 else np.broadcast_to(x, shape).copy()
+                          for i, x in enumerate(shares)], frac)
+
+    @_counted('add')
+    def __add__(self, other) -> 'SharedTensor':
+        return self._add(other, negate_other=False)
+
+    __radd__ = __add__
+
+    @_counted('subtract')
+    def __sub__(self, other) -> 'SharedTensor':
+        return self._add(other, negate_other=True)
+
+    @_counted('subtract')
+    def __rsub__(self, other) -> 'SharedTensor':
+        return (-self)._add(other, negate_other=False)
+
+    @_counted('negate')
+    def __neg__(self) -> 'SharedTensor':
+        return self._local(lambda x: np.uint64(0) - x)
+
+    @_counted('sum')
+    def sum(self, axis=None, keepdims: bool = False) -> 'SharedTensor':
+        """Sum over `axis` (all axes by default); local."""
+        return self._local(lambda x: np.asarray(np.sum(x, axis=axis, keepdims=keepdims,
+                                                       dtype=np.uint64)))
+
+    @_counted('mean')
+    def mean(self, axis=None, keepdims: bool = False) -> 'SharedTensor':
+        """Mean over `axis`: sum / N as (sum >> p) (2^p / N), p = floor(log2 N).
+
+        The factor 2^p / N lies in (1/2, 1], so its f-bit rounding costs a relative
+        error of at most 2^-f, whatever N; the two truncations add two units in
+        the last place. When N is a power of two only the exact shift remains.
+        """
+        total = self.sum(axis, keepdims)
+        if not self.frac_bits:
+            total = total._new(total._promoted(self.cluster.encoding.frac_bits),
+                               self.cluster.encoding.frac_bits)
+        count = self.size // max(total.size, 1)
+        shift = count.bit_length() - 1
+        total = total._new(self._truncate(total._shares(), shift))
+        return total if count == 1 << shift else total * ((1 << shift) / count)
+
+    def reshape(self, *shape) -> 'SharedTensor':
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        try:
+            np.empty(self.shape, dtype=np.uint8).reshape(shape)
+        except ValueError:
+            raise ValueError(f'cannot reshape {self.shape} into {tuple(shape)}') from None
+        return self._local(lambda x: x.reshape(shape))
+
+    def transpose(self, *axes) -> 'SharedTensor':
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        if axes and sorted(int(a) % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f'axes {tuple(axes)} are not a permutation of {self.ndim} axes')
+        return self._local(lambda x: np.ascontiguousarray(np.transpose(x, axes or None)))
+
+    @property
+    def T(self) -> 'SharedTensor':  # pylint: disable=invalid-name
+        return self.transpose()
+
+    def __getitem__(self, key) -> 'SharedTensor':
+        if isinstance(key, SharedTensor):
+            raise TypeError('cannot index with a SharedTensor (that would reveal the index)')
+        return self._local(lambda x: np.ascontiguousarray(x[key]))
+
+    # ---- products ------------------------------------------------------------------------
+
+    def _product(self, other, op, check, reflected: bool = False) -> 'SharedTensor':
+        """op(self, other) (or op(other, self) if `reflected`), rescaled to one encoding.
+
+        `check(shape_a, shape_b)` validates the operand shapes first. Two
+        fixed-point factors give 2f fractional bits, truncated back to f.
+        """
+        if isinstance(other, SharedTensor):
+            self._check_peer(other)
+            check(self.shape, other.shape)
+            shares = beaver(self.cluster, self._shares(), other._shares(), op)
+            other_frac = other.frac_bits
+        else:
+            value = _as_public(other)
+            check(*((value.shape, self.shape) if reflected else (self.shape, value.shape)))
+            words, other_frac = self._public_factor(value)
+            shares = [op(words, x) if reflected else op(x, words) for x in self._shares()]
+        if self.frac_bits and other_frac:
+            return self._new(self._truncate(shares, other_frac))
+        return self._new(shares, self.frac_bits + other_frac)
+
+    def _truncate(self, shares: Shares, shift: int) -> Shares:
+        """Exact truncation, after the optional overflow check of the cluster."""
+        if self.cluster.check_overflow:
+            offset = np.uint64(TRUNCATION_LIMIT)
+            outside = compare.msb(self.cluster, [x + offset if i == 0 else x
+                                                 for i, x in enumerate(shares)])
+            (flags,) = self.cluster.network.broadcast([(b,) for b in outside], (np.bitwise_xor,))
+            if np.any(flags):
+                raise OverflowError(f'{int(np.count_nonzero(flags))} product value(s) left the '
+                                    f'fixed-point range (|x y| must stay below 2^(62 - 2f))')
+        return truncate(self.cluster, shares, shift)
+
+    @_counted('multiply')
+    def __mul__(self, other) -> 'SharedTensor':
+        """Element-wise product (broadcasting), by a shared or a public tensor."""
+        return self._product(other, np.multiply, lambda a, b: self._broadcast_shape(b))
+
+    __rmul__ = __mul__
+
+    @_counted('matmul')
+    def __matmul__(self, other) -> 'SharedTensor':
+        """self (..., K) @ other (K, N)."""
+        return self._product(other, matmul, _check_matmul)
+
+    @_counted('matmul')
+    def __rmatmul__(self, other) -> 'SharedTensor':
+        """public (..., K) @ self (K, N)."""
+        return self._product(other, matmul, _check_matmul, reflected=True)
+
+    @_counted('conv2d')
+    def conv2d(self, kernel, strides: Union[int, Tuple[int, int]] = 1,
+               padding: str = 'valid') -> 'SharedTensor':
+        """Keras-style 2-D convolution of self (B, H, W, C) with kernel (KH, KW, C, F).
+
+        `kernel` may be shared or public; im2col then a (Beaver) matrix product.
+        """
+        strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+        spec = Conv2DSpec(strides, padding)
+        return self._product(kernel, spec, spec.output_shape)
+
+    # ---- comparisons ---------------------------------------------------------------------
+
+    def _sign_bits(self, other, flip: bool) -> Shares:
+        """XOR shares of [self < other] (of [self > other] if `flip`)."""
+        diff = self - other
+        if flip:
+            diff = -diff
+        return compare.msb(self.cluster, diff._shares())
+
+    def _bits_tensor(self, bits: Shares) -> 'SharedTensor':
+        return SharedTensor(self.cluster, compare.to_arithmetic(self.cluster, bits), 0)
+
+    @_counted('compare')
+    def __lt__(self, other) -> 'SharedTensor':
+        """Shared 0/1 integers [self < other], exact."""
+        return self._bits_tensor(self._sign_bits(other, flip=False))
+
+    @_counted('compare')
+    def __gt__(self, other) -> 'SharedTensor':
+        return self._bits_tensor(self._sign_bits(other, flip=True))
+
+    @_counted('compare')
+    def __ge__(self, other) -> 'SharedTensor':
+        return self._bits_tensor(compare.negate_bits(self._sign_bits(other, flip=False)))
+
+    @_counted('compare')
+    def __le__(self, other) -> 'SharedTensor':
+        return self._bits_tensor(compare.negate_bits(self._sign_bits(other, flip=True)))
+
+    @_counted('relu')
+    def relu(self) -> 'SharedTensor':
+        """max(x, 0), exact: x times the bit NOT msb(x)."""
+        shares = self._shares()
+        keep = compare.negate_bits(compare.msb(self.cluster, shares))
+        return self._new(compare.bit_times(self.cluster, keep, shares))
+
+    @_counted('maximum')
+    def maximum(self, other) -> 'SharedTensor':
+        """Element-wise max(self, other), exact (ties pick either: they are equal)."""
+        diff = self - other
+        keep = compare.negate_bits(compare.msb(self.cluster, diff._shares()))
+        return diff._new(compare.bit_times(self.cluster, keep, diff._shares())) + other
+
+    @_counted('max_pool2d')
+    def max_pool2d(self, pool_size: Union[int, Tuple[int, int]] = 2,
+                   strides: Union[None, int, Tuple[int, int]] = None) -> 'SharedTensor':
+        """Keras MaxPooling2D with 'valid' padding on self (B, H, W, C), exact.
+
+        Max is separable: the max over each row window first, then over the column
+        window of those, each a tournament of ceil(log2 k) comparison levels.
+        """
+        pool = _pair(pool_size, 'pool_size')
+        strides = pool if strides is None else _pair(strides, 'strides')
+        if self.ndim != 4:
+            raise ValueError(f'max_pool2d needs a (batch, height, width, channels) tensor, '
+                             f'got shape {self.shape}')
+        shares = self._shares()
+        for axis, window, stride in ((2, pool[1], strides[1]), (1, pool[0], strides[0])):
+            if shares[0].shape[axis] < window:
+                raise ValueError(f'a pool of {window} does not fit an axis of '
+                                 f'{shares[0].shape[axis]}')
+            count = (shares[0].shape[axis] - window) // stride + 1
+            candidates = []
+            for offset in range(window):
+                index = [slice(None)] * 4
+                index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+                candidates.append([x[tuple(index)] for x in shares])
+            shares, _ = _tournament(self.cluster, candidates)
+        return self._new(shares)
+
+    @_counted('argmax')
+    def argmax(self, axis: int = -1) -> 'SharedTensor':
+        """Shared int64 indices of the maxima along `axis` (the first one on ties), exact."""
+        if not -self.ndim <= axis < self.ndim:
+            raise ValueError(f'axis {axis} is out of range for shape {self.shape}')
+        moved = [np.moveaxis(x, axis, 0) for x in self._shares()]
+        values = [[x[j] for x in moved] for j in range(moved[0].shape[0])]
+        zero = np.zeros(moved[0].shape[1:], dtype=np.uint64)
+        indices = [[zero + np.uint64(j) if i == 0 else zero for i in range(len(moved))]
+                   for j in range(len(values))]
+        _, best = _tournament(self.cluster, values, indices)
+        return self._new(best, 0)
+
+
+def _pair(value, name: str) -> Tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or any(int(v) < 1 for v in pair):
+        raise ValueError(f'{name} must be a positive int or a pair of them, got {value}')
+    return int(pair[0]), int(pair[1])
+
+
+def _check_matmul(shape_a: Tuple[int, ...], shape_b: Tuple[int, ...]) -> None:
+    if len(shape_a) < 1 or len(shape_b) != 2 or shape_a[-1] != shape_b[0]:
+        raise ValueError(f'matmul needs shapes (..., K) and (K, N), got {shape_a} and {shape_b}')
+
+
+def _tournament(cluster: Cluster, values, payloads=None) -> Tuple[Shares, Optional[Shares]]:
+    """The maximum of candidate values (each a Shares list) and the payload that goes with it.
+
+    Pairs (left, right) are compared level by level, all pairs of a level in
+    one batch; left wins ties, so the earliest candidate wins among equals.
+    """
+    n = cluster.num_parties
+    while len(values) > 1:
+        pairs = len(values) // 2
+
+        def stacked(items, start):
+            return [np.stack([item[i] for item in items[start:2 * pairs:2]]) for i in range(n)]
+
+        left, right = stacked(values, 0), stacked(values, 1)
+        diff = [a - b for a, b in zip(left, right)]
+        keep = compare.negate_bits(compare.msb(cluster, diff))  # left >= right
+        if payloads is None:
+            best = [b + z for b, z in zip(right, compare.bit_times(cluster, keep, diff))]
+            values = [[x[j] for x in best] for j in range(pairs)] + values[2 * pairs:]
+            continue
+        p_left, p_right = stacked(payloads, 0), stacked(payloads, 1)
+        both = compare.bit_times(cluster, keep, [np.stack([d, a - b]) for d, a, b in
+                                                 zip(diff, p_left, p_right)])
+        best = [b + z[0] for b, z in zip(right, both)]
+        best_payload = [b + z[1] for b, z in zip(p_right, both)]
+        values = [[x[j] for x in best] for j in range(pairs)] + values[2 * pairs:]
+        payloads = [[x[j] for x in best_payload] for j in range(pairs)] + payloads[2 * pairs:]
+    return values[0], (None if payloads is None else payloads[0])
+
+
+def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
+    """Stacks shared tensors of one cluster and shape along a new axis; local."""
+    if not tensors:
+        raise ValueError('nothing to stack')
+    first = tensors[0]
+    frac = max(t.frac_bits for t in tensors)
+    for t in tensors[1:]:
+        first._check_peer(t)
+        if t.shape != first.shape:
+            raise ValueError(f'cannot stack shapes {first.shape} and {t.shape}')
+    per_tensor = [t._promoted(frac) for t in tensors]
+    return first._new([np.stack(parts, axis=axis) for parts in zip(*per_tensor)], frac)

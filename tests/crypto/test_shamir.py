@@ -10,6 +10,7 @@ from scipy import stats
 
 from tfpriv.crypto import field, shamir
 from tfpriv.crypto.fixed_point import FixedPoint
+from tfpriv.crypto.secagg import UpdateSpec
 from tfpriv.rng import RandomSource
 
 SEEDED = RandomSource(seed=11)
@@ -169,6 +170,8 @@ def _mismatch(field_name, value):
 @pytest.mark.parametrize('change, error, match', [
     (lambda s: s[:2] + shamir.split(np.zeros(4), 2, 3, rng=SEEDED)[2:], ValueError, 'split_id'),
     (_mismatch('modulus', 65537), ValueError, 'modulus=65537'),
+    (_mismatch('spec', UpdateSpec.of([np.ones((2, 2))])), ValueError, r'spec=.*\(2, 2\)'),
+    (_mismatch('is_list', True), ValueError, 'is_list=True'),
     (_mismatch('threshold', 3), ValueError, 'threshold=3'),
     (_mismatch('precision', 10), ValueError, 'precision=10'),
     (_mismatch('version', 99), ValueError, 'version=99'),

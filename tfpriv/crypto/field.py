@@ -103,16 +103,15 @@ def check_elements(values: np.ndarray, modulus: int, what: str = 'values') -> np
     return values
 
 
-def random_elements(modulus: int, shape, rng: Optional[RandomSource] = None) -> np.ndarray:
-    """Uniform elements of GF(modulus) as int64, 4 random bytes per element.
+def random_words(modulus: int, count: int, rng: Optional[RandomSource] = None) -> np.ndarray:
+    """`count` uniform elements of GF(modulus) as a flat uint32 array, 4 random bytes each.
 
     Each 32-bit word is masked to the bit length of `modulus` and words >= modulus
     are redrawn (rejection sampling, so the result is exactly uniform; for
     2^31 - 1 only one word in 2^31 is rejected). Half the bytes of
-    `RandomSource.uniform_mod`, which draws 64-bit words.
+    `RandomSource.uniform_mod`, which draws 64-bit words, and no division.
     """
     rng = rng if rng is not None else RandomSource()
-    count = int(np.prod(shape, dtype=np.int64))
     mask = np.uint32((1 << (modulus - 1).bit_length()) - 1)
 
     def draw(n: int) -> np.ndarray:
@@ -123,10 +122,16 @@ def random_elements(modulus: int, shape, rng: Optional[RandomSource] = None) -> 
     while bad.size:
         words[bad] = draw(bad.size)
         bad = bad[words[bad] >= modulus]
-    return words.astype(np.int64).reshape(shape)
+    return words
 
 
-def poly_eval(coeffs: np.ndarray, xs: Sequence[int], modulus: int) -> np.ndarray:
+def random_elements(modulus: int, shape, rng: Optional[RandomSource] = None) -> np.ndarray:
+    """Uniform elements of GF(modulus) as an int64 array of `shape` (see `random_words`)."""
+    count = int(np.prod(shape, dtype=np.int64))
+    return random_words(modulus, count, rng).astype(np.int64).reshape(shape)
+
+
+def poly_eval(coeffs: Sequence[np.ndarray], xs: Sequence[int], modulus: int) -> np.ndarray:
     """Evaluates many polynomials at many points: out[i, ...] = sum_k coeffs[k, ...] xs[i]^k.
 
     Horner's rule on whole arrays, one point at a time. Reduction is lazy: the
@@ -134,21 +139,20 @@ def poly_eval(coeffs: np.ndarray, xs: Sequence[int], modulus: int) -> np.ndarray
     for small x (Shamir's default 1..n) a degree-5 polynomial needs a single `% p`.
 
     Args:
-      coeffs: int64 array of shape (degree + 1, ...) with entries in [0, modulus);
-        coeffs[0] is the constant term.
+      coeffs: degree + 1 integer arrays of one shape (or one array with that
+        leading axis) with entries in [0, modulus); coeffs[0] is the constant term.
       xs: evaluation points in [0, modulus).
       modulus: a prime below 2^31.
 
     Returns:
       int64 array of shape (len(xs), ...) with entries in [0, modulus).
     """
-    coeffs = np.asarray(coeffs)
-    out = np.empty((len(xs),) + coeffs.shape[1:], dtype=np.int64)
+    out = np.empty((len(xs),) + np.shape(coeffs[0]), dtype=np.int64)
     for i, x in enumerate(xs):
         acc = out[i]
         acc[...] = coeffs[-1]
         bound = modulus - 1
-        for k in range(coeffs.shape[0] - 2, -1, -1):
+        for k in range(len(coeffs) - 2, -1, -1):
             if bound * x + modulus - 1 > _INT64_MAX:
                 np.remainder(acc, modulus, out=acc)
                 bound = modulus - 1
@@ -198,9 +202,8 @@ def split_field(secret: np.ndarray, threshold: int, num_shares: int, modulus: in
     if len(points) != num_shares:
         raise ValueError(f'expected {num_shares} x-coordinates, got {len(points)}')
     secret = check_elements(secret, modulus, 'secret')
-    coeffs = np.empty((threshold,) + secret.shape, dtype=np.int64)
-    coeffs[0] = secret
-    coeffs[1:] = random_elements(modulus, (threshold - 1,) + secret.shape, rng)
+    words = random_words(modulus, (threshold - 1) * secret.size, rng)
+    coeffs = [secret] + list(words.reshape((threshold - 1,) + secret.shape))
     return poly_eval(coeffs, points, modulus)
 
 

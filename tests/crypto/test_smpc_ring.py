@@ -71,18 +71,28 @@ def test_prg_is_reproducible_with_seed_and_uniform():
     counts = np.bincount((words >> np.uint64(60)).astype(np.int64), minlength=16)
     assert stats.chisquare(counts).pvalue > 1e-4
     bits = Prg(RandomSource(seed=7)).bits(100_000)
-    assert bits.dtype == np.uint8 and set(np.unique(bits)) == {0, 1}
+    assert bits.dtype == np.bool_ and set(np.unique(bits)) == {False, True}
     assert abs(bits.mean() - 0.5) < 0.01
 
 
 @pytest.mark.parametrize('n', PARTIES)
-@pytest.mark.parametrize('binary', [False, True])
-def test_split_combine(n, binary):
+@pytest.mark.parametrize('binary,dtype', [(False, np.uint64), (True, np.uint64),
+                                          (True, np.uint8), (True, np.bool_)])
+def test_split_combine(n, binary, dtype):
     prg = Prg(RandomSource(seed=n))
-    values = prg.uint64((7, 3))
+    values = prg.draw((7, 3), dtype)
     shares = split(values, n, prg, binary)
-    assert len(shares) == n
+    assert len(shares) == n and all(s.dtype == dtype for s in shares)
     assert np.array_equal(combine(shares, binary), values)
+
+
+def test_bit_planes_round_trip():
+    words = Prg(RandomSource(seed=3)).uint64((5, 3))
+    planes = ring.bit_planes(words)
+    assert planes.shape == (64, 2) and planes.dtype == np.uint8
+    for j in (0, 17, 63):
+        expected = ((words >> np.uint64(j)) & np.uint64(1)).astype(bool)
+        assert np.array_equal(ring.unpack_plane(planes[j], (5, 3)), expected)
 
 
 @pytest.mark.parametrize('n', [2, 3])
@@ -137,3 +147,7 @@ def test_beaver_binary_and(n):
     z = protocols.beaver(cluster, split(x, n, prg, True), split(y, n, prg, True),
                          np.bitwise_and, binary=True)
     assert np.array_equal(combine(z, binary=True), x & y)
+    x8, y8 = prg.uint8(40), prg.uint8((2, 40))  # packed planes, one mask for both products
+    z = protocols.beaver(cluster, split(x8, n, prg, True), split(y8, n, prg, True),
+                         np.bitwise_and, binary=True)
+    assert np.array_equal(combine(z, binary=True), x8 & y8)

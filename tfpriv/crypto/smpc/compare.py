@@ -3,19 +3,23 @@
 Sign (most significant bit) of an arithmetically shared x, for any signed
 x in [-2^63, 2^63) — exact, not a polynomial approximation:
 
- 1. The dealer's edaBit gives [r] and the XOR shares <s> of s = -r mod 2^64.
+ 1. The dealer's edaBit gives [r] and XOR shares of the bits of s = -r mod 2^64.
     The parties open c = x + r (uniform, one round). Then x = c + s mod 2^64,
     a sum of a public word and a binary-shared word.
- 2. bit 63 of c + s is c_63 xor s_63 xor carry_63, where carry_63 is the carry
-    into bit 63. With generate g = c AND s and propagate p = c XOR s (both
-    local, c being public), the carries are the parallel prefix
-    (G, P) <- (G xor (P AND (G << k)), P AND (P << k)) for k = 1, 2, 4, ..., 32
-    (Kogge and Stone, 1973). All 64 bit positions of a value live in one
-    uint64 word, so a level is two word-wide ANDs, run as Beaver AND gates on
-    XOR shares; P is masked once for both (6 rounds in all).
+ 2. Bit 63 of c + s is c_63 xor s_63 xor k, where k is the carry out of the
+    low 63 bits. With generate g_j = c_j AND s_j and propagate
+    p_j = c_j XOR s_j (both local, c being public), k is the generate bit of
+    the whole block of bits 0..62, combined as a binary tree:
+    (G, P)_hi o (G, P)_lo = (G_hi xor (P_hi AND G_lo), P_hi AND P_lo)
+    (carry-lookahead, Brent and Kung 1982): 6 levels, 62 combinations, run as
+    Beaver AND gates on XOR shares with P_hi masked once for both ANDs.
+ 3. The bits are handled as bit planes (`ring.bit_planes`): plane j packs bit
+    j of 8 values per byte, so one byte-wise AND works on 8 comparisons and a
+    level costs 3 bits of messages per combination and comparison, not words.
 
-The result is the bit <msb(x)> in XOR shares (uint8). Two more primitives turn
-it into something arithmetic, each with one dealer bundle and one round:
+The result is the bit <msb(x)> in XOR shares (bool), after 7 rounds. Two more
+primitives turn it into something arithmetic, each with one dealer bundle and
+one round:
 
   * `to_arithmetic` (B2A): with a daBit (<rho>, [rho]) open e = b xor rho and
     set [b] = e + [rho] - 2 e [rho].
@@ -33,38 +37,36 @@ import numpy as np
 
 from tfpriv.crypto.smpc.party import Cluster, Shares
 from tfpriv.crypto.smpc.protocols import beaver
+from tfpriv.crypto.smpc.ring import bit_planes, unpack_plane
 
-_SHIFTS = (1, 2, 4, 8, 16, 32)
 _ONE = np.uint64(1)
+_LOW_BITS = 63  # the carry into bit 63 comes from bits 0..62
 
 
 def msb(cluster: Cluster, xs: Shares) -> Shares:
-    """XOR shares (uint8) of the sign bit of x; 7 rounds."""
-    bundles = cluster.dealer.edabit(xs[0].shape)
+    """XOR shares (bool) of the sign bit of x; 7 rounds."""
+    shape = xs[0].shape
+    bundles = cluster.dealer.edabit(shape)
     (c,) = cluster.network.broadcast([(x + r,) for x, (r, _) in zip(xs, bundles)], (np.add,))
-    gen = [c & s for _, s in bundles]
-    prop = [s ^ c if i == 0 else s for i, (_, s) in enumerate(bundles)]
-    for shift in _SHIFTS:
-        k = np.uint64(shift)
-        if shift != _SHIFTS[-1]:
-            shifted = [np.stack([g << k, p << k]) for g, p in zip(gen, prop)]
-            both = beaver(cluster, prop, shifted, np.bitwise_and, binary=True)
-            gen = [g ^ z[0] for g, z in zip(gen, both)]
-            prop = [z[1] for z in both]
-        else:  # the last level needs the carries only
-            last = beaver(cluster, prop, [g << k for g in gen], np.bitwise_and, binary=True)
-            gen = [g ^ z for g, z in zip(gen, last)]
-    c_top = c >> np.uint64(63)
-    bits = []
-    for i, ((_, s), g) in enumerate(zip(bundles, gen)):
-        bit = (s >> np.uint64(63)) ^ ((g >> np.uint64(62)) & _ONE)
-        bits.append((bit ^ c_top if i == 0 else bit).astype(np.uint8))
-    return bits
+    c_planes = bit_planes(c)
+    low = c_planes[:_LOW_BITS]
+    gen = [low & s[:_LOW_BITS] for _, s in bundles]
+    prop = [s[:_LOW_BITS] ^ low if i == 0 else s[:_LOW_BITS] for i, (_, s) in enumerate(bundles)]
+    while gen[0].shape[0] > 1:
+        pairs = gen[0].shape[0] // 2
+        high_prop = [p[1:2 * pairs:2] for p in prop]
+        low_both = [np.stack([g[0:2 * pairs:2], p[0:2 * pairs:2]]) for g, p in zip(gen, prop)]
+        both = beaver(cluster, high_prop, low_both, np.bitwise_and, binary=True)
+        gen = [np.concatenate([g[1:2 * pairs:2] ^ z[0], g[2 * pairs:]]) for g, z in zip(gen, both)]
+        prop = [np.concatenate([z[1], p[2 * pairs:]]) for p, z in zip(prop, both)]
+    top = [s[_LOW_BITS] ^ g[0] for (_, s), g in zip(bundles, gen)]
+    top[0] = top[0] ^ c_planes[_LOW_BITS]
+    return [unpack_plane(plane, shape) for plane in top]
 
 
 def negate_bits(bits: Shares) -> Shares:
     """XOR shares of NOT b (party 0 flips its share)."""
-    return [b ^ np.uint8(1) if i == 0 else b for i, b in enumerate(bits)]
+    return [~b if i == 0 else b for i, b in enumerate(bits)]
 
 
 def to_arithmetic(cluster: Cluster, bits: Shares) -> Shares:

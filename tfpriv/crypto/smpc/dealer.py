@@ -14,8 +14,8 @@ Bundles, per call (x ⋆ y is the bilinear map the triple is for):
                    (the r_63 bit corrects the wrap-around, after Escudero et al.,
                    "Improved primitives for MPC over mixed arithmetic-binary
                    circuits", CRYPTO 2020).
-  edabit:          [r] arithmetic and <-r> binary: one random word in both sharings
-                   (Escudero et al. 2020), to bit-decompose a masked opening.
+  edabit:          [r] arithmetic and <-r> binary (as bit planes): one random word in
+                   both sharings (Escudero et al. 2020), to bit-decompose a masked opening.
   dabit:           a random bit <rho> binary and [rho] arithmetic (Rotaru and Wood,
                    INDOCRYPT 2019), to convert a binary-shared bit to arithmetic.
   bit_injection:   a dabit plus [a], [rho a], to multiply a binary-shared bit by an
@@ -30,6 +30,7 @@ import numpy as np
 
 from tfpriv.crypto.smpc.party import Network
 from tfpriv.crypto.smpc.prg import Prg
+from tfpriv.crypto.smpc.ring import bit_planes
 from tfpriv.crypto.smpc.sharing import split
 from tfpriv.rng import RandomSource
 
@@ -54,9 +55,13 @@ class Dealer:
 
 
     def triple(self, op: Callable[[np.ndarray, np.ndarray], np.ndarray], shape_a: Tuple[int, ...],
-               shape_b: Tuple[int, ...], binary: bool = False) -> Bundles:
-        """Beaver triples ([a], [b], [op(a, b)]) for a bilinear `op` (AND if `binary`)."""
-        a, b = self._prg.uint64(shape_a), self._prg.uint64(shape_b)
+               shape_b: Tuple[int, ...], binary: bool = False,
+               dtype: np.dtype = np.uint64) -> Bundles:
+        """Beaver triples ([a], [b], [op(a, b)]) for a bilinear `op` (AND if `binary`).
+
+        Binary triples may be uint8 (packed bit planes) or uint64 words.
+        """
+        a, b = self._prg.draw(shape_a, dtype), self._prg.draw(shape_b, dtype)
         return self._deal([(a, binary), (b, binary), (op(a, b), binary)])
 
     def truncation_pair(self, shape: Tuple[int, ...], shift: int) -> Bundles:
@@ -66,12 +71,13 @@ class Dealer:
                            ((r & _LOW_63) >> np.uint64(shift), False)])
 
     def edabit(self, shape: Tuple[int, ...]) -> Bundles:
-        """([r], <-r>): a uniform word shared arithmetically, its negation by XOR."""
+        """([r], <planes of -r>): a uniform word shared arithmetically, and the 64 bit
+        planes of its negation (`ring.bit_planes`) shared by XOR."""
         r = self._prg.uint64(shape)
-        return self._deal([(r, False), (np.uint64(0) - r, True)])
+        return self._deal([(r, False), (bit_planes(np.uint64(0) - r), True)])
 
     def dabit(self, shape: Tuple[int, ...]) -> Bundles:
-        """(<rho>, [rho]) for uniform bits rho (binary shares are uint8 bits)."""
+        """(<rho>, [rho]) for uniform bits rho (binary shares are bool)."""
         rho = self._prg.bits(shape)
         return self._deal([(rho, True), (rho.astype(np.uint64), False)])
 

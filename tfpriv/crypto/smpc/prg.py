@@ -37,18 +37,33 @@ class Prg:
         self._encryptor = cipher.encryptor()
         self._zeros = bytes(_CHUNK)
 
-    def uint64(self, shape: Shape) -> np.ndarray:
-        """Uniform words in [0, 2^64) of the given shape."""
-        size = int(np.prod(shape, dtype=np.int64))
-        nbytes = 8 * size
+    def uint8(self, shape: Shape) -> np.ndarray:
+        """Uniform bytes of the given shape."""
+        nbytes = int(np.prod(shape, dtype=np.int64))
         raw = np.empty(nbytes + 16, dtype=np.uint8)  # update_into needs block_size - 1 spare
         for start in range(0, nbytes, _CHUNK):
             stop = min(start + _CHUNK, nbytes)
             self._encryptor.update_into(self._zeros[:stop - start], raw[start:stop + 15])
-        return raw[:nbytes].view(np.uint64).reshape(shape)
+        return raw[:nbytes].reshape(shape)
+
+    def uint64(self, shape: Shape) -> np.ndarray:
+        """Uniform words in [0, 2^64) of the given shape."""
+        size = int(np.prod(shape, dtype=np.int64))
+        return self.uint8(8 * size).view(np.uint64).reshape(shape)
 
     def bits(self, shape: Shape) -> np.ndarray:
-        """Uniform bits (0 or 1) as uint8, of the given shape."""
+        """Uniform bits as a bool array of the given shape."""
         size = int(np.prod(shape, dtype=np.int64))
-        words = self.uint64((size + 63) // 64)
-        return np.unpackbits(words.view(np.uint8))[:size].reshape(shape)
+        packed = self.uint8((size + 7) // 8)
+        return np.unpackbits(packed, count=size).view(np.bool_).reshape(shape)
+
+    def draw(self, shape: Shape, dtype: np.dtype) -> np.ndarray:
+        """Uniform values of `dtype`: bool (bits), uint8 (bytes) or uint64 (words)."""
+        dtype = np.dtype(dtype)
+        if dtype == np.bool_:
+            return self.bits(shape)
+        if dtype == np.uint8:
+            return self.uint8(shape)
+        if dtype == np.uint64:
+            return self.uint64(shape)
+        raise TypeError(f'cannot draw uniform values of dtype {dtype}')

@@ -49,7 +49,7 @@ def beaver(cluster: Cluster, xs: Shares, ys: Shares, op: Bilinear, binary: bool 
     """
     add = np.bitwise_xor if binary else np.add
     sub = np.bitwise_xor if binary else np.subtract
-    bundles = cluster.dealer.triple(op, xs[0].shape, ys[0].shape, binary)
+    bundles = cluster.dealer.triple(op, xs[0].shape, ys[0].shape, binary, xs[0].dtype)
     d, e = cluster.network.broadcast(
         [(sub(x, a), sub(y, b)) for x, y, (a, b, _) in zip(xs, ys, bundles)], (add, add))
     out = []

@@ -115,6 +115,38 @@ def check_range(ints: np.ndarray) -> None:
                             '2^(62 - 2f)) and wrapped around the ring')
 
 
+_TRANSPOSE_STEPS = ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0))
+
+
+def bit_planes(words: np.ndarray) -> np.ndarray:
+    """The 64 bit planes of `words`: out[j] packs bit j of every word (8 words a byte).
+
+    Shape (64, ceil(size / 8)) uint8, bit j of word i at bit i mod 8 of byte
+    i // 8 of plane j: the transpose that lets a Boolean circuit process one bit
+    position of many values in one byte-wise operation. Groups of 8 words are
+    transposed as 8 x 8 bit matrices held in one uint64 each (three
+    delta-swaps, Warren, "Hacker's Delight", section 7-3).
+    """
+    flat = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1)
+    groups = -(-flat.size // 8)
+    if flat.size % 8:
+        flat = np.concatenate([flat, np.zeros(8 * groups - flat.size, np.uint64)])
+    # (group, word, byte) -> (group, byte, word): x[g, k] holds byte k of 8 words
+    x = flat.view(np.uint8).reshape(groups, 8, 8).transpose(0, 2, 1).copy().view(np.uint64)
+    for shift, mask in _TRANSPOSE_STEPS:
+        shift, mask = np.uint64(shift), np.uint64(mask)
+        t = (x ^ (x >> shift)) & mask
+        x ^= t ^ (t << shift)
+    # byte b of x[g, k] now holds bit b of byte k of the 8 words: plane 8 k + b
+    return np.ascontiguousarray(x.view(np.uint8).reshape(groups, 64).T)
+
+
+def unpack_plane(plane: np.ndarray, shape) -> np.ndarray:
+    """One bit plane back to a bool array of `shape`."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return np.unpackbits(plane, count=size, bitorder='little').view(np.bool_).reshape(shape)
+
+
 def _limbs(words: np.ndarray) -> list:
     """The four 16-bit limbs of each word, least significant first, as float64."""
     view = np.ascontiguousarray(words).view(np.uint16).reshape(words.shape + (_LIMBS,))

@@ -19,14 +19,15 @@ from tfpriv.crypto.smpc.prg import Prg
 
 
 def split(values: np.ndarray, num_parties: int, prg: Prg, binary: bool = False) -> List[np.ndarray]:
-    """Shares uint64 `values` among `num_parties` (additively, or by XOR if `binary`).
+    """Shares `values` among `num_parties` (additively, or by XOR if `binary`).
 
-    Binary sharing of uint8 bits (0/1) gives bit shares, of uint64 words word shares.
+    Arithmetic shares are uint64 words; binary shares keep the dtype of `values`:
+    bool for single bits, uint8 for packed bit planes, uint64 for words.
     """
     values = np.asarray(values)
-    bits = binary and values.dtype == np.uint8
-    draw = prg.bits if bits else prg.uint64
-    shares = [draw(values.shape) for _ in range(num_parties - 1)]
+    if not binary:
+        values = values.astype(np.uint64, copy=False)
+    shares = [prg.draw(values.shape, values.dtype) for _ in range(num_parties - 1)]
     if binary:
         last = functools.reduce(np.bitwise_xor, shares, values)
     else:

@@ -68,7 +68,7 @@ def test_compare_draws_both(tmp_path):
     run_cli('--compare', '--epochs', '1', '--model', 'cnn', *SMALL, tmp_path=tmp_path)
     assert (tmp_path / 'images' / 'cnn_compare.png').exists()
     assert 'epsilon' not in metrics(tmp_path, 'cnn_no-dp')
-    assert metrics(tmp_path, 'cnn_dp')['clipping'] == 'vectorized'
+    assert metrics(tmp_path, 'cnn_dp')['clipping'] == 'fast'  # Conv2D registry, no Dropout under DP
 
 
 def test_target_epsilon_is_met_not_exceeded(tmp_path):

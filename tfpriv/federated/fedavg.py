@@ -1,0 +1,281 @@
+"""Federated averaging on TensorFlow Federated with the Keras models of `tfpriv.model`.
+
+FedAvg (McMahan, Moore, Ramage, Hampson, Agüera y Arcas, "Communication-
+Efficient Learning of Deep Networks from Decentralized Data", AISTATS 2017,
+Algorithm 1): each round the server samples m = max(1, round(C K)) of the K
+clients uniformly without replacement; each runs E epochs of the client
+optimizer on batches of B and returns Δ_k = w_t - w_k; the server averages the
+deltas weighted by example counts n_k (Σ n_k Δ_k / Σ n_k) and applies its own
+optimizer to that pseudo-gradient (server SGD with rate 1 is plain FedAvg;
+momentum, Adam, Yogi and Adagrad are the adaptive federated optimizers of
+Reddi et al., "Adaptive Federated Optimization", ICLR 2021).
+
+Three round implementations share one loop (`train`):
+
+* plain: `tff.learning.algorithms.build_weighted_fed_avg`;
+* DP-FedAvg: `build_unweighted_fed_avg` with TFF's DP aggregator
+  (`dp_fedavg`; clipped updates are averaged with equal weights, as DP needs);
+* secure aggregation: `secure.SecureRound` (TFF client work, a
+  `SecureAggregator`, TFF's server finalizer).
+
+The client sample of every round and each client's shuffle seed are drawn up
+front from one `RandomSource(seed)`, so a resumed run sees the same clients.
+The global model is evaluated on the central test set after every round with
+Keras. The server state is checkpointed after every round (`checkpoint`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from absl import logging
+
+from tfpriv.crypto.secagg import AggregationStats
+from tfpriv.data.base import Dataset
+from tfpriv.federated import checkpoint, dp_fedavg, partition, secure
+from tfpriv.federated.runtime import tff_context
+from tfpriv.rng import RandomSource
+
+CLIENT_OPTIMIZERS = ('sgd', 'adam')
+SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
+
+
+@dataclasses.dataclass
+class FedConfig:
+    """One federated run. `clients=None` only for the `per-example` partition."""
+
+    model: str = 'mlp'
+    activation: str = 'relu'
+    dropout: float = 0.2
+    clients: Optional[int] = 100
+    rounds: int = 10
+    client_fraction: float = 0.1
+    local_epochs: int = 1
+    batch_size: int = 10
+    partition: str = 'iid'
+    alpha: float = 0.5
+    shards_per_client: int = 2
+    client_opt: str = 'sgd'
+    client_lr: float = 0.1
+    server_opt: str = 'sgd'
+    server_lr: float = 1.0
+    server_momentum: float = 0.9
+    dp: bool = False
+    l2_norm_clip: float = 0.9
+    noise_mult: float = 0.9
+    adaptive_clipping: bool = False
+    target_quantile: float = 0.5
+    delta: Optional[float] = None
+    secure_agg: str = 'none'
+    workers: Optional[List[str]] = None
+    seed: Optional[int] = 0
+    out: Optional[str] = None
+    resume: bool = False
+    verbose: int = 1
+
+    def fingerprint(self) -> Dict[str, object]:
+        """Settings a resumed run must share with the checkpointed one."""
+        skip = {'rounds', 'out', 'resume', 'verbose', 'workers'}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+def clients_per_round(fraction: float, num_clients: int) -> int:
+    """m = max(1, round(C K))."""
+    return max(1, int(round(fraction * num_clients)))
+
+
+def sample_clients(num_clients: int, per_round: int, rounds: int,
+                   rng: RandomSource) -> np.ndarray:
+    """(rounds, m) client ids, each row a uniform sample without replacement."""
+    return np.stack([partition.permutation(rng, num_clients)[:per_round] for _ in range(rounds)])
+
+
+def build_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    """A `tff.learning.optimizers` optimizer by name."""
+    import tensorflow_federated as tff
+    opts = tff.learning.optimizers
+    builders = {'sgd': lambda: opts.build_sgdm(learning_rate),
+                'sgdm': lambda: opts.build_sgdm(learning_rate, momentum=momentum),
+                'adam': lambda: opts.build_adam(learning_rate),
+                'yogi': lambda: opts.build_yogi(learning_rate),
+                'adagrad': lambda: opts.build_adagrad(learning_rate)}
+    if name not in builders:
+        raise ValueError(f'unknown optimizer {name!r}; choose one of {tuple(builders)}')
+    return builders[name]()
+
+
+def keras_model(config: FedConfig, data: Dataset, compiled: bool = False):
+    """The Keras model of the run (compiled for central evaluation if asked)."""
+    import tensorflow as tf
+    from tfpriv.model import build_model
+    model = build_model(config.model, data.input_shape, data.num_classes,
+                        activation=config.activation, dropout=config.dropout)
+    if compiled:
+        model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=['accuracy'])
+    return model
+
+
+def make_model_fn(config: FedConfig, data: Dataset, element_spec):
+    """A no-argument function returning a fresh `tff.learning` model (TFF requires fresh ones)."""
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    def model_fn():
+        return tff.learning.models.from_keras_model(
+            keras_model(config, data), input_spec=element_spec,
+            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
+
+    return model_fn
+
+
+class _LearningProcessRound:
+    """Adapter giving a `tff.learning` process the interface of `secure.SecureRound`."""
+
+    def __init__(self, process):
+        self._process = process
+
+    def initialize(self):
+        return self._process.initialize()
+
+    def get_model_weights(self, state):
+        return self._process.get_model_weights(state)
+
+    def next(self, state, client_data):
+        output = self._process.next(state, client_data)
+        metrics = dict(output.metrics['client_work']['train'])
+        metrics.update(_scalars(output.metrics.get('aggregator', {}), 'aggregator'))
+        return output.state, metrics, None
+
+
+def _scalars(nest, prefix: str) -> Dict[str, float]:
+    """Flat {path: float} of the scalar leaves of a metrics nest."""
+    out = {}
+    items = nest.items() if hasattr(nest, 'items') else []
+    for key, value in items:
+        name = f'{prefix}/{key}'
+        if hasattr(value, 'items'):
+            out.update(_scalars(value, name))
+        elif np.ndim(value) == 0:
+            out[name] = float(value)
+    return out
+
+
+def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
+                rng: Optional[RandomSource] = None):
+    """The round implementation for the config: plain, DP-FedAvg or secure aggregation."""
+    import tensorflow_federated as tff
+    client_opt = build_optimizer(config.client_opt, config.client_lr)
+    server_opt = build_optimizer(config.server_opt, config.server_lr, config.server_momentum)
+    if config.secure_agg != 'none':
+        if config.dp:
+            raise ValueError('--dp with --secure-agg is not supported: TFF\'s DP aggregator '
+                             'cannot run inside a Python secure-aggregation protocol')
+        return secure.SecureRound(model_fn, client_opt, server_opt,
+                                  secure.make_aggregator(config.secure_agg, rng), element_spec)
+    if config.dp:
+        factory = dp_fedavg.aggregator_factory(
+            clients_per_round(config.client_fraction, num_clients), config.noise_mult,
+            config.l2_norm_clip, config.adaptive_clipping, config.target_quantile)
+        return _LearningProcessRound(tff.learning.algorithms.build_unweighted_fed_avg(
+            model_fn, client_opt, server_opt, model_aggregator=factory))
+    return _LearningProcessRound(tff.learning.algorithms.build_weighted_fed_avg(
+        model_fn, client_opt, server_opt))
+
+
+def _append(history: Dict[str, list], values: Dict[str, float]) -> None:
+    for key, value in values.items():
+        history.setdefault(key, []).append(value)
+
+
+def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) -> dict:
+    """Runs (or resumes) the federated training of `config` on `data`; returns its metrics.
+
+    Returns:
+      dict with `history` (per round: loss, accuracy (train, from the clients),
+      val_loss, val_accuracy (central test set), seconds, and epsilon for DP or
+      agg_seconds, bytes_per_client for secure aggregation), `test_accuracy`,
+      `rounds_done`, `clients_per_round`, `num_clients`, and for DP `epsilon`, `delta`.
+    """
+    import tensorflow as tf
+    rng = rng or RandomSource(config.seed)
+    parts = partition.partition(config.partition, data.y_train, config.clients, rng,
+                                config.alpha, config.shards_per_client)
+    num_clients = len(parts)
+    per_round = clients_per_round(config.client_fraction, num_clients)
+    schedule = sample_clients(num_clients, per_round, config.rounds, rng)
+    shuffle_seeds = (rng.uint64(schedule.shape) % np.uint64(2**31)).astype(np.int64)
+    element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
+                                            config.batch_size).element_spec
+    delta = config.delta or dp_fedavg.default_delta(num_clients)
+    epsilons = (dp_fedavg.epsilons(num_clients, per_round, config.noise_mult, config.rounds, delta)
+                if config.dp else None)
+    history: Dict[str, list] = {}
+    with tff_context(config.workers):
+        rounds = build_round(config, make_model_fn(config, data, element_spec), element_spec,
+                             num_clients, rng)
+        state = rounds.initialize()
+        # Built after TFF traced its graphs: a Keras model made before would be invalidated.
+        evaluator = keras_model(config, data, compiled=True)
+        start = 0
+        if config.resume and config.out:
+            restored = checkpoint.load(config.out, state, config.fingerprint())
+            if restored is not None:
+                state, start, history = restored
+                logging.info('resumed from %s after %d rounds', config.out, start)
+        progbar = tf.keras.utils.Progbar(config.rounds, verbose=config.verbose,
+                                         stateful_metrics=['val_accuracy', 'val_loss', 'epsilon'],
+                                         unit_name='round')
+        progbar.update(start)
+        for r in range(start, config.rounds):
+            datasets = [partition.client_dataset(data.x_train, data.y_train, parts[k],
+                                                 config.batch_size, config.local_epochs, int(s))
+                        for k, s in zip(schedule[r], shuffle_seeds[r])]
+            began = time.perf_counter()
+            state, train_metrics, stats = rounds.next(state, datasets)
+            seconds = time.perf_counter() - began
+            rounds.get_model_weights(state).assign_weights_to(evaluator)
+            val_loss, val_accuracy = evaluator.evaluate(data.x_test, data.y_test, batch_size=1000,
+                                                        verbose=0)
+            row = {'round': r + 1, 'loss': float(train_metrics.pop('loss')),
+                   'accuracy': float(train_metrics.pop('accuracy')), 'val_loss': float(val_loss),
+                   'val_accuracy': float(val_accuracy), 'seconds': seconds}
+            row.update({k: float(v) for k, v in train_metrics.items()})
+            if epsilons is not None:
+                row['epsilon'] = epsilons[r]
+            if isinstance(stats, AggregationStats):
+                row.update(agg_seconds=stats.seconds, bytes_per_client=stats.bytes_per_client)
+            _append(history, row)
+            if config.out:
+                checkpoint.save(config.out, state, r + 1, history, config.fingerprint())
+            progbar.update(r + 1, [(k, row[k]) for k in ('loss', 'val_loss', 'val_accuracy')] +
+                           ([('epsilon', row['epsilon'])] if 'epsilon' in row else []))
+    result = {'history': history, 'rounds_done': len(history.get('round', [])),
+              'num_clients': num_clients, 'clients_per_round': per_round,
+              'test_accuracy': history['val_accuracy'][-1] if history else None,
+              'model': evaluator}
+    if config.dp:
+        result.update(epsilon=history['epsilon'][-1] if history else 0.0, delta=delta,
+                      accounting='RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one')
+    return result
+
+
+def rounds_to_accuracy(history: Dict[str, Sequence[float]], target: float) -> Optional[int]:
+    """First round whose central test accuracy reaches `target` (None if never)."""
+    for r, accuracy in zip(history.get('round', []), history.get('val_accuracy', [])):
+        if accuracy >= target:
+            return int(r)
+    return None
+
+
+def default_out(config: FedConfig, dataset: str, root: str = 'runs') -> str:
+    """runs/fedavg_<dataset>_<model>_<partition>[_dp][_<secure>]."""
+    tag = f'fedavg_{dataset}_{config.model}_{config.partition}'
+    tag += '_dp' if config.dp else ''
+    tag += f'_{config.secure_agg}' if config.secure_agg != 'none' else ''
+    return os.path.join(root, tag)

@@ -1,0 +1,119 @@
+"""Secure aggregation inside a TFF FedAvg round.
+
+TFF cannot call a Python protocol from inside a federated computation, so a
+round with secure aggregation is split at the aggregation, the one place
+where client values move to the server:
+
+1. `client_round` (a `tff.federated_computation`, run by the TFF runtime or
+   its remote workers): broadcast the global weights, run TFF's client work
+   (`tff.learning.templates.build_model_delta_client_work`: E local epochs of
+   the client optimizer) and return each client's `ClientResult(update,
+   update_weight)` still placed at CLIENTS, plus aggregated train metrics.
+2. The client-placed results go straight into the client role of the
+   `SecureAggregator` (`tfpriv.crypto.secagg`): each client fixed-point
+   encodes its own weighted delta and secret-shares or encrypts it; only
+   shares / ciphertexts leave the client. The share-holders (or the server,
+   for RLWE ciphertexts) combine them and reveal only Σ_i w_i Δ_i.
+3. `finalizer.next` (TFF's `build_apply_optimizer_finalizer`, at SERVER) applies
+   the server optimizer to that average delta.
+
+So the server-placed part of the round only ever receives the aggregate; an
+individual update is never placed at SERVER. The example counts used as
+weights are public, as in plain FedAvg. The simulation runs every role in one
+Python process (the updates are Python values between steps 1 and 2, in the
+client role's hands); message and byte counts are those the protocol would
+send, reported by `AggregationStats`.
+
+`SCHEMES` maps each name to the aggregator class; classes are imported lazily
+and `available_schemes()` lists those importable in this checkout.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, List, Optional, Tuple
+
+from tfpriv.crypto.secagg import AggregationStats, PlainAggregator, SecureAggregator
+from tfpriv.rng import RandomSource
+
+SCHEMES: Dict[str, Tuple[str, str]] = {
+    'plain': ('tfpriv.crypto.secagg', 'PlainAggregator'),
+    'shamir': ('tfpriv.crypto.shamir_secagg', 'ShamirAggregator'),
+    'smpc': ('tfpriv.crypto.smpc.secagg', 'SmpcAggregator'),
+    'rlwe': ('tfpriv.crypto.rlwe', 'RlweAggregator'),
+}
+CHOICES = ('none', 'shamir', 'smpc', 'rlwe')
+
+
+def _load(name: str):
+    """The aggregator class, from its package or the package's `secagg` module; None if absent."""
+    module_name, class_name = SCHEMES[name]
+    for candidate in (module_name, module_name + '.secagg'):
+        try:
+            return getattr(importlib.import_module(candidate), class_name)
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def available_schemes() -> List[str]:
+    """Secure-aggregation schemes whose implementation is present."""
+    return [name for name in SCHEMES if name != 'plain' and _load(name) is not None]
+
+
+def make_aggregator(name: str, rng: Optional[RandomSource] = None) -> SecureAggregator:
+    """An aggregator by name (`plain` is the insecure reference)."""
+    if name not in SCHEMES:
+        raise ValueError(f'unknown secure aggregation {name!r}; choose one of {CHOICES}')
+    cls = _load(name)
+    if cls is None:
+        raise ValueError(f'secure aggregation {name!r} is not available in this checkout '
+                         f'(available: {available_schemes()})')
+    return PlainAggregator() if cls is PlainAggregator else cls(rng=rng)
+
+
+class SecureRound:
+    """A FedAvg round whose aggregation is a `SecureAggregator` (see the module docstring).
+
+    State is `(model_weights, finalizer_state)`; both are nests of NumPy arrays.
+    """
+
+    def __init__(self, model_fn, client_optimizer_fn, server_optimizer_fn,
+                 aggregator: SecureAggregator, element_spec):
+        import tensorflow_federated as tff
+        self.aggregator = aggregator
+        weights_type = tff.learning.models.weights_type_from_model(model_fn)
+        self._client_work = tff.learning.templates.build_model_delta_client_work(
+            model_fn, client_optimizer_fn, tff.learning.ClientWeighting.NUM_EXAMPLES)
+        self._finalizer = tff.learning.templates.build_apply_optimizer_finalizer(
+            server_optimizer_fn, weights_type)
+        client_work = self._client_work
+        data_type = client_work.next.type_signature.parameter[2].member
+
+        @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                                   tff.FederatedType(data_type, tff.CLIENTS))
+        def client_round(weights, data):
+            output = client_work.next(client_work.initialize(), tff.federated_broadcast(weights),
+                                      data)
+            return output.result, output.measurements
+
+        self._client_round = client_round
+        self._initial_weights = tff.learning.models.ModelWeights.from_model(model_fn())
+
+    def initialize(self):
+        weights = self._initial_weights
+        return weights, self._finalizer.initialize()
+
+    @staticmethod
+    def get_model_weights(state):
+        return state[0]
+
+    def next(self, state, client_data) -> Tuple[object, dict, AggregationStats]:
+        """One round: TFF client work, secure aggregation, TFF server finalizer."""
+        weights, finalizer_state = state
+        results, measurements = self._client_round(weights, client_data)
+        updates = [[a for a in r.update] for r in results]
+        counts = [float(r.update_weight) for r in results]
+        average, stats = self.aggregator.aggregate(updates, counts)
+        output = self._finalizer.next(finalizer_state, weights, average)
+        return (output.result, output.state), dict(measurements['train']), stats

@@ -59,6 +59,14 @@ def test_ring_matmul_is_exact_mod_2_64(m, k, n, seed):
     assert np.array_equal(ring.matmul(a, b).astype(object), expected)
 
 
+@pytest.mark.parametrize('shape_a,shape_b', [((3, 600), (600, 2)), ((2, 3, 257), (257, 4))])
+def test_ring_matmul_long_and_batched(shape_a, shape_b):
+    prg = Prg(RandomSource(seed=1))
+    a, b = prg.uint64(shape_a), prg.uint64(shape_b)
+    expected = np.einsum('...k,kn->...n', a.astype(object), b.astype(object)) & MASK
+    assert np.array_equal(ring.matmul(a, b).astype(object), expected)
+
+
 def test_ring_matmul_rejects_bad_shapes():
     with pytest.raises(ValueError, match='cannot multiply'):
         ring.matmul(np.zeros((2, 3), np.uint64), np.zeros((4, 2), np.uint64))

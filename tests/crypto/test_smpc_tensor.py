@@ -127,11 +127,14 @@ def test_comparisons_are_exact(cluster, x, y):
 def test_comparisons_near_the_range_limits(cluster):
     limit = cluster.encoding.max_abs
     x = np.array([limit * 0.99, -limit * 0.99, 2.0**-16, -2.0**-16, 0.0, limit / 2])
-    y = np.array([-limit * 0.99, limit * 0.99, 0.0, 0.0, 0.0, limit / 2 - 2.0**-16])
+    y = np.array([-limit * 0.99, limit * 0.99, 0.0, 0.0, 0.0, limit / 2 - 1.0])
     a, b = share(cluster, x), share(cluster, y)
     assert np.array_equal((a > b).reveal(), x > y)
     assert np.array_equal(a.relu().reveal(), np.maximum(x, 0))
     assert np.array_equal(a.maximum(b).reveal(), np.maximum(x, y))
+    np.testing.assert_allclose((a + b).reveal(), x + y, atol=ULP)
+    with pytest.raises(OverflowError, match='left the fixed-point range'):
+        (a - b).reveal()  # 1.98 times the limit
 
 
 @settings(**SETTINGS)

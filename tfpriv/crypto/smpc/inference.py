@@ -210,7 +210,8 @@ class EncryptedEvaluation:
 
 def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_parties: int = 3,
                        batch_size: int = 500, frac_bits: int = 16,
-                       rng: Optional[RandomSource] = None) -> EncryptedEvaluation:
+                       rng: Optional[RandomSource] = None,
+                       plaintext_batch_size: int = 1024) -> EncryptedEvaluation:
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
 
     Args:
@@ -221,6 +222,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
       batch_size: images per encrypted batch (memory grows linearly with it).
       frac_bits: fixed-point precision.
       rng: randomness (default the OS CSPRNG).
+      plaintext_batch_size: batch size of the plaintext Keras reference run.
 
     Raises:
       UnsupportedLayerError: a layer or activation that cannot be evaluated exactly.
@@ -239,9 +241,10 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
     online, offline = dataclasses.replace(cluster.network.online), cluster.network.offline.bytes
     cluster.network.by_operation.clear()
 
-    model.predict(images[:batch_size], batch_size=batch_size, verbose=0)  # warm up
+    model.predict(images[:plaintext_batch_size], batch_size=plaintext_batch_size,
+                  verbose=0)  # warm up (tracing)
     start = time.perf_counter()
-    plain = np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=-1)
+    plain = np.argmax(model.predict(images, batch_size=plaintext_batch_size, verbose=0), axis=-1)
     plaintext_seconds = time.perf_counter() - start
 
     data_owner = cluster.client('data owner')

@@ -22,10 +22,11 @@ truncating it and raises OverflowError instead (at the cost of one comparison
 per value).
 
 Matrix products. NumPy's integer matmul does not use BLAS. `matmul` splits
-each word into four 16-bit limbs and multiplies the limbs with float64 BLAS:
-a limb product is < 2^32, so a dot product of length K stays exact in the
-53-bit mantissa while (t + 1) K 2^32 < 2^53, i.e. K < 2^19; only limb pairs of
-total weight below 64 bits are needed (10 of the 16).
+each word into limbs of 22, 21 and 21 bits and multiplies the limbs with
+float64 BLAS: a limb product is below 2^44, so a dot product of 256 terms, or
+the sum of two of them, stays below 2^53 and is exact in the mantissa; longer
+dot products are cut into chunks of 256. Only the 6 limb pairs of weight below
+64 bits are needed (22 + 43 = 65 is not).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ import numpy as np
 
 RING_BITS = 64
 TRUNCATION_LIMIT = 2**62  # |x| below this (as a signed word) for exact truncation
-_LIMB_BITS = 16
-_LIMBS = RING_BITS // _LIMB_BITS
-MAX_DOT_LENGTH = 2**19  # longest exact dot product in `matmul`
+_LIMB_OFFSETS = (0, 22, 43)  # limbs of 22, 21 and 21 bits
+_LIMB_MASKS = ((1 << 22) - 1, (1 << 21) - 1, (1 << 21) - 1)
+# limb pairs grouped by weight, the weights below 64 only
+_LIMB_PAIRS = ((0, ((0, 0),)), (22, ((0, 1), (1, 0))), (43, ((0, 2), (2, 0))), (44, ((1, 1),)))
+_CHUNK = 256  # 2 products of 256 terms below 2^44 each stay below 2^53
 MAX_FRAC_BITS = 40
 
 
@@ -148,33 +151,28 @@ def unpack_plane(plane: np.ndarray, shape) -> np.ndarray:
 
 
 def _limbs(words: np.ndarray) -> list:
-    """The four 16-bit limbs of each word, least significant first, as float64."""
-    view = np.ascontiguousarray(words).view(np.uint16).reshape(words.shape + (_LIMBS,))
-    return [view[..., i].astype(np.float64) for i in range(_LIMBS)]
+    """The 22-, 21- and 21-bit limbs of each word, least significant first, as float64."""
+    return [((words >> np.uint64(offset)) & np.uint64(mask)).astype(np.float64)
+            for offset, mask in zip(_LIMB_OFFSETS, _LIMB_MASKS)]
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b mod 2^64 for uint64 matrices (2-D, or a stack of them times a matrix).
+    """a @ b mod 2^64 for uint64 arrays a (..., K) and b (K, N).
 
-    sum_{i+j<4} 2^(16(i+j)) A_i @ B_j over the 16-bit limbs, each term through
-    float64 BLAS (exact, see the module docstring).
+    sum over limb pairs (i, j) with offset_i + offset_j < 64 of
+    2^(offset_i + offset_j) A_i @ B_j, each through float64 BLAS on chunks of
+    at most 256 columns of A (exact, see the module docstring).
     """
-    if a.shape[-1] != b.shape[0] or b.ndim != 2:
+    if b.ndim != 2 or a.ndim < 1 or a.shape[-1] != b.shape[0]:
         raise ValueError(f'cannot multiply shapes {a.shape} and {b.shape}')
-    if a.shape[-1] > MAX_DOT_LENGTH:
-        raise ValueError(f'dot products longer than {MAX_DOT_LENGTH} are not exact in '
-                         f'float64 limbs, got {a.shape[-1]}')
     a_limbs, b_limbs = _limbs(a), _limbs(b)
-    out = None
-    for weight in range(_LIMBS):
-        acc = a_limbs[0] @ b_limbs[weight]
-        for i in range(1, weight + 1):
-            acc += a_limbs[i] @ b_limbs[weight - i]
-        part = acc.astype(np.uint64)
-        if out is None:
-            out = part
-        else:
-            part <<= np.uint64(_LIMB_BITS * weight)
+    out = np.zeros(a.shape[:-1] + b.shape[1:], dtype=np.uint64)
+    for start in range(0, a.shape[-1], _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        for offset, pairs in _LIMB_PAIRS:
+            acc = sum(a_limbs[i][..., chunk] @ b_limbs[j][chunk] for i, j in pairs)
+            part = acc.astype(np.uint64)
+            if offset:
+                part <<= np.uint64(offset)
             out += part
     return out
-

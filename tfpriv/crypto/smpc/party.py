@@ -125,9 +125,6 @@ class Party:
         self._store.pop(handle, None)
 
     @property
-    def num_shares(self) -> int:
-        return len(self._store)
-
 
 class Cluster:
     """n >= 2 computing parties, their dealer and network, and a fixed-point encoding.

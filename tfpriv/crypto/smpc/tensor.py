@@ -453,30 +453,22 @@ def _tournament(cluster: Cluster, values, payloads=None) -> Tuple[Shares, Option
     """The maximum of candidate values (each a Shares list) and the payload that goes with it.
 
     Pairs (left, right) are compared level by level, all pairs of a level in
-    one batch; left wins ties, so the earliest candidate wins among equals.
+    one batch, and one bit injection selects the value and the payload
+    together; left wins ties, so the earliest candidate wins among equals.
     """
     n = cluster.num_parties
-    while len(values) > 1:
-        pairs = len(values) // 2
-
-        def stacked(items, start):
-            return [np.stack([item[i] for item in items[start:2 * pairs:2]]) for i in range(n)]
-
-        left, right = stacked(values, 0), stacked(values, 1)
-        diff = [a - b for a, b in zip(left, right)]
-        keep = compare.negate_bits(compare.msb(cluster, diff))  # left >= right
-        if payloads is None:
-            best = [b + z for b, z in zip(right, compare.bit_times(cluster, keep, diff))]
-            values = [[x[j] for x in best] for j in range(pairs)] + values[2 * pairs:]
-            continue
-        p_left, p_right = stacked(payloads, 0), stacked(payloads, 1)
-        both = compare.bit_times(cluster, keep, [np.stack([d, a - b]) for d, a, b in
-                                                 zip(diff, p_left, p_right)])
-        best = [b + z[0] for b, z in zip(right, both)]
-        best_payload = [b + z[1] for b, z in zip(p_right, both)]
-        values = [[x[j] for x in best] for j in range(pairs)] + values[2 * pairs:]
-        payloads = [[x[j] for x in best_payload] for j in range(pairs)] + payloads[2 * pairs:]
-    return values[0], (None if payloads is None else payloads[0])
+    tracks = [values] if payloads is None else [values, payloads]
+    while len(tracks[0]) > 1:
+        pairs = len(tracks[0]) // 2
+        lefts, rights = ([[np.stack([c[i] for c in track[side:2 * pairs:2]]) for i in range(n)]
+                          for track in tracks] for side in (0, 1))
+        diffs = [[a - b for a, b in zip(left, right)] for left, right in zip(lefts, rights)]
+        keep = compare.negate_bits(compare.msb(cluster, diffs[0]))  # left value >= right value
+        chosen = compare.bit_times(cluster, keep, [np.stack(parts) for parts in zip(*diffs)])
+        for t, track in enumerate(tracks):
+            best = [right + z[t] for right, z in zip(rights[t], chosen)]
+            tracks[t] = [[x[j] for x in best] for j in range(pairs)] + track[2 * pairs:]
+    return tracks[0][0], (None if payloads is None else tracks[1][0])
 
 
 def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:

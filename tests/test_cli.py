@@ -112,3 +112,10 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     run_cli('--epochs', '1', *SMALL, tmp_path=tmp_path)
     proc = run_cli('--resume', '--epochs', '1', *SMALL, '--lr', '0.2', tmp_path=tmp_path, check=False)
     assert proc.returncode == 2 and 'holds a run with other settings' in proc.stderr
+
+
+def test_encrypted_eval_matches_plaintext(tmp_path):
+    proc = run_cli('--encrypted-eval', '--epochs', '1', *SMALL, '--num-test', '200',
+                   tmp_path=tmp_path)
+    assert 'encrypted evaluation (3 parties, 200 images)' in proc.stdout
+    assert ' 0 disagreeing predictions' in proc.stdout, proc.stdout

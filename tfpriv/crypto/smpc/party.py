@@ -124,7 +124,6 @@ class Party:
     def drop(self, handle: int) -> None:
         self._store.pop(handle, None)
 
-    @property
 
 class Cluster:
     """n >= 2 computing parties, their dealer and network, and a fixed-point encoding.

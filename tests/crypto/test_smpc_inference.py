@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tfpriv.crypto.smpc import Cluster
-from tfpriv.crypto.smpc.inference import (EncryptedModel, UnsupportedLayerError, compile_model,
-                                          evaluate_encrypted)
+from tfpriv.crypto.smpc.inference import (EncryptedModel, UnsupportedLayerError, auto_batch_size,
+                                          compile_model, evaluate_encrypted)
 from tfpriv.rng import RandomSource
 
 tf = pytest.importorskip('tensorflow')
@@ -63,6 +63,12 @@ def test_encrypted_logits_are_close_to_keras(mlp, mnist):
     images = mnist.x_test[:5]
     logits = encrypted.logits(SharedTensor.share(cluster, images)).reveal()
     np.testing.assert_allclose(logits, mlp.predict(images, verbose=0), atol=0.02)
+
+
+def test_auto_batch_size_bounds_the_largest_tensor(mlp):
+    from tfpriv.model import build_model
+    assert auto_batch_size(mlp) == 1000  # 784 inputs per image
+    assert auto_batch_size(build_model('cnn', (28, 28, 1), 10)) == 2**20 // (14 * 14 * 8 * 8)
 
 
 def test_tanh_is_refused(mnist):

@@ -208,8 +208,22 @@ class EncryptedEvaluation:
         return self.seconds / self.plaintext_seconds
 
 
+def auto_batch_size(model, words: int = 2**20, largest: int = 1000) -> int:
+    """Images per batch so that the largest per-layer tensor (a conv's im2col patch
+    matrix, or an activation) has about `words` words per share: big enough to
+    amortize Python and round overheads, small enough to stay cache- and memory-friendly.
+    """
+    per_image = int(np.prod(model.input_shape[1:]))
+    for layer in model.layers:
+        size = int(np.prod(layer.output_shape[1:]))
+        if type(layer).__name__ == 'Conv2D':
+            size = int(np.prod(layer.output_shape[1:3])) * int(np.prod(layer.kernel.shape[:3]))
+        per_image = max(per_image, size)
+    return int(np.clip(words // per_image, 1, largest))
+
+
 def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_parties: int = 3,
-                       batch_size: int = 500, frac_bits: int = 16,
+                       batch_size: Optional[int] = None, frac_bits: int = 16,
                        rng: Optional[RandomSource] = None,
                        plaintext_batch_size: int = 1024) -> EncryptedEvaluation:
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
@@ -219,7 +233,8 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
       images: test inputs, shape (N,) + model input shape.
       labels: integer labels, shape (N,).
       num_parties: computing parties (>= 2).
-      batch_size: images per encrypted batch (memory grows linearly with it).
+      batch_size: images per encrypted batch (memory grows linearly with it);
+        default `auto_batch_size(model)` (1000 for the MLP, 83 for the CNN).
       frac_bits: fixed-point precision.
       rng: randomness (default the OS CSPRNG).
       plaintext_batch_size: batch size of the plaintext Keras reference run.
@@ -232,6 +247,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f'need as many labels as images (at least one), got {len(images)} '
                          f'images and {len(labels)} labels')
+    batch_size = auto_batch_size(model) if batch_size is None else batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
             batch_size < 1:
         raise ValueError(f'batch_size must be a positive int, got {batch_size!r}')

@@ -55,3 +55,16 @@ def test_not_a_model():
     with pytest.raises(TypeError, match='tf.keras.Model'):
         make_private(tf.keras.layers.Dense(3), num_examples=10, batch_size=1, l2_norm_clip=1.0,
                      noise_multiplier=1.0)
+
+
+def test_microbatch_path_handles_a_last_partial_batch(mnist):
+    """DPKeras optimizers crash on a batch not divisible by num_microbatches; tfpriv uses one
+    microbatch per example, so 130 examples in batches of 60 (60, 60, 10) train."""
+    model = build_model('mlp', (28, 28, 1), 10)
+    private = make_private(model, num_examples=130, batch_size=60, l2_norm_clip=1.0,
+                           noise_multiplier=1.0, clipping='microbatch')
+    private.model.compile(optimizer=private.optimizer, loss=private.loss)
+    history = private.model.fit(mnist.x_train[:130], mnist.y_train[:130], batch_size=60, epochs=1,
+                                verbose=0, callbacks=[private.epsilon_callback])
+    assert np.isfinite(history.history['loss'][0])
+    assert history.history['epsilon'][0] == pytest.approx(private.epsilon(1))

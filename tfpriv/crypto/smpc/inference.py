@@ -229,7 +229,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
 
     Args:
-      model: a trained Keras model of supported layers (logits or probabilities out).
+      model: a trained Keras model of supported layers, logits out (a softmax is refused).
       images: test inputs, shape (N,) + model input shape.
       labels: integer labels, shape (N,).
       num_parties: computing parties (>= 2).

@@ -24,7 +24,9 @@ SIGTERM, which is turned into `SystemExit` while the context is active) the
 owned workers get SIGINT, then SIGKILL after a grace period, and are reaped;
 then every remaining `worker_binary` descendant of this process (e.g. one
 started by TFF's default context outside `tff_context`) is killed too. An
-`atexit` hook does the same as a last safety net. `leftover_workers()` lists
+`atexit` hook kills them all as a last safety net. Workers started with
+`start_worker` (e.g. remote workers on loopback) are the caller's: a context
+does not kill them; `stop_worker` or the atexit hook does. `leftover_workers()` lists
 the `worker_binary` descendants still alive.
 """
 
@@ -40,7 +42,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence, Set
 
 import psutil
 from absl import logging
@@ -48,6 +50,8 @@ from absl import logging
 _READY_TIMEOUT_S = 60.0
 _KILL_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
+# pids of workers started by `start_worker` and not yet stopped: a context leaves them alone.
+_STARTED: Set[int] = set()
 _GRPC_OPTIONS = [('grpc.max_message_length', 2 * 1000 * 1000 * 1000),
                  ('grpc.max_receive_message_length', 2 * 1000 * 1000 * 1000),
                  ('grpc.max_send_message_length', 2 * 1000 * 1000 * 1000)]
@@ -119,6 +123,7 @@ def start_worker(port: Optional[int] = None, log_dir: Optional[str] = None) -> W
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=log, close_fds=True, process_group=0,
                                    preexec_fn=_die_with_parent)
+    _STARTED.add(process.pid)
     logging.info('started TFF worker_binary pid %d on port %d (log %s)', process.pid, port,
                  log_path)
     return Worker(process, port, log_path)
@@ -127,6 +132,7 @@ def start_worker(port: Optional[int] = None, log_dir: Optional[str] = None) -> W
 def stop_worker(worker: Worker, grace_s: float = _KILL_GRACE_S) -> None:
     """SIGINT, then SIGKILL after `grace_s`; always reaps the process."""
     process = worker.process
+    _STARTED.discard(process.pid)
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGINT)
@@ -153,9 +159,11 @@ def leftover_workers(parent_pid: Optional[int] = None) -> List[psutil.Process]:
     return found
 
 
-def kill_leftover_workers(grace_s: float = _KILL_GRACE_S) -> int:
-    """Kills and reaps every `worker_binary` descendant of this process; returns how many."""
-    procs = leftover_workers()
+def kill_leftover_workers(grace_s: float = _KILL_GRACE_S, keep: Iterable[int] = ()) -> int:
+    """Kills and reaps every `worker_binary` descendant of this process except the pids in
+    `keep`; returns how many it killed."""
+    keep = set(keep)
+    procs = [p for p in leftover_workers() if p.pid not in keep]
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGINT)
@@ -250,7 +258,7 @@ def tff_context(workers: Optional[Sequence[str]] = None,
         tff.backends.native.set_sync_local_cpp_execution_context()
         for worker in owned:
             stop_worker(worker)
-        kill_leftover_workers()
+        kill_leftover_workers(keep=_STARTED)
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
 

@@ -1,0 +1,67 @@
+"""`train.py --federated`: bad flags exit 2 before TensorFlow starts; kill -9 then --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tfpriv.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--clients', '70000'], 'clients must be in'),
+    (['--client-fraction', '0'], 'client-fraction must be in (0, 1]'),
+    (['--client-fraction', '1.5'], 'client-fraction must be in (0, 1]'),
+    (['--partition', 'iid,zipf'], 'unknown --partition zipf'),
+    (['--rounds', '0'], 'rounds must be >= 1'),
+    (['--secure-agg', 'shamir'], 'cannot be combined with --secure-agg'),  # --dp is the default
+    (['--no-dp', '--adaptive-clipping'], 'adaptive-clipping needs --dp'),
+    (['--workers', 'localhost'], 'host:port'),
+    (['--dataset', 'credit', '--partition', 'per-example', '--clients', '9'], 'one client per'),
+])
+def test_bad_federated_flags_exit_2(flags, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(['--federated'] + flags)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_kill_9_then_resume_keeps_rounds_and_epsilon(tmp_path):
+    out, images = tmp_path / 'runs', tmp_path / 'images'
+    flags = ['--federated', '--dp', '--noise_mult', '1.0', '--num-train', '1200', '--num-test',
+             '300', '--clients', '6', '--client-fraction', '0.5', '--batch-size', '20',
+             '--out', str(out), '--images', str(images), '--verbose', '0']
+    checkpoint = out / 'fedavg_mnist_mlp_iid_dp' / 'server_state.npz'
+    cmd = [sys.executable, os.path.join(ROOT, 'train.py')]
+    proc = subprocess.Popen(cmd + flags + ['--rounds', '50'], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert checkpoint.exists(), 'no checkpoint written'
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with np.load(checkpoint) as f:
+        done = json.loads(str(f['meta']))['rounds_done']
+    assert 1 <= done < 50
+    result = subprocess.run(cmd + flags + ['--rounds', str(done + 1), '--resume'], cwd=ROOT,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((checkpoint.parent / 'metrics.json').read_text())
+    history = metrics['history']
+    assert history['round'] == list(range(1, done + 2))
+    from tfpriv.federated.dp_fedavg import epsilons
+    assert history['epsilon'] == pytest.approx(epsilons(6, 3, 1.0, done + 1, 1e-2))
+    assert (images / 'fedavg_mnist_mlp_dp_iid.png').exists()
+    assert 'ε =' in result.stdout

@@ -1,0 +1,142 @@
+"""FedAvg, DP-FedAvg and secure aggregation on small real-MNIST federations."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpriv.data import load_mnist
+from tfpriv.federated import dp_fedavg, fedavg, partition, secure
+from tfpriv.federated.runtime import leftover_workers, start_worker, stop_worker, tff_context
+from tfpriv.rng import RandomSource
+
+BASE = fedavg.FedConfig(clients=6, rounds=2, client_fraction=0.5, local_epochs=1, batch_size=20,
+                        verbose=0)
+
+
+@pytest.fixture(scope='module')
+def small():
+    return load_mnist().subset(1200, 400)
+
+
+@pytest.fixture(scope='module')
+def one_round_inputs(small):
+    """Two clients of very different sizes (30 and 90 examples), no shuffling, no dropout."""
+    config = dataclasses.replace(BASE, dropout=0.0)
+    idx = [np.arange(30), np.arange(30, 120)]
+    datasets = [partition.client_dataset(small.x_train, small.y_train, i, 10) for i in idx]
+    return config, idx, datasets
+
+
+def _weights(round_impl, state):
+    return [np.asarray(w) for w in round_impl.get_model_weights(state).trainable]
+
+
+def _keras_fedavg(config, data, initial, idx):
+    """The same round done directly in Keras: train each client, average weighted by size."""
+    models = []
+    for i in idx:
+        model = fedavg.keras_model(config, data)
+        model.set_weights(initial)
+        model.compile(optimizer=tf.keras.optimizers.SGD(config.client_lr),
+                      loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(data.x_train[i], data.y_train[i], batch_size=10, epochs=1, shuffle=False,
+                  verbose=0)
+        models.append(model.get_weights())
+    sizes = np.array([len(i) for i in idx], dtype=float)
+    return [sum(s * m[j] for s, m in zip(sizes / sizes.sum(), models)) for j in range(len(initial))]
+
+
+def test_fedavg_weights_by_example_count_and_secure_rounds_match(small, one_round_inputs):
+    config, idx, datasets = one_round_inputs
+    spec = datasets[0].element_spec
+    model_fn = fedavg.make_model_fn(config, small, spec)
+    with tff_context():
+        plain = fedavg.build_round(config, model_fn, spec, 2)
+        state = plain.initialize()
+        initial = _weights(plain, state)
+        after, metrics, _ = plain.next(state, datasets)
+        expected = _keras_fedavg(config, small, initial, idx)
+        for got, want in zip(_weights(plain, after), expected):
+            np.testing.assert_allclose(got, want, atol=2e-5)
+        assert metrics['num_examples'] == 120
+        # the split round (TFF client work, Python aggregation, TFF finalizer) is the same FedAvg,
+        # and every secure aggregator present equals plain aggregation up to fixed point
+        for scheme in ['plain'] + secure.available_schemes():
+            split = secure.SecureRound(model_fn, fedavg.build_optimizer('sgd', config.client_lr),
+                                       fedavg.build_optimizer('sgd', 1.0),
+                                       secure.make_aggregator(scheme, RandomSource(seed=1)), spec)
+            start = (plain.get_model_weights(state), split.initialize()[1])
+            (weights, _), _, stats = split.next(start, datasets)
+            assert stats.scheme == scheme and stats.num_clients == 2
+            for got, want in zip(weights.trainable, expected):
+                np.testing.assert_allclose(got, want, atol=1e-4, err_msg=scheme)
+    assert leftover_workers() == []
+
+
+@pytest.mark.parametrize('scheme', ['iid', 'dirichlet', 'pathological'])
+def test_each_partition_trains(small, scheme):
+    result = fedavg.train(dataclasses.replace(BASE, partition=scheme, alpha=0.5), small,
+                          RandomSource(seed=0))
+    history = result['history']
+    assert history['round'] == [1, 2] and result['clients_per_round'] == 3
+    assert all(np.isfinite(history['val_loss']))
+    if scheme == 'iid':
+        assert result['test_accuracy'] > 0.3  # 10 classes: chance is 0.1
+    assert leftover_workers() == []
+
+
+def test_dp_fedavg_epsilon_per_round(small, tmp_path):
+    config = dataclasses.replace(BASE, dp=True, noise_mult=1.0, l2_norm_clip=1.0,
+                                 out=str(tmp_path / 'run'))
+    result = fedavg.train(config, small, RandomSource(seed=0))
+    eps = result['history']['epsilon']
+    assert result['delta'] == 1e-2  # K = 6 clients: 10^-(ceil(log10 6) + 1)
+    import dp_accounting
+    from dp_accounting import rdp
+    for rounds, value in enumerate(eps, start=1):
+        acc = rdp.RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+        acc.compose(dp_accounting.SampledWithoutReplacementDpEvent(
+            6, 3, dp_accounting.GaussianDpEvent(0.5)), rounds)
+        assert value == pytest.approx(acc.get_epsilon(1e-2), rel=1e-9)
+    assert eps[0] < eps[1] and result['epsilon'] == eps[-1]
+    # resume: a 3-round run picks up the 2 checkpointed rounds and continues ε
+    resumed = fedavg.train(dataclasses.replace(config, rounds=3, resume=True), small,
+                           RandomSource(seed=0))
+    history = resumed['history']
+    assert history['round'] == [1, 2, 3] and history['epsilon'][:2] == eps
+    assert history['epsilon'][2] == pytest.approx(
+        dp_fedavg.epsilons(6, 3, 1.0, 3, 1e-2)[2])
+    assert history['val_loss'][:2] == result['history']['val_loss']
+    from tfpriv.federated.checkpoint import ResumeMismatch
+    with pytest.raises(ResumeMismatch, match='other settings'):
+        fedavg.train(dataclasses.replace(config, rounds=4, client_lr=0.5, resume=True), small,
+                     RandomSource(seed=0))
+    assert leftover_workers() == []
+
+
+def test_dp_accounting_edge_cases():
+    assert dp_fedavg.epsilons(100, 10, 0.0, 2, 1e-3) == [float('inf')] * 2
+    with pytest.raises(ValueError, match='clients_per_round'):
+        dp_fedavg.round_event(10, 11, 1.0)
+    assert dp_fedavg.default_delta(100) == 1e-3 and dp_fedavg.default_delta(653) == 1e-4
+
+
+def test_two_remote_workers_on_loopback(small):
+    workers = [start_worker(), start_worker()]
+    try:
+        config = dataclasses.replace(BASE, rounds=1, client_fraction=1.0,
+                                     workers=[w.target for w in workers])
+        result = fedavg.train(config, small, RandomSource(seed=0))
+        assert result['rounds_done'] == 1 and result['test_accuracy'] > 0.3
+        assert all(w.process.poll() is None for w in workers)  # remote workers are not ours
+    finally:
+        for w in workers:
+            stop_worker(w)
+    assert leftover_workers() == []
+
+
+def test_unknown_secure_aggregation_is_refused():
+    with pytest.raises(ValueError, match='unknown secure aggregation'):
+        secure.make_aggregator('paillier')

@@ -1,0 +1,88 @@
+"""Teacher shards, vote cache, query selection, CLI validation, and PATE end to end on real MNIST."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tfpriv.dp.pate import cli
+from tfpriv.dp.pate.student import StudentConfig, select_queries, split_public
+from tfpriv.dp.pate.teachers import TeacherConfig, partition, teacher_votes
+from tfpriv.rng import RandomSource
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3000), data=st.data())
+def test_shards_are_disjoint_and_cover(n, data):
+    teachers = data.draw(st.integers(1, n))
+    shards = partition(n, teachers, RandomSource(n))
+    assert len(shards) == teachers
+    joined = np.concatenate(shards)
+    assert len(joined) == n and np.array_equal(np.sort(joined), np.arange(n))  # disjoint and covering
+    sizes = [len(s) for s in shards]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_partition_rejects_bad_sizes():
+    with pytest.raises(ValueError, match='num_teachers <= num_examples'):
+        partition(5, 6, RandomSource(0))
+    with pytest.raises(ValueError, match='num_teachers'):
+        TeacherConfig(num_teachers=0)
+
+
+def test_select_queries_distinct_and_in_pool():
+    x = RandomSource(0).uniform01((500, 28, 28, 1)).astype(np.float32)
+    chosen = select_queries(x, 40, RandomSource(1))
+    assert len(np.unique(chosen)) == 40 and chosen.min() >= 0 and chosen.max() < 500
+    with pytest.raises(ValueError, match='num_queries'):
+        select_queries(x, 501, RandomSource(1))
+
+
+def test_public_split_protocol():
+    x, y = np.zeros((10000, 2)), np.arange(10000)
+    xp, yp, xh, yh = split_public(x, y)
+    assert (len(xp), len(xh), yp[-1], yh[0]) == (9000, 1000, 8999, 9000)
+    with pytest.raises(ValueError, match='10,000'):
+        split_public(x[:10], y[:10])
+
+
+def test_cli_validation_messages():
+    parser = cli.standalone_parser()
+    bad = parser.parse_args(['--teachers', '0', '--queries', '9001', '--pate-noise', '-1', '--threshold', '300',
+                             '--student-rounds', '-1', '--dataset', 'credit'])
+    errors = ' '.join(cli.validate(bad))
+    for flag in ('--teachers', '--queries', '--pate-noise', '--threshold', '--student-rounds', 'mnist'):
+        assert flag in errors
+    assert cli.validate(parser.parse_args([])) == []
+
+
+def test_end_to_end_small_real_mnist(tmp_path):
+    """5 teachers on 1,000 real MNIST images, 30 queries, a short student run."""
+    parser = cli.standalone_parser()
+    args = parser.parse_args(
+        ['--teachers', '5', '--num-train', '1000', '--queries', '30', '--teacher-epochs', '5',
+         '--student-steps', '150', '--student-rounds', '1', '--threshold', '3', '--pate-sigma-threshold', '1',
+         '--pate-noise', '1', '--pate-seeded-noise', '--pate-cache', str(tmp_path / 'cache'),
+         '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
+    assert cli.validate(args) == []
+    metrics = cli.run(args)
+    assert metrics['queries'] == 30 and 0 < metrics['answered'] <= 30
+    assert metrics['answer_accuracy'] > 0.7 and metrics['plurality_accuracy'] > 0.6
+    assert metrics['student_accuracy'] > 0.3  # 10 classes: chance is 0.1
+    assert 0 < metrics['epsilon_data_dependent'] <= metrics['epsilon_data_independent'] * 1.0001
+    assert all(os.path.getsize(path) > 0 for path in metrics['figures'])
+    with open(tmp_path / 'out' / 'pate_metrics.json') as f:
+        assert json.load(f)['answered'] == metrics['answered']
+    # The votes are cached: a second call loads the same array from disk.
+    config = cli.config_from_args(args).teachers
+    cached = [p for p in os.listdir(tmp_path / 'cache') if p.endswith('.npz')]
+    assert cached == [f'votes_{config.key()}.npz']
+    votes = teacher_votes(config, str(tmp_path / 'cache'))
+    assert votes.shape == (5, 10000) and votes.dtype == np.int8
+
+
+def test_student_config_rejects_bad_values():
+    with pytest.raises(ValueError, match='confidence'):
+        StudentConfig(confidence=1.5)

@@ -1,0 +1,11 @@
+"""PATE: Private Aggregation of Teacher Ensembles (Papernot et al., ICLR 2017 and ICLR 2018).
+
+- `teachers`: disjoint shards of the private set, one model per shard, cached votes;
+- `aggregation`: LNMax, GNMax and Confident-GNMax noisy aggregation of the votes;
+- `analysis`: data-independent (dp_accounting) and data-dependent ε of the answers;
+- `student`: query selection on the public pool and semi-supervised student training;
+- `pipeline`: the MNIST pipeline end to end; `cli`: the `train.py --pate` flags;
+- `plotting`: images/pate_*.png.
+
+Submodules load TensorFlow only when a model is trained.
+"""

@@ -1,0 +1,119 @@
+"""`train.py --pate` flags: teachers, aggregator, noise, threshold, queries.
+
+Shared flags read from train.py: `--model` (teachers' and student's
+architecture), `--activation`, `--seed` (teachers, query choice, student),
+`--delta` (default 1e-5), `--num-train` (teachers use the first N training
+images), `--out` (metrics JSON; default runs/pate) and `--images` (figures).
+Teachers and student use Adam with learning rate 1e-3 and their own schedule
+flags below, not `--lr/--epochs/--batch-size` (whose defaults suit DP-SGD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+from typing import Dict, List
+
+AGGREGATORS = ('lnmax', 'gnmax', 'confident-gnmax')
+DEFAULT_NOISE = {'lnmax': 0.05, 'gnmax': 40.0, 'confident-gnmax': 40.0}
+
+
+def add_arguments(parser) -> None:
+    """Adds the PATE-specific flags to `parser` (an ArgumentParser or argument group)."""
+    add = parser.add_argument
+    add('--teachers', type=int, default=250, help='PATE: number of teachers / disjoint shards (default 250)')
+    add('--aggregator', choices=AGGREGATORS, default='confident-gnmax',
+        help='PATE: noisy aggregation (default confident-gnmax)')
+    add('--pate-noise', type=float, default=None,
+        help='PATE: γ of LNMax (default 0.05) or σ of GNMax / Confident-GNMax (default 40)')
+    add('--threshold', type=float, default=200.0, help='PATE: Confident-GNMax threshold T (default 200)')
+    add('--pate-sigma-threshold', type=float, default=150.0,
+        help='PATE: σ1 of the Confident-GNMax threshold check (default 150)')
+    add('--queries', type=int, default=400, help='PATE: pool images the student asks about (default 400)')
+    add('--teacher-epochs', type=int, default=40, help='PATE: epochs per teacher (default 40)')
+    add('--student-steps', type=int, default=4000, help='PATE: student steps per round (default 4000)')
+    add('--student-rounds', type=int, default=3, help='PATE: student self-training rounds (default 3)')
+    add('--pate-cache', default=None, help='PATE: teacher-vote cache directory (default ~/.cache/tfpriv/pate)')
+    add('--pate-seeded-noise', action='store_true',
+        help='PATE: draw the aggregator noise from --seed (reproducible, INSECURE) instead of os.urandom')
+
+
+def _noise(args) -> float:
+    return args.pate_noise if args.pate_noise is not None else DEFAULT_NOISE[args.aggregator]
+
+
+def validate(args) -> List[str]:
+    """Problems with the PATE flags, as messages (empty when fine)."""
+    from tfpriv.dp.pate.student import POOL_SIZE  # pylint: disable=g-import-not-at-top
+    num_train = args.num_train or 60000
+    checks = [
+        (args.dataset == 'mnist', f'--pate runs on mnist, got --dataset {args.dataset}'),
+        (1 <= args.teachers <= num_train, f'--teachers must be in [1, {num_train}], got {args.teachers}'),
+        (1 <= args.queries <= POOL_SIZE, f'--queries must be in [1, {POOL_SIZE}], got {args.queries}'),
+        (math.isfinite(_noise(args)) and _noise(args) > 0, f'--pate-noise must be > 0, got {_noise(args)}'),
+        (math.isfinite(args.pate_sigma_threshold) and args.pate_sigma_threshold > 0,
+         f'--pate-sigma-threshold must be > 0, got {args.pate_sigma_threshold}'),
+        (args.aggregator != 'confident-gnmax' or 0 < args.threshold <= args.teachers,
+         f'--threshold must be in (0, --teachers={args.teachers}], got {args.threshold}'),
+        (args.teacher_epochs >= 1, f'--teacher-epochs must be >= 1, got {args.teacher_epochs}'),
+        (args.student_steps >= 1, f'--student-steps must be >= 1, got {args.student_steps}'),
+        (args.student_rounds >= 0, f'--student-rounds must be >= 0, got {args.student_rounds}'),
+        (args.delta is None or 0 < args.delta < 1, f'--delta must be in (0, 1), got {args.delta}'),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def config_from_args(args):
+    """The `PateConfig` that `run` executes."""
+    from tfpriv.dp.pate.pipeline import PateConfig  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.student import StudentConfig  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.teachers import TeacherConfig  # pylint: disable=g-import-not-at-top
+    teachers = TeacherConfig(num_teachers=args.teachers, model=args.model, epochs=args.teacher_epochs,
+                             activation=args.activation, seed=args.seed, num_train=args.num_train or 60000)
+    student = StudentConfig(model=args.model, activation=args.activation, steps=args.student_steps,
+                            rounds=args.student_rounds)
+    return PateConfig(teachers=teachers, student=student, aggregator=args.aggregator, noise=_noise(args),
+                      threshold=args.threshold, sigma_threshold=args.pate_sigma_threshold,
+                      queries=args.queries, delta=args.delta or 1e-5, seed=args.seed,
+                      seeded_noise=args.pate_seeded_noise)
+
+
+def run(args) -> Dict:
+    """Runs PATE; writes images/pate_*.png and <out>/pate_metrics.json; returns the metrics."""
+    from tfpriv.dp.pate import plotting  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.pipeline import run_pate  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.student import POOL_SIZE  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR  # pylint: disable=g-import-not-at-top
+    config = config_from_args(args)
+    metrics = run_pate(config, args.pate_cache or DEFAULT_CACHE_DIR)
+    counts = metrics.pop('counts')
+    images = getattr(args, 'images', 'images')
+    metrics['figures'] = [
+        plotting.plot_agreement(counts[:POOL_SIZE], os.path.join(images, 'pate_agreement.png')),
+        plotting.plot_epsilon_curve(metrics, os.path.join(images, 'pate_epsilon.png')),
+        plotting.plot_accuracy_vs_epsilon([metrics], os.path.join(images, 'pate_accuracy_vs_eps.png')),
+    ]
+    out = args.out or os.path.join('runs', 'pate')
+    os.makedirs(out, exist_ok=True)
+    metrics['config'] = dataclasses.asdict(config)
+    with open(os.path.join(out, 'pate_metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=1, default=str)
+    return metrics
+
+
+def standalone_parser() -> argparse.ArgumentParser:
+    """The shared train.py flags PATE reads plus `add_arguments` (for library use and tests)."""
+    parser = argparse.ArgumentParser(prog='pate')
+    parser.add_argument('--model', choices=('mlp', 'cnn'), default='cnn')
+    parser.add_argument('--activation', choices=('relu', 'tanh'), default='relu')
+    parser.add_argument('--dataset', default='mnist')
+    parser.add_argument('--num-train', type=int, default=None)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--delta', type=float, default=None)
+    parser.add_argument('--out', default=None)
+    parser.add_argument('--images', default='images')
+    add_arguments(parser)
+    return parser

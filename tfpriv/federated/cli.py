@@ -79,7 +79,7 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
     if clients is not None and not 1 <= clients <= n:
         errors.append(f'--clients must be in [1, {n}] (the number of training examples), '
                       f'got {clients}')
-    if 'per-example' in parts and clients not in (None, n):
+    if parts == ['per-example'] and clients not in (None, n):
         errors.append(f'--partition per-example makes one client per example ({n}); '
                       f'drop --clients or set it to {n}')
     k = clients or 100

@@ -1,0 +1,125 @@
+"""`RlweAggregator`: federated averaging over BFV ciphertexts.
+
+One round, simulated in-process with the real message flow:
+  1. Keys: a dealer draws (sk, pk) and, with `threshold=t`, Shamir-shares sk
+     among the clients and forgets it; without a threshold a separate key
+     holder (not the server) keeps sk.
+  2. Client i scales its flat update by its public normalized weight w_i
+     (pre-scaling, so the server never multiplies), encodes it in fixed point
+     (precision chosen so the sum of all N clients' bounds w_i * bound fits in
+     (-t/2, t/2), `FixedPoint.check_headroom`), encrypts it under pk,
+     compresses c0 and sends the bytes (`serialize.to_bytes`).
+  3. The server parses and adds the ciphertexts. Before anything is encrypted
+     the round is refused if N fresh noise bounds could exceed Delta / 2.
+  4. Decryption of the sum only: t clients send partial decryptions (with
+     smudging), the server combines them; or the key holder decrypts.
+
+What the server sees: the public key, the weights, the number of clients, the
+ciphertexts (IND-CPA under RLWE, so nothing about an update) and, at the end,
+the weighted average plus (threshold mode) the smudged aggregate noise.
+What it cannot do: decrypt one client's ciphertext (it holds no key share, and
+honest clients only partially decrypt the aggregate). Not covered: dropouts
+between encryption and decryption beyond N - t parties, malicious clients
+sending malformed plaintexts (no zero-knowledge proofs of bounds).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from tfpriv.crypto.bfv import scheme, serialize, threshold as thr
+from tfpriv.crypto.bfv.encoding import Encoder
+from tfpriv.crypto.bfv.params import BfvParams, preset
+from tfpriv.crypto.fixed_point import FixedPoint
+from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
+from tfpriv.rng import RandomSource
+
+_MAX_PRECISION = 40
+
+
+def max_clients(params: BfvParams) -> int:
+    """Most fresh compressed ciphertexts whose sum still decrypts (noise budget)."""
+    per_client = scheme.fresh_noise(params) + 2.0 ** (params.log_q - params.c0_bits - 1)
+    return int((2.0 ** (params.delta_bits - 1) - 1) // per_client)
+
+
+class RlweAggregator(SecureAggregator):
+    """Weighted average of client updates computed on BFV ciphertexts.
+
+    Args:
+      params: a `BfvParams` or preset name ('bfv-4096', 'bfv-8192').
+      bound: public bound on |update value|; larger values raise ValueError.
+      threshold: t for threshold decryption among the clients (None: key holder).
+      precision: fixed-point bits; default the largest that fits the round.
+      rng: randomness (OS CSPRNG by default).
+    """
+
+    name = 'rlwe'
+
+    def __init__(self, params: Union[str, BfvParams] = 'bfv-4096', bound: float = 16.0,
+                 threshold: Optional[int] = None, precision: Optional[int] = None,
+                 rng: Optional[RandomSource] = None):
+        self.params = preset(params) if isinstance(params, str) else params
+        if not (np.isfinite(bound) and bound > 0):
+            raise ValueError(f'bound must be a positive finite float, got {bound}')
+        self.bound = float(bound)
+        self.threshold = threshold
+        self.precision = precision
+        self.rng = rng or RandomSource()
+
+    def _precision(self, scaled_bounds: np.ndarray) -> int:
+        fixed = FixedPoint(self.params.t, 0)
+        precision = self.precision
+        if precision is None:
+            precision = min(fixed.largest_precision(scaled_bounds), _MAX_PRECISION)
+            if precision < 0:
+                raise ValueError(f'bound {self.bound} is too large for t = 2^'
+                                 f'{self.params.plain_bits}')
+        FixedPoint(self.params.t, precision).check_headroom(len(scaled_bounds), scaled_bounds)
+        return precision
+
+    def aggregate(self, client_updates, weights=None):
+        start = time.perf_counter()
+        spec, normalized = check_updates(client_updates, weights)
+        num = len(client_updates)
+        if num > max_clients(self.params):
+            raise ValueError(f'{num} clients exceed the noise budget of these parameters: at '
+                             f'most {max_clients(self.params)} ciphertexts can be added')
+        if self.threshold is not None and not 1 <= self.threshold <= num:
+            raise ValueError(f'threshold must be in [1, {num}] clients, got {self.threshold}')
+        scaled_bounds = normalized * self.bound
+        precision = self._precision(scaled_bounds)
+        sk, pk = scheme.keygen(self.params, self.rng)
+        shares = None if self.threshold is None else \
+            thr.share_key(sk, self.threshold, num, self.rng)
+        messages = []
+        for update, weight, client_bound in zip(client_updates, normalized, scaled_bounds):
+            encoder = Encoder(self.params, precision, float(client_bound))
+            plain = encoder.encode(weight * spec.flatten(update))
+            ct = scheme.compress(scheme.encrypt(pk, plain, self.rng, encoder.units))
+            messages.append(serialize.to_bytes(ct))
+        total = None
+        for message in messages:
+            ct = serialize.from_bytes(message, self.params)
+            total = ct if total is None else scheme.add(total, ct)
+        extra = {'noise_budget_bits': scheme.noise_budget_bits(total),
+                 'precision_bits': float(precision)}
+        sent = sum(len(m) for m in messages)
+        if shares is None:
+            plain = scheme.decrypt(sk, total)
+        else:
+            xs = [share.x for share in shares[:self.threshold]]
+            partials = [thr.partial_decrypt(share, total, xs, self.rng)
+                        for share in shares[:self.threshold]]
+            plain = thr.combine(total, partials, self.threshold)
+            sent += sum(p.values.nbytes for p in partials)
+            extra['smudging_bits'] = thr.smudging_bits(total, self.threshold)
+        average = FixedPoint(self.params.t, precision).decode(plain.reshape(-1)[:spec.size])
+        stats = AggregationStats(self.name, num, messages=num + (self.threshold or 0),
+                                 bytes_per_client=float(np.mean([len(m) for m in messages])),
+                                 bytes_total=sent, seconds=time.perf_counter() - start,
+                                 extra=extra)
+        return spec.unflatten(average), stats

@@ -1,0 +1,82 @@
+"""BFV key generation: ternary secret s, public key (b, a) = (-(a s + e), a) mod q.
+
+s has coefficients uniform in {-1, 0, 1} (the HE Standard's ternary secret), e
+is discrete Gaussian with sigma = 3.2, a is uniform in R_q. Everything is drawn
+from `tfpriv.rng.RandomSource` (OS CSPRNG by default) through an AES-CTR
+keystream (`sampling`). The uniform a is expanded from a 32-byte public seed,
+so a public key can travel as (b, seed); under the RLWE assumption b is
+indistinguishable from uniform, so (b, a) reveals nothing about s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional, Tuple
+
+import numpy as np
+
+from tfpriv.crypto.rlwe import sampling
+from tfpriv.crypto.rlwe.params import Params
+from tfpriv.crypto.rlwe.rns import FixedOperand, Ring
+from tfpriv.rng import RandomSource
+
+
+@functools.lru_cache(maxsize=16)
+def ring_of(params: Params) -> Ring:
+    """The (cached) RNS ring and NTT tables of `params`."""
+    return Ring(params)
+
+
+@dataclasses.dataclass(eq=False)
+class SecretKey:
+    """The secret s (int64 coefficients in {-1, 0, 1}, shape (n,))."""
+
+    params: Params
+    s: np.ndarray
+
+    @functools.cached_property
+    def operand(self) -> FixedOperand:
+        """s in NTT form, ready to multiply ciphertext components."""
+        ring = ring_of(self.params)
+        return ring.fixed(ring.from_signed(self.s)[:, None, :])
+
+
+@dataclasses.dataclass(eq=False)
+class PublicKey:
+    """(b, a) with b = -(a s + e) mod q; residues of shape (L, 1, n)."""
+
+    params: Params
+    b: np.ndarray
+    a: np.ndarray
+    seed: bytes
+
+    @functools.cached_property
+    def operands(self) -> Tuple[FixedOperand, FixedOperand]:
+        ring = ring_of(self.params)
+        return ring.fixed(self.b), ring.fixed(self.a)
+
+
+def uniform_poly(params: Params, seed: bytes, batch: int) -> np.ndarray:
+    """`batch` uniform polynomials of R_q expanded from `seed`, residues (L, batch, n)."""
+    return sampling.uniform_residues(sampling.prg_from(seed=seed), params.primes,
+                                     (batch, params.n))
+
+
+def keygen(params: Params, rng: Optional[RandomSource] = None) -> Tuple[SecretKey, PublicKey]:
+    """A fresh secret key and its public key."""
+    if not isinstance(params, Params):
+        raise TypeError(f'params must be a Params, got {type(params).__name__}')
+    prg = sampling.prg_from(rng)
+    secret = SecretKey(params, sampling.ternary(prg, (params.n,)))
+    return secret, public_key(secret, rng)
+
+
+def public_key(secret: SecretKey, rng: Optional[RandomSource] = None) -> PublicKey:
+    """A public key (b, a) for `secret` with fresh a and e."""
+    params, ring = secret.params, ring_of(secret.params)
+    seed = sampling.new_seed(rng)
+    a = uniform_poly(params, seed, 1)
+    e = sampling.gaussian(sampling.prg_from(rng), (1, params.n), params.sigma)
+    b = ring.neg(ring.add(secret.operand.times(a), ring.from_signed(e)))
+    return PublicKey(params, b, a, seed)

@@ -9,8 +9,12 @@ with a negacyclic NTT modulo L NTT-friendly primes p_i < 2^31 (p_i = 1 mod 2n),
 whose product P exceeds twice the largest possible |coefficient| n 2^K, then
 mapped back mod 2^K by Garner's mixed-radix CRT (see `ntt.py`).
 
+Errors: centred binomial CBD(eta), as SEAL (since 3.6) and Kyber sample them:
+eta = 24 gives standard deviation sqrt(12) = 3.46, above the 3.19 of the HE
+Standard's table, and a sub-Gaussian parameter of the same value.
+
 Security: the Homomorphic Encryption Standard (Albrecht et al. 2018, Table 1,
-ternary secret, sigma ~ 3.2, also SEAL's default table) bounds log2 q for
+ternary secret, error deviation 3.19, also SEAL's default table) bounds log2 q for
 128-bit classical security by 27, 54, 109, 218, 438, 881 bits for n = 1024 ...
 32768. Smaller q is harder (smaller q/sigma), so n = 4096 with K = 48 and
 n = 8192 with K = 47 are well inside the table. `BfvParams` refuses anything
@@ -61,7 +65,9 @@ class BfvParams:
       log_q: K, ciphertext modulus q = 2^K, 8 <= K <= 62.
       plain_bits: T, plaintext modulus t = 2^T, 1 <= T < K.
       c0_bits: bits kept of c0 when a ciphertext is compressed for sending.
-      sigma: standard deviation of the rounded Gaussian errors.
+      eta: errors follow the centred binomial distribution CBD(eta) (sum of eta
+        coin differences), standard deviation sqrt(eta / 2); eta = 24 gives
+        3.46 >= the 3.19 the HE Standard assumes; a multiple of 8.
       insecure: explicitly accept parameters below 128-bit security.
     """
 
@@ -69,7 +75,7 @@ class BfvParams:
     log_q: int
     plain_bits: int
     c0_bits: int
-    sigma: float = 3.2
+    eta: int = 24
     insecure: bool = False
 
     def __post_init__(self):
@@ -85,14 +91,20 @@ class BfvParams:
         if not self.plain_bits < self.c0_bits <= self.log_q:
             raise ValueError(f'c0_bits must be in (plain_bits, log_q] = '
                              f'({self.plain_bits}, {self.log_q}], got {self.c0_bits}')
-        if not 2.0 <= self.sigma <= 64.0:
-            raise ValueError(f'sigma must be in [2, 64], got {self.sigma}')
+        if self.eta not in (8, 16, 24, 32) or (self.eta < 21 and not self.insecure):
+            raise ValueError(f'eta must be 24 or 32 (8 and 16 only with insecure=True: the '
+                             f'HE Standard assumes an error deviation >= 3.19), got {self.eta}')
         limit = HE_STANDARD_128.get(n, 0)
         if self.log_q > limit and not self.insecure:
             raise InsecureParametersError(
                 f'n={n} with log2 q={self.log_q} is below 128-bit security: the HE Standard '
                 f'allows log2 q <= {limit} for n={n} '
                 f'(table: {HE_STANDARD_128}); pass insecure=True only for teaching/tests')
+
+    @property
+    def sigma(self) -> float:
+        """Standard deviation (and sub-Gaussian parameter) of CBD(eta): sqrt(eta / 2)."""
+        return math.sqrt(self.eta / 2)
 
     @property
     def q(self) -> int:
@@ -119,7 +131,7 @@ class BfvParams:
 
     def fingerprint(self) -> bytes:
         """16-byte SHA-256 digest identifying these parameters (in serialized data)."""
-        text = f'bfv-v1|{self.n}|{self.log_q}|{self.plain_bits}|{self.c0_bits}|{self.sigma!r}'
+        text = f'bfv-v1|{self.n}|{self.log_q}|{self.plain_bits}|{self.c0_bits}|{self.eta}'
         return hashlib.sha256(text.encode()).digest()[:16]
 
 

@@ -3,8 +3,8 @@
 Scheme (Brakerski 2012; Fan and Vercauteren 2012, "Somewhat practical fully
 homomorphic encryption", section 3), with Delta = q / t = 2^(K - T):
 
-  keygen:  s ternary uniform, a uniform mod q, e Gaussian; pk = (-a s + e, a).
-  encrypt: u ternary, e1, e2 Gaussian; c = (pk0 u + e1 + Delta m, pk1 u + e2).
+  keygen:  s ternary uniform, a uniform mod q, e from CBD; pk = (-a s + e, a).
+  encrypt: u ternary, e1, e2 from CBD; c = (pk0 u + e1 + Delta m, pk1 u + e2).
   symmetric (seeded): a expanded from a public 32-byte seed by SHAKE-256;
            c = (-a s + e + Delta m, a), so only the seed and c0 need be sent.
   decrypt: x = c0 + c1 s = Delta m + v (mod q); m = round(x / Delta) mod t,
@@ -12,14 +12,15 @@ homomorphic encryption", section 3), with Delta = q / t = 2^(K - T):
   compress: c0 -> round(c0 / 2^d) kept on K - d bits (modulus switching of the
            c0 part only, as Kyber compresses v); it adds at most 2^(d-1) to v.
 
-Errors are rounded Gaussians of standard deviation sigma (3.2), clipped at 6
-sigma as SEAL does, drawn from `tfpriv.rng.RandomSource` (OS CSPRNG by default).
+Errors follow the centred binomial distribution CBD(eta) (params.py), from
+`tfpriv.rng.RandomSource` bytes (OS CSPRNG by default).
 
 Noise tracking: every `Ciphertext` carries `noise`, a bound on |v|_inf that
 holds except with probability 2^-64 per coefficient. A fresh public-key
 encryption has v = e u + e1 + e2 s: given u and s (|u|, |s| <= 1) each
 coefficient is a sum of 2n + 1 independent sub-Gaussian terms of parameter
-sigma' = sigma + 1/2 (rounding), so |v| <= z sigma' sqrt(2n + 1) with
+sigma = sqrt(eta / 2) (CBD(eta) is a sum of 2 eta variables in [-1/2, 1/2]),
+so |v| <= z sigma sqrt(2n + 1) with
 z = sqrt(2 ln(2^65)) ~ 9.5 (Hoeffding-type tail bound). Sums add bounds (valid
 for dependent ciphertexts too), a scalar c multiplies them by |c|. `decrypt`
 raises `NoiseBudgetError` *before* decoding when the bound reaches Delta / 2,
@@ -112,15 +113,22 @@ def _ternary(rng: RandomSource, shape) -> np.ndarray:
     return rng.uniform_mod(3, shape) - 1
 
 
-def _gaussian(params: BfvParams, rng: RandomSource, shape) -> np.ndarray:
-    bound = math.ceil(6 * params.sigma)
-    return np.clip(np.rint(rng.normal(shape, params.sigma)), -bound, bound).astype(np.int64)
+_POPCOUNT = np.array([bin(i).count('1') for i in range(256)], dtype=np.int8)
+
+
+def _cbd(params: BfvParams, rng: RandomSource, shape) -> np.ndarray:
+    """Centred binomial errors: popcount(eta random bits) - popcount(eta random bits)."""
+    size = int(np.prod(shape))
+    width = params.eta // 8
+    counts = _POPCOUNT[np.frombuffer(rng.bytes(2 * width * size), dtype=np.uint8)]
+    counts = counts.reshape(size, 2, width).sum(axis=2, dtype=np.int64)
+    return (counts[:, 0] - counts[:, 1]).reshape(shape)
 
 
 def fresh_noise(params: BfvParams, public: bool = True) -> float:
     """High-probability bound on |v| of a fresh (public- or secret-key) encryption."""
     terms = 2 * params.n + 1 if public else 1
-    return TAIL_Z * (params.sigma + 0.5) * math.sqrt(terms)
+    return TAIL_Z * params.sigma * math.sqrt(terms)
 
 
 def expand_seed(params: BfvParams, seed: bytes, batch: int) -> np.ndarray:
@@ -138,7 +146,7 @@ def keygen(params: BfvParams, rng: Optional[RandomSource] = None):
     key_id = rng.bytes(8)
     sk = SecretKey(params, s, key_id)
     a = rng.uint64((1, params.n)) & _mask(params.log_q)
-    e = _gaussian(params, rng, (1, params.n))
+    e = _cbd(params, rng, (1, params.n))
     p0 = _neg(params, ctx.multiply_exact(a, sk.s_hat(ctx), params.log_q)) + e.astype(np.uint64)
     return sk, PublicKey(params, (p0 & _mask(params.log_q))[0], a[0], key_id)
 
@@ -169,7 +177,7 @@ def encrypt(pk: PublicKey, plain: np.ndarray, rng: Optional[RandomSource] = None
     pk_hat = ctx.forward(ctx.centred_residues(np.stack([pk.p0, pk.p1]), params.log_q))
     both = np.concatenate([pk_hat[:, :1] * u_hat, pk_hat[:, 1:] * u_hat], axis=1) % ctx.p
     prod = ctx.lift(ctx.inverse(both), params.log_q)
-    e = _gaussian(params, rng, (2, batch, params.n)).astype(np.uint64)
+    e = _cbd(params, rng, (2, batch, params.n)).astype(np.uint64)
     c0 = (prod[:batch] + e[0] + (m << np.uint64(params.delta_bits))) & mask
     c1 = (prod[batch:] + e[1]) & mask
     return Ciphertext(params, c0, c1, params.log_q, fresh_noise(params), pk.key_id, plain_bound)
@@ -183,7 +191,7 @@ def encrypt_symmetric(sk: SecretKey, plain: np.ndarray, rng: Optional[RandomSour
     ctx = ntt_context(params)
     seed = rng.bytes(SEED_BYTES)
     a = expand_seed(params, seed, m.shape[0])
-    e = _gaussian(params, rng, m.shape).astype(np.uint64)
+    e = _cbd(params, rng, m.shape).astype(np.uint64)
     c0 = (_neg(params, ctx.multiply_exact(a, sk.s_hat(ctx), params.log_q)) + e
           + (m << np.uint64(params.delta_bits))) & _mask(params.log_q)
     return Ciphertext(params, c0, a, params.log_q, fresh_noise(params, public=False), sk.key_id,

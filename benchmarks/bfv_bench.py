@@ -6,10 +6,12 @@ Workload (issue 5): 10 clients x 1,000,000 float32 weights (N(0, 0.1) clipped
 to [-1, 1]) at 128-bit security. Each client pre-scales its update by 1/N,
 encodes it in fixed point, encrypts it and serializes the ciphertexts; the
 server parses and adds them; the sum is decrypted and decoded. Printed per
-library: key generation, encryption per client (encode + encrypt + serialize),
-server parsing and addition of all clients, decryption (+ decode), bytes sent
-per weight, the largest error against the float64 average, and the ratio of
-tfpriv's total (keygen + N encryptions + server + decryption) to TenSEAL's.
+library: key generation, encryption per client (encode + encrypt),
+serialization per client, server parsing and addition of all clients,
+decryption (+ decode), bytes sent per weight, the largest error against the
+float64 average, and the ratios of tfpriv's totals to TenSEAL's: with the wire
+(keygen + N (encryption + serialization) + parsing + addition + decryption)
+and without it (no serialization or parsing).
 
 tfpriv: preset 'bfv-4096' (n = 4096, q = 2^48, t = 2^27), public-key
 encryption, c0 compressed to 37 bits. TenSEAL 0.3.18 (optional, benchmark
@@ -48,10 +50,10 @@ def run_tfpriv(updates):
 
     def client(update):
         plain = encoder.encode(update.astype(np.float64) / num)
-        return serialize.to_bytes(scheme.compress(scheme.encrypt(pk, plain, None,
-                                                                 encoder.units)))
+        return scheme.compress(scheme.encrypt(pk, plain, None, encoder.units))
 
-    t_enc, messages = clock(lambda: [client(u) for u in updates])
+    t_enc, sent = clock(lambda: [client(u) for u in updates])
+    t_ser, messages = clock(lambda: [serialize.to_bytes(ct) for ct in sent])
     t_parse, cts = clock(lambda: [serialize.from_bytes(m, params) for m in messages])
 
     def add_all():
@@ -62,8 +64,8 @@ def run_tfpriv(updates):
 
     t_add, total = clock(add_all)
     t_dec, average = clock(lambda: encoder.decode(scheme.decrypt(sk, total), updates[0].size))
-    return dict(keygen=t_keygen, enc=t_enc / num, parse=t_parse, add=t_add, dec=t_dec,
-                bytes=np.mean([len(m) for m in messages]), average=average)
+    return dict(keygen=t_keygen, enc=t_enc / num, ser=t_ser / num, parse=t_parse, add=t_add,
+                dec=t_dec, bytes=np.mean([len(m) for m in messages]), average=average)
 
 
 def run_tenseal(updates):
@@ -78,17 +80,16 @@ def run_tenseal(updates):
 
     def client(update):
         ints = np.rint(update.astype(np.float64) / num * scale).astype(np.int64)
-        return [ts.bfv_vector(ctx, ints[i:i + n].tolist()).serialize()
-                for i in range(0, size, n)]
+        return [ts.bfv_vector(ctx, ints[i:i + n].tolist()) for i in range(0, size, n)]
 
-    t_enc, messages = clock(lambda: [client(u) for u in updates])
+    t_enc, sent = clock(lambda: [client(u) for u in updates])
+    t_ser, messages = clock(lambda: [[c.serialize() for c in cts] for cts in sent])
     t_parse, cts = clock(lambda: [[ts.bfv_vector_from(ctx, c) for c in m] for m in messages])
 
     def add_all():
-        total = [c.copy() for c in cts[0]]
+        total = cts[0]
         for other in cts[1:]:
-            for acc, c in zip(total, other):
-                acc.add_(c)
+            total = [acc + c for acc, c in zip(total, other)]
         return total
 
     t_add, total = clock(add_all)
@@ -98,12 +99,15 @@ def run_tenseal(updates):
         return ints[:size] / scale
 
     t_dec, average = clock(decrypt)
-    return dict(keygen=t_keygen, enc=t_enc / num, parse=t_parse, add=t_add, dec=t_dec,
-                bytes=np.mean([sum(len(c) for c in m) for m in messages]), average=average)
+    return dict(keygen=t_keygen, enc=t_enc / num, ser=t_ser / num, parse=t_parse, add=t_add,
+                dec=t_dec, bytes=np.mean([sum(len(c) for c in m) for m in messages]),
+                average=average)
 
 
-def total_seconds(r, num):
-    return r['keygen'] + num * r['enc'] + r['parse'] + r['add'] + r['dec']
+def total_seconds(r, num, wire=True):
+    """keygen + N encryptions + addition + decryption (+ serialization and parsing)."""
+    core = r['keygen'] + num * r['enc'] + r['add'] + r['dec']
+    return core + (num * r['ser'] + r['parse'] if wire else 0.0)
 
 
 def main():
@@ -118,19 +122,25 @@ def main():
     exact = np.mean([u.astype(np.float64) for u in updates], axis=0)
     results = {'tfpriv': run_tfpriv(updates), 'tenseal': run_tenseal(updates)}
     print(f'{args.clients} clients x {args.weights:,} float32 weights, 128-bit security')
-    print(f'{"":8s} {"keygen s":>9s} {"enc s/client":>13s} {"parse s":>8s} {"add s":>7s} '
-          f'{"dec s":>7s} {"total s":>8s} {"bytes/weight":>13s} {"max error":>10s}')
+    print(f'{"":8s} {"keygen s":>9s} {"enc s/client":>13s} {"ser s/client":>13s} '
+          f'{"parse s":>8s} {"add s":>7s} {"dec s":>7s} {"total s":>8s} {"no-wire s":>10s} '
+          f'{"bytes/weight":>13s} {"max error":>10s}')
     for name, r in results.items():
         if r is None:
             print(f'{name:8s} skipped: `import tenseal` failed (pip install tenseal==0.3.18)')
             continue
         error = np.max(np.abs(r['average'] - exact))
-        print(f'{name:8s} {r["keygen"]:9.3f} {r["enc"]:13.3f} {r["parse"]:8.3f} '
-              f'{r["add"]:7.3f} {r["dec"]:7.3f} {total_seconds(r, args.clients):8.2f} '
+        print(f'{name:8s} {r["keygen"]:9.3f} {r["enc"]:13.3f} {r["ser"]:13.3f} '
+              f'{r["parse"]:8.3f} {r["add"]:7.3f} {r["dec"]:7.3f} '
+              f'{total_seconds(r, args.clients):8.2f} '
+              f'{total_seconds(r, args.clients, wire=False):10.2f} '
               f'{r["bytes"] / args.weights:13.2f} {error:10.2e}')
     if results['tenseal'] is not None:
         ours, theirs = results['tfpriv'], results['tenseal']
-        print(f'ratio tfpriv / TenSEAL: total {total_seconds(ours, args.clients) / total_seconds(theirs, args.clients):.2f}x, '
+        num = args.clients
+        wire = total_seconds(ours, num) / total_seconds(theirs, num)
+        core = total_seconds(ours, num, False) / total_seconds(theirs, num, False)
+        print(f'ratio tfpriv / TenSEAL: total {wire:.2f}x, without serialization {core:.2f}x, '
               f'encryption {ours["enc"] / theirs["enc"]:.2f}x, '
               f'addition {ours["add"] / theirs["add"]:.2f}x, '
               f'decryption {ours["dec"] / theirs["dec"]:.2f}x, '

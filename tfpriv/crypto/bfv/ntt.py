@@ -12,12 +12,12 @@ Each of the log2 n stages is a handful of NumPy operations on the whole
 
 Primes are below 2^31, so a product of two residues is below 2^62 and fits int64.
 
-`RnsNtt.multiply_exact(big, small, bits)` computes the negacyclic product of a
-polynomial with coefficients mod 2^bits (lifted to centred integers) by a small
-integer polynomial exactly: if |coefficients of the integer product| < P / 2
-(P the product of the primes), then adding M = n 2^bits (so the value lies in
-[0, P)) and recombining the residues with Garner's mixed-radix CRT gives the
-exact integer, whose low 64 bits we keep (wrapping uint64) and mask to `bits`.
+Exact integer products (used by threshold decryption, whose key shares are
+residues mod p_i): if the integer result r has |r| < P / 2 - n 2^bits (P the
+product of the primes), `RnsNtt.lift` adds M = n 2^bits (so the value lies in
+[0, P)) and recombines the residues with Garner's mixed-radix CRT; the low 64
+bits of the exact integer (wrapping uint64) are masked to `bits`. The scheme's
+products by a ternary polynomial use the faster float FFT of `fft.py`.
 """
 
 from __future__ import annotations
@@ -161,15 +161,6 @@ class RnsNtt:
         centred = big.astype(np.int64)
         centred[centred >= np.int64(1 << (bits - 1))] -= np.int64(1 << bits)
         return self.residues(centred)
-
-    def multiply_exact(self, big: np.ndarray, small_hat: np.ndarray, bits: int) -> np.ndarray:
-        """big * small mod 2^bits for big (batch, n) uint64 mod 2^bits, small small.
-
-        `small_hat` is the NTT of the small polynomial's residues, (L, 1 or batch, n).
-        The caller guarantees |small|_1 2^(bits-1) + n 2^bits < P / 2.
-        """
-        product = self.forward(self.centred_residues(big, bits)) * small_hat % self.p
-        return self.lift(self.inverse(product), bits)
 
 
 @functools.lru_cache(maxsize=8)

@@ -39,6 +39,7 @@ from typing import Optional
 
 import numpy as np
 
+from tfpriv.crypto.bfv.fft import multiplier
 from tfpriv.crypto.bfv.ntt import RnsNtt, context
 from tfpriv.crypto.bfv.params import BfvParams
 from tfpriv.rng import RandomSource
@@ -65,8 +66,9 @@ class SecretKey:
     s: np.ndarray  # int64 (n,), entries in {-1, 0, 1}
     key_id: bytes  # 8-byte tag shared with the public key
 
-    def s_hat(self, ctx: RnsNtt) -> np.ndarray:
-        return ctx.forward(ctx.residues(self.s[None]))
+    def s_hat(self) -> np.ndarray:
+        """FFT transform of s for `fft.FftMultiplier.multiply`."""
+        return multiplier(self.params.n).transform(self.s.astype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,16 +115,29 @@ def _ternary(rng: RandomSource, shape) -> np.ndarray:
     return rng.uniform_mod(3, shape) - 1
 
 
-_POPCOUNT = np.array([bin(i).count('1') for i in range(256)], dtype=np.int8)
+_WORDS = np.arange(2**16, dtype=np.int64)
+_POPCOUNT16 = sum((_WORDS >> k) & 1 for k in range(16)).astype(np.int8)
+# For a 16-bit word holding 8 bits of each side: popcount(low byte) - popcount(high byte).
+_DIFF16 = (sum((_WORDS >> k) & 1 for k in range(8))
+           - sum((_WORDS >> k) & 1 for k in range(8, 16))).astype(np.int8)
 
 
 def _cbd(params: BfvParams, rng: RandomSource, shape) -> np.ndarray:
-    """Centred binomial errors: popcount(eta random bits) - popcount(eta random bits)."""
+    """Centred binomial errors: popcount(eta random bits) - popcount(eta random bits).
+
+    The 2 eta bits of a sample are eta / 8 16-bit words; word k counts positive
+    for k < eta / 16, negative for k >= eta / 16, both ways for the middle word
+    when eta / 8 is odd (table lookups on 16-bit words).
+    """
     size = int(np.prod(shape))
     width = params.eta // 8
-    counts = _POPCOUNT[np.frombuffer(rng.bytes(2 * width * size), dtype=np.uint8)]
-    counts = counts.reshape(size, 2, width).sum(axis=2, dtype=np.int64)
-    return (counts[:, 0] - counts[:, 1]).reshape(shape)
+    words = np.frombuffer(rng.bytes(2 * width * size), dtype=np.uint16).reshape(size, width)
+    half = width // 2
+    out = _POPCOUNT16[words[:, :half]].sum(axis=1, dtype=np.int64)
+    out -= _POPCOUNT16[words[:, width - half:]].sum(axis=1, dtype=np.int64)
+    if width % 2:
+        out += _DIFF16[words[:, half]]
+    return out.reshape(shape)
 
 
 def fresh_noise(params: BfvParams, public: bool = True) -> float:
@@ -141,14 +156,19 @@ def expand_seed(params: BfvParams, seed: bytes, batch: int) -> np.ndarray:
 def keygen(params: BfvParams, rng: Optional[RandomSource] = None):
     """Returns (SecretKey, PublicKey): s ternary, pk = (-a s + e mod q, a)."""
     rng = rng or RandomSource()
-    ctx = ntt_context(params)
     s = _ternary(rng, params.n)
     key_id = rng.bytes(8)
     sk = SecretKey(params, s, key_id)
     a = rng.uint64((1, params.n)) & _mask(params.log_q)
     e = _cbd(params, rng, (1, params.n))
-    p0 = _neg(params, ctx.multiply_exact(a, sk.s_hat(ctx), params.log_q)) + e.astype(np.uint64)
+    p0 = _neg(params, _times_s(sk, a)) + e.astype(np.uint64)
     return sk, PublicKey(params, (p0 & _mask(params.log_q))[0], a[0], key_id)
+
+
+def _times_s(sk: SecretKey, big: np.ndarray) -> np.ndarray:
+    """big * s mod q (exact, FFT)."""
+    fft = multiplier(sk.params.n)
+    return fft.multiply(fft.limbs(big, sk.params.log_q), sk.s_hat(), sk.params.log_q)
 
 
 def _neg(params: BfvParams, x: np.ndarray, bits: Optional[int] = None) -> np.ndarray:
@@ -171,15 +191,14 @@ def encrypt(pk: PublicKey, plain: np.ndarray, rng: Optional[RandomSource] = None
     """Public-key encryption of plaintexts (batch, n) with entries in [0, t)."""
     params, rng = pk.params, rng or RandomSource()
     m = _check_plain(params, plain)
-    ctx = ntt_context(params)
+    fft = multiplier(params.n)
     batch, mask = m.shape[0], _mask(params.log_q)
-    u_hat = ctx.forward(ctx.residues(_ternary(rng, (batch, params.n))))
-    pk_hat = ctx.forward(ctx.centred_residues(np.stack([pk.p0, pk.p1]), params.log_q))
-    both = np.concatenate([pk_hat[:, :1] * u_hat, pk_hat[:, 1:] * u_hat], axis=1) % ctx.p
-    prod = ctx.lift(ctx.inverse(both), params.log_q)
+    u_hat = fft.transform(_ternary(rng, (batch, params.n)).astype(np.float64))
+    pk_hat = fft.limbs(np.stack([pk.p0, pk.p1]), params.log_q)  # (limbs, 2, n/2)
+    prod = fft.multiply(pk_hat[:, :, None, :] * u_hat, 1.0, params.log_q)  # (2, batch, n)
     e = _cbd(params, rng, (2, batch, params.n)).astype(np.uint64)
-    c0 = (prod[:batch] + e[0] + (m << np.uint64(params.delta_bits))) & mask
-    c1 = (prod[batch:] + e[1]) & mask
+    c0 = (prod[0] + e[0] + (m << np.uint64(params.delta_bits))) & mask
+    c1 = (prod[1] + e[1]) & mask
     return Ciphertext(params, c0, c1, params.log_q, fresh_noise(params), pk.key_id, plain_bound)
 
 
@@ -188,11 +207,10 @@ def encrypt_symmetric(sk: SecretKey, plain: np.ndarray, rng: Optional[RandomSour
     """Seeded secret-key encryption: c1 = a(seed), so the ciphertext travels as seed + c0."""
     params, rng = sk.params, rng or RandomSource()
     m = _check_plain(params, plain)
-    ctx = ntt_context(params)
     seed = rng.bytes(SEED_BYTES)
     a = expand_seed(params, seed, m.shape[0])
     e = _cbd(params, rng, m.shape).astype(np.uint64)
-    c0 = (_neg(params, ctx.multiply_exact(a, sk.s_hat(ctx), params.log_q)) + e
+    c0 = (_neg(params, _times_s(sk, a)) + e
           + (m << np.uint64(params.delta_bits))) & _mask(params.log_q)
     return Ciphertext(params, c0, a, params.log_q, fresh_noise(params, public=False), sk.key_id,
                       plain_bound, seed)
@@ -313,6 +331,4 @@ def decrypt(sk: SecretKey, ct: Ciphertext, check: bool = True) -> np.ndarray:
                                'the ciphertext (different key id or parameters)')
     if check:
         check_decryptable(ct)
-    ctx = ntt_context(ct.params)
-    c1s = ctx.multiply_exact(ct.c1, sk.s_hat(ctx), ct.params.log_q)
-    return round_phase(ct.params, decrypt_phase(ct, c1s))
+    return round_phase(ct.params, decrypt_phase(ct, _times_s(sk, ct.c1)))

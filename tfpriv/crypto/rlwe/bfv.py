@@ -113,6 +113,7 @@ class Ciphertext:
     noise: Noise
     c1_residues: Optional[np.ndarray] = None
     seed: Optional[bytes] = None
+    key_id: bytes = b''
 
     @property
     def batch(self) -> int:
@@ -158,7 +159,7 @@ def encrypt(public: PublicKey, plaintext: np.ndarray,
     c1 = ring.add_small(ring.from_ntt(a_op.times_ntt(u_hat)),
                          sampling.gaussian(prg, shape, params.sigma))
     plain = int(np.abs(plaintext).max()) if plaintext.size else 0
-    return Ciphertext(params, c0, fresh_noise(params, plain), c1)
+    return Ciphertext(params, c0, fresh_noise(params, plain), c1, key_id=public.key_id)
 
 
 def encrypt_symmetric(secret: SecretKey, plaintext: np.ndarray,
@@ -173,7 +174,8 @@ def encrypt_symmetric(secret: SecretKey, plaintext: np.ndarray,
     c0 = ring.add_small(c0, sampling.gaussian(sampling.prg_from(rng), plaintext.shape,
                                                   params.sigma))
     plain = int(np.abs(plaintext).max()) if plaintext.size else 0
-    return Ciphertext(params, c0, fresh_noise(params, plain, symmetric=True), a, seed)
+    return Ciphertext(params, c0, fresh_noise(params, plain, symmetric=True), a, seed,
+                      secret.key_id)
 
 
 def _check_key(secret: SecretKey, ct: Ciphertext) -> None:
@@ -183,6 +185,9 @@ def _check_key(secret: SecretKey, ct: Ciphertext) -> None:
         raise ValueError(f'the key is for parameters {secret.params.name} '
                          f'(fingerprint {secret.params.fingerprint().hex()}), the ciphertext for '
                          f'{ct.params.name} ({ct.params.fingerprint().hex()})')
+    if ct.key_id and secret.key_id and ct.key_id != secret.key_id:
+        raise ValueError(f'wrong key: the ciphertext was encrypted under key '
+                         f'{ct.key_id.hex()}, this is key {secret.key_id.hex()}')
 
 
 def phase(secret: SecretKey, ct: Ciphertext) -> np.ndarray:
@@ -223,13 +228,17 @@ def add(a: Ciphertext, b: Ciphertext) -> Ciphertext:
     """Encryption of m_a + m_b."""
     _same(a, b)
     ring = ring_of(a.params)
-    return Ciphertext(a.params, ring.add(a.c0, b.c0), a.noise + b.noise, ring.add(a.c1, b.c1))
+    if a.key_id != b.key_id:
+        raise ValueError(f'ciphertexts under different keys ({a.key_id.hex()} vs '
+                         f'{b.key_id.hex()}) cannot be added')
+    return Ciphertext(a.params, ring.add(a.c0, b.c0), a.noise + b.noise, ring.add(a.c1, b.c1),
+                      key_id=a.key_id)
 
 
 def negate(a: Ciphertext) -> Ciphertext:
     """Encryption of -m_a."""
     ring = ring_of(a.params)
-    return Ciphertext(a.params, ring.neg(a.c0), a.noise, ring.neg(a.c1))
+    return Ciphertext(a.params, ring.neg(a.c0), a.noise, ring.neg(a.c1), key_id=a.key_id)
 
 
 def sub(a: Ciphertext, b: Ciphertext) -> Ciphertext:
@@ -250,7 +259,7 @@ def mul_scalar(a: Ciphertext, scalar: int) -> Ciphertext:
     ring = ring_of(a.params)
     return Ciphertext(a.params, ring.mul_scalar(a.c0, scalar),
                       a.noise.scaled(abs(scalar), scalar * scalar),
-                      ring.mul_scalar(a.c1, scalar))
+                      ring.mul_scalar(a.c1, scalar), key_id=a.key_id)
 
 
 def mul_plain(a: Ciphertext, poly: np.ndarray) -> Ciphertext:
@@ -266,7 +275,7 @@ def mul_plain(a: Ciphertext, poly: np.ndarray) -> Ciphertext:
     l1 = int(np.abs(poly).sum(axis=-1).max())
     l2 = int((poly.astype(np.float64) ** 2).sum(axis=-1).max())
     return Ciphertext(a.params, operand.times(a.c0), a.noise.scaled(l1, l2),
-                      operand.times(a.c1))
+                      operand.times(a.c1), key_id=a.key_id)
 
 
 def add_plain(a: Ciphertext, plaintext: np.ndarray) -> Ciphertext:
@@ -278,6 +287,6 @@ def add_plain(a: Ciphertext, plaintext: np.ndarray) -> Ciphertext:
     ring = ring_of(a.params)
     extra = Noise(0.0, 0.5, int(np.abs(plaintext).max()) if plaintext.size else 0)
     return Ciphertext(a.params, ring.add(a.c0, _scaled_message(a.params, plaintext)),
-                      a.noise + extra, a.c1)
+                      a.noise + extra, a.c1, a.seed, a.key_id)
 
 

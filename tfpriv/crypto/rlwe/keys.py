@@ -22,6 +22,9 @@ from tfpriv.crypto.rlwe.rns import FixedOperand, Ring
 from tfpriv.rng import RandomSource
 
 
+KEY_ID_BYTES = 8  # random label of a key pair, carried by its ciphertexts
+
+
 @functools.lru_cache(maxsize=16)
 def ring_of(params: Params) -> Ring:
     """The (cached) RNS ring and NTT tables of `params`."""
@@ -34,6 +37,7 @@ class SecretKey:
 
     params: Params
     s: np.ndarray
+    key_id: bytes = b''
 
     @functools.cached_property
     def operand(self) -> FixedOperand:
@@ -50,6 +54,7 @@ class PublicKey:
     b: np.ndarray
     a: np.ndarray
     seed: bytes
+    key_id: bytes = b''
 
     @functools.cached_property
     def operands(self) -> Tuple[FixedOperand, FixedOperand]:
@@ -68,7 +73,8 @@ def keygen(params: Params, rng: Optional[RandomSource] = None) -> Tuple[SecretKe
     if not isinstance(params, Params):
         raise TypeError(f'params must be a Params, got {type(params).__name__}')
     prg = sampling.prg_from(rng)
-    secret = SecretKey(params, sampling.ternary(prg, (params.n,)))
+    key_id = prg.uint8(KEY_ID_BYTES).tobytes()
+    secret = SecretKey(params, sampling.ternary(prg, (params.n,)), key_id)
     return secret, public_key(secret, rng)
 
 
@@ -79,4 +85,4 @@ def public_key(secret: SecretKey, rng: Optional[RandomSource] = None) -> PublicK
     a = uniform_poly(params, seed, 1)
     e = sampling.gaussian(sampling.prg_from(rng), (1, params.n), params.sigma)
     b = ring.neg(ring.add(secret.operand.times(a), ring.from_signed(e)))
-    return PublicKey(params, b, a, seed)
+    return PublicKey(params, b, a, seed, secret.key_id)

@@ -91,8 +91,8 @@ class Params:
         if isinstance(self.t, bool) or not isinstance(self.t, int) \
                 or not 2 <= self.t < MAX_PLAIN_MODULUS:
             raise ValueError(f'plaintext modulus t must be an int in [2, 2^31), got {self.t!r}')
-        if self.t >= min(self.primes):
-            raise ValueError(f'plaintext modulus t = {self.t} must be below every RNS prime')
+        if math.gcd(self.t, self.q) != 1:
+            raise ValueError(f'plaintext modulus t = {self.t} must be coprime to q')
         if not math.isfinite(self.sigma) or self.sigma <= 0:
             raise ValueError(f'sigma must be positive, got {self.sigma}')
         if not self.insecure:
@@ -140,9 +140,9 @@ def check_security(n: int, q: int, sigma: float) -> None:
 PRESETS: Dict[str, Tuple[int, int, int]] = {
     'n1024': (1024, 1, 2**10),
     'n2048': (2048, 2, 2**24),
-    'n4096': (4096, 4, 2**26),
-    'n8192': (8192, 8, 2**26),
-    'n16384': (16384, 16, 2**26),
+    'n4096': (4096, 4, 2**30),
+    'n8192': (8192, 8, 2**30),
+    'n16384': (16384, 16, 2**30),
 }
 TOY_PRESET = 'toy'  # n = 64, two primes: about 10 bits of security
 

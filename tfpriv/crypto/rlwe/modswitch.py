@@ -45,6 +45,7 @@ class CompressedCiphertext:
     z1: Optional[np.ndarray] = None
     bits1: Optional[int] = None
     seed: Optional[bytes] = None
+    key_id: bytes = b''
 
     def _masked(self, value: np.ndarray, bits: int) -> np.ndarray:
         return value & np.uint64(2**bits - 1)
@@ -53,14 +54,15 @@ class CompressedCiphertext:
         """Homomorphic addition modulo 2^d (both must be unseeded, same widths and shape)."""
         if not isinstance(other, CompressedCiphertext) or other.params != self.params \
                 or (other.bits0, other.bits1) != (self.bits0, self.bits1) \
-                or other.z0.shape != self.z0.shape:
-            raise ValueError('compressed ciphertexts differ in parameters, widths or shape')
+                or other.z0.shape != self.z0.shape or other.key_id != self.key_id:
+            raise ValueError('compressed ciphertexts differ in parameters, key, widths or shape')
         if self.z1 is None or other.z1 is None:
             raise ValueError('seeded ciphertexts have different c1 and cannot be added '
                              'compressed: decompress them first')
         return CompressedCiphertext(self.params, self._masked(self.z0 + other.z0, self.bits0),
                                     self.bits0, self.noise + other.noise,
-                                    self._masked(self.z1 + other.z1, self.bits1), self.bits1)
+                                    self._masked(self.z1 + other.z1, self.bits1), self.bits1,
+                                    key_id=self.key_id)
 
     def scale(self, scalar: int) -> 'CompressedCiphertext':
         """Homomorphic product by a public integer (modulo 2^d; noise grows by |scalar|)."""
@@ -72,7 +74,8 @@ class CompressedCiphertext:
         return CompressedCiphertext(self.params, self._masked(self.z0 * factor, self.bits0),
                                     self.bits0, self.noise.scaled(abs(int(scalar)),
                                                                   int(scalar)**2),
-                                    self._masked(self.z1 * factor, self.bits1), self.bits1)
+                                    self._masked(self.z1 * factor, self.bits1), self.bits1,
+                                    key_id=self.key_id)
 
 
 def _check_bits(bits: int) -> int:
@@ -90,10 +93,10 @@ def compress(ct: Ciphertext, bits0: int, bits1: int) -> CompressedCiphertext:
     z0 = ring.scale_round(ct.c0, 2**bits0).view(np.uint64)
     if ct.seed is not None:
         noise = ct.noise.with_variance(rounding_variance(ct.params, bits0, None))
-        return CompressedCiphertext(ct.params, z0, bits0, noise, seed=ct.seed)
+        return CompressedCiphertext(ct.params, z0, bits0, noise, seed=ct.seed, key_id=ct.key_id)
     z1 = ring.scale_round(ct.c1, 2**bits1).view(np.uint64)
     noise = ct.noise.with_variance(rounding_variance(ct.params, bits0, bits1))
-    return CompressedCiphertext(ct.params, z0, bits0, noise, z1, bits1)
+    return CompressedCiphertext(ct.params, z0, bits0, noise, z1, bits1, key_id=ct.key_id)
 
 
 def decompress(cct: CompressedCiphertext) -> Ciphertext:
@@ -102,9 +105,10 @@ def decompress(cct: CompressedCiphertext) -> Ciphertext:
     c0 = ring.lift(cct.z0, 2**cct.bits0)
     if cct.z1 is None:
         noise = cct.noise.with_variance(rounding_variance(cct.params, cct.bits0, None))
-        return Ciphertext(cct.params, c0, noise, seed=cct.seed)
+        return Ciphertext(cct.params, c0, noise, seed=cct.seed, key_id=cct.key_id)
     noise = cct.noise.with_variance(rounding_variance(cct.params, cct.bits0, cct.bits1))
-    return Ciphertext(cct.params, c0, noise, ring.lift(cct.z1, 2**cct.bits1))
+    return Ciphertext(cct.params, c0, noise, ring.lift(cct.z1, 2**cct.bits1),
+                      key_id=cct.key_id)
 
 
 def choose_widths(params: Params, fresh: Noise, terms: int, scalar: int = 1,

@@ -42,7 +42,7 @@ def test_sizes_match_bit_budget(setup):
     assert (params.c0_bits + params.log_q) / 8 <= 11
 
 
-@pytest.mark.parametrize('bits', [5, 8, 37, 48, 62])
+@pytest.mark.parametrize('bits', [1, 5, 8, 37, 48, 56, 57, 62])
 def test_bit_packing(bits):
     values = np.random.default_rng(bits).integers(0, 2**bits, 101, dtype=np.int64)
     data = serialize.pack_bits(values.astype(np.uint64), bits)

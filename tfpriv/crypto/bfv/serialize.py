@@ -34,25 +34,47 @@ class SerializationError(ValueError):
     """The bytes are truncated, corrupted, of another version or another parameter set."""
 
 
+def _group_views(raw: np.ndarray, groups: int, bits: int):
+    """For j = 0..7: (uint64 view of the bytes where value j of every group starts, shift).
+
+    Every 8 values fill exactly `bits` bytes, so value j of a group starts at byte
+    j bits // 8 of the group, bit j bits % 8; with bits <= 56 a value fits the 8
+    bytes of one unaligned strided view, which covers all groups at once.
+    """
+    for j in range(8):
+        yield (np.ndarray((groups,), dtype='<u8', buffer=raw, offset=j * bits // 8,
+                          strides=(bits,)), np.uint64(j * bits % 8))
+
+
 def pack_bits(values: np.ndarray, bits: int) -> bytes:
     """Unsigned values < 2^bits -> ceil(N bits / 8) bytes, least significant bit first."""
     words = np.ascontiguousarray(values, dtype=np.uint64).reshape(-1)
-    if bits % 8 == 0:
-        return words.view(np.uint8).reshape(-1, 8)[:, :bits // 8].tobytes()
-    bitmap = np.unpackbits(words.view(np.uint8).reshape(-1, 8), axis=1, bitorder='little')
-    return np.packbits(bitmap[:, :bits], bitorder='little').tobytes()
+    if bits > 56:
+        bitmap = np.unpackbits(words.view(np.uint8).reshape(-1, 8), axis=1, bitorder='little')
+        return np.packbits(bitmap[:, :bits], bitorder='little').tobytes()
+    groups = -(-words.size // 8)
+    padded = np.zeros((groups, 8), dtype=np.uint64)
+    padded.reshape(-1)[:words.size] = words
+    raw = np.zeros(groups * bits + 8, dtype=np.uint8)
+    for j, (view, shift) in enumerate(_group_views(raw, groups, bits)):
+        view |= padded[:, j] << shift
+    return raw[:packed_size(words.size, bits)].tobytes()
 
 
 def unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
     """Inverse of `pack_bits`: `count` uint64 values."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    out = np.zeros((count, 8), dtype=np.uint8)
-    if bits % 8 == 0:
-        out[:, :bits // 8] = raw.reshape(count, bits // 8)
-    else:
-        bitmap = np.unpackbits(raw, bitorder='little')[:count * bits].reshape(count, bits)
-        out = np.packbits(np.pad(bitmap, ((0, 0), (0, 64 - bits))), axis=1, bitorder='little')
-    return out.reshape(-1).view(np.uint64)
+    groups = -(-count // 8)
+    raw = np.zeros(groups * bits + 8, dtype=np.uint8)
+    raw[:len(data)] = np.frombuffer(data, dtype=np.uint8)
+    if bits > 56:
+        bitmap = np.unpackbits(raw, bitorder='little')[:groups * 8 * bits]
+        return np.packbits(np.pad(bitmap.reshape(-1, bits), ((0, 0), (0, 64 - bits))), axis=1,
+                           bitorder='little').view(np.uint64).reshape(-1)[:count]
+    out = np.empty((groups, 8), dtype=np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    for j, (view, shift) in enumerate(_group_views(raw, groups, bits)):
+        out[:, j] = (view >> shift) & mask
+    return out.reshape(-1)[:count]
 
 
 def packed_size(count: int, bits: int) -> int:

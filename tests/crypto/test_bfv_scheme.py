@@ -7,6 +7,7 @@ import pytest
 
 from tfpriv.crypto.bfv import scheme
 from tfpriv.crypto.bfv.encoding import Encoder
+from tfpriv.crypto.bfv.ntt import negacyclic_schoolbook
 from tfpriv.crypto.bfv.params import PRESETS, preset
 from tfpriv.crypto.bfv.secagg import max_clients
 from tfpriv.rng import RandomSource
@@ -43,6 +44,13 @@ def test_homomorphic_operations():
     assert np.array_equal(scheme.decrypt(sk, scheme.negate(ca)), -a % t)
     assert np.array_equal(scheme.decrypt(sk, scheme.mul_scalar(ca, -9)), -9 * a % t)
     assert np.array_equal(scheme.decrypt(sk, scheme.add_plain(cb, a)), (a + b) % t)
+    poly = np.random.default_rng(0).integers(-40, 41, TOY.n)
+    product = scheme.mul_plain(ca, poly)
+    want = [[v % t for v in negacyclic_schoolbook(row, poly)] for row in a]
+    assert np.array_equal(scheme.decrypt(sk, product), np.array(want))
+    assert product.noise == ca.noise * np.abs(poly).sum()
+    with pytest.raises(ValueError, match='2\\^12'):
+        scheme.mul_plain(ca, np.full(TOY.n, 5000))
 
 
 def _true_noise(sk, ct, m):

@@ -8,6 +8,8 @@ and multiply each limb by the small polynomial with NumPy's FFT (pocketfft):
 every exact limb product has coefficients below n 2^24 <= 2^38, far inside
 float64's 53-bit mantissa, so rounding the FFT result recovers it exactly; the
 limbs are then recombined with wrapping uint64 shifts and masked to K bits.
+Plaintext polynomials with |coefficients| <= B use narrower limbs
+(`limb_bits`), keeping every limb product below 2^38.
 
 Negacyclic convolution by the "right-angle" folding (Crandall and Fagin 1994;
 also used by TFHE): Z[x]/(x^n + 1) maps into C[x]/(x^(n/2) - i) by
@@ -27,8 +29,18 @@ import functools
 
 import numpy as np
 
-LIMB_BITS = 24
+# Exact limb products need n 2^limb_bits |small|_inf <= 2^38 (n <= 2^14).
+PRODUCT_BITS = 38
 _MAX_N = 16384
+
+
+def limb_bits(n: int, small_max: int = 1) -> int:
+    """Largest limb width keeping n 2^limb |small|_inf <= 2^38 (24 for ternary at n = 16384)."""
+    width = PRODUCT_BITS - (n - 1).bit_length() - (int(small_max) - 1).bit_length()
+    width = min(width, PRODUCT_BITS - (_MAX_N - 1).bit_length())
+    if width < 4:
+        raise ValueError(f'|small| <= {small_max} is too large for exact FFT products')
+    return width
 
 
 class FftMultiplier:
@@ -45,18 +57,19 @@ class FftMultiplier:
         folded = (x[..., :self.half] + 1j * x[..., self.half:]) * self._twist
         return np.fft.fft(folded, axis=-1)
 
-    def limbs(self, big: np.ndarray, bits: int) -> np.ndarray:
-        """Transforms of the 24-bit limbs of big (uint64 mod 2^bits, centred): (limbs, ..., n/2)."""
+    def limbs(self, big: np.ndarray, bits: int, width: int = 24) -> np.ndarray:
+        """Transforms of the `width`-bit limbs of big (uint64 mod 2^bits, centred)."""
         centred = big.astype(np.int64)
         centred[centred >= np.int64(1 << (bits - 1))] -= np.int64(1 << bits)
-        count = -(-bits // LIMB_BITS)
-        parts = [(centred >> np.int64(LIMB_BITS * k)) & np.int64((1 << LIMB_BITS) - 1)
+        count = -(-bits // width)
+        parts = [(centred >> np.int64(width * k)) & np.int64((1 << width) - 1)
                  for k in range(count - 1)]
-        parts.append(centred >> np.int64(LIMB_BITS * (count - 1)))  # signed top limb
+        parts.append(centred >> np.int64(width * (count - 1)))  # signed top limb
         return self.transform(np.stack(parts).astype(np.float64))
 
-    def multiply(self, big_hat: np.ndarray, small_hat: np.ndarray, bits: int) -> np.ndarray:
-        """sum_k 2^(24 k) (limb_k * small) mod 2^bits as uint64 (..., n)."""
+    def multiply(self, big_hat: np.ndarray, small_hat: np.ndarray, bits: int,
+                 width: int = 24) -> np.ndarray:
+        """sum_k 2^(width k) (limb_k * small) mod 2^bits as uint64 (..., n)."""
         folded = np.fft.ifft(big_hat * small_hat, axis=-1) * np.conj(self._twist)
         product = np.concatenate([folded.real, folded.imag], axis=-1)
         rounded = np.rint(product)
@@ -65,7 +78,7 @@ class FftMultiplier:
         limbs = rounded.astype(np.int64).astype(np.uint64)
         total = limbs[0]
         for k in range(1, limbs.shape[0]):
-            total = total + (limbs[k] << np.uint64(LIMB_BITS * k))
+            total = total + (limbs[k] << np.uint64(width * k))
         return total & np.uint64((1 << bits) - 1)
 
 

@@ -39,7 +39,7 @@ from typing import Optional
 
 import numpy as np
 
-from tfpriv.crypto.bfv.fft import multiplier
+from tfpriv.crypto.bfv.fft import limb_bits, multiplier
 from tfpriv.crypto.bfv.ntt import RnsNtt, context
 from tfpriv.crypto.bfv.params import BfvParams
 from tfpriv.rng import RandomSource
@@ -287,6 +287,36 @@ def mul_scalar(a: Ciphertext, scalar: int) -> Ciphertext:
     return Ciphertext(a.params, (a.c0 * cu) & _mask(a.c0_bits),
                       (a.c1 * cu) & _mask(a.params.log_q), a.c0_bits, a.noise * abs(c),
                       a.key_id, None if a.plain_bound is None else a.plain_bound * abs(c))
+
+
+def mul_plain(a: Ciphertext, poly: np.ndarray) -> Ciphertext:
+    """Multiplies by a plaintext polynomial p with small signed integer coefficients.
+
+    Plaintext m p mod t, noise and plaintext bounds times |p|_1 (each output
+    coefficient is a signed sum of |p|_1 input coefficients at most).
+
+    Args:
+      poly: int array (n,) or (batch, n); |coefficients| <= 2^12 so that the FFT
+        products stay exact (`fft.limb_bits`).
+    """
+    params = a.params
+    poly = np.asarray(poly)
+    if not np.issubdtype(poly.dtype, np.integer) or poly.shape[-1:] != (params.n,) \
+            or poly.ndim > 2:
+        raise ValueError(f'plaintext polynomial must be integers of shape (n,) or (batch, n) '
+                         f'with n = {params.n}, got {poly.dtype} {poly.shape}')
+    largest = int(np.max(np.abs(poly))) if poly.size else 0
+    if largest > 2**12:
+        raise ValueError(f'plaintext polynomial coefficients must satisfy |p| <= 2^12, '
+                         f'got {largest}')
+    fft = multiplier(params.n)
+    width = limb_bits(params.n, max(largest, 1))
+    p_hat = fft.transform(poly.astype(np.float64))
+    c0 = fft.multiply(fft.limbs(a.c0, a.c0_bits, width), p_hat, a.c0_bits, width)
+    c1 = fft.multiply(fft.limbs(a.c1, params.log_q, width), p_hat, params.log_q, width)
+    norm = int(np.max(np.abs(poly).reshape(-1, params.n).sum(axis=1))) if poly.size else 0
+    return Ciphertext(params, c0, c1, a.c0_bits, a.noise * norm, a.key_id,
+                      None if a.plain_bound is None else a.plain_bound * norm)
 
 
 def check_decryptable(ct: Ciphertext) -> None:

@@ -51,9 +51,10 @@ def test_public_split_protocol():
 def test_cli_validation_messages():
     parser = cli.standalone_parser()
     bad = parser.parse_args(['--teachers', '0', '--queries', '9001', '--pate-noise', '-1', '--threshold', '300',
-                             '--student-rounds', '-1', '--dataset', 'credit'])
+                             '--student-rounds', '-1', '--student-ensemble', '0', '--dataset', 'credit'])
     errors = ' '.join(cli.validate(bad))
-    for flag in ('--teachers', '--queries', '--pate-noise', '--threshold', '--student-rounds', 'mnist'):
+    for flag in ('--teachers', '--queries', '--pate-noise', '--threshold', '--student-rounds',
+                 '--student-ensemble', 'mnist'):
         assert flag in errors
     assert cli.validate(parser.parse_args([])) == []
 
@@ -63,7 +64,7 @@ def test_end_to_end_small_real_mnist(tmp_path):
     parser = cli.standalone_parser()
     args = parser.parse_args(
         ['--teachers', '5', '--num-train', '1000', '--queries', '30', '--teacher-epochs', '5',
-         '--student-steps', '150', '--student-rounds', '1', '--threshold', '3', '--pate-sigma-threshold', '1',
+         '--student-steps', '150', '--student-rounds', '1', '--student-ensemble', '2', '--threshold', '3', '--pate-sigma-threshold', '1',
          '--pate-noise', '1', '--pate-seeded-noise', '--pate-cache', str(tmp_path / 'cache'),
          '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
     assert cli.validate(args) == []

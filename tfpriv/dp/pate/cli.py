@@ -36,6 +36,7 @@ def add_arguments(parser) -> None:
     add('--teacher-epochs', type=int, default=40, help='PATE: epochs per teacher (default 40)')
     add('--student-steps', type=int, default=4000, help='PATE: student steps per round (default 4000)')
     add('--student-rounds', type=int, default=3, help='PATE: student self-training rounds (default 3)')
+    add('--student-ensemble', type=int, default=3, help='PATE: student networks averaged per round (default 3)')
     add('--pate-cache', default=None, help='PATE: teacher-vote cache directory (default ~/.cache/tfpriv/pate)')
     add('--pate-seeded-noise', action='store_true',
         help='PATE: draw the aggregator noise from --seed (reproducible, INSECURE) instead of os.urandom')
@@ -61,6 +62,7 @@ def validate(args) -> List[str]:
         (args.teacher_epochs >= 1, f'--teacher-epochs must be >= 1, got {args.teacher_epochs}'),
         (args.student_steps >= 1, f'--student-steps must be >= 1, got {args.student_steps}'),
         (args.student_rounds >= 0, f'--student-rounds must be >= 0, got {args.student_rounds}'),
+        (args.student_ensemble >= 1, f'--student-ensemble must be >= 1, got {args.student_ensemble}'),
         (args.delta is None or 0 < args.delta < 1, f'--delta must be in (0, 1), got {args.delta}'),
     ]
     return [message for ok, message in checks if not ok]
@@ -74,7 +76,7 @@ def config_from_args(args):
     teachers = TeacherConfig(num_teachers=args.teachers, model=args.model, epochs=args.teacher_epochs,
                              activation=args.activation, seed=args.seed, num_train=args.num_train or 60000)
     student = StudentConfig(model=args.model, activation=args.activation, steps=args.student_steps,
-                            rounds=args.student_rounds)
+                            rounds=args.student_rounds, ensemble=args.student_ensemble)
     return PateConfig(teachers=teachers, student=student, aggregator=args.aggregator, noise=_noise(args),
                       threshold=args.threshold, sigma_threshold=args.pate_sigma_threshold,
                       queries=args.queries, delta=args.delta or 1e-5, seed=args.seed,

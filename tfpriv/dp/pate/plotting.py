@@ -28,7 +28,7 @@ def plot_agreement(counts: np.ndarray, path: str, title: str = 'Teacher agreemen
     ax.hist(share, bins=np.linspace(0.0, 1.0, 41), color='tab:blue', edgecolor='white')
     ax.set_xlabel('fraction of teachers voting for the plurality class')
     ax.set_ylabel('queries')
-    ax.set_title(f'{title} ({counts.sum(axis=1)[0]} teachers, {len(counts)} queries)')
+    ax.set_title(f'{title} ({counts.sum(axis=1)[0]} teachers, {len(counts)} images)')
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

@@ -13,7 +13,10 @@ Lee 2013; with augmented inputs as in "Noisy Student", Xie et al. 2020):
 2. each later round trains a fresh network on the labeled queries plus the
    pool images whose previous-round prediction is confident (max softmax ≥
    `confidence`), with those predictions as labels; half of each batch is
-   drawn from the labeled queries so the teachers' answers are never swamped.
+   drawn from the labeled queries so the teachers' answers are never swamped;
+3. every round trains `ensemble` networks (fresh initializations and
+   augmentations); the student's prediction, and the next round's
+   pseudo-labels, are their mean softmax.
 
 Pseudo-labels are computed from the student's own model on public data, so
 they cost no privacy. Choosing which pool images to query (`select_queries`)
@@ -48,7 +51,8 @@ class StudentConfig:
     rounds: int = 3
     confidence: float = 0.9
     labeled_fraction: float = 0.25
-    ensemble: int = 1
+    ensemble: int = 3
+    augmentation: Augmentation = Augmentation()
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 2 or self.rounds < 0 or self.ensemble < 1:
@@ -124,7 +128,7 @@ class Student:
         if len(labeled) == 0:
             raise ValueError('the student needs at least one answered query')
         targets, pseudo = labels.copy(), np.zeros(0, dtype=np.int64)
-        aug = Augmentation()
+        aug = self.config.augmentation
         for rnd in range(self.config.rounds + 1):
             self._members = []
             for _ in range(self.config.ensemble):

@@ -112,7 +112,13 @@ def ntt_context(params: BfvParams) -> RnsNtt:
 
 
 def _ternary(rng: RandomSource, shape) -> np.ndarray:
-    return rng.uniform_mod(3, shape) - 1
+    """Uniform {-1, 0, 1}: random bytes below 255 = 3 * 85, reduced mod 3 (unbiased)."""
+    size = int(np.prod(shape))
+    kept = np.zeros(0, dtype=np.uint8)
+    while kept.size < size:
+        draw = np.frombuffer(rng.bytes(size - kept.size + 64), dtype=np.uint8)
+        kept = np.concatenate([kept, draw[draw < 255]])
+    return (kept[:size] % 3).astype(np.int64).reshape(shape) - 1
 
 
 _WORDS = np.arange(2**16, dtype=np.int64)

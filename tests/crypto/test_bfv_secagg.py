@@ -31,6 +31,19 @@ def test_weighted_average_matches_plain(threshold):
     assert stats.bytes_per_client <= 11 * 4096 + 200
 
 
+def test_server_side_integer_weights():
+    updates, weights = _updates(3, seed=1), [3, 1, 7]
+    expected, _ = PlainAggregator().aggregate(updates, weights)
+    agg = RlweAggregator('bfv-4096', bound=8.0, server_weights=True, rng=RandomSource(33))
+    got, stats = agg.aggregate(updates, weights)
+    for a, b in zip(got, expected):
+        assert np.max(np.abs(a.astype(np.float64) - b)) <= 1e-5
+    with pytest.raises(ValueError, match='integers'):
+        agg.aggregate(updates, [1.5, 1, 1])
+    with pytest.raises(ValueError, match='noise budget'):
+        agg.aggregate(updates, [10**6, 1, 1])
+
+
 def test_many_clients_up_to_the_limit():
     params = preset('toy', insecure=True)
     limit = max_clients(params)

@@ -8,9 +8,13 @@ One round, simulated in-process with the real message flow:
      (pre-scaling, so the server never multiplies), encodes it in fixed point
      (precision chosen so the sum of all N clients' bounds w_i * bound fits in
      (-t/2, t/2), `FixedPoint.check_headroom`), encrypts it under pk,
-     compresses c0 and sends the bytes (`serialize.to_bytes`).
+     compresses c0 and sends the bytes (`serialize.to_bytes`). With
+     `server_weights=True` clients encrypt the raw update instead and the
+     server multiplies each ciphertext by the client's public integer weight
+     (`scheme.mul_scalar`); the decrypted sum is divided by the weights' sum.
   3. The server parses and adds the ciphertexts. Before anything is encrypted
-     the round is refused if N fresh noise bounds could exceed Delta / 2.
+     the round is refused if the noise bounds (N fresh ones, times the server
+     weights if any) could exceed Delta / 2.
   4. Decryption of the sum only: t clients send partial decryptions (with
      smudging), the server combines them; or the key holder decrypts.
 
@@ -40,10 +44,14 @@ from tfpriv.rng import RandomSource
 _MAX_PRECISION = 40
 
 
+def client_noise(params: BfvParams) -> float:
+    """Noise bound of one fresh, compressed public-key ciphertext."""
+    return scheme.fresh_noise(params) + 2.0 ** (params.log_q - params.c0_bits - 1)
+
+
 def max_clients(params: BfvParams) -> int:
     """Most fresh compressed ciphertexts whose sum still decrypts (noise budget)."""
-    per_client = scheme.fresh_noise(params) + 2.0 ** (params.log_q - params.c0_bits - 1)
-    return int((2.0 ** (params.delta_bits - 1) - 1) // per_client)
+    return int((2.0 ** (params.delta_bits - 1) - 1) // client_noise(params))
 
 
 class RlweAggregator(SecureAggregator):
@@ -54,6 +62,10 @@ class RlweAggregator(SecureAggregator):
       bound: public bound on |update value|; larger values raise ValueError.
       threshold: t for threshold decryption among the clients (None: key holder).
       precision: fixed-point bits; default the largest that fits the round.
+      server_weights: the server multiplies client i's ciphertext by its integer
+        weight (plaintext scalar) and the result is divided by the weights' sum
+        after decryption; noise grows with the sum of the weights. Default:
+        clients pre-scale by their normalized weight (any real weights).
       rng: randomness (OS CSPRNG by default).
     """
 
@@ -61,13 +73,14 @@ class RlweAggregator(SecureAggregator):
 
     def __init__(self, params: Union[str, BfvParams] = 'bfv-4096', bound: float = 16.0,
                  threshold: Optional[int] = None, precision: Optional[int] = None,
-                 rng: Optional[RandomSource] = None):
+                 server_weights: bool = False, rng: Optional[RandomSource] = None):
         self.params = preset(params) if isinstance(params, str) else params
         if not (np.isfinite(bound) and bound > 0):
             raise ValueError(f'bound must be a positive finite float, got {bound}')
         self.bound = float(bound)
         self.threshold = threshold
         self.precision = precision
+        self.server_weights = server_weights
         self.rng = rng or RandomSource()
 
     def _precision(self, scaled_bounds: np.ndarray) -> int:
@@ -81,29 +94,43 @@ class RlweAggregator(SecureAggregator):
         FixedPoint(self.params.t, precision).check_headroom(len(scaled_bounds), scaled_bounds)
         return precision
 
+    def _weighting(self, weights, normalized: np.ndarray):
+        """(integer server scalars, client pre-scaling factors) for this round."""
+        if not self.server_weights:
+            return np.ones(len(normalized), dtype=np.int64), normalized
+        raw = np.ones(len(normalized)) if weights is None else np.asarray(weights, np.float64)
+        if np.any(raw != np.round(raw)) or np.any(raw > 2**31):
+            raise ValueError(f'server_weights=True multiplies ciphertexts by the weights, '
+                             f'which must be integers below 2^31 (e.g. example counts), '
+                             f'got {raw}')
+        return raw.astype(np.int64), np.ones(len(normalized))
+
     def aggregate(self, client_updates, weights=None):
         start = time.perf_counter()
         spec, normalized = check_updates(client_updates, weights)
         num = len(client_updates)
-        if num > max_clients(self.params):
-            raise ValueError(f'{num} clients exceed the noise budget of these parameters: at '
-                             f'most {max_clients(self.params)} ciphertexts can be added')
+        scalars, prescale = self._weighting(weights, normalized)
+        if client_noise(self.params) * scalars.sum() >= 2.0 ** (self.params.delta_bits - 1):
+            raise ValueError(f'{num} clients with server weights summing to {scalars.sum()} '
+                             f'exceed the noise budget of these parameters: at most '
+                             f'{max_clients(self.params)} unit-weight ciphertexts can be added')
         if self.threshold is not None and not 1 <= self.threshold <= num:
             raise ValueError(f'threshold must be in [1, {num}] clients, got {self.threshold}')
-        scaled_bounds = normalized * self.bound
+        scaled_bounds = prescale * scalars * self.bound
         precision = self._precision(scaled_bounds)
         sk, pk = scheme.keygen(self.params, self.rng)
         shares = None if self.threshold is None else \
             thr.share_key(sk, self.threshold, num, self.rng)
         messages = []
-        for update, weight, client_bound in zip(client_updates, normalized, scaled_bounds):
-            encoder = Encoder(self.params, precision, float(client_bound))
+        for update, weight in zip(client_updates, prescale):
+            encoder = Encoder(self.params, precision, float(weight * self.bound))
             plain = encoder.encode(weight * spec.flatten(update))
             ct = scheme.compress(scheme.encrypt(pk, plain, self.rng, encoder.units))
             messages.append(serialize.to_bytes(ct))
         total = None
-        for message in messages:
+        for message, scalar in zip(messages, scalars):
             ct = serialize.from_bytes(message, self.params)
+            ct = ct if scalar == 1 else scheme.mul_scalar(ct, int(scalar))
             total = ct if total is None else scheme.add(total, ct)
         extra = {'noise_budget_bits': scheme.noise_budget_bits(total),
                  'precision_bits': float(precision)}
@@ -118,6 +145,8 @@ class RlweAggregator(SecureAggregator):
             sent += sum(p.values.nbytes for p in partials)
             extra['smudging_bits'] = thr.smudging_bits(total, self.threshold)
         average = FixedPoint(self.params.t, precision).decode(plain.reshape(-1)[:spec.size])
+        if self.server_weights:
+            average /= scalars.sum()
         stats = AggregationStats(self.name, num, messages=num + (self.threshold or 0),
                                  bytes_per_client=float(np.mean([len(m) for m in messages])),
                                  bytes_total=sent, seconds=time.perf_counter() - start,

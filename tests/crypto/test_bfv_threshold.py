@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfpriv.crypto.bfv import scheme, threshold as thr
-from tfpriv.crypto.bfv.params import PRESETS, preset
+from tfpriv.crypto.bfv.params import preset
 from tfpriv.crypto.field import reconstruct_field
 from tfpriv.rng import RandomSource
 

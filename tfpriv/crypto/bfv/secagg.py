@@ -30,7 +30,7 @@ sending malformed plaintexts (no zero-knowledge proofs of bounds).
 from __future__ import annotations
 
 import time
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 

@@ -29,6 +29,10 @@ and Boneh et al., CRYPTO 2018, "Threshold cryptosystems from threshold FHE"):
     on the clients' encryption randomness and the key; E hides it statistically
     when B >> |v|: the statistical distance is about t |v| / B, i.e.
     log2(B / |v|) bits of smudging security (`smudging_bits`).
+  * Mitigation: `RlweAggregator` draws a fresh key pair per round, so each key
+    decrypts a single aggregate, and that round's v is one polynomial (n
+    equations) in far more unknowns (s, the public-key error, every client's
+    u, e1, e2); this is a heuristic argument, not a proof.
   * Limitation of this uint64 design (K <= 62): the smudging bound B uses the
     budget left above |v|, so at the benchmark sizes it gives only a few bits
     of statistical hiding of v, not the 40+ bits full noise flooding needs

@@ -66,3 +66,17 @@ def test_bad_inputs_are_refused():
         RlweAggregator('bfv-4096', threshold=3).aggregate([[np.zeros(1)]] * 2)
     with pytest.raises(ValueError, match='128-bit|insecure'):
         RlweAggregator('toy')
+
+
+def test_keras_model_weights_round_trip():
+    from tfpriv.model import build_model
+    model = build_model('mlp', (28, 28, 1))
+    base = model.get_weights()
+    rng = np.random.default_rng(3)
+    updates = [[w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in base]
+               for _ in range(3)]
+    expected, _ = PlainAggregator().aggregate(updates, [1, 2, 3])
+    got, stats = RlweAggregator(threshold=2, rng=RandomSource(34)).aggregate(updates, [1, 2, 3])
+    assert [(a.shape, a.dtype) for a in got] == [(w.shape, w.dtype) for w in base]
+    assert max(np.max(np.abs(a - b)) for a, b in zip(got, expected)) < 1e-5
+    model.set_weights(got)

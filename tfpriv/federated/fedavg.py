@@ -168,7 +168,10 @@ def _scalars(nest, prefix: str) -> Dict[str, float]:
 
 def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
                 rng: Optional[RandomSource] = None):
-    """The round implementation for the config: plain, DP-FedAvg or secure aggregation."""
+    """The round implementation for the config: plain, DP-FedAvg or secure aggregation.
+
+    `rng` is the secure aggregator's randomness: None (the OS CSPRNG) except in tests.
+    """
     import tensorflow_federated as tff
     client_opt = build_optimizer(config.client_opt, config.client_lr)
     server_opt = build_optimizer(config.server_opt, config.server_lr, config.server_momentum)
@@ -217,8 +220,10 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
                 if config.dp else None)
     history: Dict[str, list] = {}
     with tff_context(config.workers):
+        # The seeded `rng` fixes the schedule; the protocol's shares and keys come from the
+        # OS CSPRNG (build_round's default), never from a reproducible stream.
         rounds = build_round(config, make_model_fn(config, data, element_spec), element_spec,
-                             num_clients, rng)
+                             num_clients)
         state = rounds.initialize()
         # Built after TFF traced its graphs: a Keras model made before would be invalidated.
         evaluator = keras_model(config, data, compiled=True)

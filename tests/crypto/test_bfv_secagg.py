@@ -31,6 +31,16 @@ def test_weighted_average_matches_plain(threshold):
     assert stats.bytes_per_client <= 11 * 4096 + 200
 
 
+def test_threshold_default_preset_smudges_more():
+    updates = [[np.random.default_rng(i).normal(size=50)] for i in range(10)]
+    expected, _ = PlainAggregator().aggregate(updates)
+    agg = RlweAggregator(threshold=6, rng=RandomSource(35))
+    assert agg.params == preset('bfv-4096-threshold')
+    got, stats = agg.aggregate(updates)
+    assert np.max(np.abs(got[0] - expected[0])) < 1e-5
+    assert stats.extra['smudging_bits'] > 14
+
+
 def test_server_side_integer_weights():
     updates, weights = _updates(3, seed=1), [3, 1, 7]
     expected, _ = PlainAggregator().aggregate(updates, weights)

@@ -58,7 +58,8 @@ class RlweAggregator(SecureAggregator):
     """Weighted average of client updates computed on BFV ciphertexts.
 
     Args:
-      params: a `BfvParams` or preset name ('bfv-4096', 'bfv-8192').
+      params: a `BfvParams` or preset name; default 'bfv-4096', or
+        'bfv-4096-threshold' (more room for smudging) when `threshold` is set.
       bound: public bound on |update value|; larger values raise ValueError.
       threshold: t for threshold decryption among the clients (None: key holder).
       precision: fixed-point bits; default the largest that fits the round.
@@ -71,9 +72,11 @@ class RlweAggregator(SecureAggregator):
 
     name = 'rlwe'
 
-    def __init__(self, params: Union[str, BfvParams] = 'bfv-4096', bound: float = 16.0,
+    def __init__(self, params: Union[None, str, BfvParams] = None, bound: float = 16.0,
                  threshold: Optional[int] = None, precision: Optional[int] = None,
                  server_weights: bool = False, rng: Optional[RandomSource] = None):
+        if params is None:
+            params = 'bfv-4096' if threshold is None else 'bfv-4096-threshold'
         self.params = preset(params) if isinstance(params, str) else params
         if not (np.isfinite(bound) and bound > 0):
             raise ValueError(f'bound must be a positive finite float, got {bound}')

@@ -34,8 +34,9 @@ and Boneh et al., CRYPTO 2018, "Threshold cryptosystems from threshold FHE"):
     equations) in far more unknowns (s, the public-key error, every client's
     u, e1, e2); this is a heuristic argument, not a proof.
   * Limitation of this uint64 design (K <= 62): the smudging bound B uses the
-    budget left above |v|, so at the benchmark sizes it gives only a few bits
-    of statistical hiding of v, not the 40+ bits full noise flooding needs
+    budget left above |v|: about 1 bit for 10 clients with 'bfv-4096',
+    about 15 bits with 'bfv-4096-threshold' (q = 2^62), not the 40+ bits full
+    noise flooding needs
     (that needs log2 q ~ 100, i.e. a multi-word modulus); key generation uses
     a trusted dealer (`share_key`), not a distributed key generation.
 """

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog='train.py', description='Train Keras models on MNIST or Credit Approval with or '
         'without differential privacy (DP-SGD via TensorFlow Privacy, ε via dp_accounting).')
     add = parser.add_argument
-    add('--model', choices=('mlp', 'cnn'), default='mlp', help='architecture (default mlp)')
+    add('--model', choices=('mlp', 'cnn', 'cnn_large'), default='mlp', help='architecture (default mlp)')
     add('--opt', choices=('sgd', 'adam'), default='sgd', help='optimizer (default sgd)')
     add('--lr', type=float, default=0.1, help='learning rate (default 0.1)')
     add('--epochs', type=int, default=15, help='training epochs (default 15)')

@@ -1,12 +1,13 @@
 """Vectorized arithmetic in a prime field GF(p), p < 2^31, on NumPy int64 arrays.
 
-Why p < 2^31 and int64: field elements are kept in [0, p), so a product of two
-elements is below 2^62 and fits in a signed 64-bit integer with room for a few
-additions. Every operation is then one NumPy ufunc over a whole tensor (no
-Python loop per element, no object arrays, no big integers). NumPy divides an
-int64 array by a scalar with a precomputed multiplier (libdivide), so `% p` costs
-about as much as two multiplications; the code still reduces lazily, only when
-the tracked bound of an intermediate would pass 2^63.
+Why p < 2^31: field elements are kept in [0, p) as int64, so a product of two
+elements fits in 64 bits, and an element times a number below 2^22 fits in the
+53-bit mantissa of a float64. The heavy step of Shamir sharing, evaluating one
+random polynomial per tensor element at n points, is then a small matrix
+product that BLAS computes exactly in float64 (`matmul_mod`), followed by one
+`% p` per output (NumPy divides int64 arrays by a scalar with a precomputed
+multiplier). Every operation runs over whole tensors: no Python loop per
+element, no object arrays, no big integers.
 
 The default prime is the Mersenne prime 2^31 - 1, the largest prime below 2^31:
 it leaves the most room for fixed-point values and a random 31-bit word is a
@@ -32,11 +33,12 @@ from tfpriv.rng import RandomSource
 
 MERSENNE_31 = 2**31 - 1
 DEFAULT_PRIME = MERSENNE_31
-_INT64_MAX = 2**63 - 1
-# Lagrange coefficients are split into 16-bit halves so that a sum of up to
-# _TERMS_PER_REDUCTION products (each < 2^47) stays below 2^63.
-_LIMB_BITS = 16
-_TERMS_PER_REDUCTION = 2**15
+# float64 integers are exact below 2^53; `matmul_mod` keeps every sum below it.
+_FLOAT_EXACT_BITS = 53
+# Columns per chunk in `matmul_mod` (a few hundred KB of intermediates: in cache).
+_CHUNK = 1 << 14
+# At most this many terms per float64 sum (limbs of >= 53 - 31 - 10 = 12 bits).
+_MAX_TERMS = 1 << 10
 
 
 def is_prime(n: int) -> bool:
@@ -131,12 +133,71 @@ def random_elements(modulus: int, shape, rng: Optional[RandomSource] = None) -> 
     return random_words(modulus, count, rng).astype(np.int64).reshape(shape)
 
 
+def matmul_mod(matrix: Sequence[Sequence[int]], rows: Sequence[np.ndarray],
+               modulus: int) -> np.ndarray:
+    """out[i] = sum_k matrix[i][k] * rows[k] mod p, exactly, for a small matrix and long rows.
+
+    The products run through float64 matrix multiplication (BLAS): a float64 sum
+    is exact while it stays below 2^53, so each matrix entry (< p < 2^31) is
+    split into limbs of b bits with k * 2^b * 2^31 <= 2^53 for k terms; one limb
+    suffices for entries below 2^b (e.g. Shamir's x^j for small x). The limb
+    products are converted to int64 and reduced once each. The rows are processed
+    in chunks of `_CHUNK` columns so every intermediate stays in the CPU cache.
+
+    Args:
+      matrix: r x k field elements (Python ints or an int array) in [0, modulus).
+      rows: k integer arrays of one shape (or one array with leading axis k),
+        entries in [0, modulus).
+      modulus: a prime below 2^31.
+
+    Returns:
+      int64 array of shape (r, *rows[0].shape), entries in [0, modulus).
+    """
+    matrix = np.asarray(matrix, dtype=np.int64)
+    k = len(rows)
+    if matrix.ndim != 2 or matrix.shape[1] != k:
+        raise ValueError(f'matrix must have shape (r, {k}), got {matrix.shape}')
+    if k > _MAX_TERMS:
+        partial = [matmul_mod(matrix[:, a:a + _MAX_TERMS], rows[a:a + _MAX_TERMS], modulus)
+                   for a in range(0, k, _MAX_TERMS)]
+        return np.remainder(np.sum(partial, axis=0), modulus)
+    shape = np.shape(rows[0])
+    flat = [np.asarray(row).reshape(-1) for row in rows]
+    size = flat[0].size
+    limb_bits = _FLOAT_EXACT_BITS - (modulus - 1).bit_length() - max(k - 1, 0).bit_length()
+    num_limbs = max(1, -(-int(matrix.max(initial=0)).bit_length() // limb_bits))
+    limbs = np.concatenate([(matrix >> (limb_bits * j)) & ((1 << limb_bits) - 1)
+                            for j in range(num_limbs)]).astype(np.float64)
+    r = matrix.shape[0]
+    out = np.empty((r, size), dtype=np.int64)
+    chunk = max(1, min(size, _CHUNK))
+    inputs = np.empty((k, chunk))
+    products = np.empty((num_limbs * r, chunk))
+    exact = np.empty((num_limbs * r, chunk), dtype=np.int64)
+    for start in range(0, size, chunk):
+        stop = min(start + chunk, size)
+        width = stop - start
+        for j in range(k):
+            inputs[j, :width] = flat[j][start:stop]
+        np.matmul(limbs, inputs[:, :width], out=products[:, :width])
+        block = exact[:, :width]
+        block[...] = products[:, :width]
+        np.remainder(block, modulus, out=block)
+        acc = out[:, start:stop]
+        acc[...] = block[(num_limbs - 1) * r:]
+        for j in range(num_limbs - 2, -1, -1):  # Horner in 2^limb_bits
+            acc <<= limb_bits
+            acc += block[j * r:(j + 1) * r]
+            np.remainder(acc, modulus, out=acc)
+    return out.reshape((r,) + shape)
+
+
 def poly_eval(coeffs: Sequence[np.ndarray], xs: Sequence[int], modulus: int) -> np.ndarray:
     """Evaluates many polynomials at many points: out[i, ...] = sum_k coeffs[k, ...] xs[i]^k.
 
-    Horner's rule on whole arrays, one point at a time. Reduction is lazy: the
-    accumulator is only reduced mod p when acc * x + (p - 1) could pass 2^63, so
-    for small x (Shamir's default 1..n) a degree-5 polynomial needs a single `% p`.
+    A Vandermonde matrix V[i, k] = xs[i]^k mod p times the coefficient rows
+    (`matmul_mod`); for Shamir's default points 1..n and degree < 6 every x^k is
+    below 2^22, so each output needs one float64 product and one reduction.
 
     Args:
       coeffs: degree + 1 integer arrays of one shape (or one array with that
@@ -147,20 +208,8 @@ def poly_eval(coeffs: Sequence[np.ndarray], xs: Sequence[int], modulus: int) -> 
     Returns:
       int64 array of shape (len(xs), ...) with entries in [0, modulus).
     """
-    out = np.empty((len(xs),) + np.shape(coeffs[0]), dtype=np.int64)
-    for i, x in enumerate(xs):
-        acc = out[i]
-        acc[...] = coeffs[-1]
-        bound = modulus - 1
-        for k in range(len(coeffs) - 2, -1, -1):
-            if bound * x + modulus - 1 > _INT64_MAX:
-                np.remainder(acc, modulus, out=acc)
-                bound = modulus - 1
-            acc *= x
-            acc += coeffs[k]
-            bound = bound * x + modulus - 1
-        np.remainder(acc, modulus, out=acc)
-    return out
+    vandermonde = [[pow(int(x), k, modulus) for k in range(len(coeffs))] for x in xs]
+    return matmul_mod(vandermonde, coeffs, modulus)
 
 
 def check_split_parameters(threshold: int, num_shares: int, modulus: int) -> int:
@@ -228,30 +277,11 @@ def lagrange_coefficients(xs: Sequence[int], modulus: int, at: int = 0) -> np.nd
 
 
 def combine(coefficients: np.ndarray, ys: np.ndarray, modulus: int) -> np.ndarray:
-    """sum_i coefficients[i] * ys[i] mod p over whole arrays.
-
-    Each coefficient c < 2^31 is split as c = h 2^16 + l; the sums of h ys[i] and
-    of l ys[i] stay below 2^63 for up to 2^15 terms, so the whole combination
-    needs two reductions instead of one per term.
-    """
-    coefficients = np.asarray(coefficients, dtype=np.int64)
-    high, low = coefficients >> _LIMB_BITS, coefficients & ((1 << _LIMB_BITS) - 1)
-    acc_high = np.zeros(ys.shape[1:], dtype=np.int64)
-    acc_low = np.zeros(ys.shape[1:], dtype=np.int64)
-    for i in range(len(coefficients)):
-        if i and i % _TERMS_PER_REDUCTION == 0:
-            np.remainder(acc_high, modulus, out=acc_high)
-            np.remainder(acc_low, modulus, out=acc_low)
-        acc_high += ys[i] * high[i]
-        acc_low += ys[i] * low[i]
-    np.remainder(acc_high, modulus, out=acc_high)
-    acc_high <<= _LIMB_BITS
-    acc_high += acc_low
-    np.remainder(acc_high, modulus, out=acc_high)
-    return acc_high
+    """sum_i coefficients[i] * ys[i] mod p over whole arrays (one row of `matmul_mod`)."""
+    return matmul_mod(np.asarray(coefficients, dtype=np.int64)[None, :], ys, modulus)[0]
 
 
-def reconstruct_field(xs: Sequence[int], ys: np.ndarray, modulus: int) -> np.ndarray:
+def reconstruct_field(xs: Sequence[int], ys: Sequence[np.ndarray], modulus: int) -> np.ndarray:
     """Lagrange interpolation at 0 of the points (xs[i], ys[i]) elementwise.
 
     Uses every given point, so it returns the secret when at least `threshold`
@@ -260,16 +290,19 @@ def reconstruct_field(xs: Sequence[int], ys: np.ndarray, modulus: int) -> np.nda
 
     Args:
       xs: distinct x-coordinates in [1, modulus).
-      ys: int64 array of shape (len(xs), ...) with entries in [0, modulus).
+      ys: one integer array per x-coordinate (or an array with that leading
+        axis), all of one shape, entries in [0, modulus).
       modulus: a prime below 2^31.
 
     Returns:
-      int64 array of shape ys.shape[1:].
+      int64 array of the shape of ys[i].
     """
     modulus = check_modulus(modulus)
     points = check_xs(xs, modulus)
-    ys = check_elements(ys, modulus, 'shares')
-    if ys.ndim == 0 or ys.shape[0] != len(points):
+    if np.ndim(ys) == 0 or len(ys) != len(points):
         raise ValueError(f'ys must have one row per x-coordinate ({len(points)}), '
-                         f'got shape {ys.shape}')
-    return combine(lagrange_coefficients(points, modulus), ys, modulus)
+                         f'got {len(ys) if np.ndim(ys) else "a scalar"}')
+    rows = [check_elements(row, modulus, 'shares') for row in ys]
+    if len({row.shape for row in rows}) > 1:
+        raise ValueError(f'share rows differ in shape: {sorted({row.shape for row in rows})}')
+    return combine(lagrange_coefficients(points, modulus), rows, modulus)

@@ -155,13 +155,12 @@ def _probe(ys: np.ndarray, columns: np.ndarray, modulus: int, rng: RandomSource)
 
 def _consistent(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int) -> bool:
     """Whether every column of ys lies on one polynomial of degree < threshold."""
+    if len(xs) == threshold:
+        return True
     base = list(xs[:threshold])
-    for j in range(threshold, len(xs)):
-        predicted = field.combine(field.lagrange_coefficients(base, modulus, at=xs[j]),
-                                  ys[:threshold], modulus)
-        if not np.array_equal(predicted, ys[j]):
-            return False
-    return True
+    interpolation = [field.lagrange_coefficients(base, modulus, at=x) for x in xs[threshold:]]
+    predicted = field.matmul_mod(interpolation, ys[:threshold], modulus)
+    return np.array_equal(predicted, ys[threshold:])
 
 
 def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,

@@ -213,9 +213,9 @@ def reconstruct_with_report(shares: Sequence[Share],
         if share.values.shape != (first.spec.size,):
             raise ValueError(f'share at x={share.x} holds {share.values.shape} values, '
                              f'expected ({first.spec.size},)')
-    ys = np.stack([share.values for share in shares])
+    ys = [share.values for share in shares]
     if robust and len(shares) > first.threshold:
-        encoded, bad = reed_solomon.decode(xs, ys, first.threshold, first.modulus)
+        encoded, bad = reed_solomon.decode(xs, np.stack(ys), first.threshold, first.modulus)
         if bad:
             logging.warning('Shamir reconstruction corrected wrong shares from x = %s', bad)
     else:

@@ -131,7 +131,7 @@ def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> Dict[str, A
     delta = config.delta if config.delta is not None else default_delta(n)
     # DP on the fast path needs a model without Dropout (see make_private); the
     # noise of DP-SGD already regularizes, so models drop it under DP.
-    dropout = 0.0 if config.dp and config.clipping in ('auto', 'fast') else 0.2
+    dropout = 0.0 if config.dp and config.clipping in ('auto', 'fast') else None
     model = build_model(config.model, data.input_shape, data.num_classes,
                         activation=config.activation, dropout=dropout)
     callbacks: List[tf.keras.callbacks.Callback] = []

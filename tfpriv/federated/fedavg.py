@@ -50,7 +50,7 @@ class FedConfig:
 
     model: str = 'mlp'
     activation: str = 'relu'
-    dropout: float = 0.2
+    dropout: Optional[float] = None
     clients: Optional[int] = 100
     rounds: int = 10
     client_fraction: float = 0.1

@@ -109,7 +109,7 @@ def run(args) -> Dict:
 def standalone_parser() -> argparse.ArgumentParser:
     """The shared train.py flags PATE reads plus `add_arguments` (for library use and tests)."""
     parser = argparse.ArgumentParser(prog='pate')
-    parser.add_argument('--model', choices=('mlp', 'cnn'), default='cnn')
+    parser.add_argument('--model', choices=('mlp', 'cnn', 'cnn_large'), default='cnn')
     parser.add_argument('--activation', choices=('relu', 'tanh'), default='relu')
     parser.add_argument('--dataset', default='mnist')
     parser.add_argument('--num-train', type=int, default=None)

@@ -41,7 +41,8 @@ PAPER = {('cnn_large', 'iid'): '18-20', ('cnn_large', 'pathological'): '206-229'
 def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
     return fedavg.FedConfig(model=model, clients=100, rounds=args.max_rounds, client_fraction=0.1,
                             local_epochs=5, batch_size=10, partition=scheme,
-                            client_lr=args.client_lr, server_opt=args.server_opt,
+                            client_lr=args.client_lr, client_lr_decay=args.client_lr_decay,
+                            server_opt=args.server_opt,
                             server_lr=args.server_lr, server_momentum=args.server_momentum,
                             seed=0, resume=True, verbose=0,
                             out=os.path.join(args.out, f'{model}_{scheme}'))
@@ -49,7 +50,8 @@ def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
 
 def rounds_to_target(args, data) -> None:
     momentum = f' momentum {args.server_momentum}' if args.server_opt == 'sgdm' else ''
-    print(f'== rounds to target (K=100, C=0.1, E=5, B=10, client lr {args.client_lr}, '
+    decay = f' x {args.client_lr_decay}^round' if args.client_lr_decay != 1 else ''
+    print(f'== rounds to target (K=100, C=0.1, E=5, B=10, client lr {args.client_lr}{decay}, '
           f'server {args.server_opt} lr {args.server_lr}{momentum}, at most {args.max_rounds} rounds)')
     from tfpriv.plotting import plot_histories
     for model in args.models:
@@ -134,6 +136,8 @@ def main() -> None:
     parser.add_argument('--partitions', default='iid,pathological')
     parser.add_argument('--max-rounds', type=int, default=20)
     parser.add_argument('--client-lr', type=float, default=0.1)
+    parser.add_argument('--client-lr-decay', type=float, default=1.0,
+                        help='client lr of round r: --client-lr x decay^r')
     parser.add_argument('--server-opt', default='sgd', choices=fedavg.SERVER_OPTIMIZERS)
     parser.add_argument('--server-lr', type=float, default=1.0)
     parser.add_argument('--server-momentum', type=float, default=0.9, help='for --server-opt sgdm')

@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     (['--secure-agg', 'shamir'], 'cannot be combined with --secure-agg'),  # --dp is the default
     (['--no-dp', '--adaptive-clipping'], 'adaptive-clipping needs --dp'),
     (['--workers', 'localhost'], 'host:port'),
+    (['--no-dp', '--client-lr-decay', '0'], 'client-lr-decay must be in (0, 1]'),
+    (['--client-lr-decay', '0.9'], 'only supported for plain FedAvg'),  # --dp is the default
     (['--dataset', 'credit', '--partition', 'per-example', '--clients', '9'], 'one client per'),
 ])
 def test_bad_federated_flags_exit_2(flags, message, capsys):

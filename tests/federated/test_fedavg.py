@@ -33,13 +33,13 @@ def _weights(round_impl, state):
     return [np.asarray(w) for w in round_impl.get_model_weights(state).trainable]
 
 
-def _keras_fedavg(config, data, initial, idx):
+def _keras_fedavg(config, data, initial, idx, lr=None):
     """The same round done directly in Keras: train each client, average weighted by size."""
     models = []
     for i in idx:
         model = fedavg.keras_model(config, data)
         model.set_weights(initial)
-        model.compile(optimizer=tf.keras.optimizers.SGD(config.client_lr),
+        model.compile(optimizer=tf.keras.optimizers.SGD(lr or config.client_lr),
                       loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(data.x_train[i], data.y_train[i], batch_size=10, epochs=1, shuffle=False,
                   verbose=0)
@@ -72,6 +72,23 @@ def test_fedavg_weights_by_example_count_and_secure_rounds_match(small, one_roun
             assert stats.scheme == scheme and stats.num_clients == 2
             for got, want in zip(weights.trainable, expected):
                 np.testing.assert_allclose(got, want, atol=1e-4, err_msg=scheme)
+    assert leftover_workers() == []
+
+
+def test_client_lr_decay_follows_the_round_number(small, one_round_inputs):
+    config, idx, datasets = one_round_inputs
+    config = dataclasses.replace(config, client_lr=0.2, client_lr_decay=0.25)
+    spec = datasets[0].element_spec
+    with tff_context():
+        rounds = fedavg.build_round(config, fedavg.make_model_fn(config, small, spec), spec, 2)
+        state, _, _ = rounds.next(rounds.initialize(), datasets)
+        before = _weights(rounds, state)
+        state, _, _ = rounds.next(state, datasets)
+        for got, want in zip(_weights(rounds, state),
+                             _keras_fedavg(config, small, before, idx, lr=0.2 * 0.25)):
+            np.testing.assert_allclose(got, want, atol=2e-5)
+    with pytest.raises(ValueError, match='plain FedAvg'):
+        fedavg.build_round(dataclasses.replace(config, dp=True), None, spec, 2)
     assert leftover_workers() == []
 
 

@@ -40,6 +40,8 @@ def add_arguments(parser) -> None:
     add('--alpha', type=float, default=0.5,
         help='Dirichlet concentration for dirichlet (labels) and banks (sizes) (default 0.5)')
     add('--shards-per-client', type=int, default=2, help='pathological: shards per client (2)')
+    add('--client-lr-decay', type=float, default=1.0,
+        help='plain FedAvg: round r clients use --lr x decay^r, decay in (0, 1] (default 1)')
     add('--server-opt', choices=SERVER_OPTIMIZERS, default='sgd',
         help='server optimizer (default sgd: plain FedAvg with --server-lr 1)')
     add('--server-lr', type=float, default=1.0, help='server learning rate (default 1.0)')
@@ -96,6 +98,9 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
         (args.alpha > 0, f'--alpha must be > 0, got {args.alpha}'),
         (args.shards_per_client >= 1, f'--shards-per-client must be >= 1, got {args.shards_per_client}'),
         (args.server_lr > 0, f'--server-lr must be > 0, got {args.server_lr}'),
+        (0 < args.client_lr_decay <= 1, f'--client-lr-decay must be in (0, 1], got {args.client_lr_decay}'),
+        (args.client_lr_decay == 1 or not (args.dp or args.secure_agg != 'none'),
+         '--client-lr-decay is only supported for plain FedAvg (--no-dp, no --secure-agg)'),
         (0 <= args.server_momentum < 1, f'--server-momentum must be in [0, 1), got {args.server_momentum}'),
         (0 < args.target_quantile < 1, f'--target-quantile must be in (0, 1), got {args.target_quantile}'),
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
@@ -126,6 +131,7 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         rounds=args.rounds, client_fraction=args.client_fraction, local_epochs=args.local_epochs,
         batch_size=args.batch_size, partition=scheme, alpha=args.alpha,
         shards_per_client=args.shards_per_client, client_opt=args.opt, client_lr=args.lr,
+        client_lr_decay=args.client_lr_decay,
         server_opt=args.server_opt, server_lr=args.server_lr, server_momentum=args.server_momentum,
         dp=args.dp, l2_norm_clip=args.l2_norm_clip, noise_mult=args.noise_mult,
         adaptive_clipping=args.adaptive_clipping, target_quantile=args.target_quantile,

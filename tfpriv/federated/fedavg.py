@@ -61,6 +61,7 @@ class FedConfig:
     shards_per_client: int = 2
     client_opt: str = 'sgd'
     client_lr: float = 0.1
+    client_lr_decay: float = 1.0
     server_opt: str = 'sgd'
     server_lr: float = 1.0
     server_momentum: float = 0.9
@@ -80,6 +81,8 @@ class FedConfig:
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
         skip = {'rounds', 'out', 'resume', 'verbose', 'workers'}
+        if self.client_lr_decay == 1.0:  # checkpoints from before the option still resume
+            skip.add('client_lr_decay')
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -172,9 +175,13 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
 
     `rng` is the secure aggregator's randomness: None (the OS CSPRNG) except in tests.
     """
+    import tensorflow as tf
     import tensorflow_federated as tff
     client_opt = build_optimizer(config.client_opt, config.client_lr)
     server_opt = build_optimizer(config.server_opt, config.server_lr, config.server_momentum)
+    if config.client_lr_decay != 1.0 and (config.dp or config.secure_agg != 'none'):
+        raise ValueError('a client learning-rate decay is only supported for plain FedAvg '
+                         '(without --dp and --secure-agg)')
     if config.secure_agg != 'none':
         if config.dp:
             raise ValueError('--dp with --secure-agg is not supported: TFF\'s DP aggregator '
@@ -187,6 +194,14 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
             config.l2_norm_clip, config.adaptive_clipping, config.target_quantile)
         return _LearningProcessRound(tff.learning.algorithms.build_unweighted_fed_avg(
             model_fn, client_opt, server_opt, model_aggregator=factory))
+    if config.client_lr_decay != 1.0:
+        # Round r's clients use client_lr * decay^r; the round counter lives in the
+        # server state, so a resumed run continues the schedule.
+        return _LearningProcessRound(
+            tff.learning.algorithms.build_weighted_fed_avg_with_optimizer_schedule(
+                model_fn, lambda r: config.client_lr * tf.pow(config.client_lr_decay,
+                                                              tf.cast(r, tf.float32)),
+                lambda lr: build_optimizer(config.client_opt, lr), server_opt))
     return _LearningProcessRound(tff.learning.algorithms.build_weighted_fed_avg(
         model_fn, client_opt, server_opt))
 

@@ -18,13 +18,6 @@ Lee 2013; with augmented inputs as in "Noisy Student", Xie et al. 2020):
    augmentations); the student's prediction, and the next round's
    pseudo-labels, are their mean softmax.
 
-With `method='consistency'` every network is trained in the manner of
-FixMatch (Sohn et al. 2020): each step adds, to the loss on the labeled
-images, the loss on a batch of pool images strongly augmented (larger
-rotation/scale/shift and a cutout square) against the network's own current
-prediction on a weak augmentation of them, where that prediction is confident
-(`Trainer.fit_consistency`). The rounds of pseudo-labels then work as above.
-
 Pseudo-labels are computed from the student's own model on public data, so
 they cost no privacy. Choosing which pool images to query (`select_queries`)
 also uses public images only: a k-means-style spread over the pool so the
@@ -44,7 +37,6 @@ from tfpriv.dp.pate.training import Augmentation, Trainer
 from tfpriv.rng import RandomSource
 
 POOL_SIZE = 9000
-METHODS = ('self-training', 'consistency')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,18 +53,8 @@ class StudentConfig:
     labeled_fraction: float = 0.25
     ensemble: int = 3
     augmentation: Augmentation = Augmentation()
-    method: str = 'self-training'
-    unlabeled_batch: int = 96
-    consistency_threshold: float = 0.95
-    strong_augmentation: Augmentation = Augmentation(degrees=25.0, scale=0.2, pixels=4.0)
-    cutout: int = 10
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f'method must be one of {METHODS}, got {self.method!r}')
-        if self.unlabeled_batch < 1 or not 0.0 < self.consistency_threshold < 1.0 or self.cutout < 0:
-            raise ValueError(f'need unlabeled_batch >= 1, consistency_threshold in (0, 1), cutout >= 0; got '
-                             f'{self.unlabeled_batch}, {self.consistency_threshold}, {self.cutout}')
         if self.steps < 1 or self.batch_size < 2 or self.rounds < 0 or self.ensemble < 1:
             raise ValueError(f'need steps >= 1, batch_size >= 2, rounds >= 0, ensemble >= 1; got '
                              f'{self.steps}, {self.batch_size}, {self.rounds}, {self.ensemble}')
@@ -151,15 +133,7 @@ class Student:
             self._members = []
             for _ in range(self.config.ensemble):
                 self._trainer.reset()
-                schedule = self._schedule(labeled, pseudo)
-                if self.config.method == 'consistency':
-                    unlabeled = self._rng.uniform_mod(len(x_pool), (len(schedule), self.config.unlabeled_batch))
-                    self._trainer.fit_consistency(
-                        x_pool, np.maximum(targets, 0), schedule, unlabeled, aug,
-                        self.config.strong_augmentation, self.config.cutout,
-                        self.config.consistency_threshold)
-                else:
-                    self._trainer.fit(x_pool, np.maximum(targets, 0), schedule, aug)
+                self._trainer.fit(x_pool, np.maximum(targets, 0), self._schedule(labeled, pseudo), aug)
                 self._members.append(self._trainer.model.get_weights())
             if rnd == self.config.rounds:
                 break

@@ -82,36 +82,7 @@ class Trainer:
         def logits(x):
             return net(x, training=False)
 
-        def cutout(images, corners, size):
-            # Zeroes a size x size square at each image's (row, col) corner.
-            rows = tf.range(tf.shape(images)[1], dtype=tf.float32)[None, :, None, None]
-            cols = tf.range(tf.shape(images)[2], dtype=tf.float32)[None, None, :, None]
-            r0, c0 = corners[:, 0, None, None, None], corners[:, 1, None, None, None]
-            inside = (rows >= r0) & (rows < r0 + size) & (cols >= c0) & (cols < c0 + size)
-            return images * (1.0 - tf.cast(inside, images.dtype))
-
-        per_example = tf.keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
-
-        @tf.function(reduce_retracing=True)
-        def fit_consistency(x, y, labeled, unlabeled, weak, weak_u, strong_u, corners, size,
-                            threshold, weight):
-            for i in tf.range(tf.shape(labeled)[0]):
-                xu = tf.gather(x, unlabeled[i])
-                probs = tf.nn.softmax(net(transform(xu, weak_u[i]), training=False))
-                keep = tf.cast(tf.reduce_max(probs, axis=1) >= threshold, tf.float32)
-                guess = tf.argmax(probs, axis=1)
-                hard = cutout(transform(xu, strong_u[i]), corners[i], size)
-                with tf.GradientTape() as tape:
-                    supervised = loss(tf.gather(y, labeled[i]),
-                                      net(transform(tf.gather(x, labeled[i]), weak[i]), training=True))
-                    unsupervised = tf.reduce_mean(keep * per_example(guess, net(hard, training=True)))
-                    value = supervised + weight * unsupervised
-                grads = tape.gradient(value, net.trainable_variables)
-                optimizer.apply_gradients(zip(grads, net.trainable_variables))
-
         self._fit, self._fit_augmented, self._logits = fit, fit_augmented, logits
-        self._fit_consistency = fit_consistency
 
     def reset(self) -> None:
         """Fresh random weights and optimizer state."""
@@ -144,36 +115,6 @@ class Trainer:
             return
         transforms = self._transforms(batches.shape[0], batches.shape[1], x.shape[1], x.shape[2], augmentation)
         self._fit_augmented(x, y, batches, transforms)
-
-    def fit_consistency(self, x: np.ndarray, y: np.ndarray, labeled: np.ndarray,
-                        unlabeled: np.ndarray, weak: Augmentation, strong: Augmentation,
-                        cutout: int, threshold: float, weight: float = 1.0) -> None:
-        """Semi-supervised steps in the manner of FixMatch (Sohn et al. 2020, Algorithm 1).
-
-        Step i: cross-entropy on the labeled images `labeled[i]` (weakly
-        augmented) plus `weight` times the cross-entropy on the unlabeled images
-        `unlabeled[i]` strongly augmented (`strong` and a `cutout` x `cutout`
-        zeroed square), against the network's own prediction on a weak
-        augmentation of them, counted only where that prediction's confidence is
-        at least `threshold`. Images only need `y` where `labeled` points.
-        """
-        if not self._image:
-            raise ValueError('consistency training needs image inputs')
-        y = np.asarray(y, dtype=np.int32)
-        labeled = np.asarray(labeled, dtype=np.int32)
-        unlabeled = np.asarray(unlabeled, dtype=np.int32)
-        if labeled.shape[0] != unlabeled.shape[0]:
-            raise ValueError(f'labeled and unlabeled schedules differ in steps: '
-                             f'{labeled.shape[0]} vs {unlabeled.shape[0]}')
-        height, width = x.shape[1], x.shape[2]
-        steps, batch_u = unlabeled.shape
-        corners = (self._rng.uniform01((steps, batch_u, 2)) * np.array([height - cutout + 1, width - cutout + 1])
-                   ).astype(np.int32).astype(np.float32)
-        self._fit_consistency(
-            x, y, labeled, unlabeled, self._transforms(steps, labeled.shape[1], height, width, weak),
-            self._transforms(steps, batch_u, height, width, weak),
-            self._transforms(steps, batch_u, height, width, strong), corners,
-            float(cutout), float(threshold), float(weight))
 
     def shuffled_epochs(self, n: int, epochs: int, batch_size: int) -> np.ndarray:
         """`epochs` shuffled passes over n examples as a (steps, batch) index matrix."""

@@ -74,6 +74,29 @@ def rounds_to_target(args, data) -> None:
         print(f'figure: {figure}')
 
 
+def figure_from(spec: str, images: str) -> None:
+    """One figure of finished runs: spec is `label=run_dir,label=run_dir` (checkpoint dirs)."""
+    from tfpriv.federated.checkpoint import read_meta
+    from tfpriv.plotting import plot_histories
+    histories, models = {}, set()
+    for item in spec.split(','):
+        label, _, directory = item.partition('=')
+        meta = read_meta(directory)
+        histories[label] = meta['history']
+        models.add(meta['fingerprint']['model'])
+        fp = meta['fingerprint']
+        target = TARGETS[fp['model']]
+        hit = fedavg.rounds_to_accuracy(meta['history'], target)
+        print(f'{label}: {fp["partition"]}, client lr {fp["client_lr"]}, server {fp["server_opt"]} '
+              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}: '
+              f'{"reached " + str(target) + " in " + str(hit) if hit else "did not reach " + str(target) + " in"} '
+              f'{"" if hit else meta["rounds_done"]} rounds, best {max(meta["history"]["val_accuracy"]):.4f}')
+    model = '_'.join(sorted(models))
+    path = os.path.join(images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png')
+    print('figure:', plot_histories(histories, path, f'FedAvg {model} on MNIST: K=100, C=0.1, E=5, B=10',
+                                    xlabel='round'))
+
+
 def _keras_round(config, data, parts, clients, initial):
     """The round in plain Keras; returns (seconds, client weight lists)."""
     import tensorflow as tf
@@ -146,7 +169,12 @@ def main() -> None:
     parser.add_argument('--skip-timing', action='store_true')
     parser.add_argument('--out', default='runs/bench_fedavg')
     parser.add_argument('--images', default='images')
+    parser.add_argument('--figure-from', default=None,
+                        help='only plot finished runs in one figure: label=run_dir,label=run_dir')
     args = parser.parse_args()
+    if args.figure_from:
+        figure_from(args.figure_from, args.images)
+        return
     args.models = args.models.split(',')
     args.partitions = args.partitions.split(',')
     data = load_mnist()

@@ -84,6 +84,21 @@ def test_end_to_end_small_real_mnist(tmp_path):
     assert votes.shape == (5, 10000) and votes.dtype == np.int8
 
 
+def test_teacher_augmentation_changes_training_and_cache_key():
+    from tfpriv.data import load_mnist
+    from tfpriv.dp.pate.teachers import train_teachers
+    from tfpriv.dp.pate.training import Augmentation
+    data = load_mnist().subset(400, 200)
+    plain = TeacherConfig(num_teachers=2, epochs=3, seed=0, num_train=400)
+    augmented = TeacherConfig(num_teachers=2, epochs=3, seed=0, num_train=400, augmentation=Augmentation())
+    assert plain.key() != augmented.key()
+    votes = [train_teachers(data.x_train, data.y_train, data.x_test, config) for config in (plain, augmented)]
+    assert all(v.shape == (2, 200) for v in votes)
+    assert not np.array_equal(votes[0], votes[1])  # same seed and shards: only the augmentation differs
+    assert cli.config_from_args(cli.standalone_parser().parse_args(['--teacher-augment'])
+                                ).teachers.augmentation == Augmentation()
+
+
 def test_student_config_rejects_bad_values():
     with pytest.raises(ValueError, match='confidence'):
         StudentConfig(confidence=1.5)

@@ -42,6 +42,15 @@ def save(directory: str, state: Any, rounds_done: int, history: Dict[str, list],
     return path
 
 
+def read_meta(directory: str) -> Dict[str, Any]:
+    """The checkpoint's metadata (`rounds_done`, `history`, `fingerprint`), without TensorFlow."""
+    path = os.path.join(directory, FILENAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'no checkpoint {FILENAME} in {directory}')
+    with np.load(path, allow_pickle=False) as f:
+        return json.loads(str(f['meta']))
+
+
 def load(directory: str, template: Any,
          fingerprint: Dict[str, Any]) -> Optional[Tuple[Any, int, Dict[str, list]]]:
     """(state, rounds_done, history) from `directory`, or None when there is no checkpoint.

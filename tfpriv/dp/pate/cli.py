@@ -34,6 +34,8 @@ def add_arguments(parser) -> None:
         help='PATE: σ1 of the Confident-GNMax threshold check (default 150)')
     add('--queries', type=int, default=400, help='PATE: pool images the student asks about (default 400)')
     add('--teacher-epochs', type=int, default=40, help='PATE: epochs per teacher (default 40)')
+    add('--teacher-augment', action='store_true',
+        help='PATE: train teachers on randomly rotated/scaled/shifted images (more agreement)')
     add('--student-steps', type=int, default=4000, help='PATE: student steps per round (default 4000)')
     add('--student-rounds', type=int, default=3, help='PATE: student self-training rounds (default 3)')
     add('--student-ensemble', type=int, default=3, help='PATE: student networks averaged per round (default 3)')
@@ -73,8 +75,10 @@ def config_from_args(args):
     from tfpriv.dp.pate.pipeline import PateConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.student import StudentConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import TeacherConfig  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.training import Augmentation  # pylint: disable=g-import-not-at-top
     teachers = TeacherConfig(num_teachers=args.teachers, model=args.model, epochs=args.teacher_epochs,
-                             activation=args.activation, seed=args.seed, num_train=args.num_train or 60000)
+                             activation=args.activation, seed=args.seed, num_train=args.num_train or 60000,
+                             augmentation=Augmentation() if args.teacher_augment else None)
     student = StudentConfig(model=args.model, activation=args.activation, steps=args.student_steps,
                             rounds=args.student_rounds, ensemble=args.student_ensemble)
     return PateConfig(teachers=teachers, student=student, aggregator=args.aggregator, noise=_noise(args),

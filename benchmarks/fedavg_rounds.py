@@ -87,10 +87,13 @@ def figure_from(spec: str, images: str) -> None:
         fp = meta['fingerprint']
         target = TARGETS[fp['model']]
         hit = fedavg.rounds_to_accuracy(meta['history'], target)
-        print(f'{label}: {fp["partition"]}, client lr {fp["client_lr"]}, server {fp["server_opt"]} '
-              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}: '
-              f'{"reached " + str(target) + " in " + str(hit) if hit else "did not reach " + str(target) + " in"} '
-              f'{"" if hit else meta["rounds_done"]} rounds, best {max(meta["history"]["val_accuracy"]):.4f}')
+        outcome = (f'reached {target} in {hit} rounds' if hit else
+                   f'did not reach {target} in {meta["rounds_done"]} rounds')
+        decay = fp.get('client_lr_decay', 1.0)
+        print(f'{label}: {fp["partition"]}, client lr {fp["client_lr"]}'
+              f'{f" x {decay}^round" if decay != 1.0 else ""}, server {fp["server_opt"]} '
+              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}: {outcome}, '
+              f'best {max(meta["history"]["val_accuracy"]):.4f}')
     model = '_'.join(sorted(models))
     path = os.path.join(images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png')
     print('figure:', plot_histories(histories, path, f'FedAvg {model} on MNIST: K=100, C=0.1, E=5, B=10',

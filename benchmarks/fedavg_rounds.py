@@ -44,15 +44,17 @@ def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
                             client_lr=args.client_lr, client_lr_decay=args.client_lr_decay,
                             server_opt=args.server_opt,
                             server_lr=args.server_lr, server_momentum=args.server_momentum,
-                            seed=0, resume=True, verbose=0,
+                            model_ema=args.model_ema, seed=0, resume=True, verbose=0,
                             out=os.path.join(args.out, f'{model}_{scheme}'))
 
 
 def rounds_to_target(args, data) -> None:
     momentum = f' momentum {args.server_momentum}' if args.server_opt == 'sgdm' else ''
     decay = f' x {args.client_lr_decay}^round' if args.client_lr_decay != 1 else ''
+    ema = f', model EMA {args.model_ema}' if args.model_ema else ''
     print(f'== rounds to target (K=100, C=0.1, E=5, B=10, client lr {args.client_lr}{decay}, '
-          f'server {args.server_opt} lr {args.server_lr}{momentum}, at most {args.max_rounds} rounds)')
+          f'server {args.server_opt} lr {args.server_lr}{momentum}{ema}, '
+          f'at most {args.max_rounds} rounds)')
     from tfpriv.plotting import plot_histories
     for model in args.models:
         histories = {}
@@ -60,11 +62,8 @@ def rounds_to_target(args, data) -> None:
             config = _config(args, model, scheme)
             began = time.perf_counter()
             history = histories[scheme] = fedavg.train(config, data)['history']
-            hit = fedavg.rounds_to_accuracy(history, TARGETS[model])
-            best = max(history['val_accuracy'])
-            print(f'{model} {scheme:12s}: {"reached in " + str(hit) if hit else "NOT reached in"} '
-                  f'{"" if hit else len(history["round"])} rounds (target {TARGETS[model]}, '
-                  f'best {best:.4f}, median round {statistics.median(history["seconds"]):.1f} s, '
+            print(f'{model} {scheme:12s}: {_outcome(history, TARGETS[model])} '
+                  f'(median round {statistics.median(history["seconds"]):.1f} s, '
                   f'this run {time.perf_counter() - began:.0f} s)'
                   + (f'; McMahan et al. 2017: {PAPER[(model, scheme)]}'
                      if (model, scheme) in PAPER else ''), flush=True)
@@ -72,6 +71,18 @@ def rounds_to_target(args, data) -> None:
             args.images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png'),
             f'FedAvg {model.upper()} on MNIST: K=100, C=0.1, E=5, B=10', xlabel='round')
         print(f'figure: {figure}')
+
+
+def _outcome(history, target: float) -> str:
+    """'reached 0.99 in N rounds' or 'did not reach ...', best; for the model EMA too."""
+    parts = []
+    for key, name in (('val_accuracy', 'global model'), ('ema_val_accuracy', 'model EMA')):
+        if key in history:
+            hit = fedavg.rounds_to_accuracy(history, target, key)
+            parts.append(f'{name}: ' + (f'reached {target} in {hit} rounds' if hit else
+                                        f'did not reach {target} in {len(history[key])} rounds')
+                         + f', best {max(history[key]):.4f}')
+    return '; '.join(parts)
 
 
 def figure_from(spec: str, images: str) -> None:
@@ -85,15 +96,12 @@ def figure_from(spec: str, images: str) -> None:
         histories[label] = meta['history']
         models.add(meta['fingerprint']['model'])
         fp = meta['fingerprint']
-        target = TARGETS[fp['model']]
-        hit = fedavg.rounds_to_accuracy(meta['history'], target)
-        outcome = (f'reached {target} in {hit} rounds' if hit else
-                   f'did not reach {target} in {meta["rounds_done"]} rounds')
-        decay = fp.get('client_lr_decay', 1.0)
+        decay, ema = fp.get('client_lr_decay', 1.0), fp.get('model_ema', 0.0)
         print(f'{label}: {fp["partition"]}, client lr {fp["client_lr"]}'
               f'{f" x {decay}^round" if decay != 1.0 else ""}, server {fp["server_opt"]} '
-              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}: {outcome}, '
-              f'best {max(meta["history"]["val_accuracy"]):.4f}')
+              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}'
+              f'{f", model EMA {ema}" if ema else ""}: '
+              f'{_outcome(meta["history"], TARGETS[fp["model"]])}')
     model = '_'.join(sorted(models))
     path = os.path.join(images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png')
     print('figure:', plot_histories(histories, path, f'FedAvg {model} on MNIST: K=100, C=0.1, E=5, B=10',
@@ -167,6 +175,8 @@ def main() -> None:
     parser.add_argument('--server-opt', default='sgd', choices=fedavg.SERVER_OPTIMIZERS)
     parser.add_argument('--server-lr', type=float, default=1.0)
     parser.add_argument('--server-momentum', type=float, default=0.9, help='for --server-opt sgdm')
+    parser.add_argument('--model-ema', type=float, default=0.0,
+                        help='also evaluate an EMA of the global models with this decay')
     parser.add_argument('--timing-repeats', type=int, default=2)
     parser.add_argument('--skip-targets', action='store_true')
     parser.add_argument('--skip-timing', action='store_true')

@@ -22,8 +22,9 @@ def plot_histories(histories: Mapping[str, History], path: str, title: str,
     """
     has_epsilon = any('epsilon' in h for h in histories.values())
     panels: List[Dict[str, str]] = [
-        {'loss': 'train loss', 'val_loss': 'test loss'},
-        {'accuracy': 'train accuracy', 'val_accuracy': 'test accuracy'},
+        {'loss': 'train loss', 'val_loss': 'test loss', 'ema_val_loss': 'test loss (model EMA)'},
+        {'accuracy': 'train accuracy', 'val_accuracy': 'test accuracy',
+         'ema_val_accuracy': 'test accuracy (model EMA)'},
     ] + ([{'epsilon': 'ε (RDP)', 'epsilon_pld': 'ε (PLD)'}] if has_epsilon else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, panel, ylabel in zip(axes, panels, ('loss', 'accuracy', 'ε')):

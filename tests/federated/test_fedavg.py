@@ -133,6 +133,25 @@ def test_dp_fedavg_epsilon_per_round(small, tmp_path):
     assert leftover_workers() == []
 
 
+def test_model_ema_is_evaluated_checkpointed_and_resumed(small, tmp_path):
+    config = dataclasses.replace(BASE, rounds=1, model_ema=0.5, out=str(tmp_path / 'run'))
+    first = fedavg.train(config, small, RandomSource(seed=0))
+    w1 = first['model'].get_weights()
+    assert first['history']['ema_val_loss'] == first['history']['val_loss']  # v_1 = w_1
+    second = fedavg.train(dataclasses.replace(config, rounds=2, resume=True), small,
+                          RandomSource(seed=0))
+    w2 = second['model'].get_weights()  # the global model, not the EMA
+    assert not np.allclose(w1[0], w2[0])
+    model = second['model']
+    model.set_weights([0.5 * a + 0.5 * b for a, b in zip(w1, w2)])  # v_2 = β v_1 + (1 - β) w_2
+    loss, accuracy = model.evaluate(small.x_test, small.y_test, batch_size=1000, verbose=0)
+    history = second['history']
+    assert history['ema_val_loss'][1] == pytest.approx(loss, rel=1e-5)
+    assert history['ema_val_accuracy'][1] == pytest.approx(accuracy) == second['ema_test_accuracy']
+    assert history['ema_val_loss'][1] != pytest.approx(history['val_loss'][1], rel=1e-5)
+    assert leftover_workers() == []
+
+
 def test_dp_accounting_edge_cases():
     assert dp_fedavg.epsilons(100, 10, 0.0, 2, 1e-3) == [float('inf')] * 2
     with pytest.raises(ValueError, match='clients_per_round'):

@@ -46,6 +46,9 @@ def add_arguments(parser) -> None:
         help='server optimizer (default sgd: plain FedAvg with --server-lr 1)')
     add('--server-lr', type=float, default=1.0, help='server learning rate (default 1.0)')
     add('--server-momentum', type=float, default=0.9, help='momentum of --server-opt sgdm (0.9)')
+    add('--model-ema', type=float, default=0.0,
+        help='also evaluate an exponential moving average of the global models with this '
+             'decay β in [0, 1) (default 0: off)')
     add('--adaptive-clipping', action='store_true',
         help='DP-FedAvg with adaptive clipping (--l2_norm_clip is the initial clip)')
     add('--target-quantile', type=float, default=0.5,
@@ -98,6 +101,7 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
         (args.alpha > 0, f'--alpha must be > 0, got {args.alpha}'),
         (args.shards_per_client >= 1, f'--shards-per-client must be >= 1, got {args.shards_per_client}'),
         (args.server_lr > 0, f'--server-lr must be > 0, got {args.server_lr}'),
+        (0 <= args.model_ema < 1, f'--model-ema must be in [0, 1), got {args.model_ema}'),
         (0 < args.client_lr_decay <= 1, f'--client-lr-decay must be in (0, 1], got {args.client_lr_decay}'),
         (args.client_lr_decay == 1 or not (args.dp or args.secure_agg != 'none'),
          '--client-lr-decay is only supported for plain FedAvg (--no-dp, no --secure-agg)'),
@@ -133,7 +137,7 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         shards_per_client=args.shards_per_client, client_opt=args.opt, client_lr=args.lr,
         client_lr_decay=args.client_lr_decay,
         server_opt=args.server_opt, server_lr=args.server_lr, server_momentum=args.server_momentum,
-        dp=args.dp, l2_norm_clip=args.l2_norm_clip, noise_mult=args.noise_mult,
+        model_ema=args.model_ema, dp=args.dp, l2_norm_clip=args.l2_norm_clip, noise_mult=args.noise_mult,
         adaptive_clipping=args.adaptive_clipping, target_quantile=args.target_quantile,
         delta=args.delta, secure_agg=args.secure_agg,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
@@ -160,6 +164,8 @@ def run(args: argparse.Namespace) -> dict:
             sum(result['history']['seconds']) / max(1, len(result['history']['seconds'])))
         summary[scheme]['run_dir'] = config.out
         line = f"fedavg {scheme}: test accuracy = {result['test_accuracy']:.4f}"
+        if 'ema_test_accuracy' in result:
+            line += f" (model EMA {result['ema_test_accuracy']:.4f})"
         if args.dp:
             line += f"; ε = {result['epsilon']:.3f}, δ = {result['delta']:g}"
         print(line)

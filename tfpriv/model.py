@@ -36,6 +36,14 @@ def _dropout(x: tf.Tensor, rate: float) -> tf.Tensor:
     return tf.keras.layers.Dropout(rate)(x) if rate > 0 else x
 
 
+def _image_input(input_shape: Sequence[int]):
+    """(Keras Input, its image view): rank-1 inputs as `(d, 1, 1)`, rank-2 as `(h, w, 1)` images."""
+    inputs = tf.keras.Input(shape=tuple(int(d) for d in input_shape))
+    shape = tuple(inputs.shape[1:])
+    image = {1: shape + (1, 1), 2: shape + (1,)}.get(len(shape))
+    return inputs, inputs if image is None else tf.keras.layers.Reshape(image)(inputs)
+
+
 def mlp(input_shape: Sequence[int], num_classes: int = 10, activation: str = 'relu',
         dropout: float = 0.2, name: str = 'mlp') -> tf.keras.Model:
     """Flatten → Dense(64) → Dense(64) → Dropout → Dense(classes) (logits)."""
@@ -59,10 +67,7 @@ def cnn(input_shape: Sequence[int], num_classes: int = 10, activation: str = 're
     large enough and falls back to `same` for tiny inputs.
     """
     _check(input_shape, num_classes, activation, dropout)
-    input_shape = tuple(int(d) for d in input_shape)
-    inputs = tf.keras.Input(shape=input_shape)
-    image_shape = {1: input_shape + (1, 1), 2: input_shape + (1,)}.get(len(input_shape), input_shape)
-    x = inputs if image_shape == input_shape else tf.keras.layers.Reshape(image_shape)(inputs)
+    inputs, x = _image_input(input_shape)
     x = tf.keras.layers.Conv2D(16, 8, strides=2, padding='same', activation=activation)(x)
     x = tf.keras.layers.MaxPool2D(2, strides=1, padding='same' if min(x.shape[1:3]) < 2 else 'valid')(x)
     padding = 'valid' if min(x.shape[1:3]) >= 4 else 'same'
@@ -84,10 +89,7 @@ def cnn_large(input_shape: Sequence[int], num_classes: int = 10, activation: str
     vectors (viewed as `(d, 1, 1)` images) build too.
     """
     _check(input_shape, num_classes, activation, dropout)
-    x = inputs = tf.keras.Input(shape=tuple(int(d) for d in input_shape))
-    image_shape = {1: inputs.shape[1:] + (1, 1), 2: inputs.shape[1:] + (1,)}.get(len(input_shape))
-    if image_shape is not None:
-        x = tf.keras.layers.Reshape(tuple(image_shape))(x)
+    inputs, x = _image_input(input_shape)
     for filters in (32, 64):
         x = tf.keras.layers.Conv2D(filters, 5, padding='same', activation=activation)(x)
         x = tf.keras.layers.MaxPool2D(2, padding='same')(x)

@@ -62,8 +62,8 @@ def load(directory: str, template: Any,
     path = os.path.join(directory, FILENAME)
     if not os.path.exists(path):
         return None
+    meta = read_meta(directory)
     with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f['meta']))
         leaves = [f[f'leaf{i}'] for i in range(len(f.files) - 1)]
     if meta['fingerprint'] != json.loads(json.dumps(fingerprint, default=float)):
         diff = {k: (meta['fingerprint'].get(k), v) for k, v in fingerprint.items()

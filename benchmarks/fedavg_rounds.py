@@ -69,7 +69,8 @@ def rounds_to_target(args, data) -> None:
                      if (model, scheme) in PAPER else ''), flush=True)
         figure = plot_histories(histories, os.path.join(
             args.images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png'),
-            f'FedAvg {model.upper()} on MNIST: K=100, C=0.1, E=5, B=10', xlabel='round')
+            f'FedAvg {model.upper()} on MNIST: K=100, C=0.1, E=5, B=10', xlabel='round',
+            target=TARGETS[model])
         print(f'figure: {figure}')
 
 
@@ -105,7 +106,8 @@ def figure_from(spec: str, images: str) -> None:
     model = '_'.join(sorted(models))
     path = os.path.join(images, f'fedavg_mnist_{model}_{"_vs_".join(histories)}.png')
     print('figure:', plot_histories(histories, path, f'FedAvg {model} on MNIST: K=100, C=0.1, E=5, B=10',
-                                    xlabel='round'))
+                                    xlabel='round',
+                                    target=TARGETS[model] if len(models) == 1 else None))
 
 
 def _keras_round(config, data, parts, clients, initial):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import matplotlib
 
@@ -14,11 +14,12 @@ History = Mapping[str, Sequence[float]]
 
 
 def plot_histories(histories: Mapping[str, History], path: str, title: str,
-                   xlabel: str = 'epoch') -> str:
+                   xlabel: str = 'epoch', target: Optional[float] = None) -> str:
     """One figure, three panels (loss, accuracy, ε), one line style per run label.
 
     Each history maps `loss`, `val_loss`, `accuracy`, `val_accuracy` and
-    optionally `epsilon` to per-epoch values. Returns `path`.
+    optionally `epsilon` to per-epoch values. With a `target` accuracy a last
+    panel zooms on the test accuracy near it, with the target drawn. Returns `path`.
     """
     has_epsilon = any('epsilon' in h for h in histories.values())
     panels: List[Dict[str, str]] = [
@@ -26,8 +27,15 @@ def plot_histories(histories: Mapping[str, History], path: str, title: str,
         {'accuracy': 'train accuracy', 'val_accuracy': 'test accuracy',
          'ema_val_accuracy': 'test accuracy (model EMA)'},
     ] + ([{'epsilon': 'ε (RDP)', 'epsilon_pld': 'ε (PLD)'}] if has_epsilon else [])
+    ylabels = ['loss', 'accuracy'] + (['ε'] if has_epsilon else [])
+    if target is not None:
+        panels.append({'val_accuracy': 'test accuracy', 'ema_val_accuracy': 'test accuracy (model EMA)'})
+        ylabels.append(f'test accuracy near the {target:g} target')
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
-    for ax, panel, ylabel in zip(axes, panels, ('loss', 'accuracy', 'ε')):
+    if target is not None:
+        axes[-1].axhline(target, color='black', linestyle='--', linewidth=1, label=f'target {target:g}')
+        axes[-1].set_ylim(target - 0.02, min(1.0, target + 0.01))
+    for ax, panel, ylabel in zip(axes, panels, ylabels):
         for label, history in histories.items():
             for key, name in panel.items():
                 values = history.get(key)

@@ -149,6 +149,8 @@ def test_model_ema_is_evaluated_checkpointed_and_resumed(small, tmp_path):
     assert history['ema_val_loss'][1] == pytest.approx(loss, rel=1e-5)
     assert history['ema_val_accuracy'][1] == pytest.approx(accuracy) == second['ema_test_accuracy']
     assert history['ema_val_loss'][1] != pytest.approx(history['val_loss'][1], rel=1e-5)
+    with pytest.raises(ValueError, match=r'model_ema must be in \[0, 1\)'):
+        fedavg.train(dataclasses.replace(config, model_ema=1.0), small)
     assert leftover_workers() == []
 
 

@@ -27,8 +27,9 @@ Optionally (`model_ema` = β > 0) the server also keeps an exponential moving
 average of the global models, v_t = β v_{t-1} + (1 - β) w_t with v_1 = w_1
 (Polyak-Ruppert iterate averaging; Polyak & Juditsky 1992), and evaluates it
 too (`ema_val_accuracy`). Training never reads it: it damps the round-to-round
-swings that sampling 10 clients of 2 labels each causes on non-IID splits, and
-is the model the server would deploy. It is checkpointed with the state.
+swings that sampling 10 clients of 2 labels each causes on non-IID splits (a
+smoother candidate for deployment, though it lags behind the global model
+while that still improves). It is checkpointed with the state.
 """
 
 from __future__ import annotations
@@ -226,10 +227,14 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     Returns:
       dict with `history` (per round: loss, accuracy (train, from the clients),
       val_loss, val_accuracy (central test set), seconds, and epsilon for DP or
-      agg_seconds, bytes_per_client for secure aggregation), `test_accuracy`,
-      `rounds_done`, `clients_per_round`, `num_clients`, and for DP `epsilon`, `delta`.
+      agg_seconds, bytes_per_client for secure aggregation, ema_val_loss,
+      ema_val_accuracy with `model_ema`), `test_accuracy`, `rounds_done`,
+      `clients_per_round`, `num_clients`, `model` (Keras, the global weights),
+      `ema_test_accuracy` with `model_ema`, and for DP `epsilon`, `delta`.
     """
     import tensorflow as tf
+    if not 0.0 <= config.model_ema < 1.0:
+        raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
     rng = rng or RandomSource(config.seed)
     parts = partition.partition(config.partition, data.y_train, config.clients, rng,
                                 config.alpha, config.shards_per_client)

@@ -15,7 +15,7 @@ History = Mapping[str, Sequence[float]]
 
 def plot_histories(histories: Mapping[str, History], path: str, title: str,
                    xlabel: str = 'epoch', target: Optional[float] = None) -> str:
-    """One figure, three panels (loss, accuracy, ε), one line style per run label.
+    """One figure: panels for loss, accuracy and (when present) ε, one line style per run label.
 
     Each history maps `loss`, `val_loss`, `accuracy`, `val_accuracy` and
     optionally `epsilon` to per-epoch values. With a `target` accuracy a last

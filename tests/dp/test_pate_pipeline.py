@@ -102,3 +102,51 @@ def test_teacher_augmentation_changes_training_and_cache_key():
 def test_student_config_rejects_bad_values():
     with pytest.raises(ValueError, match='confidence'):
         StudentConfig(confidence=1.5)
+
+
+def test_transfer_flags_validated_and_mapped():
+    parser = cli.standalone_parser()
+    assert cli.config_from_args(parser.parse_args([])).transfer is None  # one stage unless asked
+    bad = parser.parse_args(['--transfer-queries', '10', '--transfer-threshold', '300',
+                             '--transfer-sigma-threshold', '0', '--transfer-noise', 'nan'])
+    errors = ' '.join(cli.validate(bad))
+    for flag in ('--transfer-threshold', '--transfer-sigma-threshold', '--transfer-noise'):
+        assert flag in errors
+    assert '--transfer-queries' in ' '.join(cli.validate(parser.parse_args(['--transfer-queries', '9001'])))
+    transfer = cli.config_from_args(parser.parse_args(['--transfer-queries', '70', '--transfer-noise', '25'])).transfer
+    assert (transfer.queries, transfer.noise, transfer.threshold, transfer.sigma_threshold) == (70, 25.0, 100.0, 40.0)
+
+
+def test_end_to_end_two_stages_small_real_mnist(tmp_path):
+    """Stage 2 on 10 teachers: heads on the stage-1 student's features answer 40 more queries."""
+    args = cli.standalone_parser().parse_args(
+        ['--teachers', '10', '--num-train', '2000', '--queries', '60', '--teacher-epochs', '5',
+         '--student-steps', '200', '--student-rounds', '0', '--student-ensemble', '2', '--threshold', '5',
+         '--pate-sigma-threshold', '1', '--pate-noise', '1', '--transfer-queries', '40', '--transfer-threshold', '5',
+         '--transfer-sigma-threshold', '1', '--transfer-noise', '1', '--pate-seeded-noise',
+         '--pate-cache', str(tmp_path / 'cache'), '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
+    assert cli.validate(args) == []
+    metrics = cli.run(args)
+    first, second = metrics['stages']
+    assert (first['queries'], second['queries'], metrics['queries']) == (60, 40, 100)
+    assert metrics['answered'] == first['answered'] + second['answered'] and second['answered'] > 0
+    assert second['teacher_accuracy'] > 0.6 and second['answer_accuracy'] > 0.7
+    assert metrics['student_accuracy'] == second['student_accuracy'] > 0.3
+    # ε covers both stages: more than either alone, at most their sum.
+    for key in ('epsilon_data_dependent', 'epsilon_data_independent'):
+        assert max(first[key], second[key]) < metrics[key] <= first[key] + second[key]
+    assert metrics['epsilon_curve'][-1]['queries'] == 100
+    assert all(os.path.getsize(path) > 0 for path in metrics['figures'])
+
+
+def test_student_features_are_the_members_penultimate_layers():
+    from tfpriv.data import load_mnist
+    from tfpriv.dp.pate.student import Student
+    data = load_mnist().subset(10, 200)
+    student = Student(StudentConfig(steps=5, rounds=0, ensemble=2), data.input_shape, 10, RandomSource(0))
+    with pytest.raises(RuntimeError, match='fit'):
+        student.features(data.x_test)
+    labels = np.full(200, -1)
+    labels[:20] = data.y_test[:20]
+    features = student.fit(data.x_test, labels).features(data.x_test[:7])
+    assert features.shape == (7, 64) and np.all(features >= 0)  # two members x Dense(32, relu)

@@ -146,12 +146,25 @@ def data_dependent_rdp(aggregator, counts: np.ndarray, labels: np.ndarray,
 
 def analyze(aggregator, counts: np.ndarray, labels: np.ndarray, delta: float) -> PrivacyReport:
     """Data-independent (dp_accounting RDP) and data-dependent ε(δ) of the answers `labels`."""
+    return analyze_stages([(aggregator, counts, labels)], delta)
+
+
+def analyze_stages(stages: Sequence[Tuple[object, np.ndarray, np.ndarray]], delta: float) -> PrivacyReport:
+    """ε(δ) of several rounds of answers, each `(aggregator, counts, labels)`, released one after another.
+
+    Adaptive composition (Mironov 2017, Prop. 1): the data-dependent RDP curves
+    of all rounds are summed; the data-independent ε composes every round's
+    DpEvents in dp_accounting's RDP accountant.
+    """
     if not 0.0 < delta < 1.0:
         raise ValueError(f'delta must be in (0, 1), got {delta}')
-    labels = np.asarray(labels)
-    dependent, order = rdp_privacy_accountant.compute_epsilon(
-        ORDERS, data_dependent_rdp(aggregator, counts, labels), delta)
-    return PrivacyReport(data_independent_eps=epsilon_of(aggregator.dp_events(labels), delta, 'rdp'),
+    if not stages:
+        raise ValueError('need at least one round of answers')
+    rdp = sum(data_dependent_rdp(agg, counts, labels) for agg, counts, labels in stages)
+    dependent, order = rdp_privacy_accountant.compute_epsilon(ORDERS, rdp, delta)
+    events = [event for agg, _, labels in stages for event in agg.dp_events(np.asarray(labels))]
+    labels = np.concatenate([np.asarray(labels).ravel() for _, _, labels in stages])
+    return PrivacyReport(data_independent_eps=epsilon_of(events, delta, 'rdp'),
                          data_dependent_eps=float(dependent), data_dependent_order=float(order),
                          num_queries=int(labels.size),
                          num_answered=int(np.count_nonzero(labels != UNANSWERED)), delta=delta)

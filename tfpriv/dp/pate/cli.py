@@ -1,4 +1,4 @@
-"""`train.py --pate` flags: teachers, aggregator, noise, threshold, queries.
+"""`train.py --pate` flags: teachers, aggregator, noise, threshold, queries, second stage.
 
 Shared flags read from train.py: `--model` (teachers' and student's
 architecture), `--activation`, `--seed` (teachers, query choice, student),
@@ -39,6 +39,12 @@ def add_arguments(parser) -> None:
     add('--student-steps', type=int, default=4000, help='PATE: student steps per round (default 4000)')
     add('--student-rounds', type=int, default=3, help='PATE: student self-training rounds (default 3)')
     add('--student-ensemble', type=int, default=3, help='PATE: student networks averaged per round (default 3)')
+    add('--transfer-queries', type=int, default=0,
+        help='PATE: a second stage asking this many more queries of teachers retrained as heads on the '
+             "first student's features (default 0: one stage)")
+    add('--transfer-threshold', type=float, default=100.0, help='PATE: stage-2 threshold T (default 100)')
+    add('--transfer-sigma-threshold', type=float, default=40.0, help='PATE: stage-2 σ1 (default 40)')
+    add('--transfer-noise', type=float, default=30.0, help='PATE: stage-2 σ2 (default 30)')
     add('--pate-cache', default=None, help='PATE: teacher-vote cache directory (default ~/.cache/tfpriv/pate)')
     add('--pate-seeded-noise', action='store_true',
         help='PATE: draw the aggregator noise from --seed (reproducible, INSECURE) instead of os.urandom')
@@ -66,7 +72,18 @@ def validate(args) -> List[str]:
         (args.student_rounds >= 0, f'--student-rounds must be >= 0, got {args.student_rounds}'),
         (args.student_ensemble >= 1, f'--student-ensemble must be >= 1, got {args.student_ensemble}'),
         (args.delta is None or 0 < args.delta < 1, f'--delta must be in (0, 1), got {args.delta}'),
+        (0 <= args.transfer_queries <= POOL_SIZE,
+         f'--transfer-queries must be in [0, {POOL_SIZE}], got {args.transfer_queries}'),
     ]
+    if args.transfer_queries:
+        checks += [
+            (0 < args.transfer_threshold <= args.teachers,
+             f'--transfer-threshold must be in (0, --teachers={args.teachers}], got {args.transfer_threshold}'),
+            (math.isfinite(args.transfer_sigma_threshold) and args.transfer_sigma_threshold > 0,
+             f'--transfer-sigma-threshold must be > 0, got {args.transfer_sigma_threshold}'),
+            (math.isfinite(args.transfer_noise) and args.transfer_noise > 0,
+             f'--transfer-noise must be > 0, got {args.transfer_noise}'),
+        ]
     return [message for ok, message in checks if not ok]
 
 
@@ -76,6 +93,7 @@ def config_from_args(args):
     from tfpriv.dp.pate.student import StudentConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import TeacherConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.training import Augmentation  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.transfer import TransferConfig  # pylint: disable=g-import-not-at-top
     teachers = TeacherConfig(num_teachers=args.teachers, model=args.model, epochs=args.teacher_epochs,
                              activation=args.activation, seed=args.seed, num_train=args.num_train or 60000,
                              augmentation=Augmentation() if args.teacher_augment else None)
@@ -84,7 +102,10 @@ def config_from_args(args):
     return PateConfig(teachers=teachers, student=student, aggregator=args.aggregator, noise=_noise(args),
                       threshold=args.threshold, sigma_threshold=args.pate_sigma_threshold,
                       queries=args.queries, delta=args.delta or 1e-5, seed=args.seed,
-                      seeded_noise=args.pate_seeded_noise)
+                      seeded_noise=args.pate_seeded_noise,
+                      transfer=TransferConfig(queries=args.transfer_queries, threshold=args.transfer_threshold,
+                                              sigma_threshold=args.transfer_sigma_threshold,
+                                              noise=args.transfer_noise) if args.transfer_queries else None)
 
 
 def run(args) -> Dict:
@@ -98,7 +119,8 @@ def run(args) -> Dict:
     counts = metrics.pop('counts')
     images = getattr(args, 'images', 'images')
     metrics['figures'] = [
-        plotting.plot_agreement(counts[:POOL_SIZE], os.path.join(images, 'pate_agreement.png')),
+        plotting.plot_agreement({name: c[:POOL_SIZE] for name, c in counts.items()},
+                                os.path.join(images, 'pate_agreement.png')),
         plotting.plot_epsilon_curve(metrics, os.path.join(images, 'pate_epsilon.png')),
         plotting.plot_accuracy_vs_epsilon([metrics], os.path.join(images, 'pate_accuracy_vs_eps.png')),
     ]

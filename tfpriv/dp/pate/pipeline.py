@@ -7,6 +7,9 @@
    (`analysis.analyze`), also as the answers accumulate (for the figure).
 4. The student self-trains on the pool with the answers as labels and is
    evaluated on the 1,000 held-out images.
+5. Optionally (`PateConfig.transfer`, `transfer`), a second stage: teachers
+   retrained as softmax heads on that student's features answer more queries,
+   a fresh student trains on all answers, and ε composes both stages.
 
 Noise for the aggregator comes from the OS CSPRNG unless `seeded_noise` is
 set (reproducible, insecure: for tests and benchmarks only). Teacher
@@ -18,23 +21,29 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from tfpriv.dp.mechanisms import epsilon_of
-from tfpriv.dp.pate.aggregation import UNANSWERED, make_aggregator, vote_counts
-from tfpriv.dp.pate.analysis import ORDERS, analyze, data_dependent_rdp
+from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, make_aggregator, vote_counts
+from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_dependent_rdp
 from tfpriv.dp.pate.student import POOL_SIZE, Student, StudentConfig, select_queries, split_public
-from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, TeacherConfig, teacher_votes
+from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, TeacherConfig, partition, teacher_votes
+from tfpriv.dp.pate.transfer import TransferConfig, head_votes, standardizer, train_heads
 from tfpriv.rng import RandomSource
 
 
 @dataclasses.dataclass(frozen=True)
 class PateConfig:
-    """One PATE run. `noise` is γ for LNMax and σ (σ2) for GNMax / Confident-GNMax."""
+    """One PATE run. `noise` is γ for LNMax and σ (σ2) for GNMax / Confident-GNMax.
+
+    `transfer` adds a second stage (`tfpriv.dp.pate.transfer`): teachers
+    retrained as heads on the first student's features answer more queries and
+    a fresh student trains on both stages' answers; ε covers both stages.
+    """
 
     teachers: TeacherConfig = TeacherConfig(seed=0)
     student: StudentConfig = StudentConfig()
@@ -46,61 +55,132 @@ class PateConfig:
     delta: float = 1e-5
     seed: Optional[int] = 0
     seeded_noise: bool = False
+    transfer: Optional[TransferConfig] = None
 
 
-def epsilon_curve(aggregator, counts: np.ndarray, labels: np.ndarray, delta: float,
-                  points: int = 12) -> List[Dict[str, float]]:
-    """ε (both ways) and the answered-label accuracy after the first k queries, for `points` values of k."""
-    per_query = [data_dependent_rdp(aggregator, counts[i:i + 1], labels[i:i + 1]) for i in range(len(labels))]
+Stage = Tuple[object, np.ndarray, np.ndarray]  # (aggregator, vote counts of the queries, answers)
+
+
+def _prefix(stages: Sequence[Stage], k: int):
+    """DpEvents and answer count of the first k queries across the stages in order."""
+    events, answered = [], 0
+    for aggregator, _, labels in stages:
+        part = labels[:k]
+        if k > 0 and len(part):
+            events += aggregator.dp_events(part)
+            answered += int(np.count_nonzero(part != UNANSWERED))
+        k -= len(labels)
+    return events, answered
+
+
+def epsilon_curve(stages: Sequence[Stage], delta: float, points: int = 12) -> List[Dict[str, float]]:
+    """ε (both ways) after the first k queries of the stages in order, for `points` values of k."""
+    per_query = [data_dependent_rdp(aggregator, counts[i:i + 1], labels[i:i + 1])
+                 for aggregator, counts, labels in stages for i in range(len(labels))]
     cumulative = np.cumsum(per_query, axis=0)
     curve = []
-    for k in sorted(set(np.linspace(1, len(labels), points).round().astype(int))):
+    for k in sorted(set(np.linspace(1, len(per_query), points).round().astype(int))):
         dependent, _ = rdp_privacy_accountant.compute_epsilon(ORDERS, cumulative[k - 1], delta)
-        curve.append({'queries': int(k), 'answered': int(np.count_nonzero(labels[:k] != UNANSWERED)),
-                      'data_dependent_eps': float(dependent),
-                      'data_independent_eps': epsilon_of(aggregator.dp_events(labels[:k]), delta)})
+        events, answered = _prefix(stages, int(k))
+        curve.append({'queries': int(k), 'answered': answered, 'data_dependent_eps': float(dependent),
+                      'data_independent_eps': epsilon_of(events, delta)})
     return curve
 
 
+def _stage_metrics(aggregator, counts: np.ndarray, answers: np.ndarray, truth: np.ndarray,
+                   votes_held: np.ndarray, y_held: np.ndarray, num_classes: int, delta: float) -> Dict:
+    """What one stage released and how good its teachers are (held-out 1,000)."""
+    answered = answers != UNANSWERED
+    report = analyze(aggregator, counts, answers, delta)
+    return {
+        'queries': int(len(answers)), 'answered': int(answered.sum()),
+        'answer_accuracy': float(np.mean(answers[answered] == truth[answered])) if answered.any() else float('nan'),
+        'teacher_accuracy': float(np.mean(votes_held == y_held[None, :])),
+        'plurality_accuracy': float(np.mean(vote_counts(votes_held, num_classes).argmax(axis=1) == y_held)),
+        'epsilon_data_independent': report.data_independent_eps,
+        'epsilon_data_dependent': report.data_dependent_eps,
+    }
+
+
+def _transfer_votes(student: Student, config: PateConfig, x_train: np.ndarray, y_train: np.ndarray,
+                    x_test: np.ndarray, num_classes: int, rng: RandomSource) -> np.ndarray:
+    """Stage-2 votes on x_test: heads on the student's (public) features, one per fresh shard."""
+    transfer = config.transfer
+    public = student.features(x_test[:POOL_SIZE])
+    mean, std = standardizer(public)
+    shards = partition(len(x_train), config.teachers.num_teachers, rng)
+    heads = train_heads((student.features(x_train) - mean) / std, y_train, shards, num_classes,
+                        transfer.l2, transfer.steps, transfer.lr)
+    return head_votes(heads, (student.features(x_test) - mean) / std)
+
+
 def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> Dict:
-    """Runs the pipeline; returns its metrics (JSON-serializable) plus `counts` for plotting."""
+    """Runs the pipeline; returns its metrics (JSON-serializable) plus `counts` for plotting.
+
+    `counts` maps 'teachers' (and, with `config.transfer`, 'stage-2 heads') to
+    the vote counts on all 10,000 test images. With `config.transfer`,
+    `stages` holds each stage's metrics (ε of that stage alone, the student's
+    accuracy after it); the top-level ε and answer counts cover both stages.
+    """
     from tfpriv.data import load_mnist  # pylint: disable=g-import-not-at-top
     start = time.time()
     votes = teacher_votes(config.teachers, cache_dir)
     data = load_mnist()
     x_pool, y_pool, x_held, y_held = split_public(data.x_test, data.y_test)
-    counts = vote_counts(votes, data.num_classes)
-    pool_counts = counts[:POOL_SIZE]
     rng = RandomSource(config.seed)
-    queries = select_queries(x_pool, config.queries, rng)
     noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None) \
         if config.seeded_noise else RandomSource()
-    aggregator = make_aggregator(config.aggregator, config.noise, config.threshold,
-                                 config.sigma_threshold, noise_rng)
-    answers = aggregator(pool_counts[queries])
-    report = analyze(aggregator, pool_counts[queries], answers, config.delta)
-    answered = answers != UNANSWERED
-    logging.info('%s answered %d/%d queries; ε data-independent %.3f, data-dependent %.3f',
-                 config.aggregator, answered.sum(), len(answers), report.data_independent_eps,
-                 report.data_dependent_eps)
     pool_labels = np.full(POOL_SIZE, UNANSWERED, dtype=np.int64)
-    pool_labels[queries] = answers
-    student = Student(config.student, data.input_shape, data.num_classes, rng).fit(x_pool, pool_labels)
-    return {
+    stages, metrics, truths, all_counts = [], [], [], []
+
+    def run_stage(aggregator, votes: np.ndarray, queries: np.ndarray) -> Student:
+        """Answers `queries` from `votes`, adds the answers to the pool labels, trains a student."""
+        all_counts.append(vote_counts(votes, data.num_classes))
+        counts = all_counts[-1][:POOL_SIZE][queries]
+        answers = aggregator(counts)
+        answered = answers != UNANSWERED
+        pool_labels[queries[answered]] = answers[answered]
+        student = Student(config.student, data.input_shape, data.num_classes, rng).fit(x_pool, pool_labels)
+        stages.append((aggregator, counts, answers))
+        truths.append(y_pool[queries])
+        metrics.append(_stage_metrics(aggregator, counts, answers, truths[-1], votes[:, POOL_SIZE:], y_held,
+                                      data.num_classes, config.delta))
+        metrics[-1]['student_accuracy'] = student.accuracy(x_held, y_held)
+        logging.info('stage %d: %s', len(stages), metrics[-1])
+        return student
+
+    student = run_stage(make_aggregator(config.aggregator, config.noise, config.threshold,
+                                        config.sigma_threshold, noise_rng),
+                        votes, select_queries(x_pool, config.queries, rng))
+    if config.transfer:
+        transfer, num_train = config.transfer, config.teachers.num_train
+        votes = _transfer_votes(student, config, data.x_train[:num_train], data.y_train[:num_train],
+                                data.x_test, data.num_classes, rng)
+        run_stage(ConfidentGNMax(transfer.threshold, transfer.sigma_threshold, transfer.noise, noise_rng),
+                  votes, select_queries(x_pool, transfer.queries, rng))
+    report = analyze_stages(stages, config.delta)
+    answers = np.concatenate([s[2] for s in stages])
+    truth = np.concatenate(truths)
+    answered = answers != UNANSWERED
+    result = {
         'aggregator': config.aggregator, 'teachers': config.teachers.num_teachers,
         'noise': config.noise, 'threshold': config.threshold, 'sigma_threshold': config.sigma_threshold,
-        'queries': int(len(answers)), 'answered': int(answered.sum()),
-        'answer_accuracy': float(np.mean(answers[answered] == y_pool[queries][answered])) if answered.any()
+        'queries': report.num_queries, 'answered': report.num_answered,
+        'answer_accuracy': float(np.mean(answers[answered] == truth[answered])) if answered.any()
         else float('nan'),
-        'teacher_accuracy': float(np.mean(votes[:, POOL_SIZE:] == y_held[None, :])),
-        'plurality_accuracy': float(np.mean(counts[POOL_SIZE:].argmax(axis=1) == y_held)),
-        'student_accuracy': student.accuracy(x_held, y_held),
+        'teacher_accuracy': metrics[0]['teacher_accuracy'],
+        'plurality_accuracy': metrics[0]['plurality_accuracy'],
+        'student_accuracy': metrics[-1]['student_accuracy'],
         'epsilon_data_independent': report.data_independent_eps,
         'epsilon_data_dependent': report.data_dependent_eps,
         'data_dependent_order': report.data_dependent_order,
         'delta': config.delta,
-        'epsilon_curve': epsilon_curve(aggregator, pool_counts[queries], answers, config.delta),
+        'epsilon_curve': epsilon_curve(stages, config.delta),
         'noise_source': 'seeded (INSECURE)' if config.seeded_noise else 'os.urandom CSPRNG',
         'seconds': time.time() - start,
-        'counts': counts,
+        'counts': {'teachers': all_counts[0]},
     }
+    if config.transfer:
+        result['stages'] = metrics
+        result['counts']['stage-2 heads'] = all_counts[1]
+    return result

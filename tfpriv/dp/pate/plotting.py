@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Sequence
+from typing import Dict, Mapping, Sequence
 
 import matplotlib
 
@@ -20,16 +20,20 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def plot_agreement(counts: np.ndarray, path: str, title: str = 'Teacher agreement') -> str:
-    """Histogram of the plurality vote share max_j n_j / N over the queries in `counts`."""
-    counts = np.asarray(counts)
-    share = counts.max(axis=1) / counts.sum(axis=1)
+def plot_agreement(counts: Mapping[str, np.ndarray], path: str, title: str = 'Teacher agreement') -> str:
+    """Histograms of the plurality vote share max_j n_j / N, one per named set of vote counts."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(share, bins=np.linspace(0.0, 1.0, 41), color='tab:blue', edgecolor='white')
+    bins = np.linspace(0.0, 1.0, 41)
+    for name, rows in counts.items():
+        rows = np.asarray(rows)
+        ax.hist(rows.max(axis=1) / rows.sum(axis=1), bins=bins, histtype='step', linewidth=1.8,
+                label=f'{name} ({rows.sum(axis=1)[0]} votes per image)')
+    ax.set_yscale('log')
     ax.set_xlabel('fraction of teachers voting for the plurality class')
-    ax.set_ylabel('queries')
-    ax.set_title(f'{title} ({counts.sum(axis=1)[0]} teachers, {len(counts)} images)')
+    ax.set_ylabel('images')
+    ax.set_title(f'{title} ({len(next(iter(counts.values())))} images)')
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='upper left')
     return _save(fig, path)
 
 
@@ -42,7 +46,8 @@ def plot_accuracy_vs_epsilon(runs: Sequence[Dict], path: str, title: str = 'PATE
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, run in enumerate(runs):
         colour = f'C{i}'
-        label = f"{run['aggregator']}, {run['answered']} answers"
+        stages = ' + stage 2' if 'stages' in run else ''
+        label = f"{run['aggregator']}{stages}, {run['answered']} answers"
         ax.plot([run['epsilon_data_dependent'], run['epsilon_data_independent']],
                 [run['student_accuracy']] * 2, color=colour, alpha=0.4)
         ax.scatter(run['epsilon_data_dependent'], run['student_accuracy'], color=colour, label=label)

@@ -145,15 +145,23 @@ class Student:
             logging.info('student round %d: %d labeled, %d pseudo-labeled', rnd, len(labeled), len(pseudo))
         return self
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Mean softmax of the ensemble members."""
+    def _each_member(self, fn, x: np.ndarray) -> list:
+        """[fn(x) with each ensemble member's weights loaded]."""
         if not self._members:
             raise RuntimeError('call fit() before predicting')
-        total = 0.0
+        out = []
         for weights in self._members:
             self._trainer.model.set_weights(weights)
-            total = total + self._trainer.probabilities(x)
-        return total / len(self._members)
+            out.append(fn(x))
+        return out
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Mean softmax of the ensemble members."""
+        return np.mean(self._each_member(self._trainer.probabilities, x), axis=0)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """Each member's penultimate-layer activations, concatenated: (len(x), ensemble × width)."""
+        return np.concatenate(self._each_member(self._trainer.features, x), axis=1)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(self.predict_proba(x), axis=1) == np.asarray(y)))

@@ -82,7 +82,13 @@ class Trainer:
         def logits(x):
             return net(x, training=False)
 
-        self._fit, self._fit_augmented, self._logits = fit, fit_augmented, logits
+        penultimate_model = tf.keras.Model(net.input, net.layers[-1].input)
+
+        @tf.function(reduce_retracing=True)
+        def penultimate(x):
+            return penultimate_model(x, training=False)
+
+        self._fit, self._fit_augmented, self._logits, self._penultimate = fit, fit_augmented, logits, penultimate
 
     def reset(self) -> None:
         """Fresh random weights and optimizer state."""
@@ -125,10 +131,19 @@ class Trainer:
 
     def probabilities(self, x: np.ndarray, chunk: int = 2000) -> np.ndarray:
         """Softmax outputs (len(x), num_classes)."""
-        logits = np.concatenate([self._logits(x[i:i + chunk]).numpy() for i in range(0, len(x), chunk)])
+        logits = _chunked(self._logits, x, chunk)
         logits -= logits.max(axis=1, keepdims=True)
         expd = np.exp(logits)
         return expd / expd.sum(axis=1, keepdims=True)
+
+    def features(self, x: np.ndarray, chunk: int = 2000) -> np.ndarray:
+        """The activations that feed the output layer (inference mode), shape (len(x), width)."""
+        return _chunked(self._penultimate, x, chunk)
+
+
+def _chunked(fn, x: np.ndarray, chunk: int) -> np.ndarray:
+    """`fn` applied to consecutive slices of `chunk` rows of x, concatenated as NumPy."""
+    return np.concatenate([fn(x[i:i + chunk]).numpy() for i in range(0, len(x), chunk)])
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:

@@ -7,9 +7,11 @@ with --teacher-augment on randomly rotated/scaled/shifted images; votes cached
 in ~/.cache/tfpriv/pate); the student self-trains on the 9,000
 pool images with the answered queries as labels and is evaluated on the last
 1,000 test images. The last run adds a second stage (`tfpriv.dp.pate.transfer`):
-700 more queries answered by teachers retrained as softmax heads on the first
-student's features, a fresh student on all answers, ε composed over both
-stages. Aggregator noise is seeded here so the figures reproduce (insecure
+1,000 more queries, spread over the pool images the first student is ≥ 0.9
+sure of, answered by teachers retrained as softmax heads on that student's
+features; a fresh student on all answers; ε composed over both stages.
+Confident-GNMax runs also print the smooth-sensitivity release of their
+data-dependent ε (the publishable figure). Aggregator noise is seeded here so the figures reproduce (insecure
 mode, for measurement only).
 
 Anchors: PATE 2017 (LNMax, 250 teachers, 100 queries) 98.0% at ε = 2.04;
@@ -68,6 +70,11 @@ def main() -> None:
         print(f"{name:31s} {m['aggregator']:16s} {m['queries']:5d} {m['answered']:5d} "
               f"{m['answer_accuracy']:7.4f} {m['epsilon_data_independent']:7.3f} "
               f"{m['epsilon_data_dependent']:6.3f} {m['student_accuracy']:7.4f} {m['seconds']:6.0f}", flush=True)
+        if 'smooth_sensitivity' in m:
+            ss = m['smooth_sensitivity']
+            print(f"  smooth-sensitivity release (order {ss['order']:g}, β {ss['beta']}, σ_s {ss['sigma_s']:g}): "
+                  f"ε {ss['epsilon']:.3f} (expected {ss['expected_epsilon']:.3f}; un-noised at that order "
+                  f"{ss['data_dependent_epsilon_at_order']:.3f})", flush=True)
         for i, stage in enumerate(m.get('stages', ())):
             print(f"  stage {i + 1}: asked {stage['queries']}, answered {stage['answered']} "
                   f"({stage['answer_accuracy']:.4f} right), ε of this stage alone {stage['epsilon_data_dependent']:.3f} "

@@ -108,13 +108,15 @@ def test_transfer_flags_validated_and_mapped():
     parser = cli.standalone_parser()
     assert cli.config_from_args(parser.parse_args([])).transfer is None  # one stage unless asked
     bad = parser.parse_args(['--transfer-queries', '10', '--transfer-threshold', '300',
-                             '--transfer-sigma-threshold', '0', '--transfer-noise', 'nan'])
+                             '--transfer-sigma-threshold', '0', '--transfer-noise', 'nan',
+                             '--transfer-min-confidence', '1'])
     errors = ' '.join(cli.validate(bad))
-    for flag in ('--transfer-threshold', '--transfer-sigma-threshold', '--transfer-noise'):
+    for flag in ('--transfer-threshold', '--transfer-sigma-threshold', '--transfer-noise', '--transfer-min-confidence'):
         assert flag in errors
     assert '--transfer-queries' in ' '.join(cli.validate(parser.parse_args(['--transfer-queries', '9001'])))
     transfer = cli.config_from_args(parser.parse_args(['--transfer-queries', '70', '--transfer-noise', '25'])).transfer
-    assert (transfer.queries, transfer.noise, transfer.threshold, transfer.sigma_threshold) == (70, 25.0, 100.0, 40.0)
+    assert (transfer.queries, transfer.noise, transfer.threshold, transfer.sigma_threshold,
+            transfer.min_confidence) == (70, 25.0, 100.0, 40.0, 0.9)
 
 
 def test_end_to_end_two_stages_small_real_mnist(tmp_path):
@@ -123,7 +125,7 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
         ['--teachers', '10', '--num-train', '2000', '--queries', '60', '--teacher-epochs', '5',
          '--student-steps', '200', '--student-rounds', '0', '--student-ensemble', '2', '--threshold', '5',
          '--pate-sigma-threshold', '1', '--pate-noise', '1', '--transfer-queries', '40', '--transfer-threshold', '5',
-         '--transfer-sigma-threshold', '1', '--transfer-noise', '1', '--pate-seeded-noise',
+         '--transfer-sigma-threshold', '1', '--transfer-noise', '1', '--transfer-min-confidence', '0', '--pate-seeded-noise',
          '--pate-cache', str(tmp_path / 'cache'), '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
     assert cli.validate(args) == []
     metrics = cli.run(args)
@@ -136,6 +138,8 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
     for key in ('epsilon_data_dependent', 'epsilon_data_independent'):
         assert max(first[key], second[key]) < metrics[key] <= first[key] + second[key]
     assert metrics['epsilon_curve'][-1]['queries'] == 100
+    released = metrics['smooth_sensitivity']  # the publishable ε: more than the un-noised one at that order
+    assert released['expected_epsilon'] > released['data_dependent_epsilon_at_order'] > 0
     assert all(os.path.getsize(path) > 0 for path in metrics['figures'])
 
 

@@ -9,7 +9,7 @@ from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, LNMax, vote_c
 from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_dependent_rdp
 from tfpriv.dp.pate.pipeline import epsilon_curve
 from tfpriv.dp.pate.teachers import partition
-from tfpriv.dp.pate.transfer import TransferConfig, head_votes, standardizer, train_heads
+from tfpriv.dp.pate.transfer import TransferConfig, confident_candidates, head_votes, standardizer, train_heads
 from tfpriv.rng import RandomSource
 
 
@@ -79,7 +79,7 @@ def test_train_heads_rejects_bad_input(pixels):
 
 @pytest.mark.parametrize('field, value, message', [
     ('queries', 0, 'queries'), ('noise', -1.0, 'noise'), ('sigma_threshold', float('nan'), 'sigma_threshold'),
-    ('l2', -0.1, 'l2'), ('lr', 0.0, 'lr')])
+    ('l2', -0.1, 'l2'), ('lr', 0.0, 'lr'), ('min_confidence', 1.0, 'min_confidence')])
 def test_transfer_config_validation(field, value, message):
     with pytest.raises(ValueError, match=message):
         TransferConfig(**{field: value})
@@ -121,3 +121,14 @@ def test_epsilon_curve_runs_through_both_stages():
     assert all(a <= b + 1e-12 for a, b in zip(eps, eps[1:]))
     inside_first = [p for p in curve if p['queries'] <= 30]
     assert inside_first[-1]['data_independent_eps'] <= analyze(*stages[0], 1e-5).data_independent_eps + 1e-9
+
+
+def test_confident_candidates(caplog):
+    probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.5, 0.5]])
+    assert confident_candidates(probs, 0.9, 2).tolist() == [0, 2]
+    assert confident_candidates(probs, 0.0, 4).tolist() == [0, 1, 2, 3]
+    with caplog.at_level('WARNING'):
+        assert confident_candidates(probs, 0.6, 5).tolist() == [0, 1, 2]
+    assert 'only 3 pool images' in caplog.text
+    with pytest.raises(ValueError, match='min_confidence'):
+        confident_candidates(probs, 0.99, 1)

@@ -3,7 +3,9 @@
 - `teachers`: disjoint shards of the private set, one model per shard, cached votes;
 - `aggregation`: LNMax, GNMax and Confident-GNMax noisy aggregation of the votes;
 - `analysis`: data-independent (dp_accounting) and data-dependent ε of the answers;
+- `smooth_sensitivity`: private (publishable) release of the data-dependent ε;
 - `student`: query selection on the public pool and semi-supervised student training;
+- `transfer`: an optional second stage, teachers retrained as heads on the student's features;
 - `pipeline`: the MNIST pipeline end to end; `cli`: the `train.py --pate` flags;
 - `plotting`: images/pate_*.png.
 

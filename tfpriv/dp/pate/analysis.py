@@ -29,8 +29,9 @@ Publication caveat: the data-dependent ε is a function of the private vote
 counts, so the number itself leaks information and is NOT differentially
 private. It may be used to tune the system, but publishing it requires
 releasing a noisy version calibrated to its smooth sensitivity (Nissim,
-Raskhodnikova, Smith 2007; Papernot et al. 2018, Sec. 4.3 and App. C), which
-this module does not implement. The data-independent ε may be published as is.
+Raskhodnikova, Smith 2007; Papernot et al. 2018, Sec. 4.3 and App. C):
+`tfpriv.dp.pate.smooth_sensitivity.release_epsilon`. The data-independent ε
+may be published as is.
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ def add_arguments(parser) -> None:
     add('--transfer-threshold', type=float, default=100.0, help='PATE: stage-2 threshold T (default 100)')
     add('--transfer-sigma-threshold', type=float, default=40.0, help='PATE: stage-2 σ1 (default 40)')
     add('--transfer-noise', type=float, default=30.0, help='PATE: stage-2 σ2 (default 30)')
+    add('--transfer-min-confidence', type=float, default=0.9,
+        help="PATE: stage 2 asks only about pool images the stage-1 student is this sure of (default 0.9)")
     add('--pate-cache', default=None, help='PATE: teacher-vote cache directory (default ~/.cache/tfpriv/pate)')
     add('--pate-seeded-noise', action='store_true',
         help='PATE: draw the aggregator noise from --seed (reproducible, INSECURE) instead of os.urandom')
@@ -83,6 +85,8 @@ def validate(args) -> List[str]:
              f'--transfer-sigma-threshold must be > 0, got {args.transfer_sigma_threshold}'),
             (math.isfinite(args.transfer_noise) and args.transfer_noise > 0,
              f'--transfer-noise must be > 0, got {args.transfer_noise}'),
+            (0 <= args.transfer_min_confidence < 1,
+             f'--transfer-min-confidence must be in [0, 1), got {args.transfer_min_confidence}'),
         ]
     return [message for ok, message in checks if not ok]
 
@@ -105,7 +109,9 @@ def config_from_args(args):
                       seeded_noise=args.pate_seeded_noise,
                       transfer=TransferConfig(queries=args.transfer_queries, threshold=args.transfer_threshold,
                                               sigma_threshold=args.transfer_sigma_threshold,
-                                              noise=args.transfer_noise) if args.transfer_queries else None)
+                                              noise=args.transfer_noise,
+                                              min_confidence=args.transfer_min_confidence)
+                      if args.transfer_queries else None)
 
 
 def run(args) -> Dict:

@@ -28,11 +28,12 @@ from absl import logging
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from tfpriv.dp.mechanisms import epsilon_of
-from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, make_aggregator, vote_counts
+from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, GNMax, make_aggregator, vote_counts
 from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_dependent_rdp
+from tfpriv.dp.pate.smooth_sensitivity import release_epsilon
 from tfpriv.dp.pate.student import POOL_SIZE, Student, StudentConfig, select_queries, split_public
 from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, TeacherConfig, partition, teacher_votes
-from tfpriv.dp.pate.transfer import TransferConfig, head_votes, standardizer, train_heads
+from tfpriv.dp.pate.transfer import TransferConfig, confident_candidates, head_votes, standardizer, train_heads
 from tfpriv.rng import RandomSource
 
 
@@ -118,7 +119,9 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -
     """Runs the pipeline; returns its metrics (JSON-serializable) plus `counts` for plotting.
 
     `counts` maps 'teachers' (and, with `config.transfer`, 'stage-2 heads') to
-    the vote counts on all 10,000 test images. With `config.transfer`,
+    the vote counts on all 10,000 test images. For GNMax / Confident-GNMax,
+    `smooth_sensitivity` holds the publishable ε: the data-dependent RDP
+    released with smooth-sensitivity noise (`smooth_sensitivity.release_epsilon`). With `config.transfer`,
     `stages` holds each stage's metrics (ε of that stage alone, the student's
     accuracy after it); the top-level ε and answer counts cover both stages.
     """
@@ -156,8 +159,9 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -
         transfer, num_train = config.transfer, config.teachers.num_train
         votes = _transfer_votes(student, config, data.x_train[:num_train], data.y_train[:num_train],
                                 data.x_test, data.num_classes, rng)
+        pool = confident_candidates(student.predict_proba(x_pool), transfer.min_confidence, transfer.queries)
         run_stage(ConfidentGNMax(transfer.threshold, transfer.sigma_threshold, transfer.noise, noise_rng),
-                  votes, select_queries(x_pool, transfer.queries, rng))
+                  votes, pool[select_queries(x_pool[pool], min(transfer.queries, len(pool)), rng)])
     report = analyze_stages(stages, config.delta)
     answers = np.concatenate([s[2] for s in stages])
     truth = np.concatenate(truths)
@@ -180,6 +184,12 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -
         'seconds': time.time() - start,
         'counts': {'teachers': all_counts[0]},
     }
+    if all(isinstance(aggregator, (GNMax, ConfidentGNMax)) for aggregator, _, _ in stages):
+        release = release_epsilon(stages, config.delta, rng=noise_rng)
+        result['smooth_sensitivity'] = {
+            'order': release.order, 'beta': release.beta, 'sigma_s': release.sigma_s,
+            'epsilon': release.epsilon, 'expected_epsilon': release.expected_epsilon,
+            'data_dependent_epsilon_at_order': release.data_dependent_epsilon}
     if config.transfer:
         result['stages'] = metrics
         result['counts']['stage-2 heads'] = all_counts[1]

@@ -25,16 +25,25 @@ import math
 from typing import Sequence, Tuple
 
 import numpy as np
+from absl import logging
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
-    """Stage 2: queries asked, its Confident-GNMax (T, σ1, σ2) and the heads' training."""
+    """Stage 2: queries asked, its Confident-GNMax (T, σ1, σ2), query filter, the heads' training.
 
-    queries: int = 700
+    Stage-2 queries are spread (k-means) over the pool images on which the
+    stage-1 student's ensemble is at least `min_confidence` sure. That is
+    public information, and it skips the images the stage-2 teachers, which
+    share the student's features, would dispute: disputed answers are the
+    expensive ones in data-dependent ε.
+    """
+
+    queries: int = 1000
     threshold: float = 100.0
     sigma_threshold: float = 40.0
     noise: float = 30.0
+    min_confidence: float = 0.9
     l2: float = 1e-2
     steps: int = 500
     lr: float = 0.5
@@ -42,12 +51,25 @@ class TransferConfig:
     def __post_init__(self):
         if self.queries < 1 or self.steps < 1:
             raise ValueError(f'queries and steps must be >= 1, got {self.queries}, {self.steps}')
+        if not 0.0 <= self.min_confidence < 1.0:
+            raise ValueError(f'min_confidence must be in [0, 1), got {self.min_confidence}')
         for name in ('threshold', 'sigma_threshold', 'noise', 'lr'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f'{name} must be a finite number > 0, got {value}')
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise ValueError(f'l2 must be a finite number >= 0, got {self.l2}')
+
+
+def confident_candidates(probabilities: np.ndarray, min_confidence: float, wanted: int) -> np.ndarray:
+    """Indices of the rows whose max probability is ≥ min_confidence (a warning if fewer than `wanted`)."""
+    candidates = np.flatnonzero(np.asarray(probabilities).max(axis=1) >= min_confidence)
+    if len(candidates) == 0:
+        raise ValueError(f'no pool image reaches min_confidence {min_confidence}: lower it')
+    if len(candidates) < wanted:
+        logging.warning('only %d pool images reach confidence %g: stage 2 asks %d queries, not %d',
+                        len(candidates), min_confidence, len(candidates), wanted)
+    return candidates
 
 
 def standardizer(public_features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -50,14 +50,21 @@ def main() -> None:
                         help='teachers train on augmented images (their own vote cache)')
     parser.add_argument('--seeds', type=int, default=1,
                         help='repeat the two-stage run with seeds 1..N-1 too (queries, noise, students)')
+    parser.add_argument('--two-stage-seeds', default=None,
+                        help='comma-separated seeds: run only the two-stage configuration with these '
+                             'seeds (no figures)')
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
+    try:
+        only = None if args.two_stage_seeds is None else [int(s) for s in args.two_stage_seeds.split(',')]
+    except ValueError:
+        parser.error(f'--two-stage-seeds must be comma-separated integers, got {args.two_stage_seeds!r}')
     repeats = [(f'{RUNS[-1][0]}, seed {seed}', dataclasses.replace(RUNS[-1][1], seed=seed))
-               for seed in range(1, args.seeds)]
+               for seed in (only if only is not None else range(1, args.seeds))]
     runs = [(name, dataclasses.replace(config, teachers=dataclasses.replace(
         config.teachers, augmentation=Augmentation() if args.teacher_augment else None)))
-            for name, config in list(RUNS) + repeats]
+            for name, config in (repeats if only is not None else list(RUNS) + repeats)]
     images = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'images')
     header = (f"{'run':31s} {'agg':16s} {'asked':>5s} {'answd':>5s} {'ans acc':>7s} "
               f"{'ε indep':>7s} {'ε dep':>6s} {'student':>7s} {'time s':>6s}")
@@ -77,7 +84,8 @@ def main() -> None:
                   f"{ss['data_dependent_epsilon_at_order']:.3f})", flush=True)
         for i, stage in enumerate(m.get('stages', ())):
             print(f"  stage {i + 1}: asked {stage['queries']}, answered {stage['answered']} "
-                  f"({stage['answer_accuracy']:.4f} right), ε of this stage alone {stage['epsilon_data_dependent']:.3f} "
+                  f"({stage['answer_accuracy']:.4f} right), "
+                  f"ε of this stage alone {stage['epsilon_data_dependent']:.3f} "
                   f"(data-independent {stage['epsilon_data_independent']:.3f}), teachers mean accuracy "
                   f"{stage['teacher_accuracy']:.4f}, plurality {stage['plurality_accuracy']:.4f}, "
                   f"student after it {stage['student_accuracy']:.4f}", flush=True)
@@ -87,6 +95,8 @@ def main() -> None:
         print(f"two stages over {len(two_stage)} seeds: student accuracy mean {accuracy.mean():.4f} "
               f"(sd {accuracy.std(ddof=1):.4f}, min {accuracy.min():.4f}, max {accuracy.max():.4f}); "
               f"data-dependent ε max {max(r['epsilon_data_dependent'] for r in two_stage):.3f}")
+    if only is not None:
+        return
     print(f"teachers: {runs[0][1].teachers.num_teachers}, mean teacher accuracy "
           f"{results[0]['teacher_accuracy']:.4f}, plurality accuracy {results[0]['plurality_accuracy']:.4f} "
           f"(held-out 1,000)")

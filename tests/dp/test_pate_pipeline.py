@@ -125,7 +125,8 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
         ['--teachers', '10', '--num-train', '2000', '--queries', '60', '--teacher-epochs', '5',
          '--student-steps', '200', '--student-rounds', '0', '--student-ensemble', '2', '--threshold', '5',
          '--pate-sigma-threshold', '1', '--pate-noise', '1', '--transfer-queries', '40', '--transfer-threshold', '5',
-         '--transfer-sigma-threshold', '1', '--transfer-noise', '1', '--transfer-min-confidence', '0', '--pate-seeded-noise',
+         '--transfer-sigma-threshold', '1', '--transfer-noise', '1', '--transfer-min-confidence', '0',
+         '--pate-seeded-noise',
          '--pate-cache', str(tmp_path / 'cache'), '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
     assert cli.validate(args) == []
     metrics = cli.run(args)

@@ -205,8 +205,10 @@ def test_release_epsilon_gnmax_and_errors():
 
 def test_release_epsilon_sums_rounds():
     """Two rounds: RDP at the order and local sensitivities add up, as one example moves a vote in each."""
-    first_counts, second_counts = _mostly_unanimous_votes(RandomSource(6), 80), _mostly_unanimous_votes(RandomSource(7), 60)
-    first, second = ConfidentGNMax(200.0, 150.0, 40.0, RandomSource(8)), ConfidentGNMax(100.0, 40.0, 30.0, RandomSource(9))
+    first_counts = _mostly_unanimous_votes(RandomSource(6), 80)
+    second_counts = _mostly_unanimous_votes(RandomSource(7), 60)
+    first = ConfidentGNMax(200.0, 150.0, 40.0, RandomSource(8))
+    second = ConfidentGNMax(100.0, 40.0, 30.0, RandomSource(9))
     stages = [(first, first_counts, first(first_counts)), (second, second_counts, second(second_counts))]
     both = release_epsilon(stages, 1e-5, rng=RandomSource(10))
     alone = [release_epsilon([stage], 1e-5, rng=RandomSource(10)) for stage in stages]

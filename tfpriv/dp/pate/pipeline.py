@@ -121,9 +121,10 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -
     `counts` maps 'teachers' (and, with `config.transfer`, 'stage-2 heads') to
     the vote counts on all 10,000 test images. For GNMax / Confident-GNMax,
     `smooth_sensitivity` holds the publishable ε: the data-dependent RDP
-    released with smooth-sensitivity noise (`smooth_sensitivity.release_epsilon`). With `config.transfer`,
-    `stages` holds each stage's metrics (ε of that stage alone, the student's
-    accuracy after it); the top-level ε and answer counts cover both stages.
+    released with smooth-sensitivity noise (`smooth_sensitivity.release_epsilon`).
+    With `config.transfer`, `stages` holds each stage's metrics (ε of that
+    stage alone, the student's accuracy after it); the top-level ε and answer
+    counts cover both stages.
     """
     from tfpriv.data import load_mnist  # pylint: disable=g-import-not-at-top
     start = time.time()

@@ -207,7 +207,10 @@ def beta_for_order(order: float, fraction: float = 0.46) -> float:
 
 
 def sigma_s_for(order: float, beta: float, expected_smooth_sensitivity: float) -> float:
-    """σ_s = (λe^{2β}/SS)^{1/3} minimises λe^{2β}/σ_s^2 + 2·SS·σ_s; take SS from public data, not the private votes."""
+    """σ_s = (λe^{2β}/SS)^{1/3}, the minimizer of λe^{2β}/σ_s^2 + 2·SS·σ_s.
+
+    Take SS from public data (or a previous release), never from the private votes.
+    """
     ss = _number('expected_smooth_sensitivity', expected_smooth_sensitivity, 0)
     return (_number('order', order, 1) * math.exp(2 * _number('beta', beta, 0, False)) / ss) ** (1 / 3)
 

@@ -134,7 +134,7 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
     assert (first['queries'], second['queries'], metrics['queries']) == (60, 40, 100)
     assert metrics['answered'] == first['answered'] + second['answered'] and second['answered'] > 0
     assert second['teacher_accuracy'] > 0.6 and second['answer_accuracy'] > 0.7
-    assert metrics['student_accuracy'] == second['student_accuracy'] > 0.3
+    assert metrics['student_accuracy'] > 0.3 and second['student_accuracy'] > 0.3  # both students, averaged
     # ε covers both stages: more than either alone, at most their sum.
     for key in ('epsilon_data_dependent', 'epsilon_data_independent'):
         assert max(first[key], second[key]) < metrics[key] <= first[key] + second[key]
@@ -146,7 +146,7 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
 
 def test_student_features_are_the_members_penultimate_layers():
     from tfpriv.data import load_mnist
-    from tfpriv.dp.pate.student import Student
+    from tfpriv.dp.pate.student import Student, ensemble_proba
     data = load_mnist().subset(10, 200)
     student = Student(StudentConfig(steps=5, rounds=0, ensemble=2), data.input_shape, 10, RandomSource(0))
     with pytest.raises(RuntimeError, match='fit'):
@@ -155,3 +155,10 @@ def test_student_features_are_the_members_penultimate_layers():
     labels[:20] = data.y_test[:20]
     features = student.fit(data.x_test, labels).features(data.x_test[:7])
     assert features.shape == (7, 64) and np.all(features >= 0)  # two members x Dense(32, relu)
+    other = Student(StudentConfig(steps=5, rounds=0, ensemble=1), data.input_shape, 10, RandomSource(1))
+    other.fit(data.x_test, labels)
+    mean = ensemble_proba([student, other], data.x_test[:7])
+    np.testing.assert_allclose(mean, (student.predict_proba(data.x_test[:7]) + other.predict_proba(data.x_test[:7])) / 2,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match='at least one'):
+        ensemble_proba([], data.x_test[:7])

@@ -27,7 +27,7 @@ few queries cover every digit's styles.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from absl import logging
@@ -166,3 +166,10 @@ class Student:
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(self.predict_proba(x), axis=1) == np.asarray(y)))
 
+
+
+def ensemble_proba(students: Sequence[Student], x: np.ndarray) -> np.ndarray:
+    """Mean softmax of several fitted students (e.g. one per PATE stage)."""
+    if not students:
+        raise ValueError('need at least one student')
+    return np.mean([student.predict_proba(x) for student in students], axis=0)

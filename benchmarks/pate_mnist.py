@@ -9,7 +9,8 @@ pool images with the answered queries as labels and is evaluated on the last
 1,000 test images. The last run adds a second stage (`tfpriv.dp.pate.transfer`):
 1,000 more queries, spread over the pool images the first student is ≥ 0.9
 sure of, answered by teachers retrained as softmax heads on that student's
-features; a fresh student on all answers; ε composed over both stages.
+features; a fresh student on all answers; the final classifier averages both
+students; ε composed over both stages.
 Confident-GNMax runs also print the smooth-sensitivity release of their
 data-dependent ε (the publishable figure). Aggregator noise is seeded here so the figures reproduce (insecure
 mode, for measurement only).

@@ -109,12 +109,12 @@ def _transfer_votes(student: Student, config: PateConfig, x_train: np.ndarray, y
                     x_test: np.ndarray, num_classes: int, rng: RandomSource) -> np.ndarray:
     """Stage-2 votes on x_test: heads on the student's (public) features, one per fresh shard."""
     transfer = config.transfer
-    public = student.features(x_test[:POOL_SIZE])
-    mean, std = standardizer(public)
+    test_features = student.features(x_test)
+    mean, std = standardizer(test_features[:POOL_SIZE])  # the public pool's statistics
     shards = partition(len(x_train), config.teachers.num_teachers, rng)
     heads = train_heads((student.features(x_train) - mean) / std, y_train, shards, num_classes,
                         transfer.l2, transfer.steps, transfer.lr)
-    return head_votes(heads, (student.features(x_test) - mean) / std)
+    return head_votes(heads, (test_features - mean) / std)
 
 
 def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> Dict:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train Keras models with or without differential privacy: `python3 train.py --help`.
 
-A thin command line over the `tfpriv` library (see tfpriv/cli.py). When run by
+A thin command line over the `tfpriv` library (see tfpriv/experiments/cli.py). When run by
 a Python without TensorFlow and the repository's `.venv` exists (made by
 `bash setup.sh`), it re-runs itself with that environment's Python.
 """
@@ -17,5 +17,5 @@ if __name__ == '__main__':
     if importlib.util.find_spec('tensorflow') is None and os.path.exists(VENV_PYTHON):
         os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
     sys.path.insert(0, HERE)
-    from tfpriv.cli import main
+    from tfpriv.experiments.cli import main
     sys.exit(main())

@@ -20,7 +20,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from tfpriv.data import load_mnist  # pylint: disable=wrong-import-position
-from tfpriv.dp.private_training import make_private  # pylint: disable=wrong-import-position
+from tfpriv.dp.keras import make_private  # pylint: disable=wrong-import-position
 from tfpriv.model import build_model  # pylint: disable=wrong-import-position
 
 CASES = {

@@ -41,21 +41,21 @@ PAPER = {('cnn_large', 'iid'): '18-20', ('cnn_large', 'pathological'): '206-229'
 def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
     return fedavg.FedConfig(model=model, clients=100, rounds=args.max_rounds, client_fraction=0.1,
                             local_epochs=5, batch_size=10, partition=scheme,
-                            client_lr=args.client_lr, client_lr_decay=args.client_lr_decay,
-                            server_opt=args.server_opt,
-                            server_lr=args.server_lr, server_momentum=args.server_momentum,
+                            client_learning_rate=args.client_learning_rate, client_learning_rate_decay=args.client_learning_rate_decay,
+                            server_optimizer=args.server_optimizer,
+                            server_learning_rate=args.server_learning_rate, server_momentum=args.server_momentum,
                             model_ema=args.model_ema, seed=0, resume=True, verbose=0,
                             out=os.path.join(args.out, f'{model}_{scheme}'))
 
 
 def rounds_to_target(args, data) -> None:
-    momentum = f' momentum {args.server_momentum}' if args.server_opt == 'sgdm' else ''
-    decay = f' x {args.client_lr_decay}^round' if args.client_lr_decay != 1 else ''
+    momentum = f' momentum {args.server_momentum}' if args.server_optimizer == 'sgdm' else ''
+    decay = f' x {args.client_learning_rate_decay}^round' if args.client_learning_rate_decay != 1 else ''
     ema = f', model EMA {args.model_ema}' if args.model_ema else ''
-    print(f'== rounds to target (K=100, C=0.1, E=5, B=10, client lr {args.client_lr}{decay}, '
-          f'server {args.server_opt} lr {args.server_lr}{momentum}{ema}, '
+    print(f'== rounds to target (K=100, C=0.1, E=5, B=10, client lr {args.client_learning_rate}{decay}, '
+          f'server {args.server_optimizer} lr {args.server_learning_rate}{momentum}{ema}, '
           f'at most {args.max_rounds} rounds)')
-    from tfpriv.plotting import plot_histories
+    from tfpriv.experiments.plotting import plot_histories
     for model in args.models:
         histories = {}
         for scheme in args.partitions:
@@ -89,7 +89,7 @@ def _outcome(history, target: float) -> str:
 def figure_from(spec: str, images: str) -> None:
     """One figure of finished runs: spec is `label=run_dir,label=run_dir` (checkpoint dirs)."""
     from tfpriv.federated.checkpoint import read_meta
-    from tfpriv.plotting import plot_histories
+    from tfpriv.experiments.plotting import plot_histories
     histories, models = {}, set()
     for item in spec.split(','):
         label, _, directory = item.partition('=')
@@ -97,10 +97,10 @@ def figure_from(spec: str, images: str) -> None:
         histories[label] = meta['history']
         models.add(meta['fingerprint']['model'])
         fp = meta['fingerprint']
-        decay, ema = fp.get('client_lr_decay', 1.0), fp.get('model_ema', 0.0)
-        print(f'{label}: {fp["partition"]}, client lr {fp["client_lr"]}'
-              f'{f" x {decay}^round" if decay != 1.0 else ""}, server {fp["server_opt"]} '
-              f'lr {fp["server_lr"]} momentum {fp["server_momentum"]}'
+        decay, ema = fp.get('client_learning_rate_decay', 1.0), fp.get('model_ema', 0.0)
+        print(f'{label}: {fp["partition"]}, client lr {fp["client_learning_rate"]}'
+              f'{f" x {decay}^round" if decay != 1.0 else ""}, server {fp["server_optimizer"]} '
+              f'lr {fp["server_learning_rate"]} momentum {fp["server_momentum"]}'
               f'{f", model EMA {ema}" if ema else ""}: '
               f'{_outcome(meta["history"], TARGETS[fp["model"]])}')
     model = '_'.join(sorted(models))
@@ -114,7 +114,7 @@ def _keras_round(config, data, parts, clients, initial):
     """The round in plain Keras; returns (seconds, client weight lists)."""
     import tensorflow as tf
     model = fedavg.keras_model(config, data)
-    model.compile(optimizer=tf.keras.optimizers.SGD(config.client_lr),
+    model.compile(optimizer=tf.keras.optimizers.SGD(config.client_learning_rate),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     began = time.perf_counter()
     results = []
@@ -171,11 +171,11 @@ def main() -> None:
     parser.add_argument('--models', default='mlp,cnn')
     parser.add_argument('--partitions', default='iid,pathological')
     parser.add_argument('--max-rounds', type=int, default=20)
-    parser.add_argument('--client-lr', type=float, default=0.1)
-    parser.add_argument('--client-lr-decay', type=float, default=1.0,
+    parser.add_argument('--client-learning-rate', '--client-lr', dest='client_learning_rate', type=float, default=0.1)
+    parser.add_argument('--client-learning-rate-decay', '--client-lr-decay', dest='client_learning_rate_decay', type=float, default=1.0,
                         help='client lr of round r: --client-lr x decay^r')
-    parser.add_argument('--server-opt', default='sgd', choices=fedavg.SERVER_OPTIMIZERS)
-    parser.add_argument('--server-lr', type=float, default=1.0)
+    parser.add_argument('--server-optimizer', '--server-opt', dest='server_optimizer', default='sgd', choices=fedavg.SERVER_OPTIMIZERS)
+    parser.add_argument('--server-learning-rate', '--server-lr', dest='server_learning_rate', type=float, default=1.0)
     parser.add_argument('--server-momentum', type=float, default=0.9, help='for --server-opt sgdm')
     parser.add_argument('--model-ema', type=float, default=0.0,
                         help='also evaluate an EMA of the global models with this decay')

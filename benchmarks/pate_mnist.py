@@ -31,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfpriv.dp.pate import plotting  # noqa: E402  pylint: disable=wrong-import-position
+from tfpriv.experiments import pate_plotting as plotting  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.pipeline import PateConfig, run_pate  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.student import POOL_SIZE  # noqa: E402  pylint: disable=wrong-import-position
-from tfpriv.dp.pate.training import Augmentation  # noqa: E402  pylint: disable=wrong-import-position
+from tfpriv.dp.pate.trainer import Augmentation  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.transfer import TransferConfig  # noqa: E402  pylint: disable=wrong-import-position
 
 RUNS = (

@@ -23,7 +23,7 @@ from absl import logging
 
 from tfpriv.crypto import shamir
 from tfpriv.crypto.secagg import PlainAggregator
-from tfpriv.crypto.shamir_secagg import ShamirAggregator
+from tfpriv.crypto.shamir.secagg import ShamirAggregator
 
 NUM_WEIGHTS = 1_000_000
 NUM_SHARES, THRESHOLD, NUM_CLIENTS = 10, 6, 10

@@ -1,8 +1,37 @@
-"""Shared fixtures: real MNIST subsets (from the Keras cache) and quiet TensorFlow."""
+"""Shared fixtures: real MNIST subsets, a private Keras cache, quiet TensorFlow, test markers.
+
+The tests never touch the user's Keras cache: `KERAS_HOME` points at a temporary
+folder holding a copy of MNIST (from `../shared/data/mnist.npz`, else from the
+user's cache), set before anything reads it; subprocesses inherit it.
+"""
 
 import os
+import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Tests that need TensorFlow Federated (marker `tff`); the NumPy-only crypto tests
+# run alone in seconds with `pytest tests/crypto -m "not slow"`.
+TFF_PATHS = ('tests/federated/', 'tests/experiments/test_federated.py')
+
+
+def _private_keras_home() -> str:
+    home = pathlib.Path(tempfile.mkdtemp(prefix='tfpriv-keras-home-'))
+    sources = [ROOT.parent / 'shared' / 'data' / 'mnist.npz',
+               pathlib.Path(os.environ.get('KERAS_HOME', pathlib.Path.home() / '.keras'))
+               / 'datasets' / 'mnist.npz']
+    for source in sources:
+        if source.is_file():
+            (home / 'datasets').mkdir()
+            shutil.copyfile(source, home / 'datasets' / 'mnist.npz')
+            break
+    return str(home)
+
+
+os.environ['KERAS_HOME'] = _private_keras_home()
 
 import numpy as np  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position
@@ -20,6 +49,15 @@ def mnist_small(mnist):
     return mnist.x_train[:64], mnist.y_train[:64]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Marks every test under `TFF_PATHS` with `tff`."""
+    del config
+    for item in items:
+        path = pathlib.Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        if path.startswith(TFF_PATHS):
+            item.add_marker('tff')
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Safety net for CI: no TFF worker_binary started by the tests may outlive them.
 
@@ -33,3 +71,4 @@ def pytest_sessionfinish(session, exitstatus):
                 child.kill()
         except psutil.Error:
             pass
+    shutil.rmtree(os.environ['KERAS_HOME'], ignore_errors=True)

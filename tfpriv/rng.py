@@ -6,6 +6,14 @@ stream for tests and benchmarks: it is labelled insecure (`secure is False`) and
 logs a warning, because anyone who knows the seed knows every share and every
 noise draw.
 
+`Prg(rng)` expands a 256-bit key drawn from a `RandomSource` with AES-256 in
+counter mode (the CTR_DRBG construction of NIST SP 800-90A without reseeding):
+uniform words at several GB/s, computationally indistinguishable from uniform
+as long as AES is a pseudo-random permutation. It is the one fast keystream of
+tfpriv: SMPC shares, Beaver triples and comparison masks, Shamir coefficients
+and RLWE samples all come from it. Keyed from a seeded `RandomSource` it is
+reproducible, and as insecure as that source.
+
 All draws are vectorized: one call fills a whole tensor.
 """
 
@@ -17,8 +25,10 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 from absl import logging
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 Shape = Union[int, Sequence[int]]
+_CHUNK = 1 << 20  # bytes the Prg encrypts per call; bounds its zero buffer
 
 
 def _size(shape: Shape) -> int:
@@ -88,3 +98,43 @@ class RandomSource:
         """Laplace(0, scale) samples (inverse CDF on `uniform01`)."""
         u = self.uniform01(shape) - 0.5
         return -scale * np.sign(u) * np.log1p(-2.0 * np.abs(u))
+
+class Prg:
+    """AES-256-CTR keystream as uniform uint64 words."""
+
+    def __init__(self, rng: Optional[RandomSource] = None):
+        rng = RandomSource() if rng is None else rng
+        cipher = Cipher(algorithms.AES(rng.bytes(32)), modes.CTR(rng.bytes(16)))
+        self._encryptor = cipher.encryptor()
+        self._zeros = bytes(_CHUNK)
+
+    def uint8(self, shape: Shape) -> np.ndarray:
+        """Uniform bytes of the given shape."""
+        nbytes = int(np.prod(shape, dtype=np.int64))
+        raw = np.empty(nbytes + 16, dtype=np.uint8)  # update_into needs block_size - 1 spare
+        for start in range(0, nbytes, _CHUNK):
+            stop = min(start + _CHUNK, nbytes)
+            self._encryptor.update_into(self._zeros[:stop - start], raw[start:stop + 15])
+        return raw[:nbytes].reshape(shape)
+
+    def uint64(self, shape: Shape) -> np.ndarray:
+        """Uniform words in [0, 2^64) of the given shape."""
+        size = int(np.prod(shape, dtype=np.int64))
+        return self.uint8(8 * size).view(np.uint64).reshape(shape)
+
+    def bits(self, shape: Shape) -> np.ndarray:
+        """Uniform bits as a bool array of the given shape."""
+        size = int(np.prod(shape, dtype=np.int64))
+        packed = self.uint8((size + 7) // 8)
+        return np.unpackbits(packed, count=size).view(np.bool_).reshape(shape)
+
+    def draw(self, shape: Shape, dtype: np.dtype) -> np.ndarray:
+        """Uniform values of `dtype`: bool (bits), uint8 (bytes) or uint64 (words)."""
+        dtype = np.dtype(dtype)
+        if dtype == np.bool_:
+            return self.bits(shape)
+        if dtype == np.uint8:
+            return self.uint8(shape)
+        if dtype == np.uint64:
+            return self.uint64(shape)
+        raise TypeError(f'cannot draw uniform values of dtype {dtype}')

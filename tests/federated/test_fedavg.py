@@ -39,7 +39,7 @@ def _keras_fedavg(config, data, initial, idx, lr=None):
     for i in idx:
         model = fedavg.keras_model(config, data)
         model.set_weights(initial)
-        model.compile(optimizer=tf.keras.optimizers.SGD(lr or config.client_lr),
+        model.compile(optimizer=tf.keras.optimizers.SGD(lr or config.client_learning_rate),
                       loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(data.x_train[i], data.y_train[i], batch_size=10, epochs=1, shuffle=False,
                   verbose=0)
@@ -64,7 +64,7 @@ def test_fedavg_weights_by_example_count_and_secure_rounds_match(small, one_roun
         # the split round (TFF client work, Python aggregation, TFF finalizer) is the same FedAvg,
         # and every secure aggregator present equals plain aggregation up to fixed point
         for scheme in ['plain'] + secure.available_schemes():
-            split = secure.SecureRound(model_fn, fedavg.build_optimizer('sgd', config.client_lr),
+            split = secure.SecureRound(model_fn, fedavg.build_optimizer('sgd', config.client_learning_rate),
                                        fedavg.build_optimizer('sgd', 1.0),
                                        secure.make_aggregator(scheme, RandomSource(seed=1)), spec)
             start = (plain.get_model_weights(state), split.initialize()[1])
@@ -77,7 +77,7 @@ def test_fedavg_weights_by_example_count_and_secure_rounds_match(small, one_roun
 
 def test_client_lr_decay_follows_the_round_number(small, one_round_inputs):
     config, idx, datasets = one_round_inputs
-    config = dataclasses.replace(config, client_lr=0.2, client_lr_decay=0.25)
+    config = dataclasses.replace(config, client_learning_rate=0.2, client_learning_rate_decay=0.25)
     spec = datasets[0].element_spec
     with tff_context():
         rounds = fedavg.build_round(config, fedavg.make_model_fn(config, small, spec), spec, 2)
@@ -105,7 +105,7 @@ def test_each_partition_trains(small, scheme):
 
 
 def test_dp_fedavg_epsilon_per_round(small, tmp_path):
-    config = dataclasses.replace(BASE, dp=True, noise_mult=1.0, l2_norm_clip=1.0,
+    config = dataclasses.replace(BASE, dp=True, noise_multiplier=1.0, l2_norm_clip=1.0,
                                  out=str(tmp_path / 'run'))
     result = fedavg.train(config, small, RandomSource(seed=0))
     eps = result['history']['epsilon']
@@ -128,7 +128,7 @@ def test_dp_fedavg_epsilon_per_round(small, tmp_path):
     assert history['val_loss'][:2] == result['history']['val_loss']
     from tfpriv.federated.checkpoint import ResumeMismatch
     with pytest.raises(ResumeMismatch, match='other settings'):
-        fedavg.train(dataclasses.replace(config, rounds=4, client_lr=0.5, resume=True), small,
+        fedavg.train(dataclasses.replace(config, rounds=4, client_learning_rate=0.5, resume=True), small,
                      RandomSource(seed=0))
     assert leftover_workers() == []
 

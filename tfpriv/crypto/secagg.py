@@ -2,7 +2,7 @@
 
 A secure aggregator turns the model updates of many clients into their weighted
 average without the server ever holding one client's update in the clear. The
-Shamir (`tfpriv.crypto.shamir_secagg`), SMPC (`tfpriv.crypto.smpc`) and RLWE
+Shamir (`tfpriv.crypto.shamir.secagg`), SMPC (`tfpriv.crypto.smpc`) and RLWE
 (`tfpriv.crypto.rlwe`) protocols all implement `SecureAggregator`, in the
 spirit of a Flower strategy: the federated loop only ever calls
 

@@ -6,12 +6,10 @@ import dataclasses
 from typing import Optional, Tuple
 
 import numpy as np
+from tfpriv.errors import DatasetUnavailableError
 
 DATASETS = ('mnist', 'credit')
 
-
-class DatasetUnavailableError(RuntimeError):
-    """The data set's file is neither cached nor downloadable; the message says where to put it."""
 
 
 @dataclasses.dataclass(frozen=True)

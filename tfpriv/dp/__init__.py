@@ -11,8 +11,8 @@ _LAZY = {'make_private', 'PrivateTraining'}
 
 def __getattr__(name):
     if name in _LAZY:
-        from tfpriv.dp import private_training  # pylint: disable=g-import-not-at-top
-        return getattr(private_training, name)
+        from tfpriv.dp import keras  # pylint: disable=g-import-not-at-top
+        return getattr(keras, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 

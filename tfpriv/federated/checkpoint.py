@@ -16,12 +16,10 @@ import os
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+from tfpriv.errors import ResumeMismatch
 
 FILENAME = 'server_state.npz'
 
-
-class ResumeMismatch(ValueError):
-    """The checkpoint belongs to a run with a different configuration."""
 
 
 def save(directory: str, state: Any, rounds_done: int, history: Dict[str, list],

@@ -67,16 +67,16 @@ class FedConfig:
     partition: str = 'iid'
     alpha: float = 0.5
     shards_per_client: int = 2
-    client_opt: str = 'sgd'
-    client_lr: float = 0.1
-    client_lr_decay: float = 1.0
-    server_opt: str = 'sgd'
-    server_lr: float = 1.0
+    client_optimizer: str = 'sgd'
+    client_learning_rate: float = 0.1
+    client_learning_rate_decay: float = 1.0
+    server_optimizer: str = 'sgd'
+    server_learning_rate: float = 1.0
     server_momentum: float = 0.9
     model_ema: float = 0.0
     dp: bool = False
     l2_norm_clip: float = 0.9
-    noise_mult: float = 0.9
+    noise_multiplier: float = 0.9
     adaptive_clipping: bool = False
     target_quantile: float = 0.5
     delta: Optional[float] = None
@@ -90,7 +90,7 @@ class FedConfig:
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
         skip = {'rounds', 'out', 'resume', 'verbose', 'workers'}
-        for option, default in (('client_lr_decay', 1.0), ('model_ema', 0.0)):
+        for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
@@ -187,33 +187,33 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
     """
     import tensorflow as tf
     import tensorflow_federated as tff
-    client_opt = build_optimizer(config.client_opt, config.client_lr)
-    server_opt = build_optimizer(config.server_opt, config.server_lr, config.server_momentum)
-    if config.client_lr_decay != 1.0 and (config.dp or config.secure_agg != 'none'):
+    client_optimizer = build_optimizer(config.client_optimizer, config.client_learning_rate)
+    server_optimizer = build_optimizer(config.server_optimizer, config.server_learning_rate, config.server_momentum)
+    if config.client_learning_rate_decay != 1.0 and (config.dp or config.secure_agg != 'none'):
         raise ValueError('a client learning-rate decay is only supported for plain FedAvg '
                          '(without --dp and --secure-agg)')
     if config.secure_agg != 'none':
         if config.dp:
             raise ValueError('--dp with --secure-agg is not supported: TFF\'s DP aggregator '
                              'cannot run inside a Python secure-aggregation protocol')
-        return secure.SecureRound(model_fn, client_opt, server_opt,
+        return secure.SecureRound(model_fn, client_optimizer, server_optimizer,
                                   secure.make_aggregator(config.secure_agg, rng), element_spec)
     if config.dp:
         factory = dp_fedavg.aggregator_factory(
-            clients_per_round(config.client_fraction, num_clients), config.noise_mult,
+            clients_per_round(config.client_fraction, num_clients), config.noise_multiplier,
             config.l2_norm_clip, config.adaptive_clipping, config.target_quantile)
         return _LearningProcessRound(tff.learning.algorithms.build_unweighted_fed_avg(
-            model_fn, client_opt, server_opt, model_aggregator=factory))
-    if config.client_lr_decay != 1.0:
-        # Round r's clients use client_lr * decay^r; the round counter lives in the
+            model_fn, client_optimizer, server_optimizer, model_aggregator=factory))
+    if config.client_learning_rate_decay != 1.0:
+        # Round r's clients use client_learning_rate * decay^r; the round counter lives in the
         # server state, so a resumed run continues the schedule.
         return _LearningProcessRound(
             tff.learning.algorithms.build_weighted_fed_avg_with_optimizer_schedule(
-                model_fn, lambda r: config.client_lr * tf.pow(config.client_lr_decay,
+                model_fn, lambda r: config.client_learning_rate * tf.pow(config.client_learning_rate_decay,
                                                               tf.cast(r, tf.float32)),
-                lambda lr: build_optimizer(config.client_opt, lr), server_opt))
+                lambda lr: build_optimizer(config.client_optimizer, lr), server_optimizer))
     return _LearningProcessRound(tff.learning.algorithms.build_weighted_fed_avg(
-        model_fn, client_opt, server_opt))
+        model_fn, client_optimizer, server_optimizer))
 
 
 def _append(history: Dict[str, list], values: Dict[str, float]) -> None:
@@ -245,7 +245,7 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
                                             config.batch_size).element_spec
     delta = config.delta or dp_fedavg.default_delta(num_clients)
-    epsilons = (dp_fedavg.epsilons(num_clients, per_round, config.noise_mult, config.rounds, delta)
+    epsilons = (dp_fedavg.epsilons(num_clients, per_round, config.noise_multiplier, config.rounds, delta)
                 if config.dp else None)
     history: Dict[str, list] = {}
     with tff_context(config.workers):

@@ -38,7 +38,7 @@ from tfpriv.rng import RandomSource
 
 SCHEMES: Dict[str, Tuple[str, str]] = {
     'plain': ('tfpriv.crypto.secagg', 'PlainAggregator'),
-    'shamir': ('tfpriv.crypto.shamir_secagg', 'ShamirAggregator'),
+    'shamir': ('tfpriv.crypto.shamir.secagg', 'ShamirAggregator'),
     'smpc': ('tfpriv.crypto.smpc.secagg', 'SmpcAggregator'),
     'rlwe': ('tfpriv.crypto.rlwe', 'RlweAggregator'),
 }

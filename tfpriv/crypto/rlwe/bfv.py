@@ -35,16 +35,11 @@ from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.keys import PublicKey, SecretKey, ring_of, uniform_poly
 from tfpriv.crypto.rlwe.params import Params
 from tfpriv.rng import RandomSource
+from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError
 
 Z_TAIL = 9.0
 
 
-class NoiseBudgetError(ArithmeticError):
-    """The tracked noise may exceed q/(2t): decrypting could return a wrong result."""
-
-
-class PlaintextOverflowError(ArithmeticError):
-    """The tracked plaintext bound reaches t/2: the centred result would wrap modulo t."""
 
 
 @dataclasses.dataclass(frozen=True)

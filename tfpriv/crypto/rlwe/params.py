@@ -24,7 +24,8 @@ import math
 import struct
 from typing import Dict, Optional, Tuple
 
-from tfpriv.crypto.field import is_prime
+from tfpriv.crypto.shamir.field import is_prime
+from tfpriv.errors import InsecureParametersError
 
 # HE Standard (2018), Table 1: max log2 q for 128-bit classical security, ternary secret.
 HE_STANDARD_128 = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
@@ -32,9 +33,6 @@ STANDARD_SIGMA = 3.2
 PRIME_BITS = 27
 MAX_PLAIN_MODULUS = 2**31
 
-
-class InsecureParametersError(ValueError):
-    """The parameters give less than 128-bit security and `insecure=True` was not passed."""
 
 
 def ntt_primes(n: int, count: int, bits: int = PRIME_BITS) -> Tuple[int, ...]:

@@ -1,6 +1,6 @@
 """Samplers for RLWE: ternary secrets, discrete Gaussian errors, uniform residues.
 
-Every draw comes from an AES-256-CTR keystream (`tfpriv.crypto.smpc.prg.Prg`)
+Every draw comes from an AES-256-CTR keystream (`tfpriv.rng.Prg`)
 keyed either from a `tfpriv.rng.RandomSource` (the OS CSPRNG by default) or,
 for the public uniform part of a seeded ciphertext, from a 32-byte seed that
 itself came from a `RandomSource`: the receiver re-expands the seed into the
@@ -22,8 +22,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfpriv.crypto.smpc.prg import Prg
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource
 
 SEED_BYTES = 32
 _TOP_BITS = 16

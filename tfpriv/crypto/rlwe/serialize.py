@@ -30,6 +30,7 @@ from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise
 from tfpriv.crypto.rlwe.modswitch import CompressedCiphertext
 from tfpriv.crypto.rlwe.params import Params
 from tfpriv.crypto.rlwe.sampling import SEED_BYTES
+from tfpriv.errors import SerializationError
 
 MAGIC = b'TFRLWE'
 VERSION = 1
@@ -37,9 +38,6 @@ _FULL, _COMPRESSED = 1, 2
 _HEADER = struct.Struct('<6sBB16s8sIBBBddQ')
 _DIGEST = 16
 
-
-class SerializationError(ValueError):
-    """The bytes are not a valid ciphertext for the expected parameters."""
 
 
 def _pack(values: np.ndarray, bits: int) -> bytes:

@@ -1,7 +1,7 @@
 """Threshold decryption: the BFV secret key Shamir-shared among the clients.
 
 Setup. The key s (ternary) is split with Shamir's scheme modulo every RNS
-prime p_i, with the project's `tfpriv.crypto.field.split_field` at the same
+prime p_i, with the project's `tfpriv.crypto.shamir.field.split_field` at the same
 points x_1..x_N: party j holds s_j = f(x_j) mod q for a random polynomial
 f of degree T - 1 with f(0) = s (CRT glues the per-prime sharings into one
 sharing over Z_q, coefficient-wise on R_q). Here a dealer splits s and
@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from tfpriv.crypto import field
+from tfpriv.crypto.shamir import field
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
 from tfpriv.crypto.rlwe.keys import SecretKey, ring_of

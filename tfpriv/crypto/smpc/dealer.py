@@ -29,10 +29,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfpriv.crypto.smpc.party import Network
-from tfpriv.crypto.smpc.prg import Prg
+from tfpriv.rng import Prg, RandomSource
 from tfpriv.crypto.smpc.ring import bit_planes
 from tfpriv.crypto.smpc.sharing import split
-from tfpriv.rng import RandomSource
 
 Bundles = List[Tuple[np.ndarray, ...]]  # bundles[i] is party i's
 _LOW_63 = np.uint64(2**63 - 1)

@@ -34,13 +34,11 @@ from tfpriv.crypto.smpc.party import Cluster, Party, Traffic
 from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
 from tfpriv.rng import RandomSource
+from tfpriv.errors import UnsupportedLayerError
 
 SUPPORTED_LAYERS = ('InputLayer', 'Flatten', 'Reshape', 'Dropout', 'Dense', 'Conv2D',
                     'MaxPooling2D', 'ReLU', 'Activation')
 
-
-class UnsupportedLayerError(ValueError):
-    """The model contains a layer or activation that has no exact SMPC evaluation here."""
 
 
 @dataclasses.dataclass

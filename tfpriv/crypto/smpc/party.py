@@ -28,9 +28,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from tfpriv.crypto.smpc.prg import Prg
+from tfpriv.rng import Prg, RandomSource
 from tfpriv.crypto.smpc.ring import Encoding
-from tfpriv.rng import RandomSource
 
 Shares = List[np.ndarray]  # one array per computing party, index-aligned with the parties
 Combiner = Callable[[np.ndarray, np.ndarray], np.ndarray]

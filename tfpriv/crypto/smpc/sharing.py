@@ -15,7 +15,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from tfpriv.crypto.smpc.prg import Prg
+from tfpriv.rng import Prg
 
 
 def split(values: np.ndarray, num_parties: int, prg: Prg, binary: bool = False) -> List[np.ndarray]:

@@ -113,7 +113,7 @@ def _transfer_votes(student: Student, config: PateConfig, x_train: np.ndarray, y
     mean, std = standardizer(test_features[:POOL_SIZE])  # the public pool's statistics
     shards = partition(len(x_train), config.teachers.num_teachers, rng)
     heads = train_heads((student.features(x_train) - mean) / std, y_train, shards, num_classes,
-                        transfer.l2, transfer.steps, transfer.lr)
+                        transfer.l2, transfer.steps, transfer.learning_rate)
     return head_votes(heads, (test_features - mean) / std)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from absl import logging
 
 from tfpriv.dp.pate.aggregation import UNANSWERED
-from tfpriv.dp.pate.training import Augmentation, Trainer
+from tfpriv.dp.pate.trainer import Augmentation, Trainer
 from tfpriv.rng import RandomSource
 
 POOL_SIZE = 9000
@@ -45,7 +45,7 @@ class StudentConfig:
 
     model: str = 'cnn'
     activation: str = 'relu'
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     batch_size: int = 64
     steps: int = 4000
     rounds: int = 3
@@ -106,7 +106,7 @@ class Student:
                  rng: Optional[RandomSource] = None):
         self.config = config
         self._rng = rng if rng is not None else RandomSource()
-        self._trainer = Trainer(config.model, input_shape, num_classes, self._rng, lr=config.lr,
+        self._trainer = Trainer(config.model, input_shape, num_classes, self._rng, learning_rate=config.learning_rate,
                                 activation=config.activation)
         self.num_classes = num_classes
         self._members: list = []

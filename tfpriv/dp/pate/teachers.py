@@ -5,7 +5,7 @@ Private Training Data" (ICLR 2017), Section 2.1: the private set is split into
 N disjoint shards and teacher i is trained on shard i only, so one training
 example influences exactly one teacher's vote.
 
-Speed on two CPU cores: all teachers share one `tfpriv.dp.pate.training.Trainer`
+Speed on two CPU cores: all teachers share one `tfpriv.dp.pate.trainer.Trainer`
 (one `build_model` network, re-initialized per teacher, whose whole training
 runs inside one `tf.function` loop), so nothing is rebuilt or retraced between
 teachers. The teachers' votes (argmax labels) on the public MNIST test images
@@ -24,7 +24,7 @@ from typing import List, Optional
 import numpy as np
 from absl import logging
 
-from tfpriv.dp.pate.training import Augmentation, Trainer
+from tfpriv.dp.pate.trainer import Augmentation, Trainer
 from tfpriv.rng import RandomSource
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'tfpriv', 'pate')
@@ -43,7 +43,7 @@ class TeacherConfig:
     model: str = 'cnn'
     epochs: int = 40
     batch_size: int = 32
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     activation: str = 'relu'
     dropout: float = 0.2
     seed: Optional[int] = None
@@ -57,8 +57,8 @@ class TeacherConfig:
             raise ValueError(f'num_teachers ({self.num_teachers}) must be <= num_train ({self.num_train})')
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f'epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}')
-        if not self.lr > 0:
-            raise ValueError(f'lr must be > 0, got {self.lr}')
+        if not self.learning_rate > 0:
+            raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')
 
     def key(self) -> str:
         """A short stable hash of every field (seedless configs are never cached)."""
@@ -90,7 +90,7 @@ def train_teachers(x_train: np.ndarray, y_train: np.ndarray, queries: np.ndarray
         raise ValueError(f'x_train and y_train differ in length: {len(x_train)} vs {len(y_train)}')
     rng = rng if rng is not None else RandomSource(config.seed)
     shards = partition(len(x_train), config.num_teachers, rng)
-    trainer = Trainer(config.model, x_train.shape[1:], num_classes, rng, lr=config.lr,
+    trainer = Trainer(config.model, x_train.shape[1:], num_classes, rng, learning_rate=config.learning_rate,
                       activation=config.activation, dropout=config.dropout)
     votes = np.empty((config.num_teachers, len(queries)), dtype=np.int8)
     for t, shard in enumerate(shards):

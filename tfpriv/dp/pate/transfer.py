@@ -46,14 +46,14 @@ class TransferConfig:
     min_confidence: float = 0.9
     l2: float = 1e-2
     steps: int = 500
-    lr: float = 0.5
+    learning_rate: float = 0.5
 
     def __post_init__(self):
         if self.queries < 1 or self.steps < 1:
             raise ValueError(f'queries and steps must be >= 1, got {self.queries}, {self.steps}')
         if not 0.0 <= self.min_confidence < 1.0:
             raise ValueError(f'min_confidence must be in [0, 1), got {self.min_confidence}')
-        for name in ('threshold', 'sigma_threshold', 'noise', 'lr'):
+        for name in ('threshold', 'sigma_threshold', 'noise', 'learning_rate'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f'{name} must be a finite number > 0, got {value}')
@@ -84,7 +84,7 @@ def standardizer(public_features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def train_heads(features: np.ndarray, labels: np.ndarray, shards: Sequence[np.ndarray],
-                num_classes: int, l2: float = 1e-2, steps: int = 500, lr: float = 0.5) -> np.ndarray:
+                num_classes: int, l2: float = 1e-2, steps: int = 500, learning_rate: float = 0.5) -> np.ndarray:
     """One L2-regularized softmax regression per shard, by full-batch gradient descent.
 
     Head t minimizes (1/|S_t|) Σ_{i∈S_t} CE(softmax(W_t^T [φ_i; 1]), y_i) + (l2/2)‖W_t‖²
@@ -109,7 +109,7 @@ def train_heads(features: np.ndarray, labels: np.ndarray, shards: Sequence[np.nd
         probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs /= probs.sum(axis=-1, keepdims=True)
         grad = np.swapaxes(inputs, 1, 2) @ ((probs - targets) * weight[..., None]) + l2 * heads
-        heads -= lr * grad
+        heads -= learning_rate * grad
     return heads
 
 

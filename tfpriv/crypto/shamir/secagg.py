@@ -49,7 +49,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from absl import logging
 
-from tfpriv.crypto import field, reed_solomon
+from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
 from tfpriv.rng import RandomSource

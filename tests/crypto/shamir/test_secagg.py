@@ -1,12 +1,12 @@
-"""Tests of tfpriv.crypto.shamir_secagg.ShamirAggregator."""
+"""Tests of tfpriv.crypto.shamir.secagg.ShamirAggregator."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tfpriv.crypto import reed_solomon
+from tfpriv.crypto.shamir import reed_solomon
 from tfpriv.crypto.secagg import PlainAggregator, SecureAggregator
-from tfpriv.crypto.shamir_secagg import ShamirAggregator
+from tfpriv.crypto.shamir.secagg import ShamirAggregator
 from tfpriv.rng import RandomSource
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tfpriv.dp import accounting
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ['--num-train', '2000', '--num-test', '1000', '--batch-size', '50', '--lr', '0.5',
          '--verbose', '0']
 Q, STEPS_PER_EPOCH = 50 / 2000, 40
@@ -33,12 +33,12 @@ def metrics(tmp_path, tag):
 
 
 @pytest.mark.parametrize('flags,message', [
-    (['--lr', '0'], '--lr must be > 0'),
+    (['--lr', '0'], '--learning-rate must be > 0'),
     (['--epochs', '0'], '--epochs must be >= 1'),
     (['--batch-size', '0'], '--batch-size must be in'),
     (['--batch-size', '70000'], '--batch-size must be in'),
-    (['--l2_norm_clip', '-1'], '--l2_norm_clip must be > 0'),
-    (['--noise_mult', '-0.5'], '--noise_mult must be >= 0'),
+    (['--l2_norm_clip', '-1'], '--l2-norm-clip must be > 0'),
+    (['--noise_mult', '-0.5'], '--noise-multiplier must be >= 0'),
     (['--delta', '1.5'], '--delta must be in'),
     (['--target-epsilon', '0'], '--target-epsilon must be > 0'),
     (['--dataset', 'cifar'], "invalid choice: 'cifar'"),

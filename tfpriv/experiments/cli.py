@@ -13,27 +13,29 @@ argparse-style message, never a TensorFlow traceback. Modes:
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import json
 import math
 import os
 import sys
 from typing import List, Optional, Sequence
 
+from tfpriv.experiments import federated as federated_mode
+from tfpriv.experiments import pate as pate_mode
+
 TRAIN_SIZES = {'mnist': 60000}
-# Optional modes: (flag, module with add_arguments/validate/run, help).
-MODES = (('federated', 'tfpriv.federated.cli', 'federated averaging on TensorFlow Federated'),
-         ('pate', 'tfpriv.dp.pate.cli', 'PATE: teachers, noisy aggregation, student'))
+# The optional modes, imported explicitly: each has add_arguments/validate/run.
+MODES = (('federated', federated_mode, 'federated averaging on TensorFlow Federated',
+          ('tensorflow_federated',)),
+         ('pate', pate_mode, 'PATE: teachers, noisy aggregation, student', ()))
 
 
-def _available_modes():
-    for flag, module_name, help_text in MODES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if all(hasattr(module, name) for name in ('add_arguments', 'validate', 'run')):
-            yield flag, module, help_text
+def _missing_dependency(requirements: Sequence[str]) -> Optional[str]:
+    """The first of `requirements` that cannot be imported, or None."""
+    for name in requirements:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,17 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
         'without differential privacy (DP-SGD via TensorFlow Privacy, ε via dp_accounting).')
     add = parser.add_argument
     add('--model', choices=('mlp', 'cnn', 'cnn_large'), default='mlp', help='architecture (default mlp)')
-    add('--opt', choices=('sgd', 'adam'), default='sgd', help='optimizer (default sgd)')
-    add('--lr', type=float, default=0.1, help='learning rate (default 0.1)')
+    add('--optimizer', '--opt', dest='optimizer', choices=('sgd', 'adam'), default='sgd',
+        help='optimizer (default sgd)')
+    add('--learning-rate', '--lr', dest='learning_rate', type=float, default=0.1,
+        help='learning rate (default 0.1)')
     add('--epochs', type=int, default=15, help='training epochs (default 15)')
     add('--batch-size', type=int, default=32, help='batch size (default 32)')
     add('--dp', action=argparse.BooleanOptionalAction, default=True,
         help='train with DP-SGD (default) or not (--no-dp)')
-    add('--l2_norm_clip', type=float, default=0.9, help='per-example clip norm C (default 0.9)')
-    add('--noise_mult', type=float, default=0.9, help='noise multiplier σ (default 0.9)')
+    add('--l2-norm-clip', '--l2_norm_clip', dest='l2_norm_clip', type=float, default=0.9,
+        help='per-example clip norm C (default 0.9)')
+    add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=0.9,
+        help='noise multiplier σ (default 0.9)')
     add('--delta', type=float, default=None, help='δ (default 10^-ceil(log10 n): 1e-5 for MNIST)')
     add('--target-epsilon', type=float, default=None,
-        help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise_mult)')
+        help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise-multiplier)')
     add('--clipping', choices=('auto', 'fast', 'vectorized', 'microbatch'), default='auto',
         help='DP clipping path (default auto: the fastest correct one for the model)')
     add('--activation', choices=('relu', 'tanh'), default='relu', help='hidden activation')
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add('--images', default='images', help='directory of the figures (default images)')
     add('--resume', action='store_true', help='continue the run in --out from its last epoch')
     add('--verbose', type=int, choices=(0, 1, 2), default=1, help='Keras progress output')
-    for flag, module, help_text in _available_modes():
+    for flag, module, help_text, _ in MODES:
         add(f'--{flag}', action='store_true', help=help_text)
         module.add_arguments(parser.add_argument_group(flag))
     return parser
@@ -87,10 +93,10 @@ def validate(args: argparse.Namespace) -> List[str]:
     """All problems with the flags, as messages (empty when fine)."""
     errors = []
     checks = [
-        (args.lr > 0 and math.isfinite(args.lr), f'--lr must be > 0, got {args.lr}'),
+        (args.learning_rate > 0 and math.isfinite(args.learning_rate), f'--learning-rate must be > 0, got {args.learning_rate}'),
         (args.epochs >= 1, f'--epochs must be >= 1, got {args.epochs}'),
-        (args.l2_norm_clip > 0, f'--l2_norm_clip must be > 0, got {args.l2_norm_clip}'),
-        (not args.dp or args.noise_mult >= 0, f'--noise_mult must be >= 0, got {args.noise_mult}'),
+        (args.l2_norm_clip > 0, f'--l2-norm-clip must be > 0, got {args.l2_norm_clip}'),
+        (not args.dp or args.noise_multiplier >= 0, f'--noise-multiplier must be >= 0, got {args.noise_multiplier}'),
         (args.delta is None or 0 < args.delta < 1, f'--delta must be in (0, 1), got {args.delta}'),
         (args.target_epsilon is None or args.target_epsilon > 0,
          f'--target-epsilon must be > 0, got {args.target_epsilon}'),
@@ -104,26 +110,31 @@ def validate(args: argparse.Namespace) -> List[str]:
         errors.append(f'--batch-size must be in [1, {n}] (the training-set size), got {args.batch_size}')
     if args.target_epsilon is not None and not args.dp:
         errors.append('--target-epsilon needs --dp')
-    modes = [flag for flag, _, _ in MODES if getattr(args, flag, False)]
+    modes = [flag for flag, _, _, _ in MODES if getattr(args, flag, False)]
     if len(modes) > 1 or (modes and args.compare):
         errors.append(f'choose one mode, got --{" --".join(modes + (["compare"] if args.compare else []))}')
     if args.encrypted_eval and (modes or args.dataset != 'mnist'):
         errors.append('--encrypted-eval evaluates a model trained on mnist in the default mode')
-    for flag, module, _ in _available_modes():
+    for flag, module, _, requirements in MODES:
         if getattr(args, flag, False):
-            errors += module.validate(args)
+            missing = _missing_dependency(requirements)
+            if missing:
+                errors.append(f'--{flag} needs the Python package {missing!r}, which is not '
+                              'installed: run `bash setup.sh`')
+            else:
+                errors += module.validate(args)
     return errors
 
 
 def _run_training(args: argparse.Namespace, dp: bool) -> dict:
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
-    from tfpriv.dp.training import TrainConfig, train  # pylint: disable=g-import-not-at-top
-    from tfpriv.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.dpsgd import TrainConfig, train  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
     config = TrainConfig(
-        model=args.model, opt=args.opt, lr=args.lr, epochs=args.epochs,
+        model=args.model, optimizer=args.optimizer, learning_rate=args.learning_rate, epochs=args.epochs,
         batch_size=args.batch_size, dp=dp, l2_norm_clip=args.l2_norm_clip,
-        noise_mult=args.noise_mult, delta=args.delta, target_epsilon=args.target_epsilon if dp else None,
+        noise_multiplier=args.noise_multiplier, delta=args.delta, target_epsilon=args.target_epsilon if dp else None,
         seed=args.seed, dataset=args.dataset, activation=args.activation, clipping=args.clipping,
         num_train=args.num_train, num_test=args.num_test, resume=args.resume, verbose=args.verbose,
         out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
@@ -150,19 +161,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if errors:
         parser.error('; '.join(errors))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    for flag, module, _ in _available_modes():
+    for flag, module, _, _ in MODES:
         if getattr(args, flag, False):
             print(json.dumps(module.run(args), indent=1, default=str))
             return 0
     if args.compare:
-        from tfpriv.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+        from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
         runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
         path = plot_histories({tag: m['history'] for tag, m in runs.items()},
                               os.path.join(args.images, f'{args.model}_compare.png'),
                               f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
         print(f'comparison figure: {path}')
         return 0
-    from tfpriv.dp.training import ResumeMismatch  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.dpsgd import ResumeMismatch  # pylint: disable=g-import-not-at-top
     try:
         metrics = _run_training(args, args.dp)
     except ResumeMismatch as error:

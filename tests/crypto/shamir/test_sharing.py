@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from tfpriv.crypto import field, shamir
+from tfpriv.crypto import shamir
+from tfpriv.crypto.shamir import field
 from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import UpdateSpec
 from tfpriv.rng import RandomSource

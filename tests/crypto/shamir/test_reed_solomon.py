@@ -1,10 +1,10 @@
-"""Tests of tfpriv.crypto.reed_solomon: robust reconstruction from corrupted shares."""
+"""Tests of tfpriv.crypto.shamir.reed_solomon: robust reconstruction from corrupted shares."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tfpriv.crypto import field, reed_solomon
+from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.rng import RandomSource
 
 P = 2**31 - 1

@@ -286,7 +286,7 @@ def reconstruct_field(xs: Sequence[int], ys: Sequence[np.ndarray], modulus: int)
 
     Uses every given point, so it returns the secret when at least `threshold`
     consistent shares are given. It cannot notice wrong shares: use
-    `tfpriv.crypto.reed_solomon.decode` for that.
+    `tfpriv.crypto.shamir.reed_solomon.decode` for that.
 
     Args:
       xs: distinct x-coordinates in [1, modulus).

@@ -1,4 +1,4 @@
-"""Tests of tfpriv.crypto.field: prime-field arithmetic and raw Shamir sharing."""
+"""Tests of tfpriv.crypto.shamir.field: prime-field arithmetic and raw Shamir sharing."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tfpriv.crypto import field
+from tfpriv.crypto.shamir import field
 from tfpriv.rng import RandomSource
 
 PRIMES = [2, 3, 7, 65537, 1_000_003, 1_073_741_789, 2_147_483_647]

@@ -7,7 +7,7 @@ from scipy import stats
 
 from tfpriv.crypto.smpc import Cluster, Encoding
 from tfpriv.crypto.smpc import compare, protocols, ring
-from tfpriv.crypto.smpc.prg import Prg
+from tfpriv.rng import Prg
 from tfpriv.crypto.smpc.sharing import combine, split
 from tfpriv.rng import RandomSource
 

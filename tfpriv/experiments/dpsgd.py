@@ -21,11 +21,12 @@ import tensorflow as tf
 from absl import logging
 
 from tfpriv.data import Dataset
-from tfpriv.dp.private_training import default_delta, make_private
+from tfpriv.dp.keras import default_delta, make_private
 from tfpriv.model import build_model
+from tfpriv.errors import ResumeMismatch
 
 # Config fields that must match for --resume to continue a run.
-RESUME_KEYS = ('model', 'opt', 'lr', 'batch_size', 'dp', 'l2_norm_clip', 'noise_mult', 'delta',
+RESUME_KEYS = ('model', 'optimizer', 'learning_rate', 'batch_size', 'dp', 'l2_norm_clip', 'noise_multiplier', 'delta',
                'target_epsilon', 'dataset', 'activation', 'clipping', 'num_train', 'seed')
 
 
@@ -34,13 +35,13 @@ class TrainConfig:
     """One training run (the train.py flags)."""
 
     model: str = 'mlp'
-    opt: str = 'sgd'
-    lr: float = 0.1
+    optimizer: str = 'sgd'
+    learning_rate: float = 0.1
     epochs: int = 15
     batch_size: int = 32
     dp: bool = True
     l2_norm_clip: float = 0.9
-    noise_mult: float = 0.9
+    noise_multiplier: float = 0.9
     delta: Optional[float] = None
     target_epsilon: Optional[float] = None
     seed: int = 0
@@ -57,9 +58,6 @@ class TrainConfig:
     def tag(self) -> str:
         return f"{self.model}_{'dp' if self.dp else 'no-dp'}"
 
-
-class ResumeMismatch(ValueError):
-    """--resume was asked for a run directory holding a different configuration."""
 
 
 class _HistoryLog(tf.keras.callbacks.Callback):
@@ -139,16 +137,16 @@ def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> Dict[str, A
     if config.dp:
         private = make_private(
             model, num_examples=n, batch_size=config.batch_size, l2_norm_clip=config.l2_norm_clip,
-            noise_multiplier=None if config.target_epsilon else config.noise_mult,
+            noise_multiplier=None if config.target_epsilon else config.noise_multiplier,
             target_epsilon=config.target_epsilon, epochs=config.epochs, delta=delta,
-            optimizer=config.opt, learning_rate=config.lr, clipping=config.clipping)
+            optimizer=config.optimizer, learning_rate=config.learning_rate, clipping=config.clipping)
         model, optimizer, loss = private.model, private.optimizer, private.loss
         callbacks.append(private.epsilon_callback)
         logging.info('DP-SGD: clipping path %s, noise multiplier %.4f, q = %.5f',
                      private.clipping, private.noise_multiplier, private.sampling_probability)
     else:
-        optimizer = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[config.opt](
-            learning_rate=config.lr)
+        optimizer = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[config.optimizer](
+            learning_rate=config.learning_rate)
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=optimizer, loss=loss, metrics=['accuracy'])
     history_path = os.path.join(config.out, 'history.json')

@@ -1,6 +1,6 @@
 """`make_private`: the one entry point that makes a user's Keras model train with DP-SGD.
 
-    private = tfpriv.dp.private_training(model, num_examples=60000, batch_size=256,
+    private = tfpriv.dp.keras(model, num_examples=60000, batch_size=256,
                                      l2_norm_clip=1.0, noise_multiplier=1.1, epochs=15)
     private.model.compile(optimizer=private.optimizer, loss=private.loss, metrics=['accuracy'])
     private.model.fit(x, y, batch_size=256, epochs=15, callbacks=[private.epsilon_callback])
@@ -11,7 +11,7 @@ al. 2016) with per-example clipping:
 - `fast`: `DPModel` with a layer registry ("ghost" per-example norms, Lee &
   Kifer 2021; Li et al. 2022): one extra backward pass instead of per-example
   gradients. TF Privacy's registry has Dense and Embedding; tfpriv adds Conv2D
-  (`tfpriv.dp.conv_clipping`). Used only when every trainable layer is
+  (`tfpriv.dp.clipping`). Used only when every trainable layer is
   covered and the model has no stochastic layer: TF
   Privacy computes the norms with Dropout off and the gradient with Dropout on,
   so a Dropout model's clipped gradient can exceed the clip norm and the DP
@@ -43,7 +43,7 @@ from tensorflow_privacy.privacy.fast_gradient_clipping import gradient_clipping_
 
 from tfpriv.dp import accounting
 from tfpriv.dp.callbacks import EpsilonCallback
-from tfpriv.dp.conv_clipping import make_layer_registry, registry_covers
+from tfpriv.dp.clipping import make_layer_registry, registry_covers
 
 Clipping = Literal['auto', 'fast', 'vectorized', 'microbatch']
 CLIPPING_PATHS = ('auto', 'fast', 'vectorized', 'microbatch')

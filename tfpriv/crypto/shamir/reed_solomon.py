@@ -44,8 +44,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfpriv.crypto import field
+from tfpriv.crypto.shamir import field
 from tfpriv.rng import RandomSource
+from tfpriv.errors import DecodingError
 
 _SAMPLE_SIZE = 64
 _MIN_FULL_PROBES = 2
@@ -53,9 +54,6 @@ _ESCAPE_BITS = 40
 
 Poly = List[int]
 
-
-class DecodingError(ValueError):
-    """More shares are wrong than the redundancy can correct."""
 
 
 def _trim(a: Poly) -> Poly:

@@ -5,7 +5,7 @@ architecture), `--activation`, `--seed` (teachers, query choice, student),
 `--delta` (default 1e-5), `--num-train` (teachers use the first N training
 images), `--out` (metrics JSON; default runs/pate) and `--images` (figures).
 Teachers and student use Adam with learning rate 1e-3 and their own schedule
-flags below, not `--lr/--epochs/--batch-size` (whose defaults suit DP-SGD).
+flags below, not `--learning-rate/--epochs/--batch-size` (whose defaults suit DP-SGD).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def config_from_args(args):
     from tfpriv.dp.pate.pipeline import PateConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.student import StudentConfig  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import TeacherConfig  # pylint: disable=g-import-not-at-top
-    from tfpriv.dp.pate.training import Augmentation  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.pate.trainer import Augmentation  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.transfer import TransferConfig  # pylint: disable=g-import-not-at-top
     teachers = TeacherConfig(num_teachers=args.teachers, model=args.model, epochs=args.teacher_epochs,
                              activation=args.activation, seed=args.seed, num_train=args.num_train or 60000,
@@ -116,7 +116,7 @@ def config_from_args(args):
 
 def run(args) -> Dict:
     """Runs PATE; writes images/pate_*.png and <out>/pate_metrics.json; returns the metrics."""
-    from tfpriv.dp.pate import plotting  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments import pate_plotting as plotting  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.pipeline import run_pate  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.student import POOL_SIZE  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR  # pylint: disable=g-import-not-at-top

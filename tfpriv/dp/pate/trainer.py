@@ -44,14 +44,14 @@ def glorot(rng: RandomSource, shape) -> np.ndarray:
 class Trainer:
     """A `build_model` network with Adam, trained on index schedules inside one `tf.function`."""
 
-    def __init__(self, model: str, input_shape, num_classes: int, rng: RandomSource, lr: float = 1e-3,
+    def __init__(self, model: str, input_shape, num_classes: int, rng: RandomSource, learning_rate: float = 1e-3,
                  activation: str = 'relu', dropout: float = 0.2):
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
         from tfpriv.model import build_model  # pylint: disable=g-import-not-at-top
         self._tf, self._rng = tf, rng
         tf.random.set_seed(int(rng.uniform_mod(2**31 - 1, 1)[0]))  # dropout masks follow `rng`
         self.model = build_model(model, input_shape, num_classes, activation=activation, dropout=dropout)
-        self._optimizer = tf.keras.optimizers.Adam(lr)
+        self._optimizer = tf.keras.optimizers.Adam(learning_rate)
         self._optimizer.build(self.model.trainable_variables)
         self._image = len(input_shape) == 3
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)

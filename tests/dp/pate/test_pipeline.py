@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tfpriv.dp.pate import cli
+from tfpriv.experiments import pate as cli
 from tfpriv.dp.pate.student import StudentConfig, select_queries, split_public
 from tfpriv.dp.pate.teachers import TeacherConfig, partition, teacher_votes
 from tfpriv.rng import RandomSource
@@ -87,7 +87,7 @@ def test_end_to_end_small_real_mnist(tmp_path):
 def test_teacher_augmentation_changes_training_and_cache_key():
     from tfpriv.data import load_mnist
     from tfpriv.dp.pate.teachers import train_teachers
-    from tfpriv.dp.pate.training import Augmentation
+    from tfpriv.dp.pate.trainer import Augmentation
     data = load_mnist().subset(400, 200)
     plain = TeacherConfig(num_teachers=2, epochs=3, seed=0, num_train=400)
     augmented = TeacherConfig(num_teachers=2, epochs=3, seed=0, num_train=400, augmentation=Augmentation())

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tfpriv.cli import main
+from tfpriv.experiments.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     (['--no-dp', '--adaptive-clipping'], 'adaptive-clipping needs --dp'),
     (['--workers', 'localhost'], 'host:port'),
     (['--model-ema', '1'], 'model-ema must be in [0, 1)'),
-    (['--no-dp', '--client-lr-decay', '0'], 'client-lr-decay must be in (0, 1]'),
+    (['--no-dp', '--client-lr-decay', '0'], 'learning-rate-decay must be in (0, 1]'),
     (['--client-lr-decay', '0.9'], 'only supported for plain FedAvg'),  # --dp is the default
     (['--dataset', 'credit', '--partition', 'per-example', '--clients', '9'], 'one client per'),
 ])

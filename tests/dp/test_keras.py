@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfpriv.dp import make_private
-from tfpriv.dp.private_training import default_delta
+from tfpriv.dp.keras import default_delta
 from tfpriv.model import build_model
 
 

@@ -1,8 +1,8 @@
-"""`tfpriv.plotting.plot_histories`: one panel per quantity, plus the zoom on a target."""
+"""`tfpriv.experiments.plotting.plot_histories`: one panel per quantity, plus the zoom on a target."""
 
 import matplotlib.image
 
-from tfpriv.plotting import plot_histories
+from tfpriv.experiments.plotting import plot_histories
 
 HISTORY = {'loss': [1.0, 0.5], 'val_loss': [1.1, 0.6], 'accuracy': [0.9, 0.95],
            'val_accuracy': [0.97, 0.985], 'ema_val_accuracy': [0.97, 0.99]}

@@ -1,8 +1,8 @@
 """`train.py --federated`: the federated flags, their validation and the run.
 
 The common flags of train.py keep their meaning: `--model`, `--activation`,
-`--opt`/`--lr` (client optimizer), `--batch-size` (client batch B), `--dp`
-(DP-FedAvg here, with `--l2_norm_clip`, `--noise_mult`, `--delta`), `--seed`,
+`--optimizer`/`--learning-rate` (client optimizer), `--batch-size` (client batch B), `--dp`
+(DP-FedAvg here, with `--l2-norm-clip`, `--noise-multiplier`, `--delta`), `--seed`,
 `--dataset`, `--num-train`/`--num-test`, `--out`, `--images`, `--resume`,
 `--verbose`. `--epochs` is not used: rounds are `--rounds`.
 
@@ -40,17 +40,19 @@ def add_arguments(parser) -> None:
     add('--alpha', type=float, default=0.5,
         help='Dirichlet concentration for dirichlet (labels) and banks (sizes) (default 0.5)')
     add('--shards-per-client', type=int, default=2, help='pathological: shards per client (2)')
-    add('--client-lr-decay', type=float, default=1.0,
-        help='plain FedAvg: round r clients use --lr x decay^r, decay in (0, 1] (default 1)')
-    add('--server-opt', choices=SERVER_OPTIMIZERS, default='sgd',
-        help='server optimizer (default sgd: plain FedAvg with --server-lr 1)')
-    add('--server-lr', type=float, default=1.0, help='server learning rate (default 1.0)')
-    add('--server-momentum', type=float, default=0.9, help='momentum of --server-opt sgdm (0.9)')
+    add('--learning-rate-decay', '--client-lr-decay', dest='client_learning_rate_decay', type=float,
+        default=1.0, help='plain FedAvg: round r clients use --learning-rate x decay^r, decay in '
+        '(0, 1] (default 1)')
+    add('--server-optimizer', '--server-opt', dest='server_optimizer', choices=SERVER_OPTIMIZERS,
+        default='sgd', help='server optimizer (default sgd: plain FedAvg with --server-learning-rate 1)')
+    add('--server-learning-rate', '--server-lr', dest='server_learning_rate', type=float, default=1.0,
+        help='server learning rate (default 1.0)')
+    add('--server-momentum', type=float, default=0.9, help='momentum of --server-optimizer sgdm (0.9)')
     add('--model-ema', type=float, default=0.0,
         help='also evaluate an exponential moving average of the global models with this '
              'decay β in [0, 1) (default 0: off)')
     add('--adaptive-clipping', action='store_true',
-        help='DP-FedAvg with adaptive clipping (--l2_norm_clip is the initial clip)')
+        help='DP-FedAvg with adaptive clipping (--l2-norm-clip is the initial clip)')
     add('--target-quantile', type=float, default=0.5,
         help='adaptive clipping: target unclipped quantile (default 0.5)')
     add('--secure-agg', choices=SECURE_CHOICES, default='none',
@@ -64,7 +66,7 @@ def _partitions(args) -> List[str]:
 
 
 def _num_examples(args) -> int:
-    from tfpriv.cli import train_size  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.cli import train_size  # pylint: disable=g-import-not-at-top,import-outside-toplevel
     return train_size(args)
 
 
@@ -100,11 +102,12 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
         (args.local_epochs >= 1, f'--local-epochs must be >= 1, got {args.local_epochs}'),
         (args.alpha > 0, f'--alpha must be > 0, got {args.alpha}'),
         (args.shards_per_client >= 1, f'--shards-per-client must be >= 1, got {args.shards_per_client}'),
-        (args.server_lr > 0, f'--server-lr must be > 0, got {args.server_lr}'),
+        (args.server_learning_rate > 0, f'--server-learning-rate must be > 0, got {args.server_learning_rate}'),
         (0 <= args.model_ema < 1, f'--model-ema must be in [0, 1), got {args.model_ema}'),
-        (0 < args.client_lr_decay <= 1, f'--client-lr-decay must be in (0, 1], got {args.client_lr_decay}'),
-        (args.client_lr_decay == 1 or not (args.dp or args.secure_agg != 'none'),
-         '--client-lr-decay is only supported for plain FedAvg (--no-dp, no --secure-agg)'),
+        (0 < args.client_learning_rate_decay <= 1, f'--learning-rate-decay must be in (0, 1], '
+         f'got {args.client_learning_rate_decay}'),
+        (args.client_learning_rate_decay == 1 or not (args.dp or args.secure_agg != 'none'),
+         '--learning-rate-decay is only supported for plain FedAvg (--no-dp, no --secure-agg)'),
         (0 <= args.server_momentum < 1, f'--server-momentum must be in [0, 1), got {args.server_momentum}'),
         (0 < args.target_quantile < 1, f'--target-quantile must be in (0, 1), got {args.target_quantile}'),
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
@@ -112,7 +115,7 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
         (not (args.dp and args.secure_agg != 'none'),
          '--dp (DP-FedAvg through TFF\'s DP aggregator) cannot be combined with --secure-agg'),
         (getattr(args, 'target_epsilon', None) is None,
-         '--target-epsilon is not supported with --federated: set --noise_mult'),
+         '--target-epsilon is not supported with --federated: set --noise-multiplier'),
     ]
     errors += [message for ok, message in checks if not ok]
     if args.secure_agg != 'none' and args.secure_agg not in available_schemes():
@@ -134,10 +137,11 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         clients=None if scheme == 'per-example' else (args.clients or 100),
         rounds=args.rounds, client_fraction=args.client_fraction, local_epochs=args.local_epochs,
         batch_size=args.batch_size, partition=scheme, alpha=args.alpha,
-        shards_per_client=args.shards_per_client, client_opt=args.opt, client_lr=args.lr,
-        client_lr_decay=args.client_lr_decay,
-        server_opt=args.server_opt, server_lr=args.server_lr, server_momentum=args.server_momentum,
-        model_ema=args.model_ema, dp=args.dp, l2_norm_clip=args.l2_norm_clip, noise_mult=args.noise_mult,
+        shards_per_client=args.shards_per_client, client_optimizer=args.optimizer, client_learning_rate=args.learning_rate,
+        client_learning_rate_decay=args.client_learning_rate_decay,
+        server_optimizer=args.server_optimizer, server_learning_rate=args.server_learning_rate, server_momentum=args.server_momentum,
+        model_ema=args.model_ema, dp=args.dp, l2_norm_clip=args.l2_norm_clip,
+        noise_multiplier=args.noise_multiplier,
         adaptive_clipping=args.adaptive_clipping, target_quantile=args.target_quantile,
         delta=args.delta, secure_agg=args.secure_agg,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     """Trains every requested partition; writes metrics JSON, checkpoints and one figure."""
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     from tfpriv.federated import fedavg  # pylint: disable=g-import-not-at-top
-    from tfpriv.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
     summary, histories = {}, {}
     for scheme in _partitions(args):
@@ -173,7 +177,7 @@ def run(args: argparse.Namespace) -> dict:
     tag += (f'_{args.secure_agg}' if args.secure_agg != 'none' else '') + '_' + '_vs_'.join(histories)
     title = (f"FedAvg {args.model.upper()} on {args.dataset}: K={summary[next(iter(summary))]['num_clients']}, "
              f"C={args.client_fraction}, E={args.local_epochs}, B={args.batch_size}"
-             + (f", DP σ={args.noise_mult}" if args.dp else '')
+             + (f", DP σ={args.noise_multiplier}" if args.dp else '')
              + (f", secure agg {args.secure_agg}" if args.secure_agg != 'none' else ''))
     figure = plot_histories(histories, os.path.join(args.images, f'{tag}.png'), title,
                             xlabel='round')

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry
 
-from tfpriv.dp.private_training import make_private
+from tfpriv.dp.keras import make_private
 from tfpriv.model import build_model
 
 CLIP = 0.05

@@ -6,7 +6,7 @@
 Pipeline: the tensor (or list of tensors) is flattened, fixed-point encoded into
 GF(p) (`tfpriv.crypto.fixed_point`, `precision` fractional bits, signed values
 centred around 0) and every element is shared with its own random polynomial of
-degree t - 1 (`tfpriv.crypto.field.split_field`, coefficients from the OS CSPRNG
+degree t - 1 (`tfpriv.crypto.shamir.field.split_field`, coefficients from the OS CSPRNG
 unless an insecure seeded `RandomSource` is passed explicitly).
 
 A `Share` carries everything reconstruction needs and checks: x-coordinate,
@@ -16,7 +16,7 @@ encoding and its precision, a scheme version and a random 128-bit split id.
 different splits or parameters are never silently combined.
 
 With more than t shares, `reconstruct` decodes them as a Reed-Solomon codeword
-(`tfpriv.crypto.reed_solomon`): up to floor((m - t) / 2) wrong shares are
+(`tfpriv.crypto.shamir.reed_solomon`): up to floor((m - t) / 2) wrong shares are
 corrected and the parties that sent them are reported; more raise an error.
 
 Shares are additive: `a + b` for shares of the same x gives a share of the sum
@@ -33,7 +33,7 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 from absl import logging
 
-from tfpriv.crypto import field, reed_solomon
+from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import UpdateSpec
 from tfpriv.rng import RandomSource

@@ -38,7 +38,7 @@ def _objective_gradient(head, x, y, l2):
 def test_heads_learn_real_mnist_and_converge(pixels):
     x, y, x_test, y_test = pixels
     shards = partition(len(x), 4, RandomSource(0))  # sizes 301, 301, 301, 300
-    heads = train_heads(x, y, shards, 10, l2=1e-2, steps=3000, lr=0.5)
+    heads = train_heads(x, y, shards, 10, l2=1e-2, steps=3000, learning_rate=0.5)
     assert heads.shape == (4, 50, 10)
     for head, shard in zip(heads, shards):  # the stated objective is at its minimum
         assert np.abs(_objective_gradient(head, x[shard], y[shard], 1e-2)).max() < 1e-3
@@ -79,7 +79,7 @@ def test_train_heads_rejects_bad_input(pixels):
 
 @pytest.mark.parametrize('field, value, message', [
     ('queries', 0, 'queries'), ('noise', -1.0, 'noise'), ('sigma_threshold', float('nan'), 'sigma_threshold'),
-    ('l2', -0.1, 'l2'), ('lr', 0.0, 'lr'), ('min_confidence', 1.0, 'min_confidence')])
+    ('l2', -0.1, 'l2'), ('learning_rate', 0.0, 'learning_rate'), ('min_confidence', 1.0, 'min_confidence')])
 def test_transfer_config_validation(field, value, message):
     with pytest.raises(ValueError, match=message):
         TransferConfig(**{field: value})

@@ -1,0 +1,45 @@
+"""Every exception tfpriv raises on purpose, in one place.
+
+Each is a subclass of the built-in error a caller would already catch
+(`ValueError` for bad input, `ArithmeticError` for a computation that would
+return a wrong number, `RuntimeError` for an unavailable resource), so code
+that catches the built-ins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ResumeMismatch(ValueError):
+    """A run directory holds a checkpoint of a different configuration than the one asked to resume."""
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The data set's file is neither cached nor downloadable; the message says where to put it."""
+
+
+class FixedPointRangeError(ValueError):
+    """A value, or a planned sum of values, does not fit the fixed-point range of the encoding."""
+
+
+class DecodingError(ValueError):
+    """More Shamir shares are wrong than the Reed-Solomon redundancy can correct."""
+
+
+class InsecureParametersError(ValueError):
+    """RLWE parameters give less than 128-bit security and `insecure=True` was not passed."""
+
+
+class SerializationError(ValueError):
+    """The bytes are not a valid ciphertext for the expected parameters."""
+
+
+class NoiseBudgetError(ArithmeticError):
+    """The tracked RLWE noise may exceed q/(2t): decrypting could return a wrong result."""
+
+
+class PlaintextOverflowError(ArithmeticError):
+    """The tracked plaintext bound reaches t/2: the centred result would wrap modulo t."""
+
+
+class UnsupportedLayerError(ValueError):
+    """The model contains a layer or activation that has no exact SMPC evaluation here."""

@@ -1,9 +1,10 @@
-"""Threshold decryption with a Shamir-shared key, and the RLWE secure aggregator."""
+"""Threshold decryption with a Shamir-shared key (dealer-free setup), and the RLWE secure
+aggregator."""
 
 import numpy as np
 import pytest
 
-from tfpriv.crypto.rlwe import bfv, keys, modswitch, threshold
+from tfpriv.crypto.rlwe import bfv, keys, modswitch, multiparty, threshold
 from tfpriv.crypto.rlwe import params as rp
 from tfpriv.crypto.rlwe.secagg import RlweAggregator
 from tfpriv.crypto.secagg import PlainAggregator
@@ -14,9 +15,9 @@ from tfpriv.rng import RandomSource
 def setup():
     params = rp.preset('n4096')
     rng = RandomSource(seed=11)
-    secret, public = keys.keygen(params, rng)
+    holders, key, _, _ = multiparty.setup_keys(params, 5, 3, rng)
     plain = np.random.default_rng(11).integers(-10**6, 10**6, (2, params.n))
-    return params, secret, public, plain, threshold.share_secret_key(secret, 3, 5, rng)
+    return params, key, plain, [holder.key_share for holder in holders]
 
 
 def decrypt_with(shares, ct, xs, needed):
@@ -26,15 +27,15 @@ def decrypt_with(shares, ct, xs, needed):
 
 
 def test_exactly_t_parties_decrypt(setup):
-    params, secret, public, plain, shares = setup
-    ct = bfv.encrypt(public, plain)
+    params, key, plain, shares = setup
+    ct = key.encrypt(plain)
     for xs in ([1, 2, 3], [2, 4, 5], [1, 3, 4, 5]):
         assert np.array_equal(decrypt_with(shares, ct, xs, 3), plain)
 
 
 def test_t_minus_one_parties_fail(setup):
-    params, secret, public, plain, shares = setup
-    ct = bfv.encrypt(public, plain)
+    params, key, plain, shares = setup
+    ct = key.encrypt(plain)
     with pytest.raises(ValueError, match='at least 3 needed'):
         decrypt_with(shares, ct, [1, 2], 3)
     # Even ignoring the threshold, two shares interpolate the wrong key.
@@ -42,8 +43,8 @@ def test_t_minus_one_parties_fail(setup):
 
 
 def test_partial_decryption_checks(setup):
-    params, secret, public, plain, shares = setup
-    ct = bfv.encrypt(public, plain)
+    params, key, plain, shares = setup
+    ct = key.encrypt(plain)
     with pytest.raises(ValueError, match='not in the decrypting set'):
         threshold.partial_decrypt(shares[0], ct, [2, 3, 4], 40)
     small = rp.preset('n2048')
@@ -83,7 +84,9 @@ def test_aggregator_fractional_weights_and_compression():
     for got, want in zip(average, expected):
         np.testing.assert_allclose(got, want, atol=2.0**-12)
     assert stats.extra['compressed'] == 1
-    assert stats.bytes_per_client <= 11 * 2048 + 200  # one polynomial, <= 40 + 48 bits
+    setup = stats.extra['setup_bytes_per_client']
+    assert setup == 4 * 2 * 2048 * 3  # a public-key share and 2 Shamir shares of s_i, uint32
+    assert stats.bytes_per_client - setup <= 11 * 2048 + 200  # one polynomial, <= 40 + 48 bits
 
 
 def test_aggregator_bad_inputs():

@@ -4,8 +4,10 @@ Before sending, c0 and c1 are switched from q to 2^d0 and 2^d1:
 z_k = round(2^{d_k} c_k / q) mod 2^{d_k} (exact RNS formula in `rns`). The
 phase c0/q + c1 s/q (mod 1) changes by the rounding errors: at most 2^-(d0+1)
 for c0 and ||s||_1 2^-(d1+1) for c1 s, with variances (q/2^d0)^2/12 and
-n (q/2^d1)^2/12 in units of q, which `Noise` records (the same idea as Kyber's
-ciphertext compression, and as BFV modulus switching to a power-of-two modulus).
+||s||_2^2 (q/2^d1)^2/12 in units of q (||s||_2^2 <= n for a ternary key, N^2 n
+for the sum of N holders' keys, `multiparty`), which `Noise` records (the same
+idea as Kyber's ciphertext compression, and as BFV modulus switching to a
+power-of-two modulus).
 Compressed ciphertexts add (and scale by public integers) directly modulo 2^d,
 so the server sums clients' messages without expanding them; `decompress`
 lifts the result back to R_q (round(q z / 2^d), one more rounding) for
@@ -25,12 +27,15 @@ from tfpriv.crypto.rlwe.params import Params
 from tfpriv.crypto.rlwe.rns import MAX_POWER_OF_TWO_BITS
 
 
-def rounding_variance(params: Params, bits0: int, bits1: Optional[int]) -> float:
-    """Variance added by one rounding of c0 to bits0 and of c1 to bits1 (None: exact c1)."""
+def rounding_variance(params: Params, bits0: int, bits1: Optional[int],
+                      secret_norm2: Optional[int] = None) -> float:
+    """Variance added by one rounding of c0 to bits0 and of c1 to bits1 (None: exact c1),
+    for a key with ||s||_2^2 <= secret_norm2 (default n, a ternary key)."""
     q = float(params.q)
     variance = (q / 2.0**bits0) ** 2 / 12
     if bits1 is not None:
-        variance += params.n * (q / 2.0**bits1) ** 2 / 12
+        norm2 = params.n if secret_norm2 is None else secret_norm2
+        variance += norm2 * (q / 2.0**bits1) ** 2 / 12
     return variance
 
 
@@ -86,8 +91,10 @@ def _check_bits(bits: int) -> int:
     return int(bits)
 
 
-def compress(ct: Ciphertext, bits0: int, bits1: int) -> CompressedCiphertext:
-    """Switches c0 to modulus 2^bits0 and c1 to 2^bits1 (a seeded c1 stays its seed)."""
+def compress(ct: Ciphertext, bits0: int, bits1: int,
+             secret_norm2: Optional[int] = None) -> CompressedCiphertext:
+    """Switches c0 to modulus 2^bits0 and c1 to 2^bits1 (a seeded c1 stays its seed);
+    `secret_norm2` bounds ||s||_2^2 of the key (default n, a ternary key)."""
     bits0, bits1 = _check_bits(bits0), _check_bits(bits1)
     ring = ring_of(ct.params)
     z0 = ring.scale_round(ct.c0, 2**bits0).view(np.uint64)
@@ -95,24 +102,27 @@ def compress(ct: Ciphertext, bits0: int, bits1: int) -> CompressedCiphertext:
         noise = ct.noise.with_variance(rounding_variance(ct.params, bits0, None))
         return CompressedCiphertext(ct.params, z0, bits0, noise, seed=ct.seed, key_id=ct.key_id)
     z1 = ring.scale_round(ct.c1, 2**bits1).view(np.uint64)
-    noise = ct.noise.with_variance(rounding_variance(ct.params, bits0, bits1))
+    noise = ct.noise.with_variance(rounding_variance(ct.params, bits0, bits1, secret_norm2))
     return CompressedCiphertext(ct.params, z0, bits0, noise, z1, bits1, key_id=ct.key_id)
 
 
-def decompress(cct: CompressedCiphertext) -> Ciphertext:
-    """Lifts back to R_q: c_k = round(q z_k / 2^{d_k}) (adds one more rounding to the noise)."""
+def decompress(cct: CompressedCiphertext, secret_norm2: Optional[int] = None) -> Ciphertext:
+    """Lifts back to R_q: c_k = round(q z_k / 2^{d_k}) (adds one more rounding to the noise,
+    for a key with ||s||_2^2 <= secret_norm2, default n)."""
     ring = ring_of(cct.params)
     c0 = ring.lift(cct.z0, 2**cct.bits0)
     if cct.z1 is None:
         noise = cct.noise.with_variance(rounding_variance(cct.params, cct.bits0, None))
         return Ciphertext(cct.params, c0, noise, seed=cct.seed, key_id=cct.key_id)
-    noise = cct.noise.with_variance(rounding_variance(cct.params, cct.bits0, cct.bits1))
+    noise = cct.noise.with_variance(rounding_variance(cct.params, cct.bits0, cct.bits1,
+                                                      secret_norm2))
     return Ciphertext(cct.params, c0, noise, ring.lift(cct.z1, 2**cct.bits1),
                       key_id=cct.key_id)
 
 
 def choose_widths(params: Params, fresh: Noise, terms: int, scalar: int = 1,
-                  reserve_bits: float = 0.0) -> Tuple[int, int]:
+                  reserve_bits: float = 0.0,
+                  secret_norm2: Optional[int] = None) -> Tuple[int, int]:
     """The smallest byte-aligned (bits0, bits1 = bits0 + 8) such that a weighted sum of
     `terms` compressed fresh ciphertexts (public scalars up to `scalar`) still
     decrypts with `reserve_bits` of noise budget to spare.
@@ -122,10 +132,11 @@ def choose_widths(params: Params, fresh: Noise, terms: int, scalar: int = 1,
     """
     for bits0 in list(range(8, MAX_POWER_OF_TWO_BITS - 7, 8)) + [MAX_POWER_OF_TWO_BITS - 8]:
         bits1 = bits0 + 8
-        one = fresh.with_variance(rounding_variance(params, bits0, bits1))
+        rounding = rounding_variance(params, bits0, bits1, secret_norm2)
+        one = fresh.with_variance(rounding)
         total = one.scaled(scalar, scalar * scalar)
         total = Noise(total.variance * terms, total.rounding * terms, total.plain * terms)
-        total = total.with_variance(rounding_variance(params, bits0, bits1))
+        total = total.with_variance(rounding)
         if total.budget_bits(params) >= reserve_bits:
             return bits0, bits1
     raise ValueError(f'no compressed width up to {MAX_POWER_OF_TWO_BITS} bits leaves '

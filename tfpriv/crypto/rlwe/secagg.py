@@ -1,9 +1,12 @@
-"""`RlweAggregator`: federated averaging under BFV with threshold decryption.
+"""`RlweAggregator`: federated averaging under BFV with a dealer-free threshold key.
 
 One round, simulated in-process with the messages serialized to count bytes:
-1. Key setup (once per round here): a dealer draws (s, pk), Shamir-shares s
-   among the k clients with threshold T (`threshold.share_secret_key`) and
-   forgets s. Every client receives pk.
+1. Key setup without a dealer (`multiparty.setup_keys`; Mouchet et al.,
+   PoPETs 2021): each of the k clients draws its own secret-key share s_i
+   and publishes a public-key share over a common random polynomial; the
+   server sums them into the collective pk. Each client Shamir re-shares s_i
+   among the clients (threshold T), so any T of them can decrypt. The
+   server never holds s or any share of it.
 2. Client i checks |update| <= bound, encodes it in fixed point
    (`encoding.Encoder`, precision f) and sends Enc_pk(update), compressed by
    modulus switching when the noise budget allows it (see below).
@@ -11,10 +14,12 @@ One round, simulated in-process with the messages serialized to count bytes:
    (b = `weight_bits`; integer weights such as example counts are used exactly
    when they sum to at most 2^b) and computes sum_i W_i ct_i homomorphically
    (products by public scalars, then additions; modulo 2^d when compressed).
-4. T clients send partial decryptions with smudging noise; the server combines
-   them and divides by 2^f sum_i W_i.
+4. T clients send partial decryptions of that aggregate with smudging noise;
+   the server combines them and divides by 2^f sum_i W_i.
 The result is the weighted average with the weights W_i / sum W_i (each within
 2^-(b+1) / sum W_i of w_i) up to fixed-point error k 2^-(f+1) W_max / sum W.
+Everything the server received is kept in `transcript` (a
+`multiparty.ServerView`); the threat model is in `multiparty`'s docstring.
 
 Compression vs smudging: smudging needs q/(2t) to exceed the aggregate noise
 by 2^kappa. Modulus switching to at most 62 bits adds too much noise for
@@ -25,17 +30,35 @@ room for the smudging, and otherwise sends full RNS residues.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from tfpriv.crypto.rlwe import bfv, keys, modswitch, serialize, threshold
+from tfpriv.crypto.rlwe import bfv, modswitch, multiparty, serialize
 from tfpriv.crypto.rlwe.encoding import Encoder
 from tfpriv.crypto.rlwe.params import Params, preset
-from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
+from tfpriv.crypto.rlwe.threshold import DEFAULT_KAPPA
+from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, UpdateSpec, check_updates
 from tfpriv.rng import RandomSource
+
+
+@dataclasses.dataclass
+class _Round:
+    """State of one round: the key material of the simulated clients (`holders`, never
+    kept by the server) and what the server holds (`key`, `view`)."""
+
+    spec: UpdateSpec
+    weights: np.ndarray
+    threshold: int
+    holders: List[multiparty.KeyHolder]
+    key: multiparty.CollectiveKey
+    view: multiparty.ServerView
+    setup: multiparty.SetupCost
+    setup_seconds: float
+    widths: Optional[Tuple[int, int]]
 
 
 class RlweAggregator(SecureAggregator):
@@ -45,7 +68,7 @@ class RlweAggregator(SecureAggregator):
 
     def __init__(self, params: Union[str, Params] = 'n4096', precision: int = 16,
                  bound: float = 4.0, weight_bits: int = 10, threshold_fraction: float = 0.5,
-                 compress_updates: Optional[bool] = None, kappa: int = threshold.DEFAULT_KAPPA,
+                 compress_updates: Optional[bool] = None, kappa: int = DEFAULT_KAPPA,
                  rng: Optional[RandomSource] = None):
         """
         Args:
@@ -72,6 +95,7 @@ class RlweAggregator(SecureAggregator):
         self.bound, self.weight_bits = float(bound), weight_bits
         self.threshold_fraction, self.compress_updates = threshold_fraction, compress_updates
         self.kappa, self.rng = kappa, rng if rng is not None else RandomSource()
+        self.transcript: Optional[multiparty.ServerView] = None  # the last round's
 
     def _integer_weights(self, raw, normalized: np.ndarray) -> np.ndarray:
         """Exact integer weights (divided by their gcd) when given small integers, else
@@ -95,17 +119,54 @@ class RlweAggregator(SecureAggregator):
                 f'({self.encoder.fixed.precision}), bound ({self.bound:g}) or weight_bits')
         return weights
 
-    def _widths(self, fresh: bfv.Noise, weights: np.ndarray, parties: int):
+    def _widths(self, key: multiparty.CollectiveKey, weights: np.ndarray,
+                threshold: int) -> Optional[Tuple[int, int]]:
         if self.compress_updates is False:
             return None
-        reserve = self.kappa + math.log2(parties) + 2
+        fresh = key.fresh_noise(self.encoder.fixed.units(self.bound))
+        reserve = self.kappa + math.log2(threshold) + 2
         try:
-            return modswitch.choose_widths(self.params, fresh, len(weights),
-                                          int(weights.max()), reserve)
+            return modswitch.choose_widths(self.params, fresh, len(weights), int(weights.max()),
+                                          reserve, key.secret_norm2)
         except ValueError:
             if self.compress_updates:
                 raise
             return None
+
+    def _setup(self, spec: UpdateSpec, weights: np.ndarray) -> _Round:
+        """Stage 1: dealer-free key setup among the k clients (threshold T)."""
+        start, k = time.perf_counter(), len(weights)
+        threshold = int(math.floor(self.threshold_fraction * k)) + 1
+        holders, key, view, cost = multiparty.setup_keys(self.params, k, threshold, self.rng)
+        return _Round(spec, weights, threshold, holders, key, view, cost,
+                      time.perf_counter() - start, self._widths(key, weights, threshold))
+
+    def _client_message(self, state: _Round, i: int, update) -> bytes:
+        """Stage 2 (client i): bound check, fixed-point encoding, encryption, serialization."""
+        vector = state.spec.flatten(update)
+        largest = float(np.max(np.abs(vector))) if vector.size else 0.0
+        if largest > self.bound:
+            raise ValueError(f'client {i} has an update value of magnitude {largest:g} above '
+                             f'the public bound {self.bound:g}: raise `bound`')
+        ct = state.key.encrypt(self.encoder.encode(vector), self.rng)
+        if state.widths is not None:
+            ct = modswitch.compress(ct, *state.widths, state.key.secret_norm2)
+        return serialize.dumps(ct)
+
+    def _weighted_sum(self, state: _Round) -> bfv.Ciphertext:
+        """Stage 3 (server): sum_i W_i ct_i over the received messages."""
+        total = None
+        for message, weight in zip(state.view.ciphertexts, state.weights):
+            received = serialize.loads(message, self.params)
+            if state.widths is not None:
+                term = received.scale(int(weight))
+                total = term if total is None else total + term
+            else:
+                term = bfv.mul_scalar(received, int(weight))
+                total = term if total is None else bfv.add(total, term)
+        if state.widths is None:
+            return total
+        return modswitch.decompress(total, state.key.secret_norm2)
 
     def aggregate(self, client_updates, weights=None):
         """Weighted average of the updates (see the module doc for the protocol).
@@ -116,46 +177,31 @@ class RlweAggregator(SecureAggregator):
         """
         start = time.perf_counter()
         spec, normalized = check_updates(client_updates, weights)
-        k = len(client_updates)
-        integer_weights = self._integer_weights(weights, normalized)
-        parties = int(math.floor(self.threshold_fraction * k)) + 1
-        secret, public = keys.keygen(self.params, self.rng)
-        shares = threshold.share_secret_key(secret, parties, k, self.rng)
-        del secret
-        units = self.encoder.fixed.units(self.bound)
-        widths = self._widths(bfv.fresh_noise(self.params, units), integer_weights, parties)
-        upload, total = 0, None
+        state = self._setup(spec, self._integer_weights(weights, normalized))
         for i, update in enumerate(client_updates):
-            vector = spec.flatten(update)
-            largest = float(np.max(np.abs(vector))) if vector.size else 0.0
-            if largest > self.bound:
-                raise ValueError(f'client {i} has an update value of magnitude {largest:g} above '
-                                 f'the public bound {self.bound:g}: raise `bound`')
-            ct = bfv.encrypt(public, self.encoder.encode(vector), self.rng)
-            if widths is not None:
-                ct = modswitch.compress(ct, *widths)
-            message = serialize.dumps(ct)
-            upload += len(message)
-            received = serialize.loads(message, self.params)
-            if widths is not None:
-                term = received.scale(int(integer_weights[i]))
-            else:
-                term = bfv.mul_scalar(received, int(integer_weights[i]))
-            total = term if total is None else (total + term if widths is not None
-                                                else bfv.add(total, term))
-        aggregate = modswitch.decompress(total) if widths is not None else total
-        bits = threshold.smudging_bits(self.params, aggregate.noise, parties, self.kappa)
-        xs = [share.x for share in shares[:parties]]
-        partials = {share.x: threshold.partial_decrypt(share, aggregate, xs, bits, self.rng)
-                    for share in shares[:parties]}
-        plain = threshold.combine(aggregate, partials, parties, bits)
-        average = self.encoder.decode(plain, spec.size, float(integer_weights.sum()))
-        partial_bytes = sum(p.astype(np.uint32).nbytes for p in partials.values())
-        stats = AggregationStats(
-            self.name, k, messages=k + parties, bytes_per_client=upload / k,
-            bytes_total=upload + partial_bytes, seconds=time.perf_counter() - start,
-            extra={'threshold': float(parties), 'smudging_bits': float(bits),
-                   'compressed': float(widths is not None),
+            state.view.ciphertexts.append(self._client_message(state, i, update))
+        aggregate = self._weighted_sum(state)
+        plain = multiparty.decrypt(aggregate, state.holders[:state.threshold], state.threshold,
+                                   state.view, self.kappa, self.rng)
+        average = self.encoder.decode(plain, spec.size, float(state.weights.sum()))
+        self.transcript = state.view
+        return spec.unflatten(average), self._stats(state, aggregate,
+                                                    time.perf_counter() - start)
+
+    def _stats(self, state: _Round, aggregate: bfv.Ciphertext, seconds: float
+               ) -> AggregationStats:
+        k, upload = len(state.weights), sum(len(m) for m in state.view.ciphertexts)
+        partials = state.view.partial_decryptions
+        partial_bytes = sum(p.size * multiparty.RESIDUE_BYTES for p in partials.values())
+        setup_bytes = k * state.setup.bytes_per_holder
+        return AggregationStats(
+            self.name, k, messages=k * (k + 1) + len(partials),
+            bytes_per_client=(upload + setup_bytes) / k,
+            bytes_total=upload + setup_bytes + partial_bytes, seconds=seconds,
+            extra={'threshold': float(state.threshold),
+                   'smudging_bits': float(state.view.smudging_bits),
+                   'compressed': float(state.widths is not None),
                    'noise_budget_bits': aggregate.noise.budget_bits(self.params),
-                   'bytes_per_weight': upload / k / max(spec.size, 1)})
-        return spec.unflatten(average), stats
+                   'bytes_per_weight': upload / k / max(state.spec.size, 1),
+                   'setup_bytes_per_client': float(state.setup.bytes_per_holder),
+                   'setup_seconds': state.setup_seconds})

@@ -1,11 +1,12 @@
-"""Threshold decryption: the BFV secret key Shamir-shared among the clients.
+"""Threshold decryption: the BFV secret key Shamir-shared among the key holders.
 
-Setup. The key s (ternary) is split with Shamir's scheme modulo every RNS
-prime p_i, with the project's `tfpriv.crypto.shamir.field.split_field` at the same
-points x_1..x_N: party j holds s_j = f(x_j) mod q for a random polynomial
-f of degree T - 1 with f(0) = s (CRT glues the per-prime sharings into one
-sharing over Z_q, coefficient-wise on R_q). Here a dealer splits s and
-forgets it (`share_secret_key`); a dealer-free key generation is future work.
+Setup (dealer-free, `multiparty.setup_keys`). Every holder i Shamir-shares
+its own ternary key share s_i modulo every RNS prime p_i with the project's
+`tfpriv.crypto.shamir.field.split_field` at the same points x_1..x_N
+(`share_polynomial`; CRT glues the per-prime sharings into one sharing over
+Z_q, coefficient-wise on R_q), and holder j adds the shares it receives:
+s_j = sum_i f_i(x_j) = f(x_j) for f = sum_i f_i, a polynomial of degree
+T - 1 with f(0) = sum_i s_i = s. Nobody ever holds s.
 
 Decryption of (c0, c1) by a set S of at least T parties. With the Lagrange
 coefficients lambda_j of S at 0 (`field.lagrange_coefficients`, per prime),
@@ -17,10 +18,12 @@ c0 + sum_j d_j = round(q m / t) + E + sum_j e_j and rounds as in `bfv`.
 Security argument (semi-honest parties, the server included; Asharov et al.,
 Eurocrypt 2012, Sec. 4, and Mouchet et al., PoPETs 2021, for the smudging
 lemma).
-* Fewer than T parties learn nothing about s: their Shamir shares are
-  uniformly distributed whatever s is. Without s, an individual client's
-  ciphertext (b u + e0 + Delta m, a u + e1) is pseudo-random under RLWE, so
-  neither the server nor any T - 1 colluding clients can decrypt it.
+* Fewer than T parties learn nothing about s beyond their own s_i: their
+  Shamir shares f(x_j) are uniformly distributed whatever the other holders'
+  s_i are (each f_i has T - 1 uniform coefficients). Without s, an individual
+  client's ciphertext (b u + e0 + Delta m, a u + e1) is pseudo-random under
+  RLWE, so neither the server (which holds no share) nor any T - 1 colluding
+  holders can decrypt it.
 * Partial decryptions reveal only the aggregate. d_j hides lambda_j s_j:
   given c1, (c1, c1 lambda_j s_j + e_j) is an RLWE sample with a uniform secret.
   After combining, the only value beyond m that is revealed is E + sum_j e_j.
@@ -40,14 +43,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.shamir import field
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
-from tfpriv.crypto.rlwe.keys import SecretKey, ring_of
+from tfpriv.crypto.rlwe.keys import ring_of
 from tfpriv.crypto.rlwe.params import Params
 from tfpriv.crypto.rlwe.rns import FixedOperand
 from tfpriv.rng import RandomSource
@@ -68,14 +72,19 @@ class KeyShare:
         return ring_of(self.params).fixed(self.share[:, None, :])
 
 
-def share_secret_key(secret: SecretKey, threshold: int, num_parties: int,
-                     rng: Optional[RandomSource] = None) -> List[KeyShare]:
-    """Shamir-shares s among `num_parties` parties (x = 1..N), any `threshold` reconstruct."""
-    params = secret.params
-    residues = ring_of(params).from_signed(secret.s)
-    shares = np.stack([field.split_field(residues[row], threshold, num_parties, p, rng)
-                       for row, p in enumerate(params.primes)], axis=1)
-    return [KeyShare(params, j + 1, shares[j]) for j in range(num_parties)]
+def check_threshold(threshold: int, num_parties: int) -> None:
+    """Raises unless 1 <= threshold <= num_parties (ints)."""
+    num_parties = checks.integer('num_parties', num_parties, minimum=1)
+    checks.integer('threshold', threshold, minimum=1, maximum=num_parties)
+
+
+def share_polynomial(params: Params, residues: np.ndarray, threshold: int, num_parties: int,
+                     rng: Optional[RandomSource] = None) -> np.ndarray:
+    """Shamir-shares a polynomial of R_q (residues (L, n)) among parties x = 1..N modulo
+    every RNS prime; any `threshold` reconstruct. Returns residues (N, L, n)."""
+    check_threshold(threshold, num_parties)
+    return np.stack([field.split_field(residues[row], threshold, num_parties, p, rng)
+                     for row, p in enumerate(params.primes)], axis=1)
 
 
 def smudging_bits(params: Params, noise: Noise, num_parties: int,

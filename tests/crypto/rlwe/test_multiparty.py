@@ -229,6 +229,25 @@ def test_fewer_than_t_holders_cannot_decrypt(committee, encrypted):
     assert equal < 0.01 and abs(r) < 5 / math.sqrt(plain.size)
 
 
+def test_smudging_takes_the_room_q_allows(committee, encrypted):
+    """b is the largest width with T 2^(b-1) + |E| < q/(2t), computed in Python ints (75 bits
+    here, past the 62 bits one uint64 word would give), so a round where one client holds
+    most examples still has 2^40 of smudging margin under the 5-party key."""
+    params, holders, key, view, cost, s = committee
+    plain, ct = encrypted
+    room = params.q // (2 * params.t) - 1 - math.ceil(ct.noise.bound())
+    want = max(b for b in range(1, 128) if T * 2**(b - 1) <= room)
+    assert threshold.smudging_bits(params, ct.noise, T) == want > 64
+    rng = np.random.default_rng(26)
+    updates = [[rng.uniform(-1, 1, 50)] for _ in range(10)]
+    counts = [6000] + [10] * 9  # sum > 2^10: weights round(w 2^10), the largest 1014
+    average, stats = RlweAggregator(rng=RandomSource(seed=27)).aggregate(updates, counts)
+    quantized = np.rint(np.array(counts) / sum(counts) * 2**10)
+    expected, _ = PlainAggregator().aggregate(updates, quantized)
+    np.testing.assert_allclose(average[0], expected[0], atol=10 * 2.0**-16)
+    assert stats.extra['smudging_bits'] > 64
+
+
 # --- the server's view in a federated round ------------------------------------------------
 
 def test_server_view_with_t_minus_one_colluders_does_not_decrypt_one_client(monkeypatch):

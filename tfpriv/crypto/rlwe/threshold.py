@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -97,7 +97,6 @@ def smudging_bits(params: Params, noise: Noise, num_parties: int,
     """
     room = params.q / (2 * params.t) - 1 - noise.bound()
     bits = int(math.floor(math.log2(room / num_parties))) + 1 if room > num_parties else 0
-    bits = min(bits, 62)
     have = bits - 1 - math.log2(max(noise.bound(), 1.0))
     if have < kappa:
         raise ValueError(
@@ -119,9 +118,25 @@ def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
     lambdas = [int(field.lagrange_coefficients(xs, p)[index]) for p in ct.params.primes]
     product = key.operand.times(ct.c1)
     scaled = product * np.array(lambdas, dtype=np.int64).reshape(-1, 1, 1) % ring.p
-    words = sampling.prg_from(rng).uint64(ct.c0.shape[1:])
-    smudge = (words >> np.uint64(64 - bits)).astype(np.int64) - np.int64(2**(bits - 1))
-    return ring.add(scaled, smudge[None] % ring.p)
+    return ring.add(scaled, smudging_noise(ct.params, ct.c0.shape[1:], bits, rng))
+
+
+def smudging_noise(params: Params, shape: Tuple[int, ...], bits: int,
+                   rng: Optional[RandomSource] = None) -> np.ndarray:
+    """Residues (L, *shape) of integers uniform in [-2^(b-1), 2^(b-1)), for any b: each
+    is a b-bit word of 32-bit limbs w_k from the Prg, reduced by Horner's rule
+    (sum_k w_k 2^(32 k)) mod p_i, minus 2^(b-1) mod p_i."""
+    count = -(-bits // 32)
+    limbs = sampling.prg_from(rng).uint8((count,) + tuple(shape) + (4,)).view(np.uint32)
+    limbs = limbs.reshape((count,) + tuple(shape)).astype(np.int64)
+    limbs[-1] >>= 32 * count - bits
+    out = np.empty((params.num_primes,) + tuple(shape), dtype=np.int64)
+    for row, p in enumerate(params.primes):
+        total = np.zeros(shape, dtype=np.int64)
+        for limb in limbs[::-1]:  # total < p < 2^27: total 2^32 mod p + limb < 2^55
+            total = (total * (2**32 % p) + limb) % p
+        out[row] = (total - 2**(bits - 1) % p) % p
+    return out
 
 
 def combine(ct: Ciphertext, partials: Dict[int, np.ndarray], threshold: int,

@@ -9,7 +9,15 @@ n = 4096, q = 109 bits (its default coefficient moduli), plain modulus
 1032193, batching 4096 values per ciphertext. TenSEAL is optional:
 `pip install tenseal==0.3.18`; without it only tfpriv runs.
 
+`--multiparty` adds the dealer-free threshold protocol (`rlwe.multiparty`, what
+`RlweAggregator` runs): n4096, every client a key holder, T = k // 2 + 1. It
+reports the key setup (each holder's secret share, public-key share and Shamir
+re-sharing; all holders do the same work, so the simulated total over k is the
+time per client) and one round: encryption per client, the server's sum, the
+threshold decryption (T smudged partial decryptions and their combination).
+
 Run: .venv/bin/python benchmarks/rlwe_bench.py [--clients 10] [--weights 1000000]
+     [--multiparty]
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import time
 
 import numpy as np
 
-from tfpriv.crypto.rlwe import bfv, keys, modswitch, serialize
+from tfpriv.crypto.rlwe import bfv, keys, modswitch, multiparty, serialize
 from tfpriv.crypto.rlwe.encoding import Encoder
 from tfpriv.crypto.rlwe.params import preset
 
@@ -67,6 +75,46 @@ def run_tfpriv(updates):
                        f'compressed ciphertexts')
 
 
+def run_multiparty(updates):
+    params, clients = preset('n4096'), len(updates)
+    needed, encoder = clients // 2 + 1, Encoder(params, PRECISION)
+    (holders, key, view, cost), setup_s = timed(multiparty.setup_keys, params, clients, needed)
+    encrypt_s = 0.0
+    for update in updates:
+        blob, seconds = timed(lambda u: serialize.dumps(key.encrypt(encoder.encode(u))), update)
+        view.ciphertexts.append(blob)
+        encrypt_s += seconds
+
+    def server(blobs):
+        cts = [serialize.loads(blob, params) for blob in blobs]
+        total = cts[0]
+        for ct in cts[1:]:
+            total = bfv.add(total, ct)
+        return total
+
+    total, add_s = timed(server, view.ciphertexts)
+    plain, decrypt_s = timed(multiparty.decrypt, total, holders[:needed], needed, view)
+    partial = next(iter(view.partial_decryptions.values())).size * multiparty.RESIDUE_BYTES
+    return dict(setup=setup_s, setup_bytes=cost.bytes_per_holder, encrypt=encrypt_s / clients,
+                add=add_s, decrypt=decrypt_s, bytes=len(view.ciphertexts[0]),
+                partial_bytes=partial, threshold=needed, smudging=view.smudging_bits,
+                result=encoder.decode(plain, updates[0].size))
+
+
+def report_multiparty(row, clients, size, exact):
+    print(f'\nmultiparty (no dealer): n=4096, log2 q=108, t=2^30, T={row["threshold"]} of '
+          f'{clients} key holders, smudging 2^{row["smudging"]}')
+    print(f'  key setup: {row["setup"] / clients:.3f} s per client (simulated total '
+          f'{row["setup"]:.2f} s), {row["setup_bytes"]:,} B sent per client '
+          f'(public-key share + {clients - 1} Shamir re-shares)')
+    total = clients * row['encrypt'] + row['add'] + row['decrypt']
+    error = float(np.max(np.abs(row['result'] - exact)))
+    print(f'  round: enc {row["encrypt"]:.3f} s/client, add {row["add"]:.3f} s, threshold '
+          f'decrypt {row["decrypt"]:.3f} s ({row["threshold"]} partials + combine), total '
+          f'{total:.2f} s; {row["bytes"]:,} B per client ({row["bytes"] / size:.2f} B/weight), '
+          f'{row["partial_bytes"]:,} B per partial decryption; max error {error:.2e}')
+
+
 def run_tenseal(updates):
     import tenseal as ts
     n, scale = 4096, 2**PRECISION
@@ -108,6 +156,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--clients', type=int, default=10)
     parser.add_argument('--weights', type=int, default=1_000_000)
+    parser.add_argument('--multiparty', action='store_true',
+                        help='also run the dealer-free threshold protocol (multiparty)')
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     updates = [np.clip(rng.normal(0, 0.3, args.weights), -1, 1).astype(np.float32)
@@ -134,6 +184,8 @@ def main():
     if 'TenSEAL' in totals:
         print(f'total time tfpriv / TenSEAL = {totals["tfpriv"] / totals["TenSEAL"]:.2f}x '
               f'(goal <= 1.0x); bytes per weight {rows["tfpriv"]["bytes"]:.2f} (goal <= 11)')
+    if args.multiparty:
+        report_multiparty(run_multiparty(updates), args.clients, args.weights, exact)
 
 
 if __name__ == '__main__':

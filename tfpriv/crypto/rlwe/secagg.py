@@ -175,7 +175,7 @@ class RlweAggregator(SecureAggregator):
           ValueError: bad updates or weights, a value above `bound`, or parameters
             that leave no room for the weighted sum or the smudging noise.
         """
-        start = time.perf_counter()
+        start, self.transcript = time.perf_counter(), None  # (frees the last round's)
         spec, normalized = check_updates(client_updates, weights)
         state = self._setup(spec, self._integer_weights(weights, normalized))
         for i, update in enumerate(client_updates):

@@ -107,9 +107,12 @@ class Quantizer:
         if self.rounding == 'deterministic':
             np.rint(scaled, out=scaled)
         else:
-            scaled += prg.uint8(4 * scaled.size).view(np.uint32) * 2.0**-32
+            noise = np.multiply(prg.uint8(4 * scaled.size).view(np.uint32), 2.0**-32)
+            np.add(scaled, noise, out=scaled)
             np.floor(scaled, out=scaled)
-        return self.mask(scaled.astype(np.int64).astype(self.dtype))
+        if self.bits <= 32:  # |q| < 2^31 by the headroom check: int32 is two's complement mod 2^32
+            return self.mask(scaled.astype(np.int32).view(np.uint32))
+        return self.mask(scaled.astype(np.int64).view(np.uint64))
 
     def decode(self, total: np.ndarray, total_weight: float) -> np.ndarray:
         """Centred lift of a sum mod 2^bits, divided by 2^f and the summed weight."""

@@ -92,7 +92,7 @@ class MaskingAggregator(SecureAggregator):
 
     def _stats(self, state: RoundState, seconds: float) -> AggregationStats:
         config = state.config
-        senders = [u for u in range(config.num_parties) if state.sent[u] > 0]
+        senders = list(state.submitted)  # the clients whose masked input arrived
         client_seconds = [state.clients[u].seconds for u in senders]
         weight = sum(state.clients[u].weight for u in state.submitted)
         error = (len(state.submitted) * config.quantizer.max_error_units
@@ -106,6 +106,7 @@ class MaskingAggregator(SecureAggregator):
                    'bytes_per_weight_per_client': float(np.mean(state.sent[senders]))
                    / max(state.size, 1),
                    'client_seconds_mean': float(np.mean(client_seconds)),
+                   'client_seconds_median': float(np.median(client_seconds)),
                    'client_seconds_max': float(np.max(client_seconds)),
                    'server_seconds': state.server_seconds,
                    'inputs_summed': float(len(state.submitted)),

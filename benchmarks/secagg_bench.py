@@ -1,0 +1,150 @@
+"""Secure aggregation backends side by side: one table row per backend, round size and setting.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/secagg_bench.py [--clients 10 100]
+        [--weights 1000000] [--repeats 2] [--backends secagg]
+
+For every round size (clients x 1M weights, float32 updates of a 999 x 1000
+kernel and a 1000 bias) it measures, in one run and with the OS CSPRNG:
+  * the baseline: a plain NumPy sum of the round's float32 updates (the
+    aggregation the protocol replaces; best of 30);
+  * each backend of `BACKENDS`: per-client time (median over the clients whose
+    input counted of the time each spends computing its messages, each client's
+    best of `--repeats`), server time (best of `--repeats`), bytes each client sends
+    per weight (from the serialized messages), that over the quantized update,
+    the dropouts it tolerates and what the server learns.
+Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
+common to every backend). Bytes per weight are over the clients whose input
+counted; the quantized update is 4 bytes per weight at b = 32.
+Rows for the other backends (shamir, smpc, rlwe) plug in as further entries of
+`BACKENDS` returning `Row`s.
+"""
+
+import argparse
+import dataclasses
+import math
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+from absl import logging
+
+from tfpriv.crypto.masking import Dropouts, MaskingAggregator
+
+
+@dataclasses.dataclass
+class Row:
+    backend: str
+    clients: int
+    setting: str
+    client_ms: float
+    server_ms: float
+    bytes_per_weight: float
+    over_quantized: float
+    tolerated: str
+    dropped: int
+    server_learns: str
+
+
+def model_like(rng: np.random.Generator) -> List[np.ndarray]:
+    """A 1,000,000-weight update: a 999 x 1000 kernel and a 1000 bias, float32."""
+    return [rng.normal(scale=0.05, size=(999, 1000)).astype(np.float32),
+            rng.normal(scale=0.05, size=1000).astype(np.float32)]
+
+
+def best_of(repeats: int, fn: Callable):
+    best, result = math.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def masking_settings(n: int) -> Sequence[tuple]:
+    """(neighbours k, threshold t): the complete graph for n <= 10, and sparse Harary graphs
+    with k = the even number >= log2 n (SecAgg+'s O(log n)) and, for n > 10, k = 2 ceil(log2 n)."""
+    smallest = 2 * math.ceil(math.log2(n) / 2)
+    settings = [(n - 1, (n - 1) // 2 + 1)] if n <= 10 else []
+    settings.append((smallest, smallest // 2 + 1))
+    if n > 10:
+        settings.append((2 * math.ceil(math.log2(n)), math.ceil(math.log2(n)) + 1))
+    return settings
+
+
+def masking_round(updates, weights, k: int, t: int, drop: int, repeats: int):
+    """Per-client times (min over repeats, per client) and the best server time and stats."""
+    n = len(updates)
+    # Any k - t dropouts are tolerated: half of them after sharing, half after the input.
+    dropouts = Dropouts(after_share=range(1, 1 + drop // 2),
+                        after_masked_input=range(1 + drop // 2, 1 + drop))
+    aggregator = MaskingAggregator(n, neighbours=k, threshold=t, bits=32, precision=20,
+                                   bound=512.0, dropouts=dropouts)
+    client_seconds, server_seconds, stats = None, math.inf, None
+    for _ in range(repeats):
+        _, stats = aggregator.aggregate(updates, weights)
+        state = aggregator.last_round
+        seconds = np.array([state.clients[u].seconds for u in state.submitted])
+        client_seconds = seconds if client_seconds is None else np.minimum(client_seconds, seconds)
+        server_seconds = min(server_seconds, state.server_seconds)
+    return float(np.median(client_seconds)), server_seconds, stats
+
+
+def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray,
+                 repeats: int) -> List[Row]:
+    n = len(updates)
+    rows = []
+    for k, t in masking_settings(n):
+        for drop in (0, k - t):
+            client, server, stats = masking_round(updates, weights, k, t, drop, repeats)
+            per_weight = stats.extra['bytes_per_weight_per_client']
+            rows.append(Row('secagg', n, f'k={k} t={t} b=32', 1e3 * client, 1e3 * server,
+                            per_weight, per_weight / 4.0, f'{k - t} of each {k} neighbours',
+                            drop, 'sum of U3; U1..U4; graph'))
+            print(rows[-1], flush=True)
+    return rows
+
+
+BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int], List[Row]]] = {
+    'secagg': masking_rows,
+}
+
+
+def print_table(rows: List[Row], plain_ms: Dict[int, float]) -> None:
+    print(f'{"backend":8} {"clients":>7} {"setting":16} {"client ms":>9} {"x plain":>7} '
+          f'{"server ms":>9} {"B/weight":>8} {"/quant.":>7} {"dropped":>7}  tolerated; server '
+          f'learns')
+    for r in rows:
+        print(f'{r.backend:8} {r.clients:7d} {r.setting:16} {r.client_ms:9.1f} '
+              f'{r.client_ms / plain_ms[r.clients]:7.2f} {r.server_ms:9.1f} '
+              f'{r.bytes_per_weight:8.4f} {r.over_quantized:7.4f} {r.dropped:7d}  '
+              f'{r.tolerated}; {r.server_learns}')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--clients', type=int, nargs='+', default=[10, 100])
+    parser.add_argument('--weights', type=int, default=1_000_000, choices=[1_000_000])
+    parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--backends', nargs='+', default=sorted(BACKENDS), choices=sorted(BACKENDS))
+    args = parser.parse_args()
+    logging.set_verbosity(logging.ERROR)
+    rng = np.random.default_rng(0)
+    rows, plain_ms = [], {}
+    for n in args.clients:
+        updates = [model_like(rng) for _ in range(n)]
+        weights = rng.integers(100, 1000, size=n).astype(np.float64)
+        flat = [np.concatenate([a.ravel() for a in u]) for u in updates]
+        seconds, _ = best_of(30, lambda: sum(flat[1:], flat[0].copy()))
+        one_add, _ = best_of(30, lambda: flat[0] + flat[1])
+        plain_ms[n] = 1e3 * seconds
+        print(f'{n} clients x {args.weights:,} weights: plain NumPy sum of the {n} float32 '
+              f'updates {plain_ms[n]:.1f} ms (baseline, best of 30); one 1M add '
+              f'{1e3 * one_add:.2f} ms', flush=True)
+        for backend in args.backends:
+            rows += BACKENDS[backend](updates, weights, args.repeats)
+        del updates, flat
+    print_table(rows, plain_ms)
+
+
+if __name__ == '__main__':
+    main()

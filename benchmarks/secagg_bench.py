@@ -9,9 +9,12 @@ kernel and a 1000 bias) it measures, in one run and with the OS CSPRNG:
     aggregation the protocol replaces; best of 30);
   * each backend of `BACKENDS`: per-client time (median over the clients whose
     input counted of the time each spends computing its messages, each client's
-    best of `--repeats`), server time (best of `--repeats`), bytes each client sends
-    per weight (from the serialized messages), that over the quantized update,
-    the dropouts it tolerates and what the server learns.
+    best of `--repeats`; wall-clock and thread CPU time, the latter insensitive
+    to waiting for a shared CPU), server time (best of `--repeats`), bytes each
+    client sends per weight (from the serialized messages), that over the
+    quantized update, the dropouts it tolerates and what the server learns.
+For secagg it also prints what bounds a client: the encoding and one mask (an
+AES-256-CTR keystream of 4 bytes per weight, expanded and added), best of 30.
 Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
 common to every backend). Bytes per weight are over the clients whose input
 counted; the quantized update is 4 bytes per weight at b = 32.
@@ -28,7 +31,8 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 from absl import logging
 
-from tfpriv.crypto.masking import Dropouts, MaskingAggregator
+from tfpriv.crypto.masking import Dropouts, MaskingAggregator, Quantizer, primitives
+from tfpriv.rng import Prg, RandomSource
 
 
 @dataclasses.dataclass
@@ -37,6 +41,7 @@ class Row:
     clients: int
     setting: str
     client_ms: float
+    client_cpu_ms: float
     server_ms: float
     bytes_per_weight: float
     over_quantized: float
@@ -51,12 +56,12 @@ def model_like(rng: np.random.Generator) -> List[np.ndarray]:
             rng.normal(scale=0.05, size=1000).astype(np.float32)]
 
 
-def best_of(repeats: int, fn: Callable):
+def best_of(repeats: int, fn: Callable, clock: Callable[[], float] = time.perf_counter):
     best, result = math.inf, None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         result = fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best, result
 
 
@@ -72,21 +77,23 @@ def masking_settings(n: int) -> Sequence[tuple]:
 
 
 def masking_round(updates, weights, k: int, t: int, drop: int, repeats: int):
-    """Per-client times (min over repeats, per client) and the best server time and stats."""
+    """Median over clients of each client's best wall and CPU time; best server time; stats."""
     n = len(updates)
     # Any k - t dropouts are tolerated: half of them after sharing, half after the input.
     dropouts = Dropouts(after_share=range(1, 1 + drop // 2),
                         after_masked_input=range(1 + drop // 2, 1 + drop))
     aggregator = MaskingAggregator(n, neighbours=k, threshold=t, bits=32, precision=20,
                                    bound=512.0, dropouts=dropouts)
-    client_seconds, server_seconds, stats = None, math.inf, None
+    wall = cpu = None
+    server_seconds, stats = math.inf, None
     for _ in range(repeats):
         _, stats = aggregator.aggregate(updates, weights)
-        state = aggregator.last_round
-        seconds = np.array([state.clients[u].seconds for u in state.submitted])
-        client_seconds = seconds if client_seconds is None else np.minimum(client_seconds, seconds)
-        server_seconds = min(server_seconds, state.server_seconds)
-    return float(np.median(client_seconds)), server_seconds, stats
+        clients = [aggregator.last_round.clients[u] for u in aggregator.last_round.submitted]
+        times = np.array([[c.seconds for c in clients], [c.cpu_seconds for c in clients]])
+        wall = times[0] if wall is None else np.minimum(wall, times[0])
+        cpu = times[1] if cpu is None else np.minimum(cpu, times[1])
+        server_seconds = min(server_seconds, aggregator.last_round.server_seconds)
+    return float(np.median(wall)), float(np.median(cpu)), server_seconds, stats
 
 
 def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray,
@@ -95,13 +102,29 @@ def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray,
     rows = []
     for k, t in masking_settings(n):
         for drop in (0, k - t):
-            client, server, stats = masking_round(updates, weights, k, t, drop, repeats)
+            wall, cpu, server, stats = masking_round(updates, weights, k, t, drop, repeats)
             per_weight = stats.extra['bytes_per_weight_per_client']
-            rows.append(Row('secagg', n, f'k={k} t={t} b=32', 1e3 * client, 1e3 * server,
-                            per_weight, per_weight / 4.0, f'{k - t} of each {k} neighbours',
-                            drop, 'sum of U3; U1..U4; graph'))
+            rows.append(Row('secagg', n, f'k={k} t={t} b=32', 1e3 * wall, 1e3 * cpu,
+                            1e3 * server, per_weight, per_weight / 4.0,
+                            f'{k - t} of each {k} neighbours', drop, 'sum of U3; U1..U4; graph'))
             print(rows[-1], flush=True)
     return rows
+
+
+def masking_floor(update: np.ndarray) -> None:
+    """What bounds a masking client, best of 30: the encoding and one mask (expand + add)."""
+    seed = bytes(32)
+    for rounding in ('stochastic', 'deterministic'):
+        quantizer = Quantizer(32, 20, 512.0, rounding)
+        seconds, encoded = best_of(30, lambda: quantizer.encode(update, 0.1, Prg(RandomSource())))
+        print(f'  secagg floor: encode 1M weights ({rounding} rounding) {1e3 * seconds:.2f} ms')
+    seconds, _ = best_of(30, lambda: primitives.expand(seed, update.size, np.uint32))
+    print(f'  secagg floor: one mask = AES-256-CTR keystream of 4 B/weight {1e3 * seconds:.2f} ms '
+          f'({4 * update.size / seconds / 1e9:.1f} GB/s)')
+    seconds, _ = best_of(30, lambda: np.add(encoded, primitives.expand(seed, update.size,
+                                                                        np.uint32), out=encoded))
+    print(f'  secagg floor: one mask expanded and added {1e3 * seconds:.2f} ms: a client with k '
+          f'neighbours adds k + 1 masks', flush=True)
 
 
 BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int], List[Row]]] = {
@@ -109,15 +132,17 @@ BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int], List[Row
 }
 
 
-def print_table(rows: List[Row], plain_ms: Dict[int, float]) -> None:
+def print_table(rows: List[Row], plain: Dict[int, tuple]) -> None:
+    """`plain[n]` = (wall, CPU) ms of the plain NumPy sum of the n updates."""
     print(f'{"backend":8} {"clients":>7} {"setting":16} {"client ms":>9} {"x plain":>7} '
-          f'{"server ms":>9} {"B/weight":>8} {"/quant.":>7} {"dropped":>7}  tolerated; server '
-          f'learns')
+          f'{"cpu ms":>7} {"x plain":>7} {"server ms":>9} {"B/weight":>8} {"/quant.":>7} '
+          f'{"dropped":>7}  tolerated; server learns')
     for r in rows:
+        wall, cpu = plain[r.clients]
         print(f'{r.backend:8} {r.clients:7d} {r.setting:16} {r.client_ms:9.1f} '
-              f'{r.client_ms / plain_ms[r.clients]:7.2f} {r.server_ms:9.1f} '
-              f'{r.bytes_per_weight:8.4f} {r.over_quantized:7.4f} {r.dropped:7d}  '
-              f'{r.tolerated}; {r.server_learns}')
+              f'{r.client_ms / wall:7.2f} {r.client_cpu_ms:7.1f} {r.client_cpu_ms / cpu:7.2f} '
+              f'{r.server_ms:9.1f} {r.bytes_per_weight:8.4f} {r.over_quantized:7.4f} '
+              f'{r.dropped:7d}  {r.tolerated}; {r.server_learns}')
 
 
 def main():
@@ -134,12 +159,15 @@ def main():
         updates = [model_like(rng) for _ in range(n)]
         weights = rng.integers(100, 1000, size=n).astype(np.float64)
         flat = [np.concatenate([a.ravel() for a in u]) for u in updates]
-        seconds, _ = best_of(30, lambda: sum(flat[1:], flat[0].copy()))
+        wall, _ = best_of(30, lambda: sum(flat[1:], flat[0].copy()))
+        cpu, _ = best_of(30, lambda: sum(flat[1:], flat[0].copy()), time.thread_time)
         one_add, _ = best_of(30, lambda: flat[0] + flat[1])
-        plain_ms[n] = 1e3 * seconds
+        plain_ms[n] = (1e3 * wall, 1e3 * cpu)
         print(f'{n} clients x {args.weights:,} weights: plain NumPy sum of the {n} float32 '
-              f'updates {plain_ms[n]:.1f} ms (baseline, best of 30); one 1M add '
-              f'{1e3 * one_add:.2f} ms', flush=True)
+              f'updates {1e3 * wall:.1f} ms wall, {1e3 * cpu:.1f} ms CPU (baseline, best of 30); '
+              f'one 1M add {1e3 * one_add:.2f} ms', flush=True)
+        if 'secagg' in args.backends and n == args.clients[0]:
+            masking_floor(flat[0].astype(np.float64))
         for backend in args.backends:
             rows += BACKENDS[backend](updates, weights, args.repeats)
         del updates, flat

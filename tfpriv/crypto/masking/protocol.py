@@ -110,7 +110,8 @@ class Client:
     self_seed: bytes = b''
     peers: Dict[int, Tuple[bytes, bytes]] = dataclasses.field(default_factory=dict)
     held: Dict[int, bytes] = dataclasses.field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall-clock time computing its messages
+    cpu_seconds: float = 0.0  # CPU time of the same (insensitive to waiting for a busy CPU)
 
     def __repr__(self) -> str:
         return f'Client(index={self.index}, peers={sorted(self.peers)})'
@@ -146,18 +147,21 @@ class RoundState:
     sent: Optional[np.ndarray] = None  # bytes each client sent
     messages: int = 0
     server_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
 
 
 @contextlib.contextmanager
 def _clock(state: RoundState, client: Optional[Client] = None) -> Iterator[None]:
-    """Adds the block's wall-clock time to the client's (or, for None, the server's) total."""
-    start = time.perf_counter()
+    """Adds the block's wall-clock and CPU time to the client's (None: the server's) totals."""
+    start, cpu = time.perf_counter(), time.thread_time()
     yield
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
     if client is None:
         state.server_seconds += elapsed
+        state.server_cpu_seconds += cpu
     else:
         client.seconds += elapsed
+        client.cpu_seconds += cpu
 
 
 def _send(state: RoundState, sender: int, message: bytes) -> bytes:

@@ -129,13 +129,13 @@ class Quantizer:
         return raw.reshape(-1, self.dtype.itemsize)[:, :self.wire_bytes].tobytes()
 
     def from_wire(self, data: bytes, size: int) -> np.ndarray:
-        """Inverse of `to_wire` for `size` values (ValueError on a wrong length)."""
+        """Inverse of `to_wire` for `size` values (ValueError on a wrong length); may be read-only."""
         if len(data) != size * self.wire_bytes:
             raise ValueError(f'expected {size * self.wire_bytes} bytes for {size} values, got '
                              f'{len(data)}')
-        raw = np.frombuffer(data, dtype=np.uint8).reshape(size, self.wire_bytes)
+        little = self.dtype.newbyteorder('<')
         if self.wire_bytes == self.dtype.itemsize:
-            return raw.reshape(-1).view(self.dtype.newbyteorder('<')).astype(self.dtype)
+            return np.frombuffer(data, dtype=little).astype(self.dtype, copy=False)
         padded = np.zeros((size, self.dtype.itemsize), dtype=np.uint8)
-        padded[:, :self.wire_bytes] = raw
-        return padded.reshape(-1).view(self.dtype.newbyteorder('<')).astype(self.dtype)
+        padded[:, :self.wire_bytes] = np.frombuffer(data, dtype=np.uint8).reshape(size, -1)
+        return padded.reshape(-1).view(little).astype(self.dtype, copy=False)

@@ -108,6 +108,9 @@ class MaskingAggregator(SecureAggregator):
                    'client_seconds_mean': float(np.mean(client_seconds)),
                    'client_seconds_median': float(np.median(client_seconds)),
                    'client_seconds_max': float(np.max(client_seconds)),
+                   'client_cpu_seconds_median': float(np.median(
+                       [state.clients[u].cpu_seconds for u in senders])),
                    'server_seconds': state.server_seconds,
+                   'server_cpu_seconds': state.server_cpu_seconds,
                    'inputs_summed': float(len(state.submitted)),
                    'max_abs_error': error})

@@ -26,7 +26,11 @@ Bell et al. 2020 restricts every "all clients" to "the k neighbours of u"):
 
 Threat model: an honest-but-curious server and up to t - 1 colluding clients
 per neighbourhood (Bell et al. give the graph conditions for collusions across
-neighbourhoods). The server learns the sum over U3, the sets U1..U4, the graph
+neighbourhoods). The defences of the actively malicious variant (signed keys,
+the consistency round that stops a server from claiming a live client dropped
+to learn both of its secrets) are not implemented; t > k/2 keeps honest
+survivors from ever revealing more than t - 1 shares of the secret they do not
+open. The server learns the sum over U3, the sets U1..U4, the graph
 and the public weights; each y_u alone is uniform in Z_{2^b}^d because PRG(b_u)
 is. Weights are public, as in FedAvg: clients encode (n_u / N) x_u with N the
 round's total count, and the server divides the decoded sum by the total weight

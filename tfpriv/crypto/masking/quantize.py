@@ -98,7 +98,7 @@ class Quantizer:
         Raises:
           ValueError: a value of `update` exceeds `bound` in magnitude.
         """
-        largest = float(np.max(np.abs(update))) if update.size else 0.0
+        largest = max(float(update.max()), -float(update.min())) if update.size else 0.0
         if largest > self.bound:
             raise ValueError(f'an update value of magnitude {largest:g} exceeds bound='
                              f'{self.bound:g}: raise bound (and bits, if the headroom check '

@@ -166,8 +166,7 @@ def test_server_view_of_one_client_is_uniform_and_hides_its_input():
 
 def test_uniformity_check_rejects_unmasked_input(monkeypatch):
     """With every mask zeroed, the same server view is the constant encoding and is rejected."""
-    monkeypatch.setattr(primitives, 'expand',
-                        lambda seed, size, dtype: np.zeros(size, dtype=dtype))
+    monkeypatch.setattr(primitives, 'add_masks', lambda out, seeds, signs: out)
     updates = [[np.full(1 << 12, 0.25)] for _ in range(3)]
     aggregator = MaskingAggregator(3, precision=16, bound=1.0, rounding='deterministic',
                                    rng=RandomSource(seed=13))
@@ -187,7 +186,8 @@ def test_pairwise_masks_are_uniform_and_cancel():
     state, normalized = aggregator.last_round, weights / weights.sum()
     total = np.zeros(size, dtype=np.uint64)
     for u in range(n):
-        self_mask = primitives.expand(state.clients[u].self_seed, size, np.uint32)
+        self_mask = primitives.add_masks(np.zeros(size, np.uint32), [state.clients[u].self_seed],
+                                         [1])
         pairwise = (server_view_of(aggregator, u) - quantized_input(updates[u], normalized[u], 16)
                     - self_mask.astype(np.uint64)) % 2**32
         assert chi_square_is_uniform(pairwise, 0) and chi_square_is_uniform(pairwise, 24)

@@ -46,7 +46,7 @@ def harary_graph(num_parties: int, neighbours: int, rng: RandomSource) -> Graph:
     order = np.argsort(rng.uint64(num_parties), kind='stable')
     position = np.empty(num_parties, dtype=np.int64)
     position[order] = np.arange(num_parties)
-    offsets = [d for d in range(1, neighbours // 2 + 1)] + [-d for d in
-                                                            range(1, neighbours // 2 + 1)]
+    half = range(1, neighbours // 2 + 1)
+    offsets = list(half) + [-d for d in half]
     return tuple(tuple(sorted(int(order[(position[u] + d) % num_parties]) for d in offsets))
                  for u in range(num_parties))

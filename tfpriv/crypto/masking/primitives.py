@@ -4,8 +4,9 @@
   the `cryptography` package, the shared point hashed by HKDF-SHA256 (RFC 5869)
   with a label per purpose, so the share-encryption key and the mask seed of a
   pair are independent.
-* Mask expansion: a 32-byte seed keys the one AES-256-CTR keystream of tfpriv
-  (`tfpriv.rng.Prg`, zero IV: every seed keys one stream only).
+* Masks: a 32-byte seed keys the one AES-256-CTR keystream of tfpriv
+  (`tfpriv.rng.Prg`, zero IV: every seed keys one stream only); `add_masks`
+  adds or subtracts many such streams into a vector mod 2^32 or 2^64.
 * Authenticated encryption of shares: AES-256-GCM (NIST SP 800-38D). Each
   pair key is used once per direction, so the 96-bit nonce is the pair
   (sender, recipient) itself; both indices are also authenticated data.
@@ -37,6 +38,7 @@ SHARE_BYTES = 4 * LIMBS  # one field element (< 2^31) in 4 bytes per limb
 MASK_LABEL = b'tfpriv secagg+ pairwise mask'
 SHARE_LABEL = b'tfpriv secagg+ share encryption'
 _NONCE = struct.Struct('<IIxxxx')
+_MASK_BLOCK = 1 << 18  # bytes of each mask added at a time (in cache with the output block)
 
 
 class _Seed:
@@ -51,10 +53,25 @@ class _Seed:
         return chunk
 
 
-def expand(seed: bytes, size: int, dtype: np.dtype) -> np.ndarray:
-    """`size` uniform words of `dtype` from the AES-256-CTR stream keyed by `seed`."""
-    dtype = np.dtype(dtype)
-    return Prg(_Seed(seed)).uint8(dtype.itemsize * size).view(dtype)
+def add_masks(out: np.ndarray, seeds: Sequence[bytes], signs: Sequence[int]) -> np.ndarray:
+    """out += sum_i signs[i] PRG(seeds[i]) mod 2^(8 out.itemsize), in place; returns out.
+
+    PRG(seed) is the AES-256-CTR keystream keyed by the 32-byte seed, read as
+    words of out's unsigned dtype. All streams advance together over blocks of
+    `_MASK_BLOCK` bytes, so each block of `out` stays in cache while every mask
+    is added to it.
+    """
+    streams = [Prg(_Seed(seed)) for seed in seeds]
+    step = _MASK_BLOCK // out.itemsize
+    for start in range(0, out.size, step):
+        block = out[start:start + step]
+        for stream, sign in zip(streams, signs):
+            words = stream.uint8(block.size * out.itemsize).view(out.dtype)
+            if sign > 0:
+                block += words
+            else:
+                block -= words
+    return out
 
 
 def private_key(rng: RandomSource) -> X25519PrivateKey:

@@ -79,15 +79,16 @@ class Dropouts:
             object.__setattr__(self, name, tuple(int(u) for u in getattr(self, name)))
 
     @property
-    def all(self) -> Tuple[int, ...]:
+    def indices(self) -> Tuple[int, ...]:
+        """Every client that drops, stage by stage."""
         return self.after_advertise + self.after_share + self.after_masked_input
 
     def check(self, num_parties: int) -> None:
         """ValueError unless every index is a client and none drops twice."""
-        bad = [u for u in self.all if not 0 <= u < num_parties]
+        bad = [u for u in self.indices if not 0 <= u < num_parties]
         if bad:
             raise ValueError(f'dropouts must name clients in [0, {num_parties}), got {bad}')
-        if len(set(self.all)) != len(self.all):
+        if len(set(self.indices)) != len(self.indices):
             raise ValueError(f'dropouts must name each client at most once, got {self}')
 
 
@@ -259,15 +260,12 @@ def _masked_vector(state: RoundState, client: Client) -> np.ndarray:
     """y_u = q_u + PRG(b_u) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv) mod 2^b."""
     quantizer = state.config.quantizer
     masked = quantizer.encode(client.update, client.weight, Prg(state.rng))
-    masked += primitives.expand(client.self_seed, state.size, quantizer.dtype)
-    for v in sorted(client.held):
-        seed = primitives.agree(client.mask_key, client.peers[v][1], primitives.MASK_LABEL)
-        pairwise = primitives.expand(seed, state.size, quantizer.dtype)
-        if v > client.index:
-            masked += pairwise
-        else:
-            masked -= pairwise
-    return quantizer.mask(masked)
+    peers = sorted(client.held)
+    seeds = [client.self_seed] + [
+        primitives.agree(client.mask_key, client.peers[v][1], primitives.MASK_LABEL)
+        for v in peers]
+    signs = [1] + [1 if v > client.index else -1 for v in peers]
+    return quantizer.mask(primitives.add_masks(masked, seeds, signs))
 
 
 def masked_input(state: RoundState) -> RoundState:
@@ -330,24 +328,19 @@ def _rebuild(state: RoundState, shares, owner: int, kind: int) -> bytes:
     return primitives.reconstruct_secret(holders, blobs)
 
 
-def _remove_dropped_masks(state: RoundState, shares, owner: int) -> None:
-    """Undoes the pairwise masks that owner's neighbours in U3 added towards the dropped owner."""
+def _dropped_masks(state: RoundState, shares, owner: int) -> List[Tuple[bytes, int]]:
+    """(seed, sign) undoing the pairwise masks that owner's neighbours in U3 added towards it."""
     submitted = set(state.submitted)
     partners = [v for v in state.graph[owner] if v in submitted]
     if not partners:
-        return
+        return []
     key = X25519PrivateKey.from_private_bytes(_rebuild(state, shares, owner, _KEY))
     if primitives.public_bytes(key) != state.public_keys[owner][1]:
         raise DecodingError(f'the mask key rebuilt for client {owner} does not match the public '
                             f'key it advertised: a share was wrong')
-    dtype = state.config.quantizer.dtype
-    for v in partners:
-        seed = primitives.agree(key, state.public_keys[v][1], primitives.MASK_LABEL)
-        pairwise = primitives.expand(seed, state.size, dtype)
-        if owner > v:  # y_v added +PRG(s_vu) for u > v
-            state.total -= pairwise
-        else:
-            state.total += pairwise
+    # y_v added +PRG(s_vu) when u > v and -PRG(s_vu) when u < v: subtract what was added.
+    return [(primitives.agree(key, state.public_keys[v][1], primitives.MASK_LABEL),
+             -1 if owner > v else 1) for v in partners]
 
 
 def unmask(state: RoundState) -> RoundState:
@@ -360,11 +353,11 @@ def unmask(state: RoundState) -> RoundState:
     quantizer = state.config.quantizer
     with _clock(state):
         shares = _parse_replies(state)
-        for u in state.submitted:
-            seed = _rebuild(state, shares, u, _SEED)
-            state.total -= primitives.expand(seed, state.size, quantizer.dtype)
+        masks = [(_rebuild(state, shares, u, _SEED), -1) for u in state.submitted]
         for u in sorted(set(state.shared) - set(state.submitted)):
-            _remove_dropped_masks(state, shares, u)
+            masks += _dropped_masks(state, shares, u)
+        seeds, signs = zip(*masks)
+        primitives.add_masks(state.total, seeds, signs)
         total_weight = sum(state.clients[u].weight for u in state.submitted)
         if total_weight <= 0:
             raise DropoutError(f'the clients whose inputs arrived ({list(state.submitted)}) '

@@ -37,6 +37,7 @@ from tfpriv.rng import Prg
 
 ROUNDINGS = ('stochastic', 'deterministic')
 _MIN_BITS, _MAX_BITS = 8, 64
+_BLOCK = 1 << 15  # values encoded at a time: 256 KB of float64 per intermediate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Quantizer:
     def encode(self, update: np.ndarray, weight: float, prg: Prg) -> np.ndarray:
         """R(weight update 2^f) mod 2^bits in the container dtype; prg drives stochastic R.
 
+        Works in blocks of `_BLOCK` values so the float64 intermediates stay in cache.
+
         Raises:
           ValueError: a value of `update` exceeds `bound` in magnitude.
         """
@@ -103,16 +106,23 @@ class Quantizer:
             raise ValueError(f'an update value of magnitude {largest:g} exceeds bound='
                              f'{self.bound:g}: raise bound (and bits, if the headroom check '
                              f'then fails) or clip the update')
-        scaled = np.multiply(update, weight * 2.0**self.precision, dtype=np.float64)
-        if self.rounding == 'deterministic':
-            np.rint(scaled, out=scaled)
-        else:
-            noise = np.multiply(prg.uint8(4 * scaled.size).view(np.uint32), 2.0**-32)
-            np.add(scaled, noise, out=scaled)
-            np.floor(scaled, out=scaled)
-        if self.bits <= 32:  # |q| < 2^31 by the headroom check: int32 is two's complement mod 2^32
-            return self.mask(scaled.astype(np.int32).view(np.uint32))
-        return self.mask(scaled.astype(np.int64).view(np.uint64))
+        out = np.empty(update.size, dtype=self.dtype)
+        # |q| < 2^(bits-1) by the headroom check: the signed view is two's complement mod 2^w.
+        signed = out.view(np.int32 if self.dtype == np.uint32 else np.int64)
+        scaled, noise = np.empty(min(_BLOCK, update.size)), np.empty(min(_BLOCK, update.size))
+        scale = weight * 2.0**self.precision
+        for start in range(0, update.size, _BLOCK):
+            block = update[start:start + _BLOCK]
+            values = np.multiply(block, scale, out=scaled[:block.size])
+            if self.rounding == 'deterministic':
+                np.rint(values, out=values)
+            else:
+                uniform = noise[:block.size]
+                np.multiply(prg.uint8(4 * block.size).view(np.uint32), 2.0**-32, out=uniform)
+                values += uniform
+                np.floor(values, out=values)
+            signed[start:start + block.size] = values
+        return self.mask(out)
 
     def decode(self, total: np.ndarray, total_weight: float) -> np.ndarray:
         """Centred lift of a sum mod 2^bits, divided by 2^f and the summed weight."""

@@ -98,7 +98,7 @@ class MaskingAggregator(SecureAggregator):
         error = (len(state.submitted) * config.quantizer.max_error_units
                  * 2.0**-config.quantizer.precision / weight)
         return AggregationStats(
-            self.name, config.num_parties, num_dropped=len(config.dropouts.all),
+            self.name, config.num_parties, num_dropped=len(config.dropouts.indices),
             messages=state.messages, bytes_per_client=float(np.mean(state.sent[senders])),
             bytes_total=int(state.sent.sum()), seconds=seconds,
             extra={'neighbours': float(config.neighbours), 'threshold': float(config.threshold),

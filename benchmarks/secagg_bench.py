@@ -66,24 +66,27 @@ def best_of(repeats: int, fn: Callable, clock: Callable[[], float] = time.perf_c
 
 
 def masking_settings(n: int) -> Sequence[tuple]:
-    """(neighbours k, threshold t): the complete graph for n <= 10, and sparse Harary graphs
-    with k = the even number >= log2 n (SecAgg+'s O(log n)) and, for n > 10, k = 2 ceil(log2 n)."""
+    """(neighbours k, threshold t, rounding): the complete graph for n <= 10; sparse Harary
+    graphs with k = the even number >= log2 n (SecAgg+'s O(log n)) and, for n > 10,
+    k = 2 ceil(log2 n); for n <= 10 the sparse graph with deterministic rounding too."""
     smallest = 2 * math.ceil(math.log2(n) / 2)
-    settings = [(n - 1, (n - 1) // 2 + 1)] if n <= 10 else []
-    settings.append((smallest, smallest // 2 + 1))
-    if n > 10:
-        settings.append((2 * math.ceil(math.log2(n)), math.ceil(math.log2(n)) + 1))
+    settings = [(n - 1, (n - 1) // 2 + 1, 'stochastic')] if n <= 10 else []
+    settings.append((smallest, smallest // 2 + 1, 'stochastic'))
+    if n <= 10:
+        settings.append((smallest, smallest // 2 + 1, 'deterministic'))
+    else:
+        settings.append((2 * math.ceil(math.log2(n)), math.ceil(math.log2(n)) + 1, 'stochastic'))
     return settings
 
 
-def masking_round(updates, weights, k: int, t: int, drop: int, repeats: int):
+def masking_round(updates, weights, setting: tuple, drop: int, repeats: int):
     """Median over clients of each client's best wall and CPU time; best server time; stats."""
-    n = len(updates)
+    n, (k, t, rounding) = len(updates), setting
     # Any k - t dropouts are tolerated: half of them after sharing, half after the input.
     dropouts = Dropouts(after_share=range(1, 1 + drop // 2),
                         after_masked_input=range(1 + drop // 2, 1 + drop))
     aggregator = MaskingAggregator(n, neighbours=k, threshold=t, bits=32, precision=20,
-                                   bound=512.0, dropouts=dropouts)
+                                   bound=512.0, rounding=rounding, dropouts=dropouts)
     wall = cpu = None
     server_seconds, stats = math.inf, None
     for _ in range(repeats):
@@ -100,11 +103,12 @@ def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray,
                  repeats: int) -> List[Row]:
     n = len(updates)
     rows = []
-    for k, t in masking_settings(n):
+    for setting in masking_settings(n):
+        k, t, rounding = setting
         for drop in (0, k - t):
-            wall, cpu, server, stats = masking_round(updates, weights, k, t, drop, repeats)
+            wall, cpu, server, stats = masking_round(updates, weights, setting, drop, repeats)
             per_weight = stats.extra['bytes_per_weight_per_client']
-            rows.append(Row('secagg', n, f'k={k} t={t} b=32', 1e3 * wall, 1e3 * cpu,
+            rows.append(Row('secagg', n, f'k={k} t={t} {rounding[:3]}.', 1e3 * wall, 1e3 * cpu,
                             1e3 * server, per_weight, per_weight / 4.0,
                             f'{k - t} of each {k} neighbours', drop, 'sum of U3; U1..U4; graph'))
             print(rows[-1], flush=True)
@@ -132,6 +136,8 @@ BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int], List[Row
 
 def print_table(rows: List[Row], plain: Dict[int, tuple]) -> None:
     """`plain[n]` = (wall, CPU) ms of the plain NumPy sum of the n updates."""
+    print('secagg: b = 32 bits, precision 20, bound 512; sto./det. = stochastic/deterministic '
+          'rounding')
     print(f'{"backend":8} {"clients":>7} {"setting":16} {"client ms":>9} {"x plain":>7} '
           f'{"cpu ms":>7} {"x plain":>7} {"server ms":>9} {"B/weight":>8} {"/quant.":>7} '
           f'{"dropped":>7}  tolerated; server learns')

@@ -276,10 +276,10 @@ def masked_input(state: RoundState) -> RoundState:
     for u in active:
         client = state.clients[u]
         with _clock(state, client):
-            message = _INPUT.pack(3, u) + quantizer.to_wire(_masked_vector(state, client))
+            message = quantizer.to_wire(_masked_vector(state, client), _INPUT.pack(3, u))
         state.view.masked_inputs[u] = _send(state, u, message)
         with _clock(state):
-            state.total += quantizer.from_wire(message[_INPUT.size:], state.size)
+            state.total += quantizer.from_wire(memoryview(message)[_INPUT.size:], state.size)
     state.submitted = active
     if not active:
         raise DropoutError('no client sent its masked input: nothing to aggregate')

@@ -131,12 +131,12 @@ class Quantizer:
             signed[signed >= 2**(self.bits - 1)] -= 2**self.bits
         return signed / (2.0**self.precision * total_weight)
 
-    def to_wire(self, values: np.ndarray) -> bytes:
-        """Little-endian values, ceil(bits / 8) bytes each."""
+    def to_wire(self, values: np.ndarray, header: bytes = b'') -> bytes:
+        """`header` then the little-endian values, ceil(bits / 8) bytes each (one copy)."""
         raw = values.astype(self.dtype.newbyteorder('<'), copy=False).view(np.uint8)
-        if self.wire_bytes == self.dtype.itemsize:
-            return raw.tobytes()
-        return raw.reshape(-1, self.dtype.itemsize)[:, :self.wire_bytes].tobytes()
+        if self.wire_bytes != self.dtype.itemsize:
+            raw = np.ascontiguousarray(raw.reshape(-1, self.dtype.itemsize)[:, :self.wire_bytes])
+        return b''.join((header, memoryview(raw).cast('B')))
 
     def from_wire(self, data: bytes, size: int) -> np.ndarray:
         """Inverse of `to_wire` for `size` values (ValueError on a wrong length); may be read-only."""

@@ -43,3 +43,7 @@ class PlaintextOverflowError(ArithmeticError):
 
 class UnsupportedLayerError(ValueError):
     """The model contains a layer or activation that has no exact SMPC evaluation here."""
+
+
+class DropoutError(RuntimeError):
+    """Too many clients dropped out of a secure-aggregation round for the survivors to unmask it."""

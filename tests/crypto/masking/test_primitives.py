@@ -1,0 +1,81 @@
+"""Key agreement, mask expansion, share encryption and Shamir sharing of 32-byte secrets."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tfpriv.crypto.masking import primitives
+from tfpriv.errors import DecodingError
+from tfpriv.rng import RandomSource
+
+
+def test_secrets_rebuild_from_any_t_shares_and_not_from_fewer():
+    rng = RandomSource(seed=0)
+    secrets = [rng.bytes(32), rng.bytes(32)]
+    holders = [2, 5, 7, 9, 11]
+    blobs = primitives.split_secrets(secrets, holders, 3, rng)
+    assert all(len(b) == 2 * primitives.SHARE_BYTES for b in blobs)
+    for chosen in itertools.combinations(range(5), 3):
+        for index, secret in enumerate(secrets):
+            shares = [blobs[i][index * 64:(index + 1) * 64] for i in chosen]
+            assert primitives.reconstruct_secret([holders[i] for i in chosen], shares) == secret
+    two = [blobs[i][:64] for i in (0, 1)]
+    with pytest.raises(DecodingError):  # a degree-2 polynomial through 2 points: limbs >= 2^16
+        primitives.reconstruct_secret(holders[:2], two)
+
+
+def test_t_minus_1_shares_are_uniform_whatever_the_secret():
+    """Shamir's privacy: one share of a 2-of-n sharing is uniform in GF(p) for any secret.
+
+    8,192 limb shares of an all-zero secret: their top byte (bits 23..30) is
+    uniform over 256 values; chi-square with 255 degrees of freedom, two-sided
+    at its 1e-6 and 1 - 1e-6 quantiles (161.7 and 377.1, scipy.stats.chi2).
+    """
+    from scipy import stats
+    rng = RandomSource(seed=1)
+    limbs = np.concatenate([np.frombuffer(primitives.split_secrets([bytes(32)], [0, 1], 2, rng)[0],
+                                          dtype='<u4') for _ in range(512)])
+    counts = np.bincount((limbs >> 23).astype(np.int64), minlength=256)
+    statistic = (((counts - limbs.size / 256)**2) / (limbs.size / 256)).sum()
+    assert stats.chi2.ppf(1e-6, 255) < statistic < stats.chi2.ppf(1 - 1e-6, 255)
+
+
+def test_tampered_or_rerouted_share_fails_authentication():
+    rng = RandomSource(seed=2)
+    key = primitives.agree(primitives.private_key(rng),
+                           primitives.public_bytes(primitives.private_key(rng)),
+                           primitives.SHARE_LABEL)
+    ciphertext = primitives.seal(key, 1, 2, b'share')
+    assert primitives.unseal(key, 1, 2, ciphertext) == b'share'
+    flipped = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+    for sender, recipient, data in ((1, 2, flipped), (1, 3, ciphertext), (2, 1, ciphertext)):
+        with pytest.raises(DecodingError, match='authentication'):
+            primitives.unseal(key, sender, recipient, data)
+
+
+def test_labels_separate_mask_seeds_from_share_keys():
+    rng = RandomSource(seed=3)
+    a, b = primitives.private_key(rng), primitives.private_key(rng)
+    mask = primitives.agree(a, primitives.public_bytes(b), primitives.MASK_LABEL)
+    assert mask == primitives.agree(b, primitives.public_bytes(a), primitives.MASK_LABEL)
+    assert mask != primitives.agree(a, primitives.public_bytes(b), primitives.SHARE_LABEL)
+
+
+def keystream(seed, nbytes):
+    """AES-256-CTR with a zero IV straight from `cryptography`: the reference PRG(seed)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    return Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(nbytes))
+
+
+@pytest.mark.parametrize('dtype', [np.uint32, np.uint64])
+def test_add_masks_adds_the_keystreams_across_blocks(dtype):
+    """300,000 words span several blocks; the sum must equal the contiguous streams' sum."""
+    size, seeds = 300_001, [b'\x01' * 32, b'\x02' * 32, b'\x03' * 32]
+    start = np.arange(size, dtype=dtype)
+    out = primitives.add_masks(start.copy(), seeds, [1, -1, 1])
+    words = [np.frombuffer(keystream(s, size * np.dtype(dtype).itemsize), dtype=dtype)
+             for s in seeds]
+    np.testing.assert_array_equal(out, start + words[0] - words[1] + words[2])
+    back = primitives.add_masks(out, seeds, [-1, 1, -1])
+    np.testing.assert_array_equal(back, start)

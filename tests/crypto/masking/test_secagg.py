@@ -1,0 +1,306 @@
+"""MaskingAggregator (SecAgg+): exact sums, dropouts at every stage, the server's view.
+
+References are independent of the code under test: `PlainAggregator` for the
+average, NumPy's own rounding for the quantized input, the byte layout of the
+messages written out here, and SciPy's chi-square quantiles for uniformity.
+"""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tfpriv.crypto.masking import Dropouts, MaskingAggregator, primitives
+from tfpriv.crypto.secagg import PlainAggregator
+from tfpriv.errors import DropoutError, FixedPointRangeError
+from tfpriv.rng import RandomSource
+
+HEADER = 5  # stage byte + 4-byte sender of a masked-input message
+
+
+def updates_and_weights(num_parties, seed=0, shape=((13, 7), (5,))):
+    rng = np.random.default_rng(seed)
+    updates = [[rng.normal(size=s) for s in shape] for _ in range(num_parties)]
+    return updates, rng.integers(1, 200, size=num_parties)
+
+
+def max_difference(average, reference):
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(average, reference))
+
+
+def error_bound(aggregator, weights):
+    """|U3| e 2^-f / W (quantize.py): e = 1/2 nearest, 1 stochastic; W = U3's share of the weight."""
+    config, state = aggregator.config, aggregator.last_round
+    e = 0.5 if config.quantizer.rounding == 'deterministic' else 1.0
+    fraction = weights[list(state.submitted)].sum() / weights.sum()
+    return len(state.submitted) * e * 2.0**-config.quantizer.precision / fraction
+
+
+def check_against_plain(aggregator, updates, weights):
+    average, stats_ = aggregator.aggregate(updates, weights)
+    kept = list(aggregator.last_round.submitted)
+    reference, _ = PlainAggregator().aggregate([updates[u] for u in kept], weights[kept])
+    assert max_difference(average, reference) <= error_bound(aggregator, weights)
+    return average, stats_
+
+
+def chi_square_is_uniform(words, bits_from, num_bits=8):
+    """Two-sided chi-square test of bits [bits_from, bits_from + num_bits) being uniform.
+
+    With B = 2^num_bits bins the statistic is chi-square with B - 1 degrees of
+    freedom under uniformity; it must lie between its 1e-6 and 1 - 1e-6 quantiles
+    (a false alarm has probability 2e-6; too small a statistic means too regular).
+    """
+    bins = 1 << num_bits
+    values = (np.asarray(words, dtype=np.uint64) >> np.uint64(bits_from)) & np.uint64(bins - 1)
+    counts = np.bincount(values.astype(np.int64), minlength=bins)
+    expected = len(words) / bins
+    statistic = float(((counts - expected)**2 / expected).sum())
+    return stats.chi2.ppf(1e-6, bins - 1) < statistic < stats.chi2.ppf(1 - 1e-6, bins - 1)
+
+
+@pytest.mark.parametrize('neighbours, bits, rounding', [
+    (None, 32, 'deterministic'), (None, 32, 'stochastic'), (4, 32, 'stochastic'),
+    (6, 20, 'deterministic'), (4, 64, 'stochastic')])
+def test_average_matches_plain_within_quantization_error(neighbours, bits, rounding):
+    updates, weights = updates_and_weights(10)
+    aggregator = MaskingAggregator(10, neighbours=neighbours, bits=bits, precision=bits // 2,
+                                   bound=8.0, rounding=rounding, rng=RandomSource(seed=1))
+    average, stats_ = check_against_plain(aggregator, updates, weights)
+    assert [a.shape for a in average] == [(13, 7), (5,)]
+    assert stats_.scheme == 'secagg' and stats_.num_dropped == 0
+    assert stats_.extra['max_abs_error'] == pytest.approx(error_bound(aggregator, weights))
+
+
+def test_coarse_precision_error_is_within_and_near_the_bound():
+    """At f = 2 rounding errors are visible: they stay inside |U3| / 2 2^-f / W, not far below."""
+    updates, weights = updates_and_weights(10, seed=3, shape=((4000,),))
+    aggregator = MaskingAggregator(10, bits=16, precision=2, bound=8.0, rounding='deterministic',
+                                   rng=RandomSource(seed=2))
+    average, _ = check_against_plain(aggregator, updates, weights)
+    reference, _ = PlainAggregator().aggregate(updates, weights)
+    assert max_difference(average, reference) > 0.1 * error_bound(aggregator, weights)
+
+
+@pytest.mark.parametrize('neighbours', [None, 4])
+@pytest.mark.parametrize('stage', ['after_advertise', 'after_share', 'after_masked_input'])
+def test_one_dropout_at_each_stage(stage, neighbours):
+    updates, weights = updates_and_weights(10, seed=4)
+    aggregator = MaskingAggregator(10, neighbours=neighbours, dropouts=Dropouts(**{stage: [3]}),
+                                   rng=RandomSource(seed=5))
+    _, stats_ = check_against_plain(aggregator, updates, weights)
+    counted = stage == 'after_masked_input'  # its masked input arrived: it is in the sum
+    assert (3 in aggregator.last_round.submitted) == counted
+    assert stats_.num_dropped == 1
+
+
+def test_dropouts_at_every_stage_at_once_in_a_sparse_graph():
+    updates, weights = updates_and_weights(12, seed=6)
+    dropouts = Dropouts(after_advertise=[0], after_share=[5], after_masked_input=[9])
+    aggregator = MaskingAggregator(12, neighbours=8, threshold=5, dropouts=dropouts,
+                                   rng=RandomSource(seed=7))
+    check_against_plain(aggregator, updates, weights)
+    state = aggregator.last_round
+    assert state.submitted == tuple(u for u in range(12) if u not in (0, 5))
+    assert state.answered == tuple(u for u in range(12) if u not in (0, 5, 9))
+
+
+def test_any_t_survivors_unmask_and_one_fewer_raises():
+    """Complete graph, k = 6, t = 4: k - t = 2 clients may drop after the masked input, not 3."""
+    updates, weights = updates_and_weights(7, seed=8)
+    tolerated = MaskingAggregator(7, threshold=4, rng=RandomSource(seed=9),
+                                  dropouts=Dropouts(after_masked_input=[1, 4]))
+    check_against_plain(tolerated, updates, weights)
+    too_many = MaskingAggregator(7, threshold=4, rng=RandomSource(seed=9),
+                                 dropouts=Dropouts(after_masked_input=[1, 4, 6]))
+    with pytest.raises(DropoutError, match='threshold 4'):
+        too_many.aggregate(updates, weights)
+
+
+@pytest.mark.parametrize('stage', ['after_advertise', 'after_share'])
+def test_too_many_dropped_neighbours_raise(stage):
+    """Sparse graph k = 4, t = 3: two of client 0's neighbours dropping leaves it 2 < t holders."""
+    updates, weights = updates_and_weights(9, seed=10)
+    probe = MaskingAggregator(9, neighbours=4, threshold=3, rng=RandomSource(seed=11))
+    probe.aggregate(updates, weights)
+    victim_neighbours = probe.last_round.graph[0][:2]
+    aggregator = MaskingAggregator(9, neighbours=4, threshold=3, rng=RandomSource(seed=11),
+                                   dropouts=Dropouts(**{stage: list(victim_neighbours)}))
+    with pytest.raises(DropoutError, match='threshold 3'):
+        aggregator.aggregate(updates, weights)
+
+
+def test_everyone_dropping_raises():
+    updates, weights = updates_and_weights(4)
+    aggregator = MaskingAggregator(4, dropouts=Dropouts(after_share=[0, 1, 2, 3]),
+                                   rng=RandomSource(seed=0))
+    with pytest.raises(DropoutError, match='no client'):
+        aggregator.aggregate(updates, weights)
+
+
+def quantized_input(update, weight, precision, bits=32):
+    """The client's encoding computed here with NumPy: rint(w x 2^f) mod 2^b."""
+    flat = np.concatenate([np.ravel(a) for a in update])
+    return (np.rint(flat * weight * 2.0**precision).astype(np.int64) % 2**bits).astype(np.uint64)
+
+
+def server_view_of(aggregator, client):
+    message = aggregator.last_round.view.masked_inputs[client]
+    return np.frombuffer(message[HEADER:], dtype='<u4').astype(np.uint64)
+
+
+def test_server_view_of_one_client_is_uniform_and_hides_its_input():
+    """A constant update: its encoding is one value; the masked input must look uniform."""
+    size = 1 << 16
+    updates = [[np.full(size, 0.25)] for _ in range(5)]
+    weights = np.ones(5)
+    aggregator = MaskingAggregator(5, bits=32, precision=16, bound=1.0, rounding='deterministic',
+                                   rng=RandomSource(seed=12))
+    aggregator.aggregate(updates, weights)
+    masked = server_view_of(aggregator, 2)
+    encoded = quantized_input(updates[2], 0.2, 16)
+    assert np.unique(encoded).size == 1
+    assert np.mean(masked == encoded) < 1e-3  # equal by chance with probability 2^-32
+    for bits_from in (0, 8, 24):
+        assert chi_square_is_uniform(masked, bits_from)
+
+
+def test_uniformity_check_rejects_unmasked_input(monkeypatch):
+    """With every mask zeroed, the same server view is the constant encoding and is rejected."""
+    monkeypatch.setattr(primitives, 'add_masks', lambda out, seeds, signs: out)
+    updates = [[np.full(1 << 12, 0.25)] for _ in range(3)]
+    aggregator = MaskingAggregator(3, precision=16, bound=1.0, rounding='deterministic',
+                                   rng=RandomSource(seed=13))
+    aggregator.aggregate(updates, np.ones(3))
+    masked = server_view_of(aggregator, 1)
+    assert np.array_equal(masked, quantized_input(updates[1], 1 / 3, 16))
+    assert not chi_square_is_uniform(masked, 0)
+
+
+def test_pairwise_masks_are_uniform_and_cancel():
+    """sum_u (y_u - q_u - PRG(b_u)) = 0 mod 2^32, while each client's pairwise part is uniform."""
+    size, n = 1 << 14, 6
+    updates, weights = updates_and_weights(n, seed=14, shape=((size,),))
+    aggregator = MaskingAggregator(n, neighbours=4, threshold=3, precision=16, bound=8.0,
+                                   rounding='deterministic', rng=RandomSource(seed=15))
+    aggregator.aggregate(updates, weights)
+    state, normalized = aggregator.last_round, weights / weights.sum()
+    total = np.zeros(size, dtype=np.uint64)
+    for u in range(n):
+        self_mask = primitives.add_masks(np.zeros(size, np.uint32), [state.clients[u].self_seed],
+                                         [1])
+        pairwise = (server_view_of(aggregator, u) - quantized_input(updates[u], normalized[u], 16)
+                    - self_mask.astype(np.uint64)) % 2**32
+        assert chi_square_is_uniform(pairwise, 0) and chi_square_is_uniform(pairwise, 24)
+        total = (total + pairwise) % 2**32
+    assert not np.any(total)
+
+
+def test_pairwise_seeds_agree_between_the_pair_only():
+    aggregator = MaskingAggregator(4, rng=RandomSource(seed=16))
+    aggregator.aggregate(*updates_and_weights(4))
+    clients = aggregator.last_round.clients
+    keys = aggregator.last_round.public_keys
+
+    def seed(u, v):
+        return primitives.agree(clients[u].mask_key, keys[v][1], primitives.MASK_LABEL)
+
+    assert seed(0, 1) == seed(1, 0)
+    assert len({seed(0, 1), seed(0, 2), seed(1, 2)}) == 3
+
+
+def test_seeded_source_reproduces_the_round_and_another_seed_does_not():
+    updates, weights = updates_and_weights(5)
+
+    def run(seed):
+        aggregator = MaskingAggregator(5, rng=RandomSource(seed=seed))
+        average, _ = aggregator.aggregate(updates, weights)
+        return average, aggregator.last_round.view
+
+    first, second, other = run(21), run(21), run(22)
+    assert all(np.array_equal(a, b) for a, b in zip(first[0], second[0]))
+    assert first[1] == second[1]
+    assert first[1].masked_inputs[0] != other[1].masked_inputs[0]
+
+
+def test_bytes_per_client_are_those_of_the_serialized_messages():
+    """Complete graph of 5: keys 1+4+64, 4 shares of 1+4+4 + 128 + 16 (GCM tag), input 5 + 4d,
+    reply 1+4+4 + 4 entries of 4+1 + 64."""
+    updates, weights = updates_and_weights(5)
+    size = 13 * 7 + 5
+    _, stats_ = MaskingAggregator(5, rng=RandomSource(seed=0)).aggregate(updates, weights)
+    expected = 69 + 4 * (9 + 128 + 16) + (5 + 4 * size) + (9 + 4 * 69)
+    assert stats_.bytes_per_client == expected
+    assert stats_.messages == 5 * (1 + 4 + 1 + 1)
+
+
+def test_bytes_are_within_1_1_of_the_quantized_update_plus_neighbour_overhead():
+    size = 100_000
+    updates, weights = updates_and_weights(8, shape=((size,),))
+    for bits in (24, 32):
+        aggregator = MaskingAggregator(8, neighbours=4, threshold=3, bits=bits, precision=12,
+                                       bound=8.0, rng=RandomSource(seed=0))
+        _, stats_ = aggregator.aggregate(updates, weights)
+        quantized = size * bits // 8
+        assert quantized < stats_.bytes_per_client <= 1.1 * quantized
+
+
+def test_headroom_is_checked_before_encoding_and_is_tight():
+    """bits = 16, f = 0: n clients at bound B fit iff B + n <= 2^15 - 1 (quantize.py)."""
+    n = 3
+    largest = 2**15 - 1 - n
+    aggregator = MaskingAggregator(n, bits=16, precision=0, bound=float(largest),
+                                   rounding='deterministic', rng=RandomSource(seed=0))
+    updates = [[np.full(4, float(largest))] for _ in range(n)]
+    average, _ = aggregator.aggregate(updates, np.ones(n))
+    assert np.all(np.abs(average[0] - largest) <= n * 0.5)
+    with pytest.raises(FixedPointRangeError, match='raise bits to >= 17'):
+        MaskingAggregator(n, bits=16, precision=0, bound=float(largest + 1))
+
+
+def test_value_above_bound_is_refused():
+    updates, weights = updates_and_weights(3)
+    updates[1][0][0, 0] = 9.0
+    with pytest.raises(ValueError, match='exceeds bound=8'):
+        MaskingAggregator(3, bound=8.0, rng=RandomSource(seed=0)).aggregate(updates, weights)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(num_parties=6, neighbours=3), 'neighbours must be even'),
+    (dict(num_parties=6, neighbours=4, threshold=2), 'threshold must be >= 3'),
+    (dict(num_parties=6, neighbours=6), 'neighbours must be <= 5'),
+    (dict(num_parties=2), 'num_parties must be >= 3'),
+    (dict(num_parties=4, dropouts=Dropouts(after_share=[4])), r'clients in \[0, 4\)'),
+    (dict(num_parties=4, dropouts=Dropouts(after_share=[1], after_advertise=[1])), 'at most once'),
+    (dict(num_parties=4, bits=65), 'bits must be <= 64'),
+    (dict(num_parties=4, rounding='up'), 'rounding must be one of'),
+])
+def test_bad_arguments_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MaskingAggregator(**kwargs)
+
+
+def test_wrong_number_of_updates_is_refused():
+    updates, weights = updates_and_weights(3)
+    with pytest.raises(ValueError, match='num_parties=4'):
+        MaskingAggregator(4, rng=RandomSource(seed=0)).aggregate(updates, weights)
+
+
+def test_client_repr_hides_key_material():
+    aggregator = MaskingAggregator(3, rng=RandomSource(seed=0))
+    aggregator.aggregate(*updates_and_weights(3))
+    client = aggregator.last_round.clients[0]
+    shown = repr(aggregator.last_round)
+    for secret in (client.mask_key.private_bytes_raw(), client.cipher_key.private_bytes_raw(),
+                   client.self_seed):
+        assert repr(secret)[2:-1] not in shown and secret.hex() not in shown
+    assert 'Client(index=0' in repr(client)
+
+
+@pytest.mark.slow
+def test_hundred_clients_sparse_graph_with_dropouts_at_every_stage():
+    updates, weights = updates_and_weights(100, seed=30, shape=((2000,),))
+    dropouts = Dropouts(after_advertise=[3, 50], after_share=[10, 77], after_masked_input=[20, 99])
+    aggregator = MaskingAggregator(100, neighbours=14, threshold=8, dropouts=dropouts,
+                                   rng=RandomSource(seed=31))
+    _, stats_ = check_against_plain(aggregator, updates, weights)
+    assert len(aggregator.last_round.submitted) == 96 and stats_.num_dropped == 6

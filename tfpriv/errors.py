@@ -17,8 +17,12 @@ class DatasetUnavailableError(RuntimeError):
     """The data set's file is neither cached nor downloadable; the message says where to put it."""
 
 
-class FixedPointRangeError(ValueError):
-    """A value, or a planned sum of values, does not fit the fixed-point range of the encoding."""
+class FixedPointRangeError(ValueError, OverflowError):
+    """A value, or a planned sum of values, does not fit the fixed-point range of the encoding.
+
+    Also an `OverflowError`, which the SMPC ring raised for the same condition before
+    the fixed-point codecs were merged.
+    """
 
 
 class DecodingError(ValueError):
@@ -43,3 +47,7 @@ class PlaintextOverflowError(ArithmeticError):
 
 class UnsupportedLayerError(ValueError):
     """The model contains a layer or activation that has no exact SMPC evaluation here."""
+
+
+class SchemeImportError(ImportError):
+    """A registered secure-aggregation scheme failed to import; the message names it and why."""

@@ -121,7 +121,7 @@ def test_comparisons_are_exact(cluster, x, y):
     assert np.array_equal((a <= b).reveal(), x <= y)
     assert np.array_equal((a >= b).reveal(), x >= y)
     assert np.array_equal((a < 0.5).reveal(), x < 0.5)
-    assert (a < b).frac_bits == 0
+    assert (a < b).precision == 0
 
 
 def test_comparisons_near_the_range_limits(cluster):
@@ -169,7 +169,7 @@ def test_argmax_first_of_ties(cluster, x):
 
 
 def test_integer_tensors_and_promotion(cluster):
-    ints = share(cluster, np.array([3, -4, 5]), frac_bits=0)
+    ints = share(cluster, np.array([3, -4, 5]), precision=0)
     assert np.array_equal(ints.reveal(), [3, -4, 5]) and ints.reveal().dtype == np.int64
     mixed = ints + share(cluster, np.array([0.5, 0.5, 0.5]))
     close(mixed, [3.5, -3.5, 5.5], ULP)
@@ -243,10 +243,10 @@ def test_errors_are_clear(cluster):
         share(cluster, [1e20])
     with pytest.raises(TypeError, match='cannot combine'):
         a + 'x'
-    with pytest.raises(ValueError, match='frac_bits'):
-        share(cluster, [1.0], frac_bits=8)
+    with pytest.raises(ValueError, match='precision'):
+        share(cluster, [1.0], precision=8)
     with pytest.raises(TypeError, match='integers'):
-        share(cluster, [1.5], frac_bits=0)
+        share(cluster, [1.5], precision=0)
     with pytest.raises(ValueError, match='at least 2'):
         Cluster(1)
     with pytest.raises(ValueError, match='reshape'):

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.keys import PublicKey, SecretKey, ring_of, uniform_poly
 from tfpriv.crypto.rlwe.params import Params
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError
 
 Z_TAIL = 9.0
@@ -141,12 +141,13 @@ def _scaled_message(params: Params, plaintext: np.ndarray) -> np.ndarray:
 
 
 def encrypt(public: PublicKey, plaintext: np.ndarray,
-            rng: Optional[RandomSource] = None) -> Ciphertext:
-    """Public-key encryption of a plaintext batch (B, n)."""
+            rng: Union[RandomSource, Prg, None] = None) -> Ciphertext:
+    """Public-key encryption of a plaintext batch (B, n); randomness from `rng` (a Prg
+    or one keyed from a RandomSource, OS CSPRNG by default)."""
     params = public.params
     plaintext = _plain(params, plaintext)
     ring, shape = ring_of(params), plaintext.shape
-    prg = sampling.prg_from(rng)
+    prg = as_prg(rng)
     u_hat = ring.ntt.forward(ring.from_signed(sampling.ternary(prg, shape)), reduce=False)
     b_op, a_op = public.operands
     c0 = ring.add(ring.from_ntt(b_op.times_ntt(u_hat)), _scaled_message(params, plaintext))
@@ -158,16 +159,16 @@ def encrypt(public: PublicKey, plaintext: np.ndarray,
 
 
 def encrypt_symmetric(secret: SecretKey, plaintext: np.ndarray,
-                      rng: Optional[RandomSource] = None) -> Ciphertext:
+                      rng: Union[RandomSource, Prg, None] = None) -> Ciphertext:
     """Secret-key encryption with c1 expanded from a fresh seed (sent instead of c1)."""
     params = secret.params
     plaintext = _plain(params, plaintext)
     ring = ring_of(params)
-    seed = sampling.new_seed(rng)
+    prg = as_prg(rng)
+    seed = prg.uint8(Prg.SEED_BYTES).tobytes()
     a = uniform_poly(params, seed, plaintext.shape[0])
     c0 = ring.sub(_scaled_message(params, plaintext), secret.operand.times(a))
-    c0 = ring.add_small(c0, sampling.gaussian(sampling.prg_from(rng), plaintext.shape,
-                                                  params.sigma))
+    c0 = ring.add_small(c0, sampling.gaussian(prg, plaintext.shape, params.sigma))
     plain = int(np.abs(plaintext).max()) if plaintext.size else 0
     return Ciphertext(params, c0, fresh_noise(params, plain, symmetric=True), a, seed,
                       secret.key_id)

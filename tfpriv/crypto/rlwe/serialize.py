@@ -29,8 +29,10 @@ import numpy as np
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise
 from tfpriv.crypto.rlwe.modswitch import CompressedCiphertext
 from tfpriv.crypto.rlwe.params import Params
-from tfpriv.crypto.rlwe.sampling import SEED_BYTES
 from tfpriv.errors import SerializationError
+from tfpriv.rng import Prg
+
+SEED_BYTES = Prg.SEED_BYTES
 
 MAGIC = b'TFRLWE'
 VERSION = 1

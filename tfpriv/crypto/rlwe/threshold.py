@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
 from tfpriv.crypto.rlwe.keys import SecretKey, ring_of
 from tfpriv.crypto.rlwe.params import Params
 from tfpriv.crypto.rlwe.rns import FixedOperand
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 DEFAULT_KAPPA = 40
 
@@ -69,7 +69,7 @@ class KeyShare:
 
 
 def share_secret_key(secret: SecretKey, threshold: int, num_parties: int,
-                     rng: Optional[RandomSource] = None) -> List[KeyShare]:
+                     rng: Union[RandomSource, Prg, None] = None) -> List[KeyShare]:
     """Shamir-shares s among `num_parties` parties (x = 1..N), any `threshold` reconstruct."""
     params = secret.params
     residues = ring_of(params).from_signed(secret.s)
@@ -99,7 +99,7 @@ def smudging_bits(params: Params, noise: Noise, num_parties: int,
 
 
 def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
-                    rng: Optional[RandomSource] = None) -> np.ndarray:
+                    rng: Union[RandomSource, Prg, None] = None) -> np.ndarray:
     """d_j = lambda_j c1 s_j + e_j mod q for the decrypting set with points `xs`."""
     if key.params != ct.params:
         raise ValueError('the key share and the ciphertext use different parameters')
@@ -110,7 +110,7 @@ def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
     lambdas = [int(field.lagrange_coefficients(xs, p)[index]) for p in ct.params.primes]
     product = key.operand.times(ct.c1)
     scaled = product * np.array(lambdas, dtype=np.int64).reshape(-1, 1, 1) % ring.p
-    words = sampling.prg_from(rng).uint64(ct.c0.shape[1:])
+    words = as_prg(rng).uint64(ct.c0.shape[1:])
     smudge = (words >> np.uint64(64 - bits)).astype(np.int64) - np.int64(2**(bits - 1))
     return ring.add(scaled, smudge[None] % ring.p)
 

@@ -6,8 +6,9 @@
 Pipeline: the tensor (or list of tensors) is flattened, fixed-point encoded into
 GF(p) (`tfpriv.crypto.fixed_point`, `precision` fractional bits, signed values
 centred around 0) and every element is shared with its own random polynomial of
-degree t - 1 (`tfpriv.crypto.shamir.field.split_field`, coefficients from the OS CSPRNG
-unless an insecure seeded `RandomSource` is passed explicitly).
+degree t - 1 (`tfpriv.crypto.shamir.field.split_field`, coefficients from the
+AES-CTR keystream `tfpriv.rng.Prg` keyed from the OS CSPRNG, unless an insecure
+seeded `RandomSource` is passed explicitly).
 
 A `Share` carries everything reconstruction needs and checks: x-coordinate,
 threshold, number of shares, modulus, the shapes and dtypes of the tensors, the
@@ -36,7 +37,7 @@ from absl import logging
 from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import UpdateSpec
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 SCHEME_VERSION = 1
 ENCODING = 'signed-fixed-point'
@@ -142,7 +143,8 @@ def _as_arrays(secret) -> Tuple[List[np.ndarray], bool]:
 
 def split(secret: Secret, threshold: int, num_shares: int, *,
           precision: int = DEFAULT_PRECISION, modulus: int = field.DEFAULT_PRIME,
-          rng: RandomSource = None, xs: Sequence[int] = None) -> List[Share]:
+          rng: Union[RandomSource, Prg, None] = None,
+          xs: Sequence[int] = None) -> List[Share]:
     """Splits a tensor or a list of tensors into `num_shares` Shamir shares.
 
     Args:
@@ -152,7 +154,8 @@ def split(secret: Secret, threshold: int, num_shares: int, *,
       precision: fixed-point fractional bits; values must satisfy
         |v| < (p - 1) / 2^(precision + 1).
       modulus: prime p < 2^31 (default 2^31 - 1).
-      rng: randomness for the polynomial coefficients; default OS CSPRNG.
+      rng: randomness for the polynomial coefficients (`Prg` or `RandomSource`);
+        default a Prg keyed from the OS CSPRNG.
       xs: distinct x-coordinates in [1, p); default 1..n.
 
     Returns:
@@ -166,10 +169,10 @@ def split(secret: Secret, threshold: int, num_shares: int, *,
     encoder = FixedPoint(modulus, precision)
     spec = UpdateSpec.of(arrays)
     encoded = encoder.encode(spec.flatten(arrays))
-    rng = rng if rng is not None else RandomSource()
+    prg = as_prg(rng)
     points = tuple(range(1, num_shares + 1)) if xs is None else xs
-    rows = field.split_field(encoded, threshold, num_shares, modulus, rng, points)
-    split_id = int.from_bytes(rng.bytes(_ID_BITS // 8), 'little')
+    rows = field.split_field(encoded, threshold, num_shares, modulus, prg, points)
+    split_id = int.from_bytes(prg.uint8(_ID_BITS // 8).tobytes(), 'little')
     return [Share(int(x), rows[i], int(threshold), int(num_shares), modulus, spec, is_list,
                   int(precision), split_id) for i, x in enumerate(points)]
 

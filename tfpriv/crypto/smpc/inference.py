@@ -181,7 +181,7 @@ class EncryptedEvaluation:
 
     num_images: int
     num_parties: int
-    frac_bits: int
+    precision: int
     batch_size: int
     accuracy: float
     plaintext_accuracy: float
@@ -221,7 +221,7 @@ def auto_batch_size(model, words: int = 2**20, largest: int = 1000) -> int:
 
 
 def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_parties: int = 3,
-                       batch_size: Optional[int] = None, frac_bits: int = 16,
+                       batch_size: Optional[int] = None, precision: int = 16,
                        rng: Optional[RandomSource] = None,
                        plaintext_batch_size: int = 1024) -> EncryptedEvaluation:
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
@@ -233,7 +233,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
       num_parties: computing parties (>= 2).
       batch_size: images per encrypted batch (memory grows linearly with it);
         default `auto_batch_size(model)` (1000 for the MLP, 83 for the CNN).
-      frac_bits: fixed-point precision.
+      precision: fixed-point precision.
       rng: randomness (default the OS CSPRNG).
       plaintext_batch_size: batch size of the plaintext Keras reference run.
 
@@ -249,7 +249,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
             batch_size < 1:
         raise ValueError(f'batch_size must be a positive int, got {batch_size!r}')
-    cluster = Cluster(num_parties, Encoding(frac_bits), rng)
+    cluster = Cluster(num_parties, Encoding(precision), rng)
     encrypted = EncryptedModel(model, cluster)
     model_bytes = cluster.network.online.bytes
     online, offline = dataclasses.replace(cluster.network.online), cluster.network.offline.bytes
@@ -269,7 +269,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
     batches = -(-len(images) // batch_size)
     network = cluster.network
     result = EncryptedEvaluation(
-        num_images=len(images), num_parties=num_parties, frac_bits=frac_bits,
+        num_images=len(images), num_parties=num_parties, precision=precision,
         batch_size=batch_size, accuracy=float(np.mean(predicted == labels)),
         plaintext_accuracy=float(np.mean(plain == labels)),
         disagreements=int(np.sum(predicted != plain)), seconds=seconds,

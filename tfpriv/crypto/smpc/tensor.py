@@ -2,7 +2,7 @@
 
 Each party holds one uint64 share; the tensor object itself is only a handle
 (the shares live in the parties' stores and are dropped with the handle).
-Values carry `frac_bits`: the cluster's f for fixed-point reals, 0 for exact
+Values carry `precision`: the cluster's f for fixed-point reals, 0 for exact
 integers (comparison bits, argmax indices). Linear operations are local;
 products cost one Beaver round plus one truncation round when both factors are
 fixed point; comparisons are exact (bit decomposition, `compare`).
@@ -36,11 +36,12 @@ from tfpriv.crypto.smpc import compare
 from tfpriv.crypto.smpc.conv import Conv2DSpec
 from tfpriv.crypto.smpc.party import Cluster, Party, Shares
 from tfpriv.crypto.smpc.protocols import beaver, truncate
-from tfpriv.crypto.smpc.ring import (TRUNCATION_LIMIT, Encoding, check_range, from_int, matmul,
-                                     signed)
+from tfpriv.crypto.smpc.ring import TRUNCATION_LIMIT, Encoding, from_int, matmul
 from tfpriv.crypto.smpc.sharing import combine, split
+from tfpriv.errors import FixedPointRangeError
 
 Public = Union[numbers.Number, np.ndarray, Sequence]
+_RING = Encoding(0)  # range checks of ring words, whatever their precision
 
 
 def _counted(name: str):
@@ -74,7 +75,7 @@ def _is_integral(array: np.ndarray) -> bool:
 
 def _encode_integers(array: np.ndarray) -> np.ndarray:
     ints = array.astype(np.int64)
-    check_range(ints)
+    _RING.check_range(ints)
     return from_int(ints)
 
 
@@ -83,10 +84,10 @@ class SharedTensor:
 
     __array_ufunc__ = None  # make NumPy defer `array op tensor` to our reflected operators
 
-    def __init__(self, cluster: Cluster, shares: Shares, frac_bits: int):
+    def __init__(self, cluster: Cluster, shares: Shares, precision: int):
         """Files `shares` (one per party, index-aligned) with the parties; internal."""
         self.cluster = cluster
-        self.frac_bits = int(frac_bits)
+        self.precision = int(precision)
         self.shape: Tuple[int, ...] = tuple(shares[0].shape)
         self._handle = cluster.store(shares)
         weakref.finalize(self, cluster.drop, self._handle)
@@ -95,34 +96,34 @@ class SharedTensor:
 
     @classmethod
     def share(cls, cluster: Cluster, values: Public, owner: Optional[Party] = None,
-              frac_bits: Optional[int] = None) -> 'SharedTensor':
+              precision: Optional[int] = None) -> 'SharedTensor':
         """`owner` encodes `values` and sends one share to each party (one round).
 
         Args:
           cluster: the computing parties.
-          values: reals (or integers with `frac_bits=0`).
+          values: reals (or integers with `precision=0`).
           owner: the input owner (a `cluster.client`); default an anonymous client.
-          frac_bits: fixed-point precision; default the cluster's, 0 for integers.
+          precision: fixed-point precision; default the cluster's, 0 for integers.
 
         Raises:
-          OverflowError: a value outside the fixed-point range.
+          FixedPointRangeError: a value outside the fixed-point range.
         """
         if not isinstance(cluster, Cluster):
             raise TypeError(f'cluster must be a Cluster, got {type(cluster).__name__}')
         values = _as_public(values)
-        frac_bits = cluster.encoding.frac_bits if frac_bits is None else frac_bits
-        if frac_bits not in (0, cluster.encoding.frac_bits):
-            raise ValueError(f'frac_bits must be 0 (integers) or the cluster\'s '
-                             f'{cluster.encoding.frac_bits}, got {frac_bits}')
-        if frac_bits == 0 and not _is_integral(values):
-            raise TypeError(f'frac_bits=0 shares integers, got dtype {values.dtype}')
-        words = (_encode_integers(values) if frac_bits == 0
+        precision = cluster.encoding.precision if precision is None else precision
+        if precision not in (0, cluster.encoding.precision):
+            raise ValueError(f'precision must be 0 (integers) or the cluster\'s '
+                             f'{cluster.encoding.precision}, got {precision}')
+        if precision == 0 and not _is_integral(values):
+            raise TypeError(f'precision=0 shares integers, got dtype {values.dtype}')
+        words = (_encode_integers(values) if precision == 0
                  else cluster.encoding.encode(values))
         owner = cluster.client('input owner') if owner is None else owner
         shares = split(words, cluster.num_parties, owner.prg)
         with cluster.network.operation('share'):
             cluster.network.deliver(cluster.num_parties, words.nbytes)
-        return cls(cluster, shares, frac_bits)
+        return cls(cluster, shares, precision)
 
     def reveal(self, to: Optional[Party] = None) -> np.ndarray:
         """The plaintext, sent to party `to` only (one round); `None` opens it to all parties.
@@ -131,7 +132,7 @@ class SharedTensor:
           float64 values (int64 for integer tensors), as `to` reconstructs them.
 
         Raises:
-          OverflowError: the value left the fixed-point range (see `ring`).
+          FixedPointRangeError: the value left the fixed-point range (see `ring`).
         """
         if to is not None and not isinstance(to, Party):
             raise TypeError(f'to must be a Party or None, got {type(to).__name__}')
@@ -143,11 +144,9 @@ class SharedTensor:
                 senders = n - 1 if any(p is to for p in self.cluster.parties) else n
                 network.deliver(senders, 8 * self.size)
                 words = combine(self._shares())
-        if self.frac_bits == 0:
-            ints = signed(words)
-            check_range(ints)
-            return ints
-        return Encoding(self.frac_bits).decode(words)
+        if self.precision == 0:
+            return _RING.lift(words)
+        return _RING.decode(words, self.precision)
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
@@ -160,16 +159,16 @@ class SharedTensor:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def __repr__(self) -> str:
-        kind = f'fixed point, {self.frac_bits} fractional bits' if self.frac_bits else 'integer'
+        kind = f'fixed point, {self.precision} fractional bits' if self.precision else 'integer'
         return (f'SharedTensor(shape={self.shape}, {kind}, '
                 f'{self.cluster.num_parties} parties)')
 
     def _shares(self) -> Shares:
         return self.cluster.shares(self._handle)
 
-    def _new(self, shares: Shares, frac_bits: Optional[int] = None) -> 'SharedTensor':
-        frac_bits = self.frac_bits if frac_bits is None else frac_bits
-        return SharedTensor(self.cluster, shares, frac_bits)
+    def _new(self, shares: Shares, precision: Optional[int] = None) -> 'SharedTensor':
+        precision = self.precision if precision is None else precision
+        return SharedTensor(self.cluster, shares, precision)
 
     def _local(self, fn) -> 'SharedTensor':
         return self._new([fn(x) for x in self._shares()])
@@ -181,26 +180,26 @@ class SharedTensor:
             if mine.num_parties != theirs.num_parties:
                 detail += f', {mine.num_parties} vs {theirs.num_parties} parties'
             if mine.encoding != theirs.encoding:
-                detail += (f', fixed-point encodings differ: {mine.encoding.frac_bits} vs '
-                           f'{theirs.encoding.frac_bits} fractional bits')
+                detail += (f', fixed-point encodings differ: {mine.encoding.precision} vs '
+                           f'{theirs.encoding.precision} fractional bits')
             raise ValueError(f'the tensors are shared among different parties (clusters){detail}; '
                              f'share both in the same cluster')
-        if self.frac_bits and other.frac_bits and self.frac_bits != other.frac_bits:
-            raise ValueError(f'fixed-point encodings differ: {self.frac_bits} vs '
-                             f'{other.frac_bits} fractional bits')
+        if self.precision and other.precision and self.precision != other.precision:
+            raise ValueError(f'fixed-point encodings differ: {self.precision} vs '
+                             f'{other.precision} fractional bits')
 
-    def _promoted(self, frac_bits: int) -> Shares:
-        """Our shares at `frac_bits` (an integer tensor times 2^f; nothing otherwise)."""
-        if self.frac_bits == frac_bits:
+    def _promoted(self, precision: int) -> Shares:
+        """Our shares at `precision` (an integer tensor times 2^f; nothing otherwise)."""
+        if self.precision == precision:
             return self._shares()
-        factor = np.uint64(1 << (frac_bits - self.frac_bits))
+        factor = np.uint64(1 << (precision - self.precision))
         return [x * factor for x in self._shares()]
 
     def _public_factor(self, value: np.ndarray) -> Tuple[np.ndarray, int]:
         """A public factor as words and its frac bits (exact integers for integer dtypes)."""
         if _is_integral(value):
             return _encode_integers(value), 0
-        return self.cluster.encoding.encode(value), self.cluster.encoding.frac_bits
+        return self.cluster.encoding.encode(value), self.cluster.encoding.precision
 
     # ---- linear operations ---------------------------------------------------------------
 
@@ -215,12 +214,12 @@ class SharedTensor:
         if isinstance(other, SharedTensor):
             self._check_peer(other)
             self._broadcast_shape(other.shape)
-            frac = max(self.frac_bits, other.frac_bits)
+            frac = max(self.precision, other.precision)
             return self._new([op(x, y) for x, y in zip(self._promoted(frac),
                                                          other._promoted(frac))], frac)
         value = _as_public(other)
         self._broadcast_shape(value.shape)
-        frac = self.frac_bits if _is_integral(value) else self.cluster.encoding.frac_bits
+        frac = self.precision if _is_integral(value) else self.cluster.encoding.precision
         words = self.cluster.encoding.encode(value) if frac else _encode_integers(value)
         shape = np.broadcast_shapes(self.shape, value.shape)
         shares = self._promoted(frac)
@@ -260,9 +259,9 @@ class SharedTensor:
         the last place. When N is a power of two only the exact shift remains.
         """
         total = self.sum(axis, keepdims)
-        if not self.frac_bits:
-            total = total._new(total._promoted(self.cluster.encoding.frac_bits),
-                               self.cluster.encoding.frac_bits)
+        if not self.precision:
+            total = total._new(total._promoted(self.cluster.encoding.precision),
+                               self.cluster.encoding.precision)
         count = self.size // max(total.size, 1)
         shift = count.bit_length() - 1
         total = total._new(self._truncate(total._shares(), shift))
@@ -303,15 +302,15 @@ class SharedTensor:
             self._check_peer(other)
             check(self.shape, other.shape)
             shares = beaver(self.cluster, self._shares(), other._shares(), op)
-            other_frac = other.frac_bits
+            other_frac = other.precision
         else:
             value = _as_public(other)
             check(*((value.shape, self.shape) if reflected else (self.shape, value.shape)))
             words, other_frac = self._public_factor(value)
             shares = [op(words, x) if reflected else op(x, words) for x in self._shares()]
-        if self.frac_bits and other_frac:
+        if self.precision and other_frac:
             return self._new(self._truncate(shares, other_frac))
-        return self._new(shares, self.frac_bits + other_frac)
+        return self._new(shares, self.precision + other_frac)
 
     def _truncate(self, shares: Shares, shift: int) -> Shares:
         """Exact truncation, after the optional overflow check of the cluster."""
@@ -321,7 +320,7 @@ class SharedTensor:
                                                  for i, x in enumerate(shares)])
             (flags,) = self.cluster.network.broadcast([(b,) for b in outside], (np.bitwise_xor,))
             if np.any(flags):
-                raise OverflowError(f'{int(np.count_nonzero(flags))} product value(s) left the '
+                raise FixedPointRangeError(f'{int(np.count_nonzero(flags))} product value(s) left the '
                                     f'fixed-point range (|x y| must stay below 2^(62 - 2f))')
         return truncate(self.cluster, shares, shift)
 
@@ -476,7 +475,7 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     if not tensors:
         raise ValueError('nothing to stack')
     first = tensors[0]
-    frac = max(t.frac_bits for t in tensors)
+    frac = max(t.precision for t in tensors)
     for t in tensors[1:]:
         first._check_peer(t)
         if t.shape != first.shape:

@@ -31,6 +31,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.keys import PublicKey, SecretKey, ring_of, uniform_poly
 from tfpriv.crypto.rlwe.params import Params
@@ -242,16 +243,9 @@ def sub(a: Ciphertext, b: Ciphertext) -> Ciphertext:
     return add(a, negate(b))
 
 
-def _integer(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f'{what} must be an int (encode fractional weights first), '
-                        f'got {type(value).__name__}')
-    return int(value)
-
-
 def mul_scalar(a: Ciphertext, scalar: int) -> Ciphertext:
     """Encryption of scalar * m_a for a public integer scalar (noise grows by |scalar|)."""
-    scalar = _integer(scalar, 'scalar')
+    scalar = checks.integer('scalar', scalar)
     ring = ring_of(a.params)
     return Ciphertext(a.params, ring.mul_scalar(a.c0, scalar),
                       a.noise.scaled(abs(scalar), scalar * scalar),

@@ -18,7 +18,7 @@ The result is the weighted average with the weights W_i / sum W_i (each within
 
 Compression vs smudging: smudging needs q/(2t) to exceed the aggregate noise
 by 2^kappa. Modulus switching to at most 62 bits adds too much noise for
-kappa = 40 with the default t = 2^30, so with `compress=None` (auto) the
+kappa = 40 with the default t = 2^30, so with `compress_updates=None` (auto) the
 aggregator compresses only when `choose_widths` finds widths that still leave
 room for the smudging, and otherwise sends full RNS residues.
 """

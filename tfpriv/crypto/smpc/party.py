@@ -28,6 +28,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.rng import Prg, RandomSource
 from tfpriv.crypto.smpc.ring import Encoding
 
@@ -142,8 +143,7 @@ class Cluster:
     def __init__(self, num_parties: int = 3, encoding: Encoding = Encoding(),
                  rng: Optional[RandomSource] = None, check_overflow: bool = False):
         from tfpriv.crypto.smpc.dealer import Dealer  # pylint: disable=g-import-not-at-top
-        if isinstance(num_parties, bool) or not isinstance(num_parties, (int, np.integer)):
-            raise TypeError(f'num_parties must be an int, got {type(num_parties).__name__}')
+        num_parties = checks.integer('num_parties', num_parties)
         if num_parties < 2:
             raise ValueError(f'additive sharing needs at least 2 computing parties, '
                              f'got {num_parties}')

@@ -25,6 +25,7 @@ from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updat
 from tfpriv.crypto.smpc.party import Cluster
 from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
+from tfpriv.errors import FixedPointRangeError
 from tfpriv.rng import RandomSource
 
 
@@ -55,8 +56,8 @@ class SmpcAggregator(SecureAggregator):
             client = cluster.client(f'client{i}')
             try:
                 shared = SharedTensor.share(cluster, weight * spec.flatten(update), owner=client)
-            except OverflowError as error:
-                raise ValueError(f'client {i}: {error}') from None
+            except FixedPointRangeError as error:
+                raise FixedPointRangeError(f'client {i}: {error}') from None
             total = shared if total is None else total + shared
         average = total.reveal(to=cluster.client('server'))
         traffic = cluster.network.online

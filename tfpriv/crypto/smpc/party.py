@@ -133,11 +133,12 @@ class Cluster:
       encoding: fixed-point encoding of reals (default 16 fractional bits).
       rng: randomness for every party's and the dealer's PRG keys; default the
         OS CSPRNG. `RandomSource(seed=...)` makes a run reproducible (insecure).
-      check_overflow: before each truncation, securely test that the product is
-        inside the fixed-point range and raise OverflowError otherwise (costs one
-        comparison per value; opens only the in-range flags, all 0 when the
-        computation is valid). Off by default: an overflowing product otherwise
-        wraps around silently inside the protocol.
+      check_overflow: before each product, securely bound the operands so that the
+        result cannot leave the fixed-point range (|a|, |b| < 2^31 words for two
+        shared operands, element-wise; tighter for dot products) and raise
+        `FixedPointRangeError` otherwise (costs two comparisons per operand value;
+        opens only the out-of-range flags, all 0 when the computation is valid).
+        Off by default: an overflowing product otherwise wraps around silently.
     """
 
     def __init__(self, num_parties: int = 3, encoding: Encoding = Encoding(),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import numbers
 import weakref
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from tfpriv.crypto.smpc import compare
 from tfpriv.crypto.smpc.conv import Conv2DSpec
 from tfpriv.crypto.smpc.party import Cluster, Party, Shares
 from tfpriv.crypto.smpc.protocols import beaver, truncate
-from tfpriv.crypto.smpc.ring import TRUNCATION_LIMIT, Encoding, from_int, matmul
+from tfpriv.crypto.smpc.ring import TRUNCATION_LIMIT, Encoding, from_int, matmul, signed
 from tfpriv.crypto.smpc.sharing import combine, split
 from tfpriv.errors import FixedPointRangeError
 
@@ -292,54 +292,98 @@ class SharedTensor:
 
     # ---- products ------------------------------------------------------------------------
 
-    def _product(self, other, op, check, reflected: bool = False) -> 'SharedTensor':
+    def _product(self, other, op, check, terms: int,
+                 reflected: bool = False) -> 'SharedTensor':
         """op(self, other) (or op(other, self) if `reflected`), rescaled to one encoding.
 
-        `check(shape_a, shape_b)` validates the operand shapes first. Two
-        fixed-point factors give 2f fractional bits, truncated back to f.
+        `check(shape_a, shape_b)` validates the operand shapes first; `terms` is the
+        number of products summed into one output (K of a matmul, 1 element-wise).
+        Two fixed-point factors give 2f fractional bits, truncated back to f. With
+        the cluster's `check_overflow`, the operands are bounded securely *before*
+        multiplying (`_check_operands`): a product that wrapped modulo 2^64 could not
+        be recognized afterwards.
         """
         if isinstance(other, SharedTensor):
             self._check_peer(other)
             check(self.shape, other.shape)
+            if self.cluster.check_overflow:
+                self._check_operands([self._shares(), other._shares()], terms)
             shares = beaver(self.cluster, self._shares(), other._shares(), op)
             other_frac = other.precision
         else:
             value = _as_public(other)
             check(*((value.shape, self.shape) if reflected else (self.shape, value.shape)))
             words, other_frac = self._public_factor(value)
+            if self.cluster.check_overflow:
+                self._check_operands([self._shares()], terms, public=words)
             shares = [op(words, x) if reflected else op(x, words) for x in self._shares()]
         if self.precision and other_frac:
-            return self._new(self._truncate(shares, other_frac))
+            return self._new(truncate(self.cluster, shares, other_frac))
         return self._new(shares, self.precision + other_frac)
 
+    def _check_operands(self, operands: List[Shares], terms: int,
+                        public: Optional[np.ndarray] = None) -> None:
+        """Raises FixedPointRangeError unless a sum of `terms` products stays below 2^62 words.
+
+        With A, B bounds on the operands' words, |sum of K products| <= K A B, so it
+        suffices that K A B <= 2^62: for two shared operands A = B = 2^floor((62 -
+        ceil(log2 K)) / 2) (2^31 words, |x| < 2^(31 - f), element-wise); with a public
+        factor B is its exact largest word and A = floor(2^62 / (K B)). Each shared
+        operand is tested securely (`_outside`); only the out-of-range flags are
+        opened, all 0 for a valid computation.
+        """
+        if public is None:
+            bits = (62 - max(terms - 1, 0).bit_length()) // 2
+            limit = 1 << bits
+        else:
+            largest = int(np.max(np.abs(signed(public)))) if public.size else 0
+            limit = TRUNCATION_LIMIT // (max(terms, 1) * max(largest, 1))
+        flags = [self._outside(shares, limit) for shares in operands]
+        count = sum(int(np.count_nonzero(f)) for f in flags)
+        if count or limit < 1:
+            raise FixedPointRangeError(
+                f'{count} operand value(s) of a product reach {limit / 2.0**self.precision:g} in '
+                f'magnitude: the product value could have left the fixed-point range and '
+                f'wrapped modulo 2^64 (a sum of {terms} products of words must stay below '
+                f'2^62, i.e. |x y| K < 2^(62 - 2f)); scale the operands down or lower precision')
+
+    def _outside(self, shares: Shares, limit: int) -> np.ndarray:
+        """Opened bits [x >= L or x < -L], L = min(limit, 2^62), for shared signed words.
+
+        msb(L - 1 - x) or msb(x + L): exact for every x in [-2^63, 2^63), since
+        whenever either sum wraps around, x is outside [-L, L) anyway.
+        """
+        bound = np.uint64(max(min(limit, TRUNCATION_LIMIT), 1))
+        both = [np.stack([bound - np.uint64(1) - x, x + bound]) if i == 0
+                else np.stack([np.uint64(0) - x, x]) for i, x in enumerate(shares)]
+        bits = compare.msb(self.cluster, both)
+        (opened,) = self.cluster.network.broadcast([(b,) for b in bits], (np.bitwise_xor,))
+        return opened[0] | opened[1]
+
     def _truncate(self, shares: Shares, shift: int) -> Shares:
-        """Exact truncation, after the optional overflow check of the cluster."""
-        if self.cluster.check_overflow:
-            offset = np.uint64(TRUNCATION_LIMIT)
-            outside = compare.msb(self.cluster, [x + offset if i == 0 else x
-                                                 for i, x in enumerate(shares)])
-            (flags,) = self.cluster.network.broadcast([(b,) for b in outside], (np.bitwise_xor,))
-            if np.any(flags):
-                raise FixedPointRangeError(f'{int(np.count_nonzero(flags))} product value(s) left the '
-                                    f'fixed-point range (|x y| must stay below 2^(62 - 2f))')
+        """Exact truncation of a sum, after the cluster's optional secure check |x| < 2^62."""
+        if self.cluster.check_overflow and np.any(self._outside(shares, TRUNCATION_LIMIT)):
+            raise FixedPointRangeError('a sum left the fixed-point range: it must stay below '
+                                       '2^62 words before truncation')
         return truncate(self.cluster, shares, shift)
 
     @_counted('multiply')
     def __mul__(self, other) -> 'SharedTensor':
         """Element-wise product (broadcasting), by a shared or a public tensor."""
-        return self._product(other, np.multiply, lambda a, b: self._broadcast_shape(b))
+        return self._product(other, np.multiply, lambda a, b: self._broadcast_shape(b), 1)
 
     __rmul__ = __mul__
 
     @_counted('matmul')
     def __matmul__(self, other) -> 'SharedTensor':
         """self (..., K) @ other (K, N)."""
-        return self._product(other, matmul, _check_matmul)
+        return self._product(other, matmul, _check_matmul, self.shape[-1] if self.shape else 1)
 
     @_counted('matmul')
     def __rmatmul__(self, other) -> 'SharedTensor':
         """public (..., K) @ self (K, N)."""
-        return self._product(other, matmul, _check_matmul, reflected=True)
+        return self._product(other, matmul, _check_matmul, self.shape[0] if self.shape else 1,
+                             reflected=True)
 
     @_counted('conv2d')
     def conv2d(self, kernel, strides: Union[int, Tuple[int, int]] = 1,
@@ -350,7 +394,8 @@ class SharedTensor:
         """
         strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
         spec = Conv2DSpec(strides, padding)
-        return self._product(kernel, spec, spec.output_shape)
+        terms = int(np.prod(np.shape(kernel)[:3])) if np.ndim(kernel) == 4 else 1
+        return self._product(kernel, spec, spec.output_shape, terms)
 
     # ---- comparisons ---------------------------------------------------------------------
 

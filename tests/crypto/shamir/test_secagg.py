@@ -145,3 +145,24 @@ def test_real_keras_model_weights():
     assert _max_diff(average, reference) <= _tolerance(stats)
     model.set_weights(average)
     assert stats.extra['bytes_per_weight_per_client'] == pytest.approx(5 * 4, rel=1e-3)
+
+
+def test_out_of_field_sums_are_corrected_and_named(caplog):
+    """Issue #17: a holder sending a value >= p or negative is a wrong share to correct
+    (and name), like any other, not a reason to abort the round."""
+    updates, p = _updates(3), 2**31 - 1
+    faults = Faults(corrupt={2: lambda v: v + p, 4: lambda v: -v - 1})
+    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=9), faults=faults)
+    with caplog.at_level('WARNING'):
+        average, stats = aggregator.aggregate(updates, [1, 2, 3])
+    assert _max_diff(average, PlainAggregator().aggregate(updates, [1, 2, 3])[0]) \
+        <= _tolerance(stats)
+    assert stats.extra['bad_holders'] == 2 and 'holders [2, 4] sent wrong sums' in caplog.text
+    exact = ShamirAggregator(3, 3, rng=RandomSource(seed=9),
+                             faults=Faults(corrupt={1: lambda v: v + p}))
+    with pytest.raises(reed_solomon.DecodingError, match=r'holders \[1\] sent values outside'):
+        exact.aggregate(updates)
+    values = np.zeros((5, 4), dtype=np.int64)
+    values[3] = p  # reed_solomon.decode itself: row 3 (x = 4) is out of the field
+    secret, bad = reed_solomon.decode(range(1, 6), values, 2, p)
+    assert bad == (4,) and not secret.any()

@@ -11,6 +11,7 @@ from scipy import stats
 from tfpriv.crypto import shamir
 from tfpriv.crypto.shamir import field
 from tfpriv.crypto.secagg import UpdateSpec
+from tfpriv.errors import FixedPointRangeError
 from tfpriv.rng import Prg, RandomSource
 
 SEEDED = RandomSource(seed=11)
@@ -166,3 +167,18 @@ def test_default_randomness_is_os_csprng_and_fresh():
     b = shamir.split(np.zeros(16), 2, 2)
     assert a[0].split_id != b[0].split_id
     assert not np.array_equal(a[0].values, b[0].values)
+
+
+def test_sum_of_shares_checks_headroom_instead_of_wrapping():
+    """Issue #17: at 16 bits in GF(2^31 - 1) the range is |x| <= 16384; 10000 + 10000
+    used to wrap to -12768. The shares carry public bounds, and the sum checks them."""
+    a = shamir.split(np.array([10000.0]), 2, 3, rng=SEEDED)
+    b = shamir.split(np.array([10000.0]), 2, 3, rng=SEEDED)
+    with pytest.raises(FixedPointRangeError, match='summing 2 fixed-point values'):
+        a[0] + b[0]
+    small = [shamir.split(np.array([v]), 2, 3, rng=SEEDED, bound=5000.0) for v in (4000.0, -5000.0)]
+    total = [x + y for x, y in zip(*small)]
+    np.testing.assert_allclose(shamir.reconstruct(total[:2]), [-1000.0])
+    assert total[0].bound == 10000.0 and a[0].bound == 16384.0 - 2.0**-16
+    with pytest.raises(ValueError, match='exceeds bound'):
+        shamir.split(np.array([6000.0]), 2, 3, bound=5000.0)

@@ -162,13 +162,34 @@ def _consistent(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int)
     return np.array_equal(predicted, ys[threshold:])
 
 
+def out_of_field(ys: np.ndarray, modulus: int) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    """ys as int64 with every row that holds a value outside [0, p) zeroed, and those rows.
+
+    A negative share or one >= p cannot come from an honest party: it is a wrong
+    share to correct (and report), not a reason to stop.
+    """
+    ys = np.asarray(ys)
+    if not np.issubdtype(ys.dtype, np.integer):
+        raise TypeError(f'shares must be an integer array of field elements, got dtype {ys.dtype}')
+    ys = ys.astype(np.int64)
+    if ys.ndim == 0:
+        return ys, ()
+    rows = ys.reshape(len(ys), -1)
+    invalid = tuple(int(i) for i in np.flatnonzero(((rows < 0) | (rows >= modulus)).any(axis=1)))
+    if invalid:
+        ys = ys.copy()
+        ys[list(invalid)] = 0
+    return ys, invalid
+
+
 def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
            rng: Union[RandomSource, Prg, None] = None) -> Tuple[np.ndarray, Tuple[int, ...]]:
     """Reconstructs Shamir-shared field elements despite up to floor((m - t) / 2) wrong shares.
 
     Args:
       xs: the m >= threshold distinct x-coordinates of the shares.
-      ys: int64 array of shape (m, ...): ys[i] is party i's share of every element.
+      ys: int64 array of shape (m, ...): ys[i] is party i's share of every element
+        (a row with a value outside [0, p) counts as a wrong share).
       threshold: t, the degree bound of the sharing polynomials plus one.
       modulus: the prime p < 2^31.
       rng: randomness for the probes (default OS CSPRNG; it only affects speed
@@ -185,7 +206,7 @@ def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
     """
     modulus = field.check_modulus(modulus)
     points = field.check_xs(xs, modulus)
-    ys = field.check_elements(ys, modulus, 'shares')
+    ys, invalid = out_of_field(ys, modulus)
     if ys.ndim == 0 or ys.shape[0] != len(points):
         raise ValueError(f'ys must have one row per x-coordinate ({len(points)}), '
                          f'got shape {ys.shape}')
@@ -200,7 +221,7 @@ def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
     # m p^-probes < 2^-40 (two for p ~ 2^31, more in the small fields of tests).
     full_probes = max(_MIN_FULL_PROBES,
                       math.ceil((_ESCAPE_BITS + math.log2(len(points))) / math.log2(modulus)))
-    bad: set = set()
+    bad = set(invalid)  # values outside [0, p) are wrong shares like any other
     for columns in [sample] + [np.arange(size)] * full_probes:
         word = _probe(flat, columns, modulus, prg)
         message = gao_decode(points, word, threshold, modulus)
@@ -218,4 +239,6 @@ def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
     raise DecodingError(
         f'more than {correctable} of the {len(points)} shares are wrong: with threshold '
         f'{threshold}, {len(points)} shares can correct at most floor((m - t) / 2) = '
-        f'{correctable}; gather more shares or exclude the faulty parties')
+        f'{correctable}; gather more shares or exclude the faulty parties'
+        + (f' (values outside [0, {modulus}) came from x = {[points[i] for i in invalid]})'
+           if invalid else ''))

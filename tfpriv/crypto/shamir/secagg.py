@@ -55,6 +55,7 @@ from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import (AggregationStats, Faults, SecureAggregator, UpdateSpec,
                                   check_updates)
 from tfpriv.crypto.shamir import field, reed_solomon
+from tfpriv.errors import DecodingError
 from tfpriv.rng import Prg, RandomSource, as_prg
 
 _MESSAGE_HEADER_BYTES = 32  # round id, sender, receiver, x-coordinate, length
@@ -188,6 +189,11 @@ class ShamirAggregator(SecureAggregator):
                                 'corrected', [x - 1 for x in state.bad])
         else:
             t = self.threshold
+            _, invalid = reed_solomon.out_of_field(received[:t], self.modulus)
+            if invalid:
+                raise DecodingError(f'holders {[state.holders[i] for i in invalid]} sent values '
+                                    f'outside [0, {self.modulus}) and only {len(xs)} holders '
+                                    f'answered: nothing to correct them with')
             state.encoded = field.reconstruct_field(xs[:t], received[:t], self.modulus)
 
     def _stats(self, state: _Round, k: int, seconds: float) -> AggregationStats:

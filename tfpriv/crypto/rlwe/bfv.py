@@ -14,9 +14,13 @@ Encryption:
   c0 = -a s + e + round(q m/t); E = e. Serialized, c1 is just its seed.
 
 Noise tracking. Every ciphertext carries a `Noise` record: the variance of
-each coefficient of E (sums of independent terms add variances; a product by a
-public c scales it by c^2, by a polynomial p by ||p||_2^2), a deterministic
-rounding part, and a bound on |m|. Decryption first checks
+each coefficient of E, a deterministic rounding part, a bound on |m|, and the
+set of fresh encryptions E descends from. Sums of operands with disjoint
+ancestors (independent errors) add variances; when the ancestors may overlap
+(`add(ct, ct)`, or unknown ancestry) the standard deviations add instead
+(Minkowski: sd(X + Y) <= sd(X) + sd(Y) for any correlation), so the guard stays
+sound: it never credits sqrt-of-sum growth to correlated terms. A product by a
+public c scales the variance by c^2, by a polynomial p by ||p||_2^2. Decryption first checks
 Z sqrt(variance) + rounding < q/(2t) - 1 with Z = 9 (a Gaussian exceeds 9
 sigma with probability 2^-62 per coefficient) and |m| <= (t - 1)/2, and raises
 `NoiseBudgetError` / `PlaintextOverflowError` instead of returning a result that
@@ -26,8 +30,9 @@ may be wrong. The variances use the worst case ||s||^2, ||u||^2 <= n.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from typing import Optional, Union
+from typing import FrozenSet, Optional, Union
 
 import numpy as np
 
@@ -39,6 +44,7 @@ from tfpriv.rng import Prg, RandomSource, as_prg
 from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError
 
 Z_TAIL = 9.0
+_FRESH_LABELS = itertools.count()  # one label per fresh encryption, for `Noise.ancestors`
 
 
 
@@ -51,22 +57,32 @@ class Noise:
       variance: variance of each coefficient of E (in units of Z_q).
       rounding: a deterministic bound on the rounding part of E.
       plain: a bound on |m| (centred coefficients).
+      ancestors: labels of the fresh encryptions E is a combination of (empty: unknown).
     """
 
     variance: float
     rounding: float
     plain: int
+    ancestors: FrozenSet[object] = frozenset()
 
     def __add__(self, other: 'Noise') -> 'Noise':
-        return Noise(self.variance + other.variance, self.rounding + other.rounding,
-                     self.plain + other.plain)
+        independent = bool(self.ancestors and other.ancestors
+                           and not self.ancestors & other.ancestors)
+        variance = self.variance + other.variance if independent else \
+            (math.sqrt(self.variance) + math.sqrt(other.variance)) ** 2
+        return Noise(variance, self.rounding + other.rounding, self.plain + other.plain,
+                     self.ancestors | other.ancestors)
 
     def scaled(self, l1: int, l2_squared: int) -> 'Noise':
         """After a product by a public polynomial with norms ||p||_1 = l1, ||p||_2^2."""
-        return Noise(self.variance * l2_squared, self.rounding * l1, self.plain * l1)
+        return Noise(self.variance * l2_squared, self.rounding * l1, self.plain * l1,
+                     self.ancestors)
 
     def with_variance(self, extra: float) -> 'Noise':
-        return Noise(self.variance + extra, self.rounding, self.plain)
+        """Plus an error of variance `extra` that may depend on this one (e.g. a rounding
+        of the same ciphertext): standard deviations add."""
+        return Noise((math.sqrt(self.variance) + math.sqrt(extra)) ** 2, self.rounding,
+                     self.plain, self.ancestors)
 
     def bound(self) -> float:
         """High-probability bound on |E|."""
@@ -90,11 +106,14 @@ class Noise:
                 f'would wrap modulo t; use a larger t or a smaller fixed-point scale')
 
 
-def fresh_noise(params: Params, plain: int, symmetric: bool = False) -> Noise:
-    """Noise of a fresh encryption of |m| <= plain (see module doc)."""
+def fresh_noise(params: Params, plain: int, symmetric: bool = False,
+                ancestor: object = None) -> Noise:
+    """Noise of a fresh encryption of |m| <= plain (see module doc), descending from
+    `ancestor` (default a new label: the error is independent of every other)."""
     sigma2 = params.sigma**2
     variance = sigma2 if symmetric else sigma2 * (1 + 2 * params.n)
-    return Noise(variance, 0.5, int(plain))
+    label = next(_FRESH_LABELS) if ancestor is None else ancestor
+    return Noise(variance, 0.5, int(plain), frozenset({label}))
 
 
 @dataclasses.dataclass(eq=False)

@@ -136,7 +136,7 @@ class RlweAggregator(SecureAggregator):
                 ct = modswitch.compress(ct, *widths)
             message = serialize.dumps(ct)
             upload += len(message)
-            received = serialize.loads(message, self.params)
+            received = serialize.loads(message, self.params, units)
             if widths is not None:
                 term = received.scale(int(integer_weights[i]))
             else:

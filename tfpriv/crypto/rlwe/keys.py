@@ -37,7 +37,7 @@ class SecretKey:
     """The secret s (int64 coefficients in {-1, 0, 1}, shape (n,))."""
 
     params: Params
-    s: np.ndarray
+    s: np.ndarray = dataclasses.field(repr=False)  # key material: never in a repr or log
     key_id: bytes = b''
 
     @functools.cached_property

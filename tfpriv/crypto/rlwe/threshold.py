@@ -44,6 +44,7 @@ from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.shamir import field
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
@@ -61,7 +62,7 @@ class KeyShare:
 
     params: Params
     x: int
-    share: np.ndarray
+    share: np.ndarray = dataclasses.field(repr=False)  # key material: never in a repr or log
 
     @functools.cached_property
     def operand(self) -> FixedOperand:
@@ -88,7 +89,6 @@ def smudging_bits(params: Params, noise: Noise, num_parties: int,
     """
     room = params.q / (2 * params.t) - 1 - noise.bound()
     bits = int(math.floor(math.log2(room / num_parties))) + 1 if room > num_parties else 0
-    bits = min(bits, 62)
     have = bits - 1 - math.log2(max(noise.bound(), 1.0))
     if have < kappa:
         raise ValueError(
@@ -110,9 +110,28 @@ def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
     lambdas = [int(field.lagrange_coefficients(xs, p)[index]) for p in ct.params.primes]
     product = key.operand.times(ct.c1)
     scaled = product * np.array(lambdas, dtype=np.int64).reshape(-1, 1, 1) % ring.p
-    words = as_prg(rng).uint64(ct.c0.shape[1:])
-    smudge = (words >> np.uint64(64 - bits)).astype(np.int64) - np.int64(2**(bits - 1))
-    return ring.add(scaled, smudge[None] % ring.p)
+    return ring.add(scaled, smudging_residues(as_prg(rng), ct.params.primes, ct.c0.shape[1:],
+                                              bits))
+
+
+def smudging_residues(prg: Prg, primes: Sequence[int], shape, bits: int) -> np.ndarray:
+    """Residues (L, *shape) of e uniform in [-2^(bits-1), 2^(bits-1)), for any width.
+
+    e + 2^(bits-1) = sum_k w_k 2^(64 k) is drawn as ceil(bits / 64) uniform words
+    (the top one shifted down to the remaining bits), reduced word by word modulo
+    each prime p < 2^31: every product (w_k mod p)(2^(64 k) mod p) stays below 2^62.
+    """
+    bits = checks.integer('bits', bits, 1)
+    widths = [64] * ((bits - 1) // 64) + [bits - 64 * ((bits - 1) // 64)]
+    words = [prg.uint64(shape) >> np.uint64(64 - width) for width in widths]
+    out = np.empty((len(primes),) + tuple(shape), dtype=np.int64)
+    for row, p in enumerate(primes):
+        acc = np.full(shape, (-pow(2, bits - 1, p)) % p, dtype=np.uint64)
+        for k, word in enumerate(words):
+            factor = np.uint64(pow(2, 64 * k, p))
+            acc = (acc + (word % np.uint64(p)) * factor) % np.uint64(p)
+        out[row] = acc.astype(np.int64)
+    return out
 
 
 def combine(ct: Ciphertext, partials: Dict[int, np.ndarray], threshold: int,

@@ -107,7 +107,7 @@ def test_prg_output_is_uniform_chi_square():
 
 @pytest.mark.parametrize('modulus', [2, 3, 2**31 - 1, 2**32, 2**32 + 15, 2**61 - 1, 2**63])
 def test_prg_uniform_mod_range_and_mean(modulus):
-    """Values in [0, m); mean (m - 1) / 2 within 5 standard errors (sd of U[0, m) is m / sqrt(12))."""
+    """Values in [0, m); mean (m - 1) / 2 within 5 standard errors (sd of U[0, m): m / sqrt(12))."""
     n = 20_000
     values = Prg(RandomSource(seed=11)).uniform_mod(modulus, n)
     assert values.dtype == np.int64 and values.min() >= 0 and values.max() <= modulus - 1

@@ -144,7 +144,7 @@ class FixedPoint:
         return self.lift(encoded).astype(np.float64) / float(2**f)
 
     def largest_precision(self, bounds: Sequence[float]) -> int:
-        """The largest f such that terms with |x_i| <= bounds[i] sum without wrapping; -1 if none."""
+        """The largest f such that terms |x_i| <= bounds[i] sum without wrapping; -1 if none."""
         for f in range(_MAX_PRECISION, -1, -1):
             if sum(self.units(b, f) for b in bounds) <= self.max_int:
                 return f

@@ -14,7 +14,8 @@ so a compressed seeded ciphertext costs ceil(d0/8) bytes per coefficient.
 
 `loads` rejects a wrong magic or version, parameters other than the expected
 ones (fingerprint), a wrong length (truncated or padded data), a digest
-mismatch (corruption or tampering in transit) and residues >= p. The digest detects accidental or naive modification; an active
+mismatch (corruption or tampering in transit) and residues >= p. The digest
+detects accidental or naive modification; an active
 attacker who recomputes it is stopped only by an authenticated channel (TLS),
 which the federated transport is assumed to provide.
 """

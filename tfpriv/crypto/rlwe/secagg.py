@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 

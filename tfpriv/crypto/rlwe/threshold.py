@@ -46,7 +46,6 @@ import numpy as np
 
 from tfpriv import checks
 from tfpriv.crypto.shamir import field
-from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
 from tfpriv.crypto.rlwe.keys import SecretKey, ring_of
 from tfpriv.crypto.rlwe.params import Params

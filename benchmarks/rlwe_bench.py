@@ -59,7 +59,7 @@ def run_tfpriv(updates):
     def server(blobs):
         total = None
         for blob in blobs:
-            ct = serialize.loads(blob, params)
+            ct = serialize.loads(blob, params, plain=2**PRECISION)  # the public bound |x| <= 1
             total = ct if total is None else total + ct
         return total
 

@@ -55,7 +55,7 @@ def inference(name: str, data, args) -> None:
     images, labels = data.x_test[:args.images], data.y_test[:args.images]
     r = evaluate_encrypted(model, images, labels, num_parties=args.parties,
                            batch_size=BATCH_SIZES[name])
-    print(f'{name}: {r.num_images} test images, {r.num_parties} parties, {r.frac_bits} '
+    print(f'{name}: {r.num_images} test images, {r.num_parties} parties, {r.precision} '
           f'fractional bits, batches of {r.batch_size}')
     print(f'  accuracy encrypted {100 * r.accuracy:.2f}%  plaintext '
           f'{100 * r.plaintext_accuracy:.2f}%  difference '

@@ -17,8 +17,12 @@ class DatasetUnavailableError(RuntimeError):
     """The data set's file is neither cached nor downloadable; the message says where to put it."""
 
 
-class FixedPointRangeError(ValueError):
-    """A value, or a planned sum of values, does not fit the fixed-point range of the encoding."""
+class FixedPointRangeError(ValueError, OverflowError):
+    """A value, or a planned sum of values, does not fit the fixed-point range of the encoding.
+
+    Also an `OverflowError`, which the SMPC ring raised for the same condition before
+    the fixed-point codecs were merged.
+    """
 
 
 class DecodingError(ValueError):
@@ -47,3 +51,7 @@ class UnsupportedLayerError(ValueError):
 
 class DropoutError(RuntimeError):
     """Too many clients dropped out of a secure-aggregation round for the survivors to unmask it."""
+
+
+class SchemeImportError(ImportError):
+    """A registered secure-aggregation scheme failed to import; the message names it and why."""

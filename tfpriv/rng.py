@@ -12,7 +12,10 @@ uniform words at several GB/s, computationally indistinguishable from uniform
 as long as AES is a pseudo-random permutation. It is the one fast keystream of
 tfpriv: SMPC shares, Beaver triples and comparison masks, Shamir coefficients
 and RLWE samples all come from it. Keyed from a seeded `RandomSource` it is
-reproducible, and as insecure as that source.
+reproducible, and as insecure as that source. `Prg.from_seed(seed)` expands a
+*public* seed (e.g. the uniform part `a` of an RLWE ciphertext, sent as its
+seed): deterministic by design, and only for values that are public anyway.
+`Prg.uniform_mod` gives exactly uniform residues by rejection sampling.
 
 All draws are vectorized: one call fills a whole tensor.
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 import math
 import os
 from typing import Optional, Sequence, Union
+
+from tfpriv import checks
 
 import numpy as np
 from absl import logging
@@ -41,10 +46,9 @@ class RandomSource:
     def __init__(self, seed: Optional[int] = None):
         self._generator: Optional[np.random.Generator] = None
         if seed is not None:
-            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-                raise TypeError(f'seed must be an int or None, got {type(seed).__name__}')
+            seed = checks.integer('seed', seed)
             logging.warning('RandomSource(seed=%d) is INSECURE: use it for tests only.', seed)
-            self._generator = np.random.Generator(np.random.PCG64(int(seed)))
+            self._generator = np.random.Generator(np.random.PCG64(seed))
 
     @property
     def secure(self) -> bool:
@@ -99,14 +103,28 @@ class RandomSource:
         u = self.uniform01(shape) - 0.5
         return -scale * np.sign(u) * np.log1p(-2.0 * np.abs(u))
 
+
 class Prg:
-    """AES-256-CTR keystream as uniform uint64 words."""
+    """AES-256-CTR keystream as uniform uint64 words (see the module docstring)."""
+
+    SEED_BYTES = 32
 
     def __init__(self, rng: Optional[RandomSource] = None):
         rng = RandomSource() if rng is None else rng
-        cipher = Cipher(algorithms.AES(rng.bytes(32)), modes.CTR(rng.bytes(16)))
-        self._encryptor = cipher.encryptor()
+        self._start(rng.bytes(32), rng.bytes(16))
+
+    def _start(self, key: bytes, nonce: bytes) -> None:
+        self._encryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
         self._zeros = bytes(_CHUNK)
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> 'Prg':
+        """The keystream of a public 32-byte `seed` (key = seed, nonce = 0): deterministic."""
+        if not isinstance(seed, bytes) or len(seed) != cls.SEED_BYTES:
+            raise ValueError(f'seed must be {cls.SEED_BYTES} bytes, got {seed!r:.40}')
+        prg = cls.__new__(cls)
+        prg._start(seed, bytes(16))
+        return prg
 
     def uint8(self, shape: Shape) -> np.ndarray:
         """Uniform bytes of the given shape."""
@@ -138,3 +156,30 @@ class Prg:
         if dtype == np.uint64:
             return self.uint64(shape)
         raise TypeError(f'cannot draw uniform values of dtype {dtype}')
+
+    def uniform_mod(self, modulus: int, shape: Shape) -> np.ndarray:
+        """Exactly uniform integers in [0, modulus) as int64, for 2 <= modulus <= 2^63.
+
+        Words of 32 bits (64 above 2^32) are masked to the bit length of
+        `modulus` and those >= modulus redrawn (rejection sampling: each draw is
+        kept with probability > 1/2, and the kept ones are uniform).
+        """
+        modulus = checks.integer('modulus', modulus, 2, 2**63)
+        dtype = np.uint32 if modulus <= 2**32 else np.uint64
+        mask = dtype((1 << (modulus - 1).bit_length()) - 1)
+        size = _size(shape)
+
+        def draw(count: int) -> np.ndarray:
+            return self.uint8(count * np.dtype(dtype).itemsize).view(dtype) & mask
+
+        words = draw(size)
+        bad = np.flatnonzero(words >= modulus)
+        while bad.size:
+            words[bad] = draw(bad.size)
+            bad = bad[words[bad] >= modulus]
+        return words.astype(np.int64).reshape(shape)
+
+
+def as_prg(rng: Union[RandomSource, 'Prg', None]) -> 'Prg':
+    """`rng` if it is a Prg, else a Prg keyed from it (a fresh OS-CSPRNG source for None)."""
+    return rng if isinstance(rng, Prg) else Prg(rng)

@@ -1,17 +1,22 @@
 """Signed fixed-point encoding of float tensors into Z_m, with a headroom check.
 
-A real x is encoded as the integer round(x 2^f) mod m, f = `precision` bits;
-decoding lifts an element v of Z_m to the centred representative in
-(-m/2, m/2] and divides by 2^f. Encoding is additive: the sum of encodings
-decodes to the sum of the rounded values as long as the true integer sum stays
-strictly inside (-m/2, m/2); past that it wraps around and decodes to garbage
-of the opposite sign. `FixedPoint.check_headroom` proves, before any data is
-encoded, that a planned sum of k bounded terms cannot wrap, and otherwise says
-the largest k or the largest precision that would fit.
+The one fixed-point codec of tfpriv: Shamir sharing encodes into GF(p),
+p < 2^31; RLWE into its plaintext modulus t; SMPC into the ring Z_2^64
+(`tfpriv.crypto.smpc.ring.Encoding`, a `FixedPoint` with m = 2^64).
 
-The encoder is generic in the modulus m (any integer in [3, 2^62]): Shamir
-sharing uses a prime p < 2^31, the RLWE scheme its plaintext modulus t. Values
-are int64 NumPy arrays in [0, m).
+A real x is encoded as the integer round(x 2^f) mod m, f = `precision` bits;
+decoding lifts an element v of Z_m to the centred representative and divides
+by 2^f. Encoding is additive: the sum of encodings decodes to the sum of the
+rounded values as long as the true integer sum stays within the limit
+L = floor((m - 1) / 2) (or a smaller `limit`, e.g. 2^62 - 1 in Z_2^64 to leave
+the SMPC truncation its headroom); past that it wraps around and decodes to
+garbage of the opposite sign. `FixedPoint.check_headroom` proves, before any
+data is encoded, that a planned sum of k bounded terms cannot wrap, and
+otherwise says the largest k or the largest precision that would fit.
+
+Values are int64 NumPy arrays in [0, m) for m <= 2^62, uint64 words for
+m = 2^64 (whose wrap-around is the ring's reduction). Every range error is a
+`tfpriv.errors.FixedPointRangeError`.
 
 Rounding is to nearest, so one encode/decode round trip is off by at most
 2^-(f+1), and a sum of k encodings by at most k 2^-(f+1).
@@ -20,31 +25,39 @@ Rounding is to nearest, so one encode/decode round trip is off by at most
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from tfpriv import checks
+from tfpriv.errors import FixedPointRangeError
+
+RING_MODULUS = 2**64
 _MAX_MODULUS = 2**62
 _MAX_PRECISION = 62
 
 
 @dataclasses.dataclass(frozen=True)
 class FixedPoint:
-    """Encoding of reals as round(x 2^precision) mod `modulus`, centred around 0."""
+    """Encoding of reals as round(x 2^precision) mod `modulus`, centred around 0.
+
+    Attributes:
+      modulus: m, in [3, 2^62] or exactly 2^64.
+      precision: f, fractional bits in [0, 62].
+      limit: largest |integer| an encoding may hold; default floor((m - 1) / 2).
+    """
 
     modulus: int
     precision: int
+    limit: Optional[int] = None
 
     def __post_init__(self):
-        for name in ('modulus', 'precision'):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f'{name} must be an int, got {type(value).__name__}')
-        if not 3 <= self.modulus <= _MAX_MODULUS:
-            raise ValueError(f'modulus must be in [3, 2^62], got {self.modulus}')
-        if not 0 <= self.precision <= _MAX_PRECISION:
-            raise ValueError(f'precision must be in [0, {_MAX_PRECISION}] bits, '
-                             f'got {self.precision}')
+        modulus = checks.integer('modulus', self.modulus)
+        if not (3 <= modulus <= _MAX_MODULUS or modulus == RING_MODULUS):
+            raise ValueError(f'modulus must be in [3, 2^62] or be 2^64, got {modulus}')
+        checks.integer('precision', self.precision, 0, _MAX_PRECISION)
+        if self.limit is not None:
+            checks.integer('limit', self.limit, 1, (modulus - 1) // 2)
 
     @property
     def scale(self) -> float:
@@ -52,8 +65,8 @@ class FixedPoint:
 
     @property
     def max_int(self) -> int:
-        """Largest |integer| that decodes correctly: floor((m - 1) / 2)."""
-        return (int(self.modulus) - 1) // 2
+        """Largest |integer| that decodes correctly: `limit`, default floor((m - 1) / 2)."""
+        return (int(self.modulus) - 1) // 2 if self.limit is None else int(self.limit)
 
     @property
     def max_abs(self) -> float:
@@ -65,36 +78,73 @@ class FixedPoint:
         f = self.precision if precision is None else precision
         return int(np.floor(float(bound) * 2.0**f + 0.5))
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
-        """round(values 2^f) mod m as int64 in [0, m).
+    def to_integers(self, values: np.ndarray) -> np.ndarray:
+        """round(values 2^f) as int64, checked against the limit.
 
         Raises:
-          ValueError: NaN/inf values, or a value whose magnitude exceeds `max_abs`.
+          ValueError: NaN/inf values.
+          FixedPointRangeError: a rounded value whose magnitude exceeds `max_int`.
         """
         values = np.asarray(values, dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise ValueError('cannot encode NaN or infinite values')
-        largest = float(np.max(np.abs(values))) if values.size else 0.0
-        if self.units(largest) > self.max_int:
-            raise ValueError(
-                f'value of magnitude {largest:g} does not fit: with precision {self.precision} '
-                f'bits and modulus {self.modulus} the limit is {self.max_abs:g}; '
-                f'{self._precision_advice([largest])}')
-        return np.mod(np.rint(values * self.scale).astype(np.int64), np.int64(self.modulus))
+        scaled = np.rint(values * self.scale)
+        largest = float(np.max(np.abs(scaled))) if scaled.size else 0.0
+        if largest < 2.0**63:
+            ints = scaled.astype(np.int64)
+            if not ints.size or int(np.max(np.abs(ints))) <= self.max_int:
+                return ints
+        magnitude = float(np.max(np.abs(values)))
+        raise FixedPointRangeError(
+            f'value of magnitude {magnitude:g} does not fit the fixed-point range: with '
+            f'precision {self.precision} bits and modulus {self.modulus} the limit is '
+            f'{self.max_abs:g}; {self._precision_advice([magnitude])}')
 
-    def decode(self, encoded: np.ndarray) -> np.ndarray:
-        """Centred lift to (-m/2, m/2] divided by 2^f, as float64."""
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """round(values 2^f) mod m: int64 in [0, m), or uint64 words for m = 2^64 (see
+        `to_integers` for the errors)."""
+        ints = self.to_integers(values)
+        if self.modulus == RING_MODULUS:
+            return ints.view(np.uint64)
+        return np.mod(ints, np.int64(self.modulus))
+
+    def lift(self, encoded: np.ndarray) -> np.ndarray:
+        """The centred integers (int64) that elements of Z_m stand for, checked against the limit.
+
+        Raises:
+          TypeError / ValueError: non-integers, or elements outside [0, m).
+          FixedPointRangeError: a value beyond `max_int`: the computation that produced
+            it left the fixed-point range (only possible with a `limit` below (m - 1) / 2).
+        """
         encoded = np.asarray(encoded)
         if not np.issubdtype(encoded.dtype, np.integer):
             raise TypeError(f'encoded values must be integers, got dtype {encoded.dtype}')
-        encoded = encoded.astype(np.int64, copy=False)
-        if encoded.size and (encoded.min() < 0 or encoded.max() >= self.modulus):
-            raise ValueError(f'encoded values must lie in [0, {self.modulus})')
-        signed = np.where(encoded > self.max_int, encoded - np.int64(self.modulus), encoded)
-        return signed.astype(np.float64) / self.scale
+        if self.modulus == RING_MODULUS:
+            ints = encoded.astype(np.uint64, copy=False).view(np.int64)
+        else:
+            encoded = encoded.astype(np.int64, copy=False)
+            if encoded.size and (encoded.min() < 0 or encoded.max() >= self.modulus):
+                raise ValueError(f'encoded values must lie in [0, {self.modulus})')
+            half = (int(self.modulus) - 1) // 2
+            ints = np.where(encoded > half, encoded - np.int64(self.modulus), encoded)
+        self.check_range(ints)
+        return ints
+
+    def check_range(self, ints: np.ndarray) -> None:
+        """Raises FixedPointRangeError when a signed integer exceeds `max_int` in magnitude."""
+        if ints.size and (int(ints.min()) < -self.max_int or int(ints.max()) > self.max_int):
+            raise FixedPointRangeError(
+                f'a value reached magnitude {max(-int(ints.min()), int(ints.max()))} > '
+                f'{self.max_int}: the computation left the fixed-point range and wrapped '
+                f'around the modulus')
+
+    def decode(self, encoded: np.ndarray, precision: Optional[int] = None) -> np.ndarray:
+        """Centred lift divided by 2^f (f = `precision`, default ours), as float64."""
+        f = self.precision if precision is None else precision
+        return self.lift(encoded).astype(np.float64) / float(2**f)
 
     def largest_precision(self, bounds: Sequence[float]) -> int:
-        """The largest f such that terms with |x_i| <= bounds[i] sum without wrapping; -1 if none."""
+        """The largest f such that terms |x_i| <= bounds[i] sum without wrapping; -1 if none."""
         for f in range(_MAX_PRECISION, -1, -1):
             if sum(self.units(b, f) for b in bounds) <= self.max_int:
                 return f
@@ -109,7 +159,7 @@ class FixedPoint:
     def check_headroom(self, num_terms: int, bound: Union[float, Sequence[float]]) -> None:
         """Raises unless a sum of `num_terms` encodings of |x_i| <= bound_i cannot wrap.
 
-        The sum is safe iff sum_i round(bound_i 2^f) <= floor((m - 1) / 2).
+        The sum is safe iff sum_i round(bound_i 2^f) <= `max_int`.
 
         Args:
           num_terms: k, the number of encodings that will be added.
@@ -117,12 +167,11 @@ class FixedPoint:
             clients pre-multiply their update by their weight w_i).
 
         Raises:
-          ValueError: the sum could wrap; the message gives the largest k (for a
-            common bound) and the largest precision that fit.
+          FixedPointRangeError: the sum could wrap; the message gives the largest k
+            (for a common bound) and the largest precision that fit.
+          ValueError: bad arguments.
         """
-        if isinstance(num_terms, bool) or not isinstance(num_terms, (int, np.integer)) \
-                or num_terms < 1:
-            raise ValueError(f'num_terms must be a positive int, got {num_terms!r}')
+        checks.integer('num_terms', num_terms, minimum=1)
         bounds = np.broadcast_to(np.asarray(bound, dtype=np.float64), (num_terms,)) \
             if np.ndim(bound) == 0 else np.asarray(bound, dtype=np.float64)
         if bounds.shape != (num_terms,):
@@ -137,7 +186,7 @@ class FixedPoint:
             per_term = self.units(float(bound))
             advice = (f'at most {self.max_int // per_term} terms of this bound fit, or '
                       + advice)
-        raise ValueError(
+        raise FixedPointRangeError(
             f'summing {num_terms} fixed-point values bounded by {bound} at precision '
             f'{self.precision} needs up to {needed} but modulus {self.modulus} only represents '
             f'magnitudes up to {self.max_int}: {advice}')

@@ -14,6 +14,12 @@ examples). `average` has the same shapes and dtypes as one update. `stats` is
 an `AggregationStats` record of what the protocol cost.
 
 `PlainAggregator` is the insecure reference that the others are tested against.
+
+`SCHEMES` names every scheme and `registry()` maps each name to its class with
+explicit imports: a scheme that fails to import raises `SchemeImportError`
+naming it, it is never dropped silently. `Faults` describes simulated failures
+(dropped or lying parties) and is given to an aggregator's constructor, so
+`aggregate` has the same signature for every scheme.
 """
 
 from __future__ import annotations
@@ -21,11 +27,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
+from tfpriv import checks
+from tfpriv.errors import SchemeImportError
+
 Update = List[np.ndarray]
+Corruption = Callable[[np.ndarray], np.ndarray]
+SCHEMES = ('plain', 'shamir', 'smpc', 'rlwe')
 
 
 @dataclasses.dataclass
@@ -51,6 +62,33 @@ class AggregationStats:
     bytes_total: int = 0
     seconds: float = 0.0
     extra: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    """Failures to simulate in every round, by index (for tests and demonstrations).
+
+    Attributes:
+      dropped_holders: share-holders that never send their sum.
+      corrupt: share-holders that send a wrong sum: a sequence of indices (each
+        adds a uniformly random non-zero offset to every element), or a mapping
+        index -> function from the correct sum (int64 field elements) to the one sent.
+      silent_clients: clients that drop before sending their shares.
+      offline_clients: clients that go offline right after sending them.
+    """
+
+    dropped_holders: Sequence[int] = ()
+    corrupt: Union[Sequence[int], Mapping[int, Corruption]] = ()
+    silent_clients: Sequence[int] = ()
+    offline_clients: Sequence[int] = ()
+
+    @staticmethod
+    def indices(name: str, values: Sequence[int], limit: int) -> Tuple[int, ...]:
+        """`values` as sorted distinct ints in [0, limit), else a ValueError naming `name`."""
+        chosen = sorted({int(v) for v in values})
+        if any(not 0 <= v < limit for v in chosen):
+            raise ValueError(f'{name} must be indices in [0, {limit}), got {chosen}')
+        return tuple(chosen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,3 +189,49 @@ class PlainAggregator(SecureAggregator):
                                  bytes_total=size * len(client_updates),
                                  seconds=time.perf_counter() - start)
         return spec.unflatten(total), stats
+
+
+# One loader per scheme, each an explicit import (the scheme modules import this
+# interface module, so they are imported on first use rather than at the top).
+def _plain() -> Type[SecureAggregator]:
+    return PlainAggregator
+
+
+def _shamir() -> Type[SecureAggregator]:
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=g-import-not-at-top
+    return ShamirAggregator
+
+
+def _smpc() -> Type[SecureAggregator]:
+    from tfpriv.crypto.smpc.secagg import SmpcAggregator  # pylint: disable=g-import-not-at-top
+    return SmpcAggregator
+
+
+def _rlwe() -> Type[SecureAggregator]:
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=g-import-not-at-top
+    return RlweAggregator
+
+
+_LOADERS: Dict[str, Callable[[], Type[SecureAggregator]]] = {
+    'plain': _plain, 'shamir': _shamir, 'smpc': _smpc, 'rlwe': _rlwe}
+
+
+def scheme_class(name: str) -> Type[SecureAggregator]:
+    """The aggregator class of scheme `name` (one of `SCHEMES`).
+
+    Raises:
+      ValueError: an unknown name.
+      SchemeImportError: the scheme's module failed to import (never skipped silently).
+    """
+    checks.choice('scheme', name, SCHEMES)
+    try:
+        return _LOADERS[name]()
+    except ImportError as error:
+        raise SchemeImportError(f'secure-aggregation scheme {name!r} failed to import '
+                                f'({type(error).__name__}: {error}); fix the installation '
+                                f'rather than choosing another scheme') from error
+
+
+def registry() -> Dict[str, Type[SecureAggregator]]:
+    """Every scheme by name, in the order of `SCHEMES` (raises like `scheme_class`)."""
+    return {name: scheme_class(name) for name in SCHEMES}

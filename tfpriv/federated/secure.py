@@ -24,52 +24,31 @@ Python process (the updates are Python values between steps 1 and 2, in the
 client role's hands); message and byte counts are those the protocol would
 send, reported by `AggregationStats`.
 
-`SCHEMES` maps each name to the aggregator class; classes are imported lazily
-and `available_schemes()` lists those importable in this checkout.
+The schemes come from the registry of `tfpriv.crypto.secagg` (`SCHEMES`,
+`scheme_class`): a scheme that fails to import raises `SchemeImportError`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from tfpriv.crypto.secagg import AggregationStats, PlainAggregator, SecureAggregator
+from tfpriv.crypto.secagg import SCHEMES, AggregationStats, SecureAggregator, registry, scheme_class
 from tfpriv.rng import RandomSource
 
-SCHEMES: Dict[str, Tuple[str, str]] = {
-    'plain': ('tfpriv.crypto.secagg', 'PlainAggregator'),
-    'shamir': ('tfpriv.crypto.shamir.secagg', 'ShamirAggregator'),
-    'smpc': ('tfpriv.crypto.smpc.secagg', 'SmpcAggregator'),
-    'rlwe': ('tfpriv.crypto.rlwe', 'RlweAggregator'),
-}
-CHOICES = ('none', 'shamir', 'smpc', 'rlwe')
-
-
-def _load(name: str):
-    """The aggregator class, from its package or the package's `secagg` module; None if absent."""
-    module_name, class_name = SCHEMES[name]
-    for candidate in (module_name, module_name + '.secagg'):
-        try:
-            return getattr(importlib.import_module(candidate), class_name)
-        except (ImportError, AttributeError):
-            continue
-    return None
+CHOICES = ('none',) + tuple(name for name in SCHEMES if name != 'plain')
 
 
 def available_schemes() -> List[str]:
-    """Secure-aggregation schemes whose implementation is present."""
-    return [name for name in SCHEMES if name != 'plain' and _load(name) is not None]
+    """The secure-aggregation schemes (every registered one; a broken one raises)."""
+    return [name for name in registry() if name != 'plain']
 
 
 def make_aggregator(name: str, rng: Optional[RandomSource] = None) -> SecureAggregator:
     """An aggregator by name (`plain` is the insecure reference)."""
     if name not in SCHEMES:
         raise ValueError(f'unknown secure aggregation {name!r}; choose one of {CHOICES}')
-    cls = _load(name)
-    if cls is None:
-        raise ValueError(f'secure aggregation {name!r} is not available in this checkout '
-                         f'(available: {available_schemes()})')
-    return PlainAggregator() if cls is PlainAggregator else cls(rng=rng)
+    cls = scheme_class(name)
+    return cls() if name == 'plain' else cls(rng=rng)
 
 
 class SecureRound:

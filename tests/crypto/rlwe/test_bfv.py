@@ -1,5 +1,7 @@
 """BFV: round trips on every preset, homomorphic sums, the noise guard, encoding."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -78,12 +80,15 @@ def test_sum_up_to_the_maximum_number_of_clients(small):
     k = max_terms(params, bfv.fresh_noise(params, 1))
     assert k == (params.t - 1) // 2  # n1024: the plaintext modulus is the limit
     values = np.random.default_rng(4).integers(-1, 2, (k, params.n))
-    batch = bfv.encrypt(public, values)  # k independent ciphertexts
-    total = bfv.Ciphertext(params, batch.c0[:, :1], batch.noise, batch.c1[:, :1],
-                           key_id=batch.key_id)
-    for i in range(1, k):
-        term = bfv.Ciphertext(params, batch.c0[:, i:i + 1], batch.noise, batch.c1[:, i:i + 1],
+    batch = bfv.encrypt(public, values)  # k independent ciphertexts (fresh u, e per row)
+
+    def row(i):  # its own ancestor: the rows' errors are independent
+        noise = dataclasses.replace(batch.noise, ancestors=frozenset({('row', i)}))
+        return bfv.Ciphertext(params, batch.c0[:, i:i + 1], noise, batch.c1[:, i:i + 1],
                               key_id=batch.key_id)
+    total = row(0)
+    for i in range(1, k):
+        term = row(i)
         total = bfv.add(total, term)
     out = encoder.decode(bfv.decrypt(secret, total), params.n)
     assert np.array_equal(out, values.sum(axis=0))
@@ -149,3 +154,22 @@ def test_bad_inputs(small):
         bfv.decrypt(wrong_params, ct)
     with pytest.raises(TypeError, match='int'):
         bfv.mul_scalar(ct, 0.5)
+
+
+def test_noise_guard_is_sound_for_correlated_operands(small):
+    """Issue #17: add(ct, ct) doubles the error; adding variances (sqrt growth) let 20
+    doublings (2^20 E) pass the guard and decrypt wrongly. Now it raises or is right."""
+    params, secret, public = small
+    zero = np.zeros((1, params.n), dtype=np.int64)
+    ct, refused = bfv.encrypt(public, zero), 0
+    for _ in range(20):
+        ct = bfv.add(ct, ct)
+        try:
+            assert np.array_equal(bfv.decrypt(secret, ct), zero)
+        except bfv.NoiseBudgetError:
+            refused += 1
+    assert refused > 0
+    assert np.any(bfv.decode_phase(params, bfv.phase(secret, ct)) != 0)  # the guard is needed
+    independent = bfv.add(bfv.encrypt(public, zero), bfv.encrypt(public, zero))
+    fresh = bfv.fresh_noise(params, 0)
+    assert independent.noise.variance == pytest.approx(2 * fresh.variance)  # sqrt growth kept

@@ -240,10 +240,9 @@ def test_smudging_takes_the_room_q_allows(committee, encrypted):
     assert threshold.smudging_bits(params, ct.noise, T) == want > 64
     rng = np.random.default_rng(26)
     updates = [[rng.uniform(-1, 1, 50)] for _ in range(10)]
-    counts = [6000] + [10] * 9  # sum > 2^10: weights round(w 2^10), the largest 1014
+    counts = [6000] + [10] * 9  # integer example counts: used exactly
     average, stats = RlweAggregator(rng=RandomSource(seed=27)).aggregate(updates, counts)
-    quantized = np.rint(np.array(counts) / sum(counts) * 2**10)
-    expected, _ = PlainAggregator().aggregate(updates, quantized)
+    expected, _ = PlainAggregator().aggregate(updates, counts)
     np.testing.assert_allclose(average[0], expected[0], atol=10 * 2.0**-16)
     assert stats.extra['smudging_bits'] > 64
 

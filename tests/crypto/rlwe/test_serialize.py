@@ -52,3 +52,22 @@ def test_rejects_truncated_tampered_and_mismatched(setup):
         serialize.loads(b'X' + blob[1:], params)
     with pytest.raises(serialize.SerializationError, match='version'):
         serialize.loads(blob[:6] + bytes([9]) + blob[7:], params)
+
+
+def test_receiver_recomputes_the_noise_instead_of_trusting_the_sender(setup):
+    """Issue #17: the noise record is not sent; the receiver assumes a fresh encryption
+    of |m| <= the public bound it expects, so a sender cannot claim a small noise. The
+    same bytes loaded twice are one ancestor, so their sum is tracked as correlated."""
+    params, secret, public, plain = setup
+    ct = bfv.mul_scalar(bfv.encrypt(public, plain), 3)  # not fresh: 3x the noise
+    blob = serialize.dumps(ct)
+    back = serialize.loads(blob, params, plain=1000)
+    fresh = bfv.fresh_noise(params, 1000)
+    assert back.noise.variance == fresh.variance and back.noise.plain == 1000
+    assert serialize.loads(blob, params).noise.plain == (params.t - 1) // 2  # default: worst
+    twice = bfv.add(back, serialize.loads(blob, params, plain=1000))
+    assert twice.noise.variance == pytest.approx(4 * fresh.variance)
+    other = serialize.loads(serialize.dumps(bfv.encrypt(public, plain)), params, plain=1000)
+    assert bfv.add(back, other).noise.variance == pytest.approx(2 * fresh.variance)
+    compressed = serialize.loads(serialize.dumps(modswitch.compress(ct, 32, 40)), params, 1000)
+    assert compressed.noise.variance > fresh.variance  # plus the rounding of the widths

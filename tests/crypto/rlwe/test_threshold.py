@@ -102,3 +102,47 @@ def test_aggregator_bad_inputs():
         aggregator.aggregate([client_updates[0], [np.zeros(3)]])
     with pytest.raises(rp.InsecureParametersError):
         RlweAggregator('toy')
+
+
+def test_exact_example_count_weights_and_wide_smudging():
+    """Issue #17: integer weights (example counts) are used exactly, not quantized to
+    10 bits (21001 = 6000 + 12000 + 3001 would be), and the smudging width is not capped
+    at 62 bits: the weighted noise here needs 2^(b-1) >= 2^40 * 2^25, so b > 62."""
+    rng = np.random.default_rng(15)
+    client_updates, weights = updates(3, rng), [6000, 12000, 3001]
+    aggregator = RlweAggregator(precision=12, bound=4.0, rng=RandomSource(seed=15))
+    average, stats = aggregator.aggregate([[np.clip(u, -4, 4) for u in c]
+                                           for c in client_updates], weights)
+    expected, _ = PlainAggregator().aggregate([[np.clip(u, -4, 4) for u in c]
+                                               for c in client_updates], weights)
+    for got, want in zip(average, expected):
+        np.testing.assert_allclose(got, want, atol=2.0**-13 + 1e-6)  # fixed point + float32
+    assert stats.extra['smudging_bits'] > 62
+
+
+def test_smudging_residues_match_python_integers():
+    """e = w_0 + w_1 2^64 - 2^(b-1) in [-2^(b-1), 2^(b-1)) for b = 70 (the top word shifted
+    down to 6 bits), and b = 20 in one word: the residues agree with Python integers."""
+    from tfpriv.rng import Prg
+    primes = rp.preset('n4096').primes
+    for bits in (20, 70):
+        got = threshold.smudging_residues(Prg(RandomSource(seed=16)), primes, (500,), bits)
+        prg = Prg(RandomSource(seed=16))
+        if bits <= 64:
+            values = [int(w) for w in prg.uint64(500) >> np.uint64(64 - bits)]
+        else:
+            low, high = prg.uint64(500), prg.uint64(500) >> np.uint64(128 - bits)
+            values = [int(lo) + (int(hi) << 64) for lo, hi in zip(low, high)]
+        assert min(values) >= 0 and max(values) < 2**bits
+        for row, p in enumerate(primes):
+            assert got[row].tolist() == [(v - 2**(bits - 1)) % p for v in values]
+    with pytest.raises(ValueError, match='bits must be >= 1'):
+        threshold.smudging_residues(Prg(RandomSource(seed=1)), primes, (2,), 0)
+
+
+def test_key_material_is_not_in_reprs(setup):
+    params, _, _, shares = setup
+    secret, _ = keys.keygen(params, RandomSource(seed=12))
+    for text in (repr(secret), repr(shares[0]), str(shares[1])):
+        assert 'array' not in text and 'share=' not in text and ' s=' not in text
+    assert 'x=1' in repr(shares[0]) and 'key_id' in repr(secret)

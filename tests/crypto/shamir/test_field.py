@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tfpriv.crypto.shamir import field
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource
 
 PRIMES = [2, 3, 7, 65537, 1_000_003, 1_073_741_789, 2_147_483_647]
 
@@ -22,7 +22,7 @@ def test_is_prime_matches_trial_division():
 
 @pytest.mark.parametrize('modulus', PRIMES)
 def test_random_elements_in_range_and_all_values_hit(modulus):
-    values = field.random_elements(modulus, (4000,), RandomSource(seed=1))
+    values = Prg(RandomSource(seed=1)).uniform_mod(modulus, (4000,))
     assert values.dtype == np.int64 and values.min() >= 0 and values.max() < modulus
     if modulus <= 7:
         assert set(values.tolist()) == set(range(modulus))
@@ -55,7 +55,7 @@ def test_large_x_forces_reduction_in_horner():
 
 def test_poly_eval_matches_python_integers():
     modulus = 1_000_003
-    coeffs = field.random_elements(modulus, (6, 5), RandomSource(seed=4))
+    coeffs = Prg(RandomSource(seed=4)).uniform_mod(modulus, (6, 5))
     xs = [1, 2, 999_999, 77]
     out = field.poly_eval(coeffs, xs, modulus)
     for i, x in enumerate(xs):
@@ -77,8 +77,8 @@ def test_combine_many_terms_reduces_without_overflow():
     modulus = 2**31 - 1
     rng = RandomSource(seed=5)
     count = 2**15 + 3
-    coefficients = field.random_elements(modulus, (count,), rng)
-    ys = field.random_elements(modulus, (count, 2), rng)
+    coefficients = Prg(rng).uniform_mod(modulus, (count,))
+    ys = Prg(rng).uniform_mod(modulus, (count, 2))
     want = [sum(int(c) * int(y) for c, y in zip(coefficients, ys[:, j])) % modulus
             for j in range(2)]
     assert field.combine(coefficients, ys, modulus).tolist() == want

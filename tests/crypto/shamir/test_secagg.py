@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tfpriv.crypto.shamir import reed_solomon
-from tfpriv.crypto.secagg import PlainAggregator, SecureAggregator
+from tfpriv.crypto.secagg import Faults, PlainAggregator, SecureAggregator
 from tfpriv.crypto.shamir.secagg import ShamirAggregator
 from tfpriv.rng import RandomSource
 
@@ -56,10 +56,9 @@ def test_dropouts_within_tolerance(data):
     offline = data.draw(st.lists(st.integers(0, k - 1), max_size=k, unique=True))
     weights = data.draw(st.lists(st.integers(1, 1000), min_size=k, max_size=k))
     updates = _updates(k, seed=k)
-    aggregator = ShamirAggregator(n, t, rng=RandomSource(seed=2))
-    average, stats = aggregator.aggregate(updates, weights, dropped_holders=dropped,
-                                          clients_dropped_before_sending=silent,
-                                          clients_dropped_after_sending=offline)
+    faults = Faults(dropped_holders=dropped, silent_clients=silent, offline_clients=offline)
+    aggregator = ShamirAggregator(n, t, rng=RandomSource(seed=2), faults=faults)
+    average, stats = aggregator.aggregate(updates, weights)
     senders = [i for i in range(k) if i not in silent]
     reference, _ = PlainAggregator().aggregate([updates[i] for i in senders],
                                                [weights[i] for i in senders])
@@ -70,29 +69,34 @@ def test_dropouts_within_tolerance(data):
 
 
 def test_too_many_dropped_holders_raise():
-    aggregator = ShamirAggregator(5, 3, rng=RandomSource(seed=3))
+    aggregator = ShamirAggregator(5, 3, rng=RandomSource(seed=3),
+                                  faults=Faults(dropped_holders=[0, 1, 4]))
     with pytest.raises(ValueError, match='only 2 of 5 share-holders answered; threshold 3'):
-        aggregator.aggregate(_updates(2), dropped_holders=[0, 1, 4])
+        aggregator.aggregate(_updates(2))
 
 
 def test_corrupted_holder_is_corrected_and_counted():
     updates = _updates(3)
-    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=4))
-    average, stats = aggregator.aggregate(updates, [1, 2, 3], corrupted_holders=[1, 5])
+    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=4), faults=Faults(corrupt=[1, 5]))
+    average, stats = aggregator.aggregate(updates, [1, 2, 3])
     assert _max_diff(average, PlainAggregator().aggregate(updates, [1, 2, 3])[0]) \
         <= _tolerance(stats)
     assert stats.extra['bad_holders'] == 2
+    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=4),
+                                  faults=Faults(corrupt=[0, 1, 5]))
     with pytest.raises(reed_solomon.DecodingError, match='more than 2 of the 7'):
-        aggregator.aggregate(updates, corrupted_holders=[0, 1, 5])
+        aggregator.aggregate(updates)
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(num_holders=3, threshold=4), 'threshold must be'),
+    (dict(num_parties=3, threshold=4), 'threshold must be'),
     (dict(threshold=0), 'threshold must be'),
-    (dict(num_holders=0), 'num_holders must be'),
+    (dict(num_parties=0), 'num_parties must be'),
+    (dict(faults=Faults(dropped_holders=[5])), r'dropped_holders must be indices in \[0, 5\)'),
+    (dict(faults=Faults(corrupt=[-1])), r'corrupt must be indices in \[0, 5\)'),
     (dict(modulus=2**32 + 15), 'prime'),
-    (dict(bound=float('nan')), 'bound must be positive'),
-    (dict(bound=-1.0), 'bound must be positive'),
+    (dict(bound=float('nan')), 'bound must be finite'),
+    (dict(bound=-1.0), 'bound must be > 0'),
     (dict(bound=1e6, precision=20), 'use precision <= 10 bits'),
 ])
 def test_bad_constructor_arguments(kwargs, match):
@@ -107,13 +111,14 @@ def test_bad_constructor_arguments(kwargs, match):
     (_updates(2), [1.0, -1.0], {}, 'non-negative'),
     (_updates(2), [1.0], {}, 'expected 2 weights'),
     (_updates(2, scale=1000.0), None, {}, 'above the public bound 512'),
-    (_updates(2), None, dict(dropped_holders=[5]), r'dropped_holders must be indices in \[0, 5\)'),
-    (_updates(2), None, dict(clients_dropped_before_sending=[0, 1]), 'no client'),
-    (_updates(2), [0, 1], dict(clients_dropped_before_sending=[1]), 'positive weight'),
+    (_updates(2), None, dict(faults=Faults(silent_clients=[0, 1])), 'no client'),
+    (_updates(2), [0, 1], dict(faults=Faults(silent_clients=[1])), 'positive weight'),
+    (_updates(2), None, dict(faults=Faults(offline_clients=[2])),
+     r'offline_clients must be indices in \[0, 2\)'),
 ])
 def test_bad_aggregate_arguments(updates, weights, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ShamirAggregator(rng=RandomSource(seed=5)).aggregate(updates, weights, **kwargs)
+        ShamirAggregator(rng=RandomSource(seed=5), **kwargs).aggregate(updates, weights)
 
 
 def test_headroom_error_names_what_fits():
@@ -140,3 +145,24 @@ def test_real_keras_model_weights():
     assert _max_diff(average, reference) <= _tolerance(stats)
     model.set_weights(average)
     assert stats.extra['bytes_per_weight_per_client'] == pytest.approx(5 * 4, rel=1e-3)
+
+
+def test_out_of_field_sums_are_corrected_and_named(caplog):
+    """Issue #17: a holder sending a value >= p or negative is a wrong share to correct
+    (and name), like any other, not a reason to abort the round."""
+    updates, p = _updates(3), 2**31 - 1
+    faults = Faults(corrupt={2: lambda v: v + p, 4: lambda v: -v - 1})
+    aggregator = ShamirAggregator(7, 3, rng=RandomSource(seed=9), faults=faults)
+    with caplog.at_level('WARNING'):
+        average, stats = aggregator.aggregate(updates, [1, 2, 3])
+    assert _max_diff(average, PlainAggregator().aggregate(updates, [1, 2, 3])[0]) \
+        <= _tolerance(stats)
+    assert stats.extra['bad_holders'] == 2 and 'holders [2, 4] sent wrong sums' in caplog.text
+    exact = ShamirAggregator(3, 3, rng=RandomSource(seed=9),
+                             faults=Faults(corrupt={1: lambda v: v + p}))
+    with pytest.raises(reed_solomon.DecodingError, match=r'holders \[1\] sent values outside'):
+        exact.aggregate(updates)
+    values = np.zeros((5, 4), dtype=np.int64)
+    values[3] = p  # reed_solomon.decode itself: row 3 (x = 4) is out of the field
+    secret, bad = reed_solomon.decode(range(1, 6), values, 2, p)
+    assert bad == (4,) and not secret.any()

@@ -1,4 +1,4 @@
-"""Tests of tfpriv.crypto.shamir and tfpriv.crypto.fixed_point."""
+"""Tests of tfpriv.crypto.shamir (sharing); the fixed-point codec is in ../test_fixed_point.py."""
 
 import dataclasses
 import itertools
@@ -10,9 +10,9 @@ from scipy import stats
 
 from tfpriv.crypto import shamir
 from tfpriv.crypto.shamir import field
-from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import UpdateSpec
-from tfpriv.rng import RandomSource
+from tfpriv.errors import FixedPointRangeError
+from tfpriv.rng import Prg, RandomSource
 
 SEEDED = RandomSource(seed=11)
 finite = st.floats(-1000, 1000, allow_nan=False, allow_infinity=False)
@@ -59,72 +59,13 @@ def test_linearity_sum_of_shares_is_share_of_sum(data):
         assert np.max(np.abs(out - (a + b))) <= 2 * 2.0**-shamir.DEFAULT_PRECISION
 
 
-@settings(max_examples=50, deadline=None)
-@given(values=st.lists(finite, min_size=1, max_size=50), precision=st.integers(0, 40))
-def test_fixed_point_round_trip(values, precision):
-    encoder = FixedPoint(2**61 - 1, precision)
-    encoded = encoder.encode(np.array(values))
-    assert encoded.dtype == np.int64 and encoded.min() >= 0 and encoded.max() < 2**61 - 1
-    assert np.max(np.abs(encoder.decode(encoded) - np.array(values))) <= 2.0**-precision
-
-
-def test_fixed_point_signed_sum_and_headroom_messages():
-    encoder = FixedPoint(2**31 - 1, 16)
-    x, y = np.array([-3.25, 1.5]), np.array([1.0, -7.0])
-    total = (encoder.encode(x) + encoder.encode(y)) % encoder.modulus
-    np.testing.assert_allclose(encoder.decode(total), x + y)
-    encoder.check_headroom(16383, 1.0)  # 16383 * 2^16 < 2^30
-    with pytest.raises(ValueError, match='at most 16383 terms of this bound fit, or use '
-                                         'precision <= 15 bits'):
-        encoder.check_headroom(16385, 1.0)
-    encoder.check_headroom(2, [0.5, 0.5])
-    with pytest.raises(ValueError, match='precision <= 15 bits'):
-        encoder.check_headroom(2, [20000.0, 10000.0])
-    with pytest.raises(ValueError, match='no precision fits'):
-        encoder.check_headroom(1, 2.0**31)
-
-
-@pytest.mark.parametrize('values, match', [
-    ([np.nan], 'NaN or infinite'), ([np.inf, 1.0], 'NaN or infinite'),
-    ([20000.0], 'limit is 16384.*precision <= 15'),
-])
-def test_fixed_point_rejects_unencodable(values, match):
-    with pytest.raises(ValueError, match=match):
-        FixedPoint(2**31 - 1, 16).encode(np.array(values))
-
-
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(modulus=2**62 + 1), r'modulus must be in \[3, 2\^62\]'),
-    (dict(modulus=2), r'modulus must be in'),
-    (dict(precision=-1), 'precision must be in'),
-    (dict(precision=1.5), 'precision must be an int'),
-])
-def test_fixed_point_bad_parameters(kwargs, match):
-    args = dict(modulus=2**31 - 1, precision=16)
-    args.update(kwargs)
-    with pytest.raises((ValueError, TypeError), match=match):
-        FixedPoint(**args)
-
-
-def test_fixed_point_bad_headroom_arguments():
-    encoder = FixedPoint(2**31 - 1, 16)
-    with pytest.raises(ValueError, match='num_terms must be a positive int'):
-        encoder.check_headroom(0, 1.0)
-    with pytest.raises(ValueError, match='expected one bound or 3 bounds'):
-        encoder.check_headroom(3, [1.0, 2.0])
-    with pytest.raises(ValueError, match='finite and non-negative'):
-        encoder.check_headroom(2, [1.0, -1.0])
-    with pytest.raises(ValueError, match=r'must lie in \[0, 2147483647\)'):
-        encoder.decode(np.array([-1]))
-
-
 def test_t_minus_1_shares_independent_of_secret_chi_square():
     """Over GF(7) with t = 3, the joint law of shares 1 and 2 is uniform on 49 cells
     whatever the secret: a chi-square test of share pairs against the secret finds no
     dependence, while the t shares together determine it."""
     modulus, trials = 7, 4000
     rng = RandomSource(seed=12)
-    secrets = field.random_elements(modulus, (trials,), rng)
+    secrets = Prg(rng).uniform_mod(modulus, (trials,))
     shares = field.split_field(secrets, 3, 4, modulus, rng)
     pair = shares[0] * modulus + shares[1]
     table = np.zeros((modulus, modulus * modulus))
@@ -226,3 +167,18 @@ def test_default_randomness_is_os_csprng_and_fresh():
     b = shamir.split(np.zeros(16), 2, 2)
     assert a[0].split_id != b[0].split_id
     assert not np.array_equal(a[0].values, b[0].values)
+
+
+def test_sum_of_shares_checks_headroom_instead_of_wrapping():
+    """Issue #17: at 16 bits in GF(2^31 - 1) the range is |x| <= 16384; 10000 + 10000
+    used to wrap to -12768. The shares carry public bounds, and the sum checks them."""
+    a = shamir.split(np.array([10000.0]), 2, 3, rng=SEEDED)
+    b = shamir.split(np.array([10000.0]), 2, 3, rng=SEEDED)
+    with pytest.raises(FixedPointRangeError, match='summing 2 fixed-point values'):
+        a[0] + b[0]
+    small = [shamir.split(np.array([v]), 2, 3, rng=SEEDED, bound=5000.0) for v in (4000.0, -5000.0)]
+    total = [x + y for x, y in zip(*small)]
+    np.testing.assert_allclose(shamir.reconstruct(total[:2]), [-1000.0])
+    assert total[0].bound == 10000.0 and a[0].bound == 16384.0 - 2.0**-16
+    with pytest.raises(ValueError, match='exceeds bound'):
+        shamir.split(np.array([6000.0]), 2, 3, bound=5000.0)

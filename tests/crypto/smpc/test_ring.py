@@ -21,9 +21,9 @@ def _cluster(n, seed=0):
 
 @settings(max_examples=40, deadline=None)
 @given(values=st.lists(st.floats(-2.0**45, 2.0**45), min_size=1, max_size=30),
-       frac_bits=st.integers(0, 16))
-def test_encode_decode_round_trip_within_half_ulp(values, frac_bits):
-    encoding = Encoding(frac_bits)
+       precision=st.integers(0, 16))
+def test_encode_decode_round_trip_within_half_ulp(values, precision):
+    encoding = Encoding(precision)
     decoded = encoding.decode(encoding.encode(values))
     assert np.all(np.abs(decoded - np.array(values)) <= 0.5 / encoding.scale)
 
@@ -37,9 +37,9 @@ def test_encode_rejects_out_of_range_and_nan():
         encoding.encode(-2.0**47)
     with pytest.raises(ValueError, match='NaN'):
         encoding.encode([np.nan])
-    with pytest.raises(ValueError, match='frac_bits'):
+    with pytest.raises(ValueError, match='precision'):
         Encoding(41)
-    with pytest.raises(TypeError, match='frac_bits'):
+    with pytest.raises(TypeError, match='precision'):
         Encoding(16.0)
 
 

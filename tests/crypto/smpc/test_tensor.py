@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tfpriv.crypto.smpc import Cluster, Encoding, SharedTensor, ring, stack
+from tfpriv.errors import FixedPointRangeError
 from tfpriv.rng import RandomSource
 
 ULP = 2.0**-16
@@ -121,7 +122,7 @@ def test_comparisons_are_exact(cluster, x, y):
     assert np.array_equal((a <= b).reveal(), x <= y)
     assert np.array_equal((a >= b).reveal(), x >= y)
     assert np.array_equal((a < 0.5).reveal(), x < 0.5)
-    assert (a < b).frac_bits == 0
+    assert (a < b).precision == 0
 
 
 def test_comparisons_near_the_range_limits(cluster):
@@ -169,7 +170,7 @@ def test_argmax_first_of_ties(cluster, x):
 
 
 def test_integer_tensors_and_promotion(cluster):
-    ints = share(cluster, np.array([3, -4, 5]), frac_bits=0)
+    ints = share(cluster, np.array([3, -4, 5]), precision=0)
     assert np.array_equal(ints.reveal(), [3, -4, 5]) and ints.reveal().dtype == np.int64
     mixed = ints + share(cluster, np.array([0.5, 0.5, 0.5]))
     close(mixed, [3.5, -3.5, 5.5], ULP)
@@ -243,10 +244,10 @@ def test_errors_are_clear(cluster):
         share(cluster, [1e20])
     with pytest.raises(TypeError, match='cannot combine'):
         a + 'x'
-    with pytest.raises(ValueError, match='frac_bits'):
-        share(cluster, [1.0], frac_bits=8)
+    with pytest.raises(ValueError, match='precision'):
+        share(cluster, [1.0], precision=8)
     with pytest.raises(TypeError, match='integers'):
-        share(cluster, [1.5], frac_bits=0)
+        share(cluster, [1.5], precision=0)
     with pytest.raises(ValueError, match='at least 2'):
         Cluster(1)
     with pytest.raises(ValueError, match='reshape'):
@@ -282,3 +283,25 @@ def test_product_overflow_is_detected_with_check_overflow():
         big * big
     with pytest.raises(OverflowError, match='left the fixed-point range'):
         big @ share(cluster, np.full((8, 1), 1e5))
+
+
+def test_check_overflow_bounds_operands_before_the_product_wraps():
+    """Issue #17: 2^16.5 * 2^16.5 at f = 16 is 2^65 in words, which wraps modulo 2^64 to
+    about 0.135 after truncation, so a range test of the product cannot see it. The operands
+    are bounded before multiplying: shared x shared needs |words| < 2^31 (|x| < 2^15 here),
+    a dot product of K = 8 terms |words| < 2^29; a public factor sets the bound exactly."""
+    cluster = Cluster(3, rng=RandomSource(seed=4), check_overflow=True)
+    x = share(cluster, np.full(4, 2.0**16.5))
+    with pytest.raises(FixedPointRangeError, match='product value.*left the fixed-point range'):
+        x * x
+    unchecked = Cluster(3, rng=RandomSource(seed=4))
+    y = share(unchecked, np.full(4, 2.0**16.5))
+    assert np.all(np.abs((y * y).reveal()) < 1)  # what the check prevents: a silent wrap
+    row = share(cluster, np.full((1, 8), 2.0**15))  # 8 products of 2^62 words: 2^65 ≡ 0
+    with pytest.raises(FixedPointRangeError):
+        row @ share(cluster, np.full((8, 1), 2.0**15))
+    with pytest.raises(FixedPointRangeError):
+        row @ np.full((8, 1), 2.0**15)  # public factor
+    small = share(cluster, np.full((1, 8), 2.0**12))
+    np.testing.assert_allclose((small @ np.full((8, 1), 2.0**10)).reveal(), 8 * 2.0**22)
+    np.testing.assert_allclose((x * 0.5).reveal(), 2.0**15.5, rtol=1e-6)  # fits with a public 0.5

@@ -1,9 +1,11 @@
 """RLWE homomorphic encryption (BFV) in pure NumPy, for encrypted model aggregation.
 
 Modules: `params` (128-bit HE Standard presets), `ntt` (batched negacyclic NTT),
-`rns` (the ring in RNS form), `sampling`, `keys`, `bfv` (encryption and
-homomorphic operations with noise tracking), `encoding` (fixed point),
-`compress` (modulus switching), `serialize`, `threshold` (Shamir-shared key),
+`rns` (the ring in RNS form), `sampling` (ternary, discrete Gaussian and uniform
+samplers on `tfpriv.rng.Prg`), `keys`, `bfv` (encryption and homomorphic
+operations with noise tracking), `encoding` (fixed point through
+`tfpriv.crypto.fixed_point`), `modswitch` (compression by modulus switching:
+`compress`, `decompress`), `serialize`, `threshold` (Shamir-shared key),
 `secagg` (`RlweAggregator`).
 """
 

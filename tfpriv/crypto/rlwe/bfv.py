@@ -14,9 +14,13 @@ Encryption:
   c0 = -a s + e + round(q m/t); E = e. Serialized, c1 is just its seed.
 
 Noise tracking. Every ciphertext carries a `Noise` record: the variance of
-each coefficient of E (sums of independent terms add variances; a product by a
-public c scales it by c^2, by a polynomial p by ||p||_2^2), a deterministic
-rounding part, and a bound on |m|. Decryption first checks
+each coefficient of E, a deterministic rounding part, a bound on |m|, and the
+set of fresh encryptions E descends from. Sums of operands with disjoint
+ancestors (independent errors) add variances; when the ancestors may overlap
+(`add(ct, ct)`, or unknown ancestry) the standard deviations add instead
+(Minkowski: sd(X + Y) <= sd(X) + sd(Y) for any correlation), so the guard stays
+sound: it never credits sqrt-of-sum growth to correlated terms. A product by a
+public c scales the variance by c^2, by a polynomial p by ||p||_2^2. Decryption first checks
 Z sqrt(variance) + rounding < q/(2t) - 1 with Z = 9 (a Gaussian exceeds 9
 sigma with probability 2^-62 per coefficient) and |m| <= (t - 1)/2, and raises
 `NoiseBudgetError` / `PlaintextOverflowError` instead of returning a result that
@@ -26,18 +30,21 @@ may be wrong. The variances use the worst case ||s||^2, ||u||^2 <= n.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from typing import Optional
+from typing import FrozenSet, Optional, Union
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.keys import PublicKey, SecretKey, ring_of, uniform_poly
 from tfpriv.crypto.rlwe.params import Params
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError
 
 Z_TAIL = 9.0
+_FRESH_LABELS = itertools.count()  # one label per fresh encryption, for `Noise.ancestors`
 
 
 
@@ -50,22 +57,32 @@ class Noise:
       variance: variance of each coefficient of E (in units of Z_q).
       rounding: a deterministic bound on the rounding part of E.
       plain: a bound on |m| (centred coefficients).
+      ancestors: labels of the fresh encryptions E is a combination of (empty: unknown).
     """
 
     variance: float
     rounding: float
     plain: int
+    ancestors: FrozenSet[object] = frozenset()
 
     def __add__(self, other: 'Noise') -> 'Noise':
-        return Noise(self.variance + other.variance, self.rounding + other.rounding,
-                     self.plain + other.plain)
+        independent = bool(self.ancestors and other.ancestors
+                           and not self.ancestors & other.ancestors)
+        variance = self.variance + other.variance if independent else \
+            (math.sqrt(self.variance) + math.sqrt(other.variance)) ** 2
+        return Noise(variance, self.rounding + other.rounding, self.plain + other.plain,
+                     self.ancestors | other.ancestors)
 
     def scaled(self, l1: int, l2_squared: int) -> 'Noise':
         """After a product by a public polynomial with norms ||p||_1 = l1, ||p||_2^2."""
-        return Noise(self.variance * l2_squared, self.rounding * l1, self.plain * l1)
+        return Noise(self.variance * l2_squared, self.rounding * l1, self.plain * l1,
+                     self.ancestors)
 
     def with_variance(self, extra: float) -> 'Noise':
-        return Noise(self.variance + extra, self.rounding, self.plain)
+        """Plus an error of variance `extra` that may depend on this one (e.g. a rounding
+        of the same ciphertext): standard deviations add."""
+        return Noise((math.sqrt(self.variance) + math.sqrt(extra)) ** 2, self.rounding,
+                     self.plain, self.ancestors)
 
     def bound(self) -> float:
         """High-probability bound on |E|."""
@@ -89,11 +106,20 @@ class Noise:
                 f'would wrap modulo t; use a larger t or a smaller fixed-point scale')
 
 
-def fresh_noise(params: Params, plain: int, symmetric: bool = False) -> Noise:
-    """Noise of a fresh encryption of |m| <= plain (see module doc)."""
-    sigma2 = params.sigma**2
-    variance = sigma2 if symmetric else sigma2 * (1 + 2 * params.n)
-    return Noise(variance, 0.5, int(plain))
+def fresh_noise(params: Params, plain: int, symmetric: bool = False,
+                ancestor: object = None, key_parties: int = 1) -> Noise:
+    """Noise of a fresh encryption of |m| <= plain (see module doc), descending from
+    `ancestor` (default a new label: the error is independent of every other).
+
+    Under a public key whose secret is the sum of N = `key_parties` ternary shares and
+    whose error has variance N sigma^2 (`multiparty`), Var(e0 + e1 s + e u) =
+    sigma^2 (1 + ||s||^2 + N ||u||^2) <= sigma^2 (1 + N^2 n + N n): sigma^2 (1 + 2n)
+    for one key.
+    """
+    sigma2, n = params.sigma**2, params.n
+    variance = sigma2 if symmetric else sigma2 * (1 + key_parties**2 * n + key_parties * n)
+    label = next(_FRESH_LABELS) if ancestor is None else ancestor
+    return Noise(variance, 0.5, int(plain), frozenset({label}))
 
 
 @dataclasses.dataclass(eq=False)
@@ -141,12 +167,13 @@ def _scaled_message(params: Params, plaintext: np.ndarray) -> np.ndarray:
 
 
 def encrypt(public: PublicKey, plaintext: np.ndarray,
-            rng: Optional[RandomSource] = None) -> Ciphertext:
-    """Public-key encryption of a plaintext batch (B, n)."""
+            rng: Union[RandomSource, Prg, None] = None) -> Ciphertext:
+    """Public-key encryption of a plaintext batch (B, n); randomness from `rng` (a Prg
+    or one keyed from a RandomSource, OS CSPRNG by default)."""
     params = public.params
     plaintext = _plain(params, plaintext)
     ring, shape = ring_of(params), plaintext.shape
-    prg = sampling.prg_from(rng)
+    prg = as_prg(rng)
     u_hat = ring.ntt.forward(ring.from_signed(sampling.ternary(prg, shape)), reduce=False)
     b_op, a_op = public.operands
     c0 = ring.add(ring.from_ntt(b_op.times_ntt(u_hat)), _scaled_message(params, plaintext))
@@ -158,16 +185,16 @@ def encrypt(public: PublicKey, plaintext: np.ndarray,
 
 
 def encrypt_symmetric(secret: SecretKey, plaintext: np.ndarray,
-                      rng: Optional[RandomSource] = None) -> Ciphertext:
+                      rng: Union[RandomSource, Prg, None] = None) -> Ciphertext:
     """Secret-key encryption with c1 expanded from a fresh seed (sent instead of c1)."""
     params = secret.params
     plaintext = _plain(params, plaintext)
     ring = ring_of(params)
-    seed = sampling.new_seed(rng)
+    prg = as_prg(rng)
+    seed = prg.uint8(Prg.SEED_BYTES).tobytes()
     a = uniform_poly(params, seed, plaintext.shape[0])
     c0 = ring.sub(_scaled_message(params, plaintext), secret.operand.times(a))
-    c0 = ring.add_small(c0, sampling.gaussian(sampling.prg_from(rng), plaintext.shape,
-                                                  params.sigma))
+    c0 = ring.add_small(c0, sampling.gaussian(prg, plaintext.shape, params.sigma))
     plain = int(np.abs(plaintext).max()) if plaintext.size else 0
     return Ciphertext(params, c0, fresh_noise(params, plain, symmetric=True), a, seed,
                       secret.key_id)
@@ -241,16 +268,9 @@ def sub(a: Ciphertext, b: Ciphertext) -> Ciphertext:
     return add(a, negate(b))
 
 
-def _integer(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f'{what} must be an int (encode fractional weights first), '
-                        f'got {type(value).__name__}')
-    return int(value)
-
-
 def mul_scalar(a: Ciphertext, scalar: int) -> Ciphertext:
     """Encryption of scalar * m_a for a public integer scalar (noise grows by |scalar|)."""
-    scalar = _integer(scalar, 'scalar')
+    scalar = checks.integer('scalar', scalar)
     ring = ring_of(a.params)
     return Ciphertext(a.params, ring.mul_scalar(a.c0, scalar),
                       a.noise.scaled(abs(scalar), scalar * scalar),

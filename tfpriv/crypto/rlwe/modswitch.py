@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise
 from tfpriv.crypto.rlwe.keys import ring_of
 from tfpriv.crypto.rlwe.params import Params
@@ -71,24 +72,18 @@ class CompressedCiphertext:
 
     def scale(self, scalar: int) -> 'CompressedCiphertext':
         """Homomorphic product by a public integer (modulo 2^d; noise grows by |scalar|)."""
-        if isinstance(scalar, bool) or not isinstance(scalar, (int, np.integer)):
-            raise TypeError(f'scalar must be an int, got {type(scalar).__name__}')
+        scalar = checks.integer('scalar', scalar)
         if self.z1 is None:
             raise ValueError('cannot scale a seeded ciphertext compressed: decompress it first')
-        factor = np.uint64(int(scalar) % 2**64)
+        factor = np.uint64(scalar % 2**64)
         return CompressedCiphertext(self.params, self._masked(self.z0 * factor, self.bits0),
-                                    self.bits0, self.noise.scaled(abs(int(scalar)),
-                                                                  int(scalar)**2),
+                                    self.bits0, self.noise.scaled(abs(scalar), scalar**2),
                                     self._masked(self.z1 * factor, self.bits1), self.bits1,
                                     key_id=self.key_id)
 
 
 def _check_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) \
-            or not 1 <= bits <= MAX_POWER_OF_TWO_BITS:
-        raise ValueError(f'compressed widths must be ints in [1, {MAX_POWER_OF_TWO_BITS}], '
-                         f'got {bits!r}')
-    return int(bits)
+    return checks.integer('compressed width', bits, 1, MAX_POWER_OF_TWO_BITS)
 
 
 def compress(ct: Ciphertext, bits0: int, bits1: int,

@@ -57,7 +57,7 @@ from tfpriv.crypto.rlwe import bfv, keys, sampling
 from tfpriv.crypto.rlwe.threshold import (DEFAULT_KAPPA, KeyShare, check_threshold, combine,
                                           partial_decrypt, share_polynomial, smudging_bits)
 from tfpriv.crypto.rlwe.params import Params
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 RESIDUE_BYTES = 4  # residues are below 2^27 and travel as uint32
 
@@ -75,13 +75,13 @@ class KeyHolder:
     @classmethod
     def generate(cls, params: Params, x: int, rng: Optional[RandomSource] = None) -> 'KeyHolder':
         """A holder with a fresh ternary secret-key share (coefficients uniform in {-1, 0, 1})."""
-        return cls(params, x, sampling.ternary(sampling.prg_from(rng), (params.n,)))
+        return cls(params, x, sampling.ternary(as_prg(rng), (params.n,)))
 
     def public_key_share(self, seed: bytes, rng: Optional[RandomSource] = None) -> np.ndarray:
         """p_i = -(a s_i) + e_i mod q over the common a expanded from `seed`; (L, 1, n)."""
         ring = keys.ring_of(self.params)
         a = keys.uniform_poly(self.params, seed, 1)
-        error = sampling.gaussian(sampling.prg_from(rng), (1, self.params.n), self.params.sigma)
+        error = sampling.gaussian(as_prg(rng), (1, self.params.n), self.params.sigma)
         secret = ring.fixed(ring.from_signed(self.secret_share)[:, None, :])
         return ring.sub(ring.from_signed(error), secret.times(a))
 
@@ -114,11 +114,9 @@ def secret_norm2(params: Params, num_parties: int) -> int:
 
 
 def fresh_noise(params: Params, num_parties: int, plain: int) -> bfv.Noise:
-    """Noise of a fresh public-key encryption under an N-party collective key:
-    Var(e0 + e1 s + e u) = sigma^2 (1 + ||s||^2 + N ||u||^2) with ||u||^2 <= n."""
-    sigma2 = params.sigma**2
-    variance = sigma2 * (1 + secret_norm2(params, num_parties) + num_parties * params.n)
-    return bfv.Noise(variance, 0.5, int(plain))
+    """Noise of a fresh public-key encryption under an N-party collective key
+    (`bfv.fresh_noise` with `key_parties=N`; a new independence label)."""
+    return bfv.fresh_noise(params, plain, key_parties=num_parties)
 
 
 @dataclasses.dataclass(eq=False)
@@ -207,7 +205,7 @@ def setup_keys(params: Params, num_parties: int, threshold: int,
     """
     check_threshold(threshold, num_parties)
     holders = [KeyHolder.generate(params, x, rng) for x in range(1, num_parties + 1)]
-    view = ServerView(sampling.new_seed(rng))
+    view = ServerView((rng if rng is not None else RandomSource()).bytes(Prg.SEED_BYTES))
     view.public_key_shares = {h.x: h.public_key_share(view.seed, rng) for h in holders}
     collective = CollectiveKey.from_shares(params, view.seed, view.public_key_shares)
     dealt = [h.reshare(threshold, num_parties, rng) for h in holders]  # private channels

@@ -24,6 +24,7 @@ import math
 import struct
 from typing import Dict, Optional, Tuple
 
+from tfpriv import checks
 from tfpriv.crypto.shamir.field import is_prime
 from tfpriv.errors import InsecureParametersError
 
@@ -73,8 +74,8 @@ class Params:
     name: str = 'custom'
 
     def __post_init__(self):
-        n = self.n
-        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n & (n - 1):
+        n = checks.integer('n', self.n)
+        if n < 4 or n & (n - 1):
             raise ValueError(f'n must be a power of two >= 4, got {n!r}')
         if not self.primes or len(set(self.primes)) != len(self.primes):
             raise ValueError(f'primes must be a non-empty tuple of distinct primes, '
@@ -86,9 +87,7 @@ class Params:
             if (2 * logn + 1) * p >= 2**32:
                 raise ValueError(f'RNS prime {p} too large for the lazy NTT: need '
                                  f'(2 log2 n + 1) p < 2^32, i.e. p < 2^{PRIME_BITS} for n <= 16384')
-        if isinstance(self.t, bool) or not isinstance(self.t, int) \
-                or not 2 <= self.t < MAX_PLAIN_MODULUS:
-            raise ValueError(f'plaintext modulus t must be an int in [2, 2^31), got {self.t!r}')
+        checks.integer('plaintext modulus t', self.t, 2, MAX_PLAIN_MODULUS - 1)
         if math.gcd(self.t, self.q) != 1:
             raise ValueError(f'plaintext modulus t = {self.t} must be coprime to q')
         if not math.isfinite(self.sigma) or self.sigma <= 0:

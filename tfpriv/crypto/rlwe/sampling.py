@@ -1,11 +1,11 @@
 """Samplers for RLWE: ternary secrets, discrete Gaussian errors, uniform residues.
 
-Every draw comes from an AES-256-CTR keystream (`tfpriv.rng.Prg`)
-keyed either from a `tfpriv.rng.RandomSource` (the OS CSPRNG by default) or,
-for the public uniform part of a seeded ciphertext, from a 32-byte seed that
-itself came from a `RandomSource`: the receiver re-expands the seed into the
-same polynomial. Reading megabytes straight from `os.urandom` costs about
-30 ms per 8 MB here, the keystream about 1 ms.
+Every sampler draws from an AES-256-CTR keystream, `tfpriv.rng.Prg`: keyed
+from a `tfpriv.rng.RandomSource` (the OS CSPRNG by default) for secrets, errors
+and smudging noise, or expanded from a public 32-byte seed (`Prg.from_seed`)
+for the uniform part `a` of a key or seeded ciphertext, so that the receiver
+re-expands the seed into the same polynomial. The keystream costs about 1 ms
+per 8 MB here, `os.urandom` about 30 ms.
 
 Discrete Gaussian (cumulative distribution table, CDT): a uniform 64-bit word
 w is mapped to the v with CDF(v - 1) <= w / 2^64 < CDF(v), the CDF of
@@ -18,39 +18,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
-from tfpriv.rng import Prg, RandomSource
+from tfpriv.rng import Prg
 
-SEED_BYTES = 32
 _TOP_BITS = 16
-
-
-class _SeedKey:
-    """Presents a fixed seed as the key (and an all-zero nonce) that `Prg` draws."""
-
-    def __init__(self, seed: bytes):
-        self._parts = [bytes(seed), bytes(16)]
-
-    def bytes(self, n: int) -> bytes:
-        part = self._parts.pop(0)
-        if len(part) != n:
-            raise ValueError(f'seed must be {n} bytes, got {len(part)}')
-        return part
-
-
-def new_seed(rng: Optional[RandomSource] = None) -> bytes:
-    """A fresh 32-byte seed from `rng` (OS CSPRNG by default)."""
-    return (rng if rng is not None else RandomSource()).bytes(SEED_BYTES)
-
-
-def prg_from(rng: Optional[RandomSource] = None, seed: Optional[bytes] = None) -> Prg:
-    """A keystream keyed by `seed` (deterministic) or by fresh bytes from `rng`."""
-    if seed is not None:
-        return Prg(_SeedKey(seed))
-    return Prg(rng if rng is not None else RandomSource())
 
 
 def ternary(prg: Prg, shape: Tuple[int, ...]) -> np.ndarray:
@@ -93,19 +67,5 @@ def gaussian(prg: Prg, shape: Tuple[int, ...], sigma: float) -> np.ndarray:
 
 
 def uniform_residues(prg: Prg, primes: Sequence[int], shape: Tuple[int, ...]) -> np.ndarray:
-    """Uniform residues mod each prime, int64 of shape (L, *shape), by rejection.
-
-    32-bit words are masked to the bit length of p and rejected when >= p
-    (p is just below a power of two, so rejections are rare).
-    """
-    out = np.empty((len(primes),) + tuple(shape), dtype=np.int64)
-    size = int(np.prod(shape, dtype=np.int64))
-    for row, p in enumerate(primes):
-        mask = np.uint32(2**int(p).bit_length() - 1)
-        words = prg.uint8(4 * size).view(np.uint32) & mask
-        bad = np.flatnonzero(words >= p)
-        while bad.size:
-            words[bad] = prg.uint8(4 * bad.size).view(np.uint32) & mask
-            bad = bad[words[bad] >= p]
-        out[row] = words.reshape(shape)
-    return out
+    """Exactly uniform residues mod each prime, int64 of shape (L, *shape) (`Prg.uniform_mod`)."""
+    return np.stack([prg.uniform_mod(p, shape) for p in primes])

@@ -10,20 +10,21 @@ One round, simulated in-process with the messages serialized to count bytes:
 2. Client i checks |update| <= bound, encodes it in fixed point
    (`encoding.Encoder`, precision f) and sends Enc_pk(update), compressed by
    modulus switching when the noise budget allows it (see below).
-3. The server turns the normalized weights into integers W_i = round(w_i 2^b)
-   (b = `weight_bits`; integer weights such as example counts are used exactly
-   when they sum to at most 2^b) and computes sum_i W_i ct_i homomorphically
+3. The server uses integer weights such as example counts exactly (W_i = c_i
+   divided by their gcd), turns fractional weights into W_i = round(w_i 2^b)
+   (b = `weight_bits`), and computes sum_i W_i ct_i homomorphically
    (products by public scalars, then additions; modulo 2^d when compressed).
 4. T clients send partial decryptions of that aggregate with smudging noise;
    the server combines them and divides by 2^f sum_i W_i.
-The result is the weighted average with the weights W_i / sum W_i (each within
-2^-(b+1) / sum W_i of w_i) up to fixed-point error k 2^-(f+1) W_max / sum W.
+The result is the weighted average with the weights W_i / sum W_i (exact for
+integer weights; each within 2^-(b+1) / sum W_i of w_i for fractional ones) up
+to fixed-point error k 2^-(f+1) W_max / sum W.
 Everything the server received is kept in `transcript` (a
 `multiparty.ServerView`); the threat model is in `multiparty`'s docstring.
 
 Compression vs smudging: smudging needs q/(2t) to exceed the aggregate noise
 by 2^kappa. Modulus switching to at most 62 bits adds too much noise for
-kappa = 40 with the default t = 2^30, so with `compress=None` (auto) the
+kappa = 40 with the default t = 2^30, so with `compress_updates=None` (auto) the
 aggregator compresses only when `choose_widths` finds widths that still leave
 room for the smudging, and otherwise sends full RNS residues.
 """
@@ -42,6 +43,7 @@ from tfpriv.crypto.rlwe.encoding import Encoder
 from tfpriv.crypto.rlwe.params import Params, preset
 from tfpriv.crypto.rlwe.threshold import DEFAULT_KAPPA
 from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, UpdateSpec, check_updates
+from tfpriv.errors import FixedPointRangeError
 from tfpriv.rng import RandomSource
 
 
@@ -75,7 +77,8 @@ class RlweAggregator(SecureAggregator):
           params: a preset name or `Params` (128-bit presets only unless built insecure).
           precision: fixed-point fractional bits f.
           bound: public bound B on |update values|; a larger value is refused.
-          weight_bits: b, bits of the integer client weights W_i = round(w_i 2^b).
+          weight_bits: b, bits of W_i = round(w_i 2^b) for fractional weights (integer
+            weights are used exactly).
           threshold_fraction: T = floor(fraction k) + 1 clients are needed to decrypt.
           compress_updates: True/False to force; None compresses when smudging still fits.
           kappa: statistical security of the smudging, in bits.
@@ -98,12 +101,12 @@ class RlweAggregator(SecureAggregator):
         self.transcript: Optional[multiparty.ServerView] = None  # the last round's
 
     def _integer_weights(self, raw, normalized: np.ndarray) -> np.ndarray:
-        """Exact integer weights (divided by their gcd) when given small integers, else
-        round(w_i 2^b)."""
+        """The given weights exactly (divided by their gcd) when they are integers, such as
+        example counts; else round(w_i 2^b) for fractional weights."""
         raw = None if raw is None else np.asarray(raw, dtype=np.float64)
         if raw is None:
             weights = np.ones(len(normalized), dtype=np.int64)
-        elif np.all(raw == np.rint(raw)) and raw.sum() <= 2**self.weight_bits:
+        elif np.all(raw == np.rint(raw)) and raw.sum() < 2**62:
             weights = raw.astype(np.int64)
             weights //= max(int(np.gcd.reduce(weights)), 1)
         else:
@@ -113,10 +116,11 @@ class RlweAggregator(SecureAggregator):
                              'raise weight_bits')
         units = self.encoder.fixed.units(self.bound)
         if int(weights.sum()) * units > self.encoder.fixed.max_int:
-            raise ValueError(
+            raise FixedPointRangeError(
                 f'the weighted sum could reach {int(weights.sum()) * units} > '
                 f'{self.encoder.fixed.max_int} (t = {self.params.t}): lower precision '
-                f'({self.encoder.fixed.precision}), bound ({self.bound:g}) or weight_bits')
+                f'({self.encoder.fixed.precision}) or bound ({self.bound:g}), or pass '
+                f'fractional weights (quantized to weight_bits = {self.weight_bits})')
         return weights
 
     def _widths(self, key: multiparty.CollectiveKey, weights: np.ndarray,
@@ -157,7 +161,8 @@ class RlweAggregator(SecureAggregator):
         """Stage 3 (server): sum_i W_i ct_i over the received messages."""
         total = None
         for message, weight in zip(state.view.ciphertexts, state.weights):
-            received = serialize.loads(message, self.params)
+            received = serialize.loads(message, self.params, self.encoder.fixed.units(self.bound),
+                                       key_parties=state.key.num_parties)
             if state.widths is not None:
                 term = received.scale(int(weight))
                 total = term if total is None else total + term

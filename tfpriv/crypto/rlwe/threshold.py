@@ -43,18 +43,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Union
 
 import numpy as np
 
 from tfpriv import checks
 from tfpriv.crypto.shamir import field
-from tfpriv.crypto.rlwe import sampling
 from tfpriv.crypto.rlwe.bfv import Ciphertext, Noise, decode_phase
 from tfpriv.crypto.rlwe.keys import ring_of
 from tfpriv.crypto.rlwe.params import Params
 from tfpriv.crypto.rlwe.rns import FixedOperand
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 DEFAULT_KAPPA = 40
 
@@ -65,7 +64,7 @@ class KeyShare:
 
     params: Params
     x: int
-    share: np.ndarray
+    share: np.ndarray = dataclasses.field(repr=False)  # key material: never in a repr or log
 
     @functools.cached_property
     def operand(self) -> FixedOperand:
@@ -79,7 +78,7 @@ def check_threshold(threshold: int, num_parties: int) -> None:
 
 
 def share_polynomial(params: Params, residues: np.ndarray, threshold: int, num_parties: int,
-                     rng: Optional[RandomSource] = None) -> np.ndarray:
+                     rng: Union[RandomSource, Prg, None] = None) -> np.ndarray:
     """Shamir-shares a polynomial of R_q (residues (L, n)) among parties x = 1..N modulo
     every RNS prime; any `threshold` reconstruct. Returns residues (N, L, n)."""
     check_threshold(threshold, num_parties)
@@ -107,7 +106,7 @@ def smudging_bits(params: Params, noise: Noise, num_parties: int,
 
 
 def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
-                    rng: Optional[RandomSource] = None) -> np.ndarray:
+                    rng: Union[RandomSource, Prg, None] = None) -> np.ndarray:
     """d_j = lambda_j c1 s_j + e_j mod q for the decrypting set with points `xs`."""
     if key.params != ct.params:
         raise ValueError('the key share and the ciphertext use different parameters')
@@ -118,24 +117,27 @@ def partial_decrypt(key: KeyShare, ct: Ciphertext, xs: Sequence[int], bits: int,
     lambdas = [int(field.lagrange_coefficients(xs, p)[index]) for p in ct.params.primes]
     product = key.operand.times(ct.c1)
     scaled = product * np.array(lambdas, dtype=np.int64).reshape(-1, 1, 1) % ring.p
-    return ring.add(scaled, smudging_noise(ct.params, ct.c0.shape[1:], bits, rng))
+    return ring.add(scaled, smudging_residues(as_prg(rng), ct.params.primes, ct.c0.shape[1:],
+                                              bits))
 
 
-def smudging_noise(params: Params, shape: Tuple[int, ...], bits: int,
-                   rng: Optional[RandomSource] = None) -> np.ndarray:
-    """Residues (L, *shape) of integers uniform in [-2^(b-1), 2^(b-1)), for any b: each
-    is a b-bit word of 32-bit limbs w_k from the Prg, reduced by Horner's rule
-    (sum_k w_k 2^(32 k)) mod p_i, minus 2^(b-1) mod p_i."""
-    count = -(-bits // 32)
-    limbs = sampling.prg_from(rng).uint8((count,) + tuple(shape) + (4,)).view(np.uint32)
-    limbs = limbs.reshape((count,) + tuple(shape)).astype(np.int64)
-    limbs[-1] >>= 32 * count - bits
-    out = np.empty((params.num_primes,) + tuple(shape), dtype=np.int64)
-    for row, p in enumerate(params.primes):
-        total = np.zeros(shape, dtype=np.int64)
-        for limb in limbs[::-1]:  # total < p < 2^27: total 2^32 mod p + limb < 2^55
-            total = (total * (2**32 % p) + limb) % p
-        out[row] = (total - 2**(bits - 1) % p) % p
+def smudging_residues(prg: Prg, primes: Sequence[int], shape, bits: int) -> np.ndarray:
+    """Residues (L, *shape) of e uniform in [-2^(bits-1), 2^(bits-1)), for any width.
+
+    e + 2^(bits-1) = sum_k w_k 2^(64 k) is drawn as ceil(bits / 64) uniform words
+    (the top one shifted down to the remaining bits), reduced word by word modulo
+    each prime p < 2^31: every product (w_k mod p)(2^(64 k) mod p) stays below 2^62.
+    """
+    bits = checks.integer('bits', bits, 1)
+    widths = [64] * ((bits - 1) // 64) + [bits - 64 * ((bits - 1) // 64)]
+    words = [prg.uint64(shape) >> np.uint64(64 - width) for width in widths]
+    out = np.empty((len(primes),) + tuple(shape), dtype=np.int64)
+    for row, p in enumerate(primes):
+        acc = np.full(shape, (-pow(2, bits - 1, p)) % p, dtype=np.uint64)
+        for k, word in enumerate(words):
+            factor = np.uint64(pow(2, 64 * k, p))
+            acc = (acc + (word % np.uint64(p)) * factor) % np.uint64(p)
+        out[row] = acc.astype(np.int64)
     return out
 
 

@@ -11,8 +11,9 @@ element, no object arrays, no big integers.
 
 The default prime is the Mersenne prime 2^31 - 1, the largest prime below 2^31:
 it leaves the most room for fixed-point values and a random 31-bit word is a
-field element except for the single value 2^31 - 1, so uniform coefficients cost
-4 random bytes each with almost no rejection. Every function here accepts any
+field element except for the single value 2^31 - 1, so uniform coefficients
+(`tfpriv.rng.Prg.uniform_mod`, rejection sampling, exactly uniform) cost 4
+keystream bytes each with almost no rejection. Every function here accepts any
 prime p < 2^31 (the RLWE code shares keys modulo its ~30-bit RNS primes).
 
 Shamir's scheme (Shamir 1979, "How to share a secret"): the secret s is the
@@ -25,11 +26,12 @@ distributed whatever s is.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from tfpriv.rng import RandomSource
+from tfpriv import checks
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 MERSENNE_31 = 2**31 - 1
 DEFAULT_PRIME = MERSENNE_31
@@ -66,9 +68,7 @@ def is_prime(n: int) -> bool:
 
 def check_modulus(modulus: int) -> int:
     """Returns `modulus` as an int if it is a prime below 2^31, else raises ValueError."""
-    if isinstance(modulus, bool) or not isinstance(modulus, (int, np.integer)):
-        raise TypeError(f'modulus must be an int, got {type(modulus).__name__}')
-    modulus = int(modulus)
+    modulus = checks.integer('modulus', modulus)
     if not 2 <= modulus < 2**31 or not is_prime(modulus):
         raise ValueError(f'modulus must be a prime in [2, 2^31), got {modulus}')
     return modulus
@@ -76,12 +76,7 @@ def check_modulus(modulus: int) -> int:
 
 def check_xs(xs: Sequence[int], modulus: int) -> tuple:
     """Validates evaluation points: distinct integers in [1, modulus)."""
-    try:
-        points = tuple(int(x) for x in xs)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f'x-coordinates must be integers, got {xs!r}') from err
-    if any(isinstance(x, bool) for x in xs):
-        raise TypeError(f'x-coordinates must be integers, got {xs!r}')
+    points = tuple(checks.integer('x-coordinate', x) for x in xs)
     bad = [x for x in points if not 1 <= x < modulus]
     if bad:
         raise ValueError(f'x-coordinates must lie in [1, {modulus}) (0 would reveal the '
@@ -103,34 +98,6 @@ def check_elements(values: np.ndarray, modulus: int, what: str = 'values') -> np
         raise ValueError(f'{what} must lie in [0, {modulus}), got range '
                          f'[{values.min()}, {values.max()}]')
     return values
-
-
-def random_words(modulus: int, count: int, rng: Optional[RandomSource] = None) -> np.ndarray:
-    """`count` uniform elements of GF(modulus) as a flat uint32 array, 4 random bytes each.
-
-    Each 32-bit word is masked to the bit length of `modulus` and words >= modulus
-    are redrawn (rejection sampling, so the result is exactly uniform; for
-    2^31 - 1 only one word in 2^31 is rejected). Half the bytes of
-    `RandomSource.uniform_mod`, which draws 64-bit words, and no division.
-    """
-    rng = rng if rng is not None else RandomSource()
-    mask = np.uint32((1 << (modulus - 1).bit_length()) - 1)
-
-    def draw(n: int) -> np.ndarray:
-        return np.frombuffer(rng.bytes(4 * n), dtype=np.uint32) & mask
-
-    words = draw(count)
-    bad = np.flatnonzero(words >= modulus)
-    while bad.size:
-        words[bad] = draw(bad.size)
-        bad = bad[words[bad] >= modulus]
-    return words
-
-
-def random_elements(modulus: int, shape, rng: Optional[RandomSource] = None) -> np.ndarray:
-    """Uniform elements of GF(modulus) as an int64 array of `shape` (see `random_words`)."""
-    count = int(np.prod(shape, dtype=np.int64))
-    return random_words(modulus, count, rng).astype(np.int64).reshape(shape)
 
 
 def matmul_mod(matrix: Sequence[Sequence[int]], rows: Sequence[np.ndarray],
@@ -215,9 +182,8 @@ def poly_eval(coeffs: Sequence[np.ndarray], xs: Sequence[int], modulus: int) -> 
 def check_split_parameters(threshold: int, num_shares: int, modulus: int) -> int:
     """Checks 1 <= threshold <= num_shares < modulus (a prime < 2^31); returns the modulus."""
     modulus = check_modulus(modulus)
-    for name, value in (('threshold', threshold), ('num_shares', num_shares)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f'{name} must be an int, got {type(value).__name__}')
+    checks.integer('threshold', threshold)
+    checks.integer('num_shares', num_shares)
     if not 1 <= num_shares < modulus:
         raise ValueError(f'num_shares must be in [1, modulus) = [1, {modulus}) so that every '
                          f'share gets a distinct non-zero x, got {num_shares}')
@@ -228,19 +194,21 @@ def check_split_parameters(threshold: int, num_shares: int, modulus: int) -> int
 
 
 def split_field(secret: np.ndarray, threshold: int, num_shares: int, modulus: int,
-                rng: Optional[RandomSource] = None,
+                rng: Union[RandomSource, Prg, None] = None,
                 xs: Optional[Sequence[int]] = None) -> np.ndarray:
     """Shamir-splits every element of `secret` (field elements) into `num_shares` shares.
 
     One random polynomial of degree threshold - 1 per element, constant term the
-    element, other coefficients uniform from `rng` (OS CSPRNG by default).
+    element, other coefficients exactly uniform in GF(p) from the AES-CTR
+    keystream `rng` (a `Prg`, or one keyed from a `RandomSource`; OS CSPRNG by default).
 
     Args:
       secret: integer array with values in [0, modulus).
       threshold: t, the number of shares needed to reconstruct (1 <= t <= n).
       num_shares: n, the number of shares (n < modulus).
       modulus: a prime below 2^31.
-      rng: source of the coefficients; `None` means a fresh OS-CSPRNG source.
+      rng: source of the coefficients (`Prg` or `RandomSource`); `None` means a
+        Prg keyed from the OS CSPRNG.
       xs: the n distinct non-zero x-coordinates; default 1..n.
 
     Returns:
@@ -251,8 +219,8 @@ def split_field(secret: np.ndarray, threshold: int, num_shares: int, modulus: in
     if len(points) != num_shares:
         raise ValueError(f'expected {num_shares} x-coordinates, got {len(points)}')
     secret = check_elements(secret, modulus, 'secret')
-    words = random_words(modulus, (threshold - 1) * secret.size, rng)
-    coeffs = [secret] + list(words.reshape((threshold - 1,) + secret.shape))
+    random = as_prg(rng).uniform_mod(modulus, (threshold - 1,) + secret.shape)
+    coeffs = [secret] + list(random)
     return poly_eval(coeffs, points, modulus)
 
 

@@ -40,13 +40,14 @@ multiply-adds per element for verification and interpolation.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.crypto.shamir import field
-from tfpriv.rng import RandomSource
 from tfpriv.errors import DecodingError
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 _SAMPLE_SIZE = 64
 _MIN_FULL_PROBES = 2
@@ -138,9 +139,9 @@ def gao_decode(xs: Sequence[int], ys: Sequence[int], threshold: int,
     return message
 
 
-def _probe(ys: np.ndarray, columns: np.ndarray, modulus: int, rng: RandomSource) -> List[int]:
+def _probe(ys: np.ndarray, columns: np.ndarray, modulus: int, prg: Prg) -> List[int]:
     """sum_j r_j ys[:, j] mod p over the given columns, for random r_j, per party."""
-    r = field.random_elements(modulus, (columns.size,), rng)
+    r = prg.uniform_mod(modulus, columns.size)
     combined = np.zeros(ys.shape[0], dtype=np.int64)
     step = 2**20  # products are reduced, so a chunk sums to < 2^51
     for start in range(0, columns.size, step):
@@ -161,13 +162,34 @@ def _consistent(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int)
     return np.array_equal(predicted, ys[threshold:])
 
 
+def out_of_field(ys: np.ndarray, modulus: int) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    """ys as int64 with every row that holds a value outside [0, p) zeroed, and those rows.
+
+    A negative share or one >= p cannot come from an honest party: it is a wrong
+    share to correct (and report), not a reason to stop.
+    """
+    ys = np.asarray(ys)
+    if not np.issubdtype(ys.dtype, np.integer):
+        raise TypeError(f'shares must be an integer array of field elements, got dtype {ys.dtype}')
+    ys = ys.astype(np.int64)
+    if ys.ndim == 0:
+        return ys, ()
+    rows = ys.reshape(len(ys), -1)
+    invalid = tuple(int(i) for i in np.flatnonzero(((rows < 0) | (rows >= modulus)).any(axis=1)))
+    if invalid:
+        ys = ys.copy()
+        ys[list(invalid)] = 0
+    return ys, invalid
+
+
 def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
-           rng: Optional[RandomSource] = None) -> Tuple[np.ndarray, Tuple[int, ...]]:
+           rng: Union[RandomSource, Prg, None] = None) -> Tuple[np.ndarray, Tuple[int, ...]]:
     """Reconstructs Shamir-shared field elements despite up to floor((m - t) / 2) wrong shares.
 
     Args:
       xs: the m >= threshold distinct x-coordinates of the shares.
-      ys: int64 array of shape (m, ...): ys[i] is party i's share of every element.
+      ys: int64 array of shape (m, ...): ys[i] is party i's share of every element
+        (a row with a value outside [0, p) counts as a wrong share).
       threshold: t, the degree bound of the sharing polynomials plus one.
       modulus: the prime p < 2^31.
       rng: randomness for the probes (default OS CSPRNG; it only affects speed
@@ -184,27 +206,24 @@ def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
     """
     modulus = field.check_modulus(modulus)
     points = field.check_xs(xs, modulus)
-    ys = field.check_elements(ys, modulus, 'shares')
+    ys, invalid = out_of_field(ys, modulus)
     if ys.ndim == 0 or ys.shape[0] != len(points):
         raise ValueError(f'ys must have one row per x-coordinate ({len(points)}), '
                          f'got shape {ys.shape}')
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) \
-            or not 1 <= threshold <= len(points):
-        raise ValueError(f'threshold must be an int in [1, m] = [1, {len(points)}], '
-                         f'got {threshold!r}')
-    rng = rng if rng is not None else RandomSource()
+    threshold = checks.integer('threshold', threshold, 1, len(points))
+    prg = as_prg(rng)
     shape = ys.shape[1:]
     flat = ys.reshape(len(points), -1)
     size = flat.shape[1]
     correctable = (len(points) - threshold) // 2
-    sample = (rng.uint64(min(_SAMPLE_SIZE, size)) % np.uint64(max(size, 1))).astype(np.int64)
+    sample = prg.uniform_mod(max(size, 2), min(_SAMPLE_SIZE, size)) % max(size, 1)
     # Enough full probes that a wrong party escapes all of them with probability
     # m p^-probes < 2^-40 (two for p ~ 2^31, more in the small fields of tests).
     full_probes = max(_MIN_FULL_PROBES,
                       math.ceil((_ESCAPE_BITS + math.log2(len(points))) / math.log2(modulus)))
-    bad: set = set()
+    bad = set(invalid)  # values outside [0, p) are wrong shares like any other
     for columns in [sample] + [np.arange(size)] * full_probes:
-        word = _probe(flat, columns, modulus, rng)
+        word = _probe(flat, columns, modulus, prg)
         message = gao_decode(points, word, threshold, modulus)
         if message is None:
             break
@@ -220,4 +239,6 @@ def decode(xs: Sequence[int], ys: np.ndarray, threshold: int, modulus: int,
     raise DecodingError(
         f'more than {correctable} of the {len(points)} shares are wrong: with threshold '
         f'{threshold}, {len(points)} shares can correct at most floor((m - t) / 2) = '
-        f'{correctable}; gather more shares or exclude the faulty parties')
+        f'{correctable}; gather more shares or exclude the faulty parties'
+        + (f' (values outside [0, {modulus}) came from x = {[points[i] for i in invalid]})'
+           if invalid else ''))

@@ -1,6 +1,6 @@
 """Secure aggregation of federated model updates with Shamir secret sharing.
 
-Protocol (one round, k clients, n share-holders, threshold t; in the spirit of
+Protocol (one round, k clients, n = `num_parties` share-holders, threshold t; in the spirit of
 the share-the-update schemes of Ben-Or, Goldwasser and Wigderson 1988 and the
 "BGW-style" secure aggregation surveyed by Bonawitz et al. 2017):
 
@@ -43,18 +43,39 @@ most k 2^-(f+1) / W, plus the final cast to the update's dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 from absl import logging
 
-from tfpriv.crypto.shamir import field, reed_solomon
+from tfpriv import checks
 from tfpriv.crypto.fixed_point import FixedPoint
-from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
-from tfpriv.rng import RandomSource
+from tfpriv.crypto.secagg import (AggregationStats, Faults, SecureAggregator, UpdateSpec,
+                                  check_updates)
+from tfpriv.crypto.shamir import field, reed_solomon
+from tfpriv.errors import DecodingError
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 _MESSAGE_HEADER_BYTES = 32  # round id, sender, receiver, x-coordinate, length
+
+
+@dataclasses.dataclass
+class _Round:
+    """What one aggregation knows, stage by stage."""
+
+    spec: UpdateSpec
+    normalized: np.ndarray  # public weights w_i, summing to 1
+    senders: List[int]  # clients whose shares arrived
+    holders: List[int]  # share-holders that answer
+    sums: Optional[np.ndarray] = None  # (n, size): what each holder sends
+    encoded: Optional[np.ndarray] = None  # the reconstructed sum_i w_i u_i in GF(p)
+    bad: Tuple[int, ...] = ()  # x-coordinates of holders found wrong
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.normalized[self.senders].sum())
 
 
 class ShamirAggregator(SecureAggregator):
@@ -66,41 +87,34 @@ class ShamirAggregator(SecureAggregator):
 
     name = 'shamir'
 
-    def __init__(self, num_holders: int = 5, threshold: int = 3, precision: int = 20,
+    def __init__(self, num_parties: int = 5, threshold: int = 3, precision: int = 20,
                  bound: float = 512.0, modulus: int = field.DEFAULT_PRIME,
-                 robust: bool = True, rng: Optional[RandomSource] = None):
+                 robust: bool = True, rng: Union[RandomSource, Prg, None] = None,
+                 faults: Faults = Faults()):
         """
         Args:
-          num_holders: n, share-holders (servers that add shares).
+          num_parties: n, share-holders (servers that add shares).
           threshold: t, holders needed to reconstruct; t - 1 learn nothing.
           precision: fixed-point fractional bits.
           bound: public bound B on |update values|; a larger update is refused.
           modulus: prime p < 2^31 of the field.
           robust: decode with error correction when more than t holders answer.
-          rng: randomness for the shares; default OS CSPRNG.
+          rng: randomness for the shares (`RandomSource` or `Prg`); default OS CSPRNG.
+          faults: failures to simulate in every round (tests); default none.
         """
         modulus = field.check_modulus(modulus)
-        if isinstance(num_holders, bool) or not isinstance(num_holders, (int, np.integer)) \
-                or not 1 <= num_holders < modulus:
-            raise ValueError(f'num_holders must be an int in [1, {modulus}), got {num_holders!r}')
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) \
-                or not 1 <= threshold <= num_holders:
-            raise ValueError(f'threshold must be an int in [1, num_holders] = '
-                             f'[1, {num_holders}], got {threshold!r}')
-        if not np.isfinite(bound) or bound <= 0:
-            raise ValueError(f'bound must be positive and finite, got {bound}')
-        self.num_holders, self.threshold = int(num_holders), int(threshold)
+        self.num_parties = checks.integer('num_parties', num_parties, 1, modulus - 1)
+        self.threshold = checks.integer('threshold', threshold, 1, self.num_parties)
+        self.bound = checks.number('bound', bound, minimum=0.0, strict_minimum=True)
         self.encoder = FixedPoint(modulus, precision)
         self.encoder.check_headroom(1, bound)
-        self.bound, self.modulus, self.robust = float(bound), modulus, robust
-        self.rng = rng if rng is not None else RandomSource()
+        self.modulus, self.robust, self.prg = modulus, robust, as_prg(rng)
+        if not isinstance(faults, Faults):
+            raise TypeError(f'faults must be a Faults, got {type(faults).__name__}')
+        self.faults = faults
+        Faults.indices('dropped_holders', faults.dropped_holders, self.num_parties)
+        Faults.indices('corrupt', list(faults.corrupt), self.num_parties)
         self.traffic: Dict[str, Tuple[int, int]] = {}
-
-    def _indices(self, name: str, values: Sequence[int], limit: int) -> set:
-        chosen = {int(v) for v in values}
-        if any(not 0 <= v < limit for v in chosen):
-            raise ValueError(f'{name} must be indices in [0, {limit}), got {sorted(chosen)}')
-        return chosen
 
     def _client_shares(self, index: int, update: np.ndarray, weight: float) -> np.ndarray:
         """Client side: bound check, w_i u_i encoded and split into n rows."""
@@ -110,81 +124,96 @@ class ShamirAggregator(SecureAggregator):
                              f'above the public bound {self.bound:g}: raise `bound` (and lower '
                              f'`precision` if the headroom check then fails)')
         return field.split_field(self.encoder.encode(weight * update), self.threshold,
-                                 self.num_holders, self.modulus, self.rng)
+                                 self.num_parties, self.modulus, self.prg)
 
-    def aggregate(self, client_updates, weights=None, *, dropped_holders: Sequence[int] = (),
-                  corrupted_holders: Sequence[int] = (),
-                  clients_dropped_before_sending: Sequence[int] = (),
-                  clients_dropped_after_sending: Sequence[int] = ()):
+    def aggregate(self, client_updates, weights=None):
         """Weighted average of the updates; see the module docstring for the protocol.
 
-        The keyword arguments simulate faults by index: holders that never send
-        their sum, holders that send a wrong sum, clients that never send their
-        shares, and clients that go offline right after sending them.
+        Faults given to the constructor are simulated in every round.
 
         Raises:
           ValueError: bad updates/weights, a value above `bound`, a sum that could
             wrap (headroom), fewer than t holders left, or no client's shares arrived.
-          reed_solomon.DecodingError: too many holders sent wrong sums.
+          DecodingError: too many holders sent wrong sums.
         """
         start = time.perf_counter()
+        state = self._plan(client_updates, weights)
+        self._share(state, client_updates)
+        self._reconstruct(state)
+        average = state.spec.unflatten(self.encoder.decode(state.encoded) / state.total_weight)
+        return average, self._stats(state, len(client_updates), time.perf_counter() - start)
+
+    def _plan(self, client_updates, weights) -> _Round:
+        """Checks the inputs, the faults and the headroom; who sends, who answers."""
         spec, normalized = check_updates(client_updates, weights)
         k = len(client_updates)
-        dropped = self._indices('dropped_holders', dropped_holders, self.num_holders)
-        corrupted = self._indices('corrupted_holders', corrupted_holders, self.num_holders)
-        silent = self._indices('clients_dropped_before_sending', clients_dropped_before_sending, k)
-        offline = self._indices('clients_dropped_after_sending', clients_dropped_after_sending, k)
+        silent = Faults.indices('silent_clients', self.faults.silent_clients, k)
+        Faults.indices('offline_clients', self.faults.offline_clients, k)
         senders = [i for i in range(k) if i not in silent]
-        total_weight = float(normalized[senders].sum())
-        if total_weight <= 0:
+        if float(normalized[senders].sum()) <= 0:
             raise ValueError('no client with a positive weight sent its shares: nothing to '
                              'aggregate')
         self.encoder.check_headroom(len(senders), [normalized[i] * self.bound for i in senders])
-        holders = [j for j in range(self.num_holders) if j not in dropped]
+        holders = [j for j in range(self.num_parties) if j not in self.faults.dropped_holders]
         if len(holders) < self.threshold:
-            raise ValueError(f'only {len(holders)} of {self.num_holders} share-holders answered; '
-                             f'threshold {self.threshold} are needed (at most '
-                             f'{self.num_holders - self.threshold} may drop)')
+            raise ValueError(f'only {len(holders)} of {self.num_parties} share-holders '
+                             f'answered; threshold {self.threshold} are needed (at most '
+                             f'{self.num_parties - self.threshold} may drop)')
+        return _Round(spec, normalized, senders, holders)
 
-        # Steps 2-3: clients split, every holder adds what it received.
-        sums = np.zeros((self.num_holders, spec.size), dtype=np.int64)
-        for i in senders:
-            sums += self._client_shares(i, spec.flatten(client_updates[i]), normalized[i])
+    def _share(self, state: _Round, client_updates) -> None:
+        """Steps 2-3: clients split, every holder adds what it received (faults applied)."""
+        sums = np.zeros((self.num_parties, state.spec.size), dtype=np.int64)
+        for i in state.senders:
+            sums += self._client_shares(i, state.spec.flatten(client_updates[i]),
+                                        state.normalized[i])
         np.remainder(sums, self.modulus, out=sums)
-        for j in corrupted:
-            sums[j] = (sums[j] + field.random_elements(self.modulus - 1, (spec.size,), self.rng)
-                       + 1) % self.modulus
+        corrupt = self.faults.corrupt
+        for j in corrupt:
+            if isinstance(corrupt, Mapping):
+                sums[j] = np.asarray(corrupt[j](sums[j].copy()), dtype=np.int64)
+            else:
+                offset = self.prg.uniform_mod(self.modulus - 1, state.spec.size) + 1
+                sums[j] = (sums[j] + offset) % self.modulus
+        state.sums = sums
 
-        # Step 4: the server reconstructs from the holders that answered.
-        xs = [j + 1 for j in holders]
-        received = sums[holders]
-        if self.robust and len(holders) > self.threshold:
-            encoded, bad = reed_solomon.decode(xs, received, self.threshold, self.modulus,
-                                               self.rng)
-            if bad:
+    def _reconstruct(self, state: _Round) -> None:
+        """Step 4: the server decodes the answering holders' sums (correcting wrong ones)."""
+        xs = [j + 1 for j in state.holders]
+        received = state.sums[state.holders]
+        if self.robust and len(xs) > self.threshold:
+            state.encoded, state.bad = reed_solomon.decode(xs, received, self.threshold,
+                                                           self.modulus, self.prg)
+            if state.bad:
                 logging.warning('Shamir aggregation: holders %s sent wrong sums and were '
-                                'corrected', [x - 1 for x in bad])
+                                'corrected', [x - 1 for x in state.bad])
         else:
             t = self.threshold
-            encoded, bad = field.reconstruct_field(xs[:t], received[:t], self.modulus), ()
-        average = spec.unflatten(self.encoder.decode(encoded) / total_weight)
+            _, invalid = reed_solomon.out_of_field(received[:t], self.modulus)
+            if invalid:
+                raise DecodingError(f'holders {[state.holders[i] for i in invalid]} sent values '
+                                    f'outside [0, {self.modulus}) and only {len(xs)} holders '
+                                    f'answered: nothing to correct them with')
+            state.encoded = field.reconstruct_field(xs[:t], received[:t], self.modulus)
 
-        element_bytes = (self.modulus.bit_length() + 7) // 8
-        message = _MESSAGE_HEADER_BYTES + element_bytes * spec.size
-        self.traffic = {f'client {i}': ((self.num_holders, self.num_holders * message)
-                                        if i in senders else (0, 0)) for i in range(k)}
-        self.traffic.update({f'holder {j}': ((1, message) if j in holders else (0, 0))
-                             for j in range(self.num_holders)})
-        messages = sum(m for m, _ in self.traffic.values())
-        total_bytes = sum(b for _, b in self.traffic.values())
-        client_bytes = [self.traffic[f'client {i}'][1] for i in senders]
-        stats = AggregationStats(
-            self.name, k, num_dropped=len(silent) + len(offline) + len(dropped),
-            messages=messages, bytes_per_client=float(np.mean(client_bytes)),
-            bytes_total=total_bytes, seconds=time.perf_counter() - start,
-            extra={'holders': float(self.num_holders), 'threshold': float(self.threshold),
-                   'holders_answered': float(len(holders)), 'bad_holders': float(len(bad)),
-                   'bytes_per_holder': float(message),
-                   'bytes_per_weight_per_client': self.num_holders * message / max(spec.size, 1),
-                   'max_abs_error': len(senders) * 2.0**-(self.encoder.precision + 1) / total_weight})
-        return average, stats
+    def _stats(self, state: _Round, k: int, seconds: float) -> AggregationStats:
+        """Costs of the round; also fills `traffic`."""
+        size = state.spec.size
+        message = _MESSAGE_HEADER_BYTES + (self.modulus.bit_length() + 7) // 8 * size
+        self.traffic = {f'client {i}': ((self.num_parties, self.num_parties * message)
+                                        if i in state.senders else (0, 0)) for i in range(k)}
+        self.traffic.update({f'holder {j}': ((1, message) if j in state.holders else (0, 0))
+                             for j in range(self.num_parties)})
+        dropped = (k - len(state.senders) + len(set(self.faults.offline_clients))
+                   + self.num_parties - len(state.holders))
+        return AggregationStats(
+            self.name, k, num_dropped=dropped,
+            messages=sum(m for m, _ in self.traffic.values()),
+            bytes_per_client=float(self.num_parties * message),
+            bytes_total=sum(b for _, b in self.traffic.values()), seconds=seconds,
+            extra={'holders': float(self.num_parties), 'threshold': float(self.threshold),
+                   'holders_answered': float(len(state.holders)),
+                   'bad_holders': float(len(state.bad)), 'bytes_per_holder': float(message),
+                   'bytes_per_weight_per_client': self.num_parties * message / max(size, 1),
+                   'max_abs_error': len(state.senders) * 2.0**-(self.encoder.precision + 1)
+                   / state.total_weight})

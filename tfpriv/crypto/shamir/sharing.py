@@ -6,8 +6,9 @@
 Pipeline: the tensor (or list of tensors) is flattened, fixed-point encoded into
 GF(p) (`tfpriv.crypto.fixed_point`, `precision` fractional bits, signed values
 centred around 0) and every element is shared with its own random polynomial of
-degree t - 1 (`tfpriv.crypto.shamir.field.split_field`, coefficients from the OS CSPRNG
-unless an insecure seeded `RandomSource` is passed explicitly).
+degree t - 1 (`tfpriv.crypto.shamir.field.split_field`, coefficients from the
+AES-CTR keystream `tfpriv.rng.Prg` keyed from the OS CSPRNG, unless an insecure
+seeded `RandomSource` is passed explicitly).
 
 A `Share` carries everything reconstruction needs and checks: x-coordinate,
 threshold, number of shares, modulus, the shapes and dtypes of the tensors, the
@@ -20,32 +21,38 @@ With more than t shares, `reconstruct` decodes them as a Reed-Solomon codeword
 corrected and the parties that sent them are reported; more raise an error.
 
 Shares are additive: `a + b` for shares of the same x gives a share of the sum
-of the two secrets (the caller keeps the sum inside the fixed-point range,
-see `FixedPoint.check_headroom`). The sum's split id is the sum of the two ids
+of the two secrets. Every share carries a public `bound` on |secret| (by default
+max |secret| rounded up to a power of two, which reveals that order of
+magnitude; pass `bound=` to reveal nothing beyond a bound you choose), and the
+sum's bound is the sum of the bounds: `a + b` raises `FixedPointRangeError`
+when that could leave the fixed-point range (`FixedPoint.check_headroom`)
+instead of wrapping around to a wrong secret. The sum's split id is the sum of the two ids
 mod 2^128, so sums formed the same way on every share-holder stay compatible.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence, Tuple, Union
+import math
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from absl import logging
 
+from tfpriv import checks
 from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import UpdateSpec
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource, as_prg
 
 SCHEME_VERSION = 1
 ENCODING = 'signed-fixed-point'
 DEFAULT_PRECISION = 16
 _ID_BITS = 128
 # Serialized header: x, threshold, num_shares (4 bytes each), modulus (8),
-# version (2), precision (1), split id (16); then 4 bytes per dimension and 1
-# dtype byte per tensor.
-_HEADER_BYTES = 4 + 4 + 4 + 8 + 2 + 1 + _ID_BITS // 8
+# version (2), precision (1), split id (16), bound (8); then 4 bytes per
+# dimension and 1 dtype byte per tensor.
+_HEADER_BYTES = 4 + 4 + 4 + 8 + 2 + 1 + _ID_BITS // 8 + 8
 
 Secret = Union[np.ndarray, List[np.ndarray]]
 
@@ -66,6 +73,7 @@ class Share:
       precision: fixed-point fractional bits.
       encoding: the value encoding, `signed-fixed-point`.
       split_id: random 128-bit id common to the shares of one split.
+      bound: public bound on |secret values| (sums add their bounds).
       version: the share format version.
     """
 
@@ -78,6 +86,7 @@ class Share:
     is_list: bool
     precision: int
     split_id: int
+    bound: float
     encoding: str = ENCODING
     version: int = SCHEME_VERSION
 
@@ -103,7 +112,7 @@ class Share:
         return dict(split_id=self.split_id, version=self.version, encoding=self.encoding,
                     threshold=self.threshold, num_shares=self.num_shares,
                     modulus=self.modulus, precision=self.precision, spec=self.spec,
-                    is_list=self.is_list)
+                    is_list=self.is_list, bound=self.bound)
 
     def __add__(self, other: 'Share') -> 'Share':
         if not isinstance(other, Share):
@@ -111,11 +120,13 @@ class Share:
         if other.x != self.x:
             raise ValueError(f'can only add shares at the same x, got {self.x} and {other.x}')
         mine, theirs = self.parameters(), other.parameters()
-        del mine['split_id'], theirs['split_id']
+        for key in ('split_id', 'bound'):  # these may differ between the two secrets
+            del mine[key], theirs[key]
         _check_same(mine, theirs, 'the second share')
+        FixedPoint(self.modulus, self.precision).check_headroom(2, [self.bound, other.bound])
         total = self.values + other.values
         np.remainder(total, self.modulus, out=total)
-        return dataclasses.replace(self, values=total,
+        return dataclasses.replace(self, values=total, bound=self.bound + other.bound,
                                    split_id=(self.split_id + other.split_id) % 2**_ID_BITS)
 
 
@@ -142,7 +153,8 @@ def _as_arrays(secret) -> Tuple[List[np.ndarray], bool]:
 
 def split(secret: Secret, threshold: int, num_shares: int, *,
           precision: int = DEFAULT_PRECISION, modulus: int = field.DEFAULT_PRIME,
-          rng: RandomSource = None, xs: Sequence[int] = None) -> List[Share]:
+          rng: Union[RandomSource, Prg, None] = None,
+          xs: Sequence[int] = None, bound: Optional[float] = None) -> List[Share]:
     """Splits a tensor or a list of tensors into `num_shares` Shamir shares.
 
     Args:
@@ -152,8 +164,12 @@ def split(secret: Secret, threshold: int, num_shares: int, *,
       precision: fixed-point fractional bits; values must satisfy
         |v| < (p - 1) / 2^(precision + 1).
       modulus: prime p < 2^31 (default 2^31 - 1).
-      rng: randomness for the polynomial coefficients; default OS CSPRNG.
+      rng: randomness for the polynomial coefficients (`Prg` or `RandomSource`);
+        default a Prg keyed from the OS CSPRNG.
       xs: distinct x-coordinates in [1, p); default 1..n.
+      bound: public bound on |values|, carried by the shares for the headroom
+        check of sums; default max |values| rounded up to a power of two (at
+        most the largest encodable magnitude).
 
     Returns:
       `num_shares` shares with a common fresh split id.
@@ -165,13 +181,29 @@ def split(secret: Secret, threshold: int, num_shares: int, *,
     modulus = field.check_split_parameters(threshold, num_shares, modulus)
     encoder = FixedPoint(modulus, precision)
     spec = UpdateSpec.of(arrays)
-    encoded = encoder.encode(spec.flatten(arrays))
-    rng = rng if rng is not None else RandomSource()
+    flat = spec.flatten(arrays)
+    encoded = encoder.encode(flat)
+    bound = _public_bound(encoder, flat, bound)
+    prg = as_prg(rng)
     points = tuple(range(1, num_shares + 1)) if xs is None else xs
-    rows = field.split_field(encoded, threshold, num_shares, modulus, rng, points)
-    split_id = int.from_bytes(rng.bytes(_ID_BITS // 8), 'little')
+    rows = field.split_field(encoded, threshold, num_shares, modulus, prg, points)
+    split_id = int.from_bytes(prg.uint8(_ID_BITS // 8).tobytes(), 'little')
     return [Share(int(x), rows[i], int(threshold), int(num_shares), modulus, spec, is_list,
-                  int(precision), split_id) for i, x in enumerate(points)]
+                  int(precision), split_id, bound) for i, x in enumerate(points)]
+
+
+def _public_bound(encoder: FixedPoint, flat: np.ndarray, bound: Optional[float]) -> float:
+    """The bound the shares carry: `bound` if given (checked), else max |flat| rounded up
+    to a power of two, capped at the largest encodable magnitude."""
+    largest = float(np.max(np.abs(flat))) if flat.size else 0.0
+    if bound is None:
+        power = 2.0**math.ceil(math.log2(largest)) if largest > 0 else 0.0
+        return min(power, encoder.max_abs)
+    bound = checks.number('bound', bound, minimum=0.0)
+    if largest > bound:
+        raise ValueError(f'a value of magnitude {largest:g} exceeds bound = {bound:g}')
+    encoder.check_headroom(1, bound)
+    return bound
 
 
 def reconstruct_with_report(shares: Sequence[Share],

@@ -7,7 +7,8 @@
     y = (x @ np.ones((2, 3))).relu()
     y.reveal(to=alice)                               # only alice learns it
 
-Modules: `ring` (Z_2^64, fixed point), `sharing`, `prg`, `party` (parties,
+Modules: `ring` (Z_2^64, fixed point through `tfpriv.crypto.fixed_point`),
+`sharing` (additive and XOR shares drawn from `tfpriv.rng.Prg`), `party` (parties,
 network, cluster), `dealer` (correlated randomness), `protocols` (Beaver,
 truncation), `compare` (exact comparison), `conv`, `tensor` (`SharedTensor`),
 `secagg` (`SmpcAggregator`), `inference` (encrypted Keras inference).

@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from absl import logging
 
+from tfpriv import checks
 from tfpriv.crypto.smpc.party import Cluster, Party, Traffic
 from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
@@ -181,7 +182,7 @@ class EncryptedEvaluation:
 
     num_images: int
     num_parties: int
-    frac_bits: int
+    precision: int
     batch_size: int
     accuracy: float
     plaintext_accuracy: float
@@ -220,8 +221,26 @@ def auto_batch_size(model, words: int = 2**20, largest: int = 1000) -> int:
     return int(np.clip(words // per_image, 1, largest))
 
 
+def _plaintext_predictions(model, images: np.ndarray, batch_size: int) -> Tuple[np.ndarray, float]:
+    """Keras's labels for `images` and the seconds they took (after a tracing warm-up)."""
+    model.predict(images[:batch_size], batch_size=batch_size, verbose=0)
+    start = time.perf_counter()
+    labels = np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=-1)
+    return labels, time.perf_counter() - start
+
+
+def _encrypted_predictions(encrypted: EncryptedModel, images: np.ndarray,
+                           batch_size: int) -> Tuple[np.ndarray, float]:
+    """SMPC labels for `images`, batch by batch, revealed to a data owner; and the seconds."""
+    data_owner = encrypted.cluster.client('data owner')
+    start = time.perf_counter()
+    labels = np.concatenate([encrypted.predict(images[i:i + batch_size], data_owner)
+                             for i in range(0, len(images), batch_size)])
+    return labels, time.perf_counter() - start
+
+
 def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_parties: int = 3,
-                       batch_size: Optional[int] = None, frac_bits: int = 16,
+                       batch_size: Optional[int] = None, precision: int = 16,
                        rng: Optional[RandomSource] = None,
                        plaintext_batch_size: int = 1024) -> EncryptedEvaluation:
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
@@ -233,7 +252,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
       num_parties: computing parties (>= 2).
       batch_size: images per encrypted batch (memory grows linearly with it);
         default `auto_batch_size(model)` (1000 for the MLP, 83 for the CNN).
-      frac_bits: fixed-point precision.
+      precision: fixed-point fractional bits.
       rng: randomness (default the OS CSPRNG).
       plaintext_batch_size: batch size of the plaintext Keras reference run.
 
@@ -246,30 +265,17 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
         raise ValueError(f'need as many labels as images (at least one), got {len(images)} '
                          f'images and {len(labels)} labels')
     batch_size = auto_batch_size(model) if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
-            batch_size < 1:
-        raise ValueError(f'batch_size must be a positive int, got {batch_size!r}')
-    cluster = Cluster(num_parties, Encoding(frac_bits), rng)
+    batch_size = checks.integer('batch_size', batch_size, minimum=1)
+    cluster = Cluster(num_parties, Encoding(precision), rng)
     encrypted = EncryptedModel(model, cluster)
-    model_bytes = cluster.network.online.bytes
-    online, offline = dataclasses.replace(cluster.network.online), cluster.network.offline.bytes
-    cluster.network.by_operation.clear()
-
-    model.predict(images[:plaintext_batch_size], batch_size=plaintext_batch_size,
-                  verbose=0)  # warm up (tracing)
-    start = time.perf_counter()
-    plain = np.argmax(model.predict(images, batch_size=plaintext_batch_size, verbose=0), axis=-1)
-    plaintext_seconds = time.perf_counter() - start
-
-    data_owner = cluster.client('data owner')
-    start = time.perf_counter()
-    predicted = np.concatenate([encrypted.predict(images[i:i + batch_size], data_owner)
-                                for i in range(0, len(images), batch_size)])
-    seconds = time.perf_counter() - start
-    batches = -(-len(images) // batch_size)
     network = cluster.network
+    model_bytes, online, offline = network.online.bytes, dataclasses.replace(network.online), \
+        network.offline.bytes
+    network.by_operation.clear()
+    plain, plaintext_seconds = _plaintext_predictions(model, images, plaintext_batch_size)
+    predicted, seconds = _encrypted_predictions(encrypted, images, batch_size)
     result = EncryptedEvaluation(
-        num_images=len(images), num_parties=num_parties, frac_bits=frac_bits,
+        num_images=len(images), num_parties=num_parties, precision=precision,
         batch_size=batch_size, accuracy=float(np.mean(predicted == labels)),
         plaintext_accuracy=float(np.mean(plain == labels)),
         disagreements=int(np.sum(predicted != plain)), seconds=seconds,
@@ -277,7 +283,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
         bytes_per_image=(network.online.bytes - online.bytes) / len(images),
         offline_bytes_per_image=(network.offline.bytes - offline) / len(images),
         model_sharing_bytes=model_bytes,
-        rounds_per_batch=(network.online.rounds - online.rounds) / batches,
+        rounds_per_batch=(network.online.rounds - online.rounds) / -(-len(images) // batch_size),
         by_operation=dict(network.by_operation), predictions=predicted,
         plaintext_predictions=plain)
     logging.info('encrypted inference: %d images, accuracy %.4f (plaintext %.4f), %d '

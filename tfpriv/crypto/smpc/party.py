@@ -28,6 +28,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from tfpriv import checks
 from tfpriv.rng import Prg, RandomSource
 from tfpriv.crypto.smpc.ring import Encoding
 
@@ -132,18 +133,18 @@ class Cluster:
       encoding: fixed-point encoding of reals (default 16 fractional bits).
       rng: randomness for every party's and the dealer's PRG keys; default the
         OS CSPRNG. `RandomSource(seed=...)` makes a run reproducible (insecure).
-      check_overflow: before each truncation, securely test that the product is
-        inside the fixed-point range and raise OverflowError otherwise (costs one
-        comparison per value; opens only the in-range flags, all 0 when the
-        computation is valid). Off by default: an overflowing product otherwise
-        wraps around silently inside the protocol.
+      check_overflow: before each product, securely bound the operands so that the
+        result cannot leave the fixed-point range (|a|, |b| < 2^31 words for two
+        shared operands, element-wise; tighter for dot products) and raise
+        `FixedPointRangeError` otherwise (costs two comparisons per operand value;
+        opens only the out-of-range flags, all 0 when the computation is valid).
+        Off by default: an overflowing product otherwise wraps around silently.
     """
 
     def __init__(self, num_parties: int = 3, encoding: Encoding = Encoding(),
                  rng: Optional[RandomSource] = None, check_overflow: bool = False):
         from tfpriv.crypto.smpc.dealer import Dealer  # pylint: disable=g-import-not-at-top
-        if isinstance(num_parties, bool) or not isinstance(num_parties, (int, np.integer)):
-            raise TypeError(f'num_parties must be an int, got {type(num_parties).__name__}')
+        num_parties = checks.integer('num_parties', num_parties)
         if num_parties < 2:
             raise ValueError(f'additive sharing needs at least 2 computing parties, '
                              f'got {num_parties}')

@@ -2,8 +2,10 @@
 
 Additive secret sharing over Z_2^64 lets every party compute with native 64-bit
 integer arithmetic, whose wrap-around *is* reduction mod 2^64. A real x is
-encoded as round(x 2^f) mod 2^64 (f fractional bits, default 16) and decoded
-from the two's-complement (signed) view of the word.
+encoded as round(x 2^f) mod 2^64 (f = `precision` fractional bits, default 16)
+and decoded from the two's-complement (signed) view of the word; `Encoding` is
+the project's one fixed-point codec (`tfpriv.crypto.fixed_point.FixedPoint`)
+with modulus 2^64.
 
 Headroom. The secure truncation (`tfpriv.crypto.smpc.tensor`) needs its input
 in (-2^62, 2^62), and the secure comparison needs (-2^63, 2^63). Products of
@@ -17,9 +19,8 @@ which is far above what neural-network activations and weights reach.
 revealed word of magnitude 2^62 or more, which catches sums and integer
 results that left the range. A product that breaks the second bound wraps
 around inside the truncation protocol, which maps it to a plausible-looking
-value; `Cluster(check_overflow=True)` tests every product securely before
-truncating it and raises OverflowError instead (at the cost of one comparison
-per value).
+value; `Cluster(check_overflow=True)` bounds the operands securely before
+multiplying and raises `FixedPointRangeError` instead.
 
 Matrix products. NumPy's integer matmul does not use BLAS. `matmul` splits
 each word into limbs of 22, 21 and 21 bits and multiplies the limbs with
@@ -32,7 +33,11 @@ dot products are cut into chunks of 256. Only the 6 limb pairs of weight below
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
+
+from tfpriv import checks
+from tfpriv.crypto.fixed_point import RING_MODULUS, FixedPoint
 
 RING_BITS = 64
 TRUNCATION_LIMIT = 2**62  # |x| below this (as a signed word) for exact truncation
@@ -41,7 +46,7 @@ _LIMB_MASKS = ((1 << 22) - 1, (1 << 21) - 1, (1 << 21) - 1)
 # limb pairs grouped by weight, the weights below 64 only
 _LIMB_PAIRS = ((0, ((0, 0),)), (22, ((0, 1), (1, 0))), (43, ((0, 2), (2, 0))), (44, ((1, 1),)))
 _CHUNK = 256  # 2 products of 256 terms below 2^44 each stay below 2^53
-MAX_FRAC_BITS = 40
+MAX_PRECISION = 40
 
 
 def signed(words: np.ndarray) -> np.ndarray:
@@ -55,67 +60,26 @@ def from_int(values) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class Encoding:
-    """Fixed point with `frac_bits` fractional bits in Z_2^64."""
+class Encoding(FixedPoint):
+    """Fixed point with `precision` fractional bits in Z_2^64 (`tfpriv.crypto.fixed_point`).
 
-    frac_bits: int = 16
+    The limit is |round(x 2^f)| <= 2^62 - 1, the truncation headroom: `encode`
+    refuses a value with |x| >= 2^(62 - f) and `decode` a revealed word of
+    magnitude 2^62 or more (`FixedPointRangeError`, also an OverflowError).
+    """
+
+    modulus: int = dataclasses.field(default=RING_MODULUS, init=False)
+    precision: int = 16
+    limit: int = dataclasses.field(default=TRUNCATION_LIMIT - 1, init=False)
 
     def __post_init__(self):
-        if isinstance(self.frac_bits, bool) or not isinstance(self.frac_bits, (int, np.integer)):
-            raise TypeError(f'frac_bits must be an int, got {type(self.frac_bits).__name__}')
-        if not 0 <= self.frac_bits <= MAX_FRAC_BITS:
-            raise ValueError(f'frac_bits must be in [0, {MAX_FRAC_BITS}], got {self.frac_bits}')
-
-    @property
-    def scale(self) -> int:
-        return 1 << self.frac_bits
-
-    @property
-    def max_abs(self) -> float:
-        """Largest magnitude `encode` accepts: 2^(62 - f)."""
-        return float(TRUNCATION_LIMIT) / self.scale
+        super().__post_init__()
+        checks.integer('precision', self.precision, 0, MAX_PRECISION)
 
     @property
     def max_product(self) -> float:
         """Largest magnitude of a product (or dot product) of two encodings: 2^(62 - 2f)."""
         return float(TRUNCATION_LIMIT) / self.scale**2
-
-    def encode(self, values) -> np.ndarray:
-        """round(values 2^f) mod 2^64 as uint64.
-
-        Raises:
-          ValueError: a NaN or infinite value.
-          OverflowError: a value with |x| >= 2^(62 - f), outside the fixed-point range.
-        """
-        values = np.asarray(values, dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise ValueError('cannot encode NaN or infinite values')
-        scaled = np.rint(values * self.scale)
-        if scaled.size and float(np.max(np.abs(scaled))) >= TRUNCATION_LIMIT:
-            raise OverflowError(f'value {float(np.max(np.abs(values))):.6g} is outside the '
-                                f'fixed-point range |x| < 2^{62 - self.frac_bits} = '
-                                f'{self.max_abs:.6g} of {self.frac_bits} fractional bits')
-        return from_int(scaled.astype(np.int64))
-
-    def decode(self, words: np.ndarray, frac_bits: int = None) -> np.ndarray:
-        """Signed words / 2^frac_bits (default ours) as float64.
-
-        Raises:
-          OverflowError: a word of magnitude >= 2^62: the computation that produced
-            it left the fixed-point range.
-        """
-        ints = signed(words)
-        check_range(ints)
-        f = self.frac_bits if frac_bits is None else frac_bits
-        return ints.astype(np.float64) / float(1 << f)
-
-
-def check_range(ints: np.ndarray) -> None:
-    """Raises OverflowError when a signed ring value reached 2^62 in magnitude."""
-    if ints.size and (ints.min() <= -TRUNCATION_LIMIT or ints.max() >= TRUNCATION_LIMIT):
-        raise OverflowError('a revealed value reached 2^62 in magnitude: the computation left '
-                            'the fixed-point range (a product of encodings must stay below '
-                            '2^(62 - 2f)) and wrapped around the ring')
 
 
 _TRANSPOSE_STEPS = ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0))

@@ -25,6 +25,7 @@ from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updat
 from tfpriv.crypto.smpc.party import Cluster
 from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
+from tfpriv.errors import FixedPointRangeError
 from tfpriv.rng import RandomSource
 
 
@@ -33,15 +34,15 @@ class SmpcAggregator(SecureAggregator):
 
     Args:
       num_parties: computing parties (>= 2); all must stay online.
-      frac_bits: fixed-point precision of the shared updates.
+      precision: fixed-point precision of the shared updates.
       rng: randomness for the shares; default the OS CSPRNG.
     """
 
     name = 'smpc'
 
-    def __init__(self, num_parties: int = 3, frac_bits: int = 32,
+    def __init__(self, num_parties: int = 3, precision: int = 32,
                  rng: Optional[RandomSource] = None):
-        self._encoding = Encoding(frac_bits)
+        self._encoding = Encoding(precision)
         Cluster(num_parties, self._encoding)  # validates num_parties now
         self.num_parties = num_parties
         self._rng = RandomSource() if rng is None else rng
@@ -55,8 +56,8 @@ class SmpcAggregator(SecureAggregator):
             client = cluster.client(f'client{i}')
             try:
                 shared = SharedTensor.share(cluster, weight * spec.flatten(update), owner=client)
-            except OverflowError as error:
-                raise ValueError(f'client {i}: {error}') from None
+            except FixedPointRangeError as error:
+                raise FixedPointRangeError(f'client {i}: {error}') from None
             total = shared if total is None else total + shared
         average = total.reveal(to=cluster.client('server'))
         traffic = cluster.network.online
@@ -65,5 +66,5 @@ class SmpcAggregator(SecureAggregator):
             bytes_per_client=float(self.num_parties * 8 * spec.size), bytes_total=traffic.bytes,
             seconds=time.perf_counter() - start,
             extra={'rounds': 2.0, 'parties': float(self.num_parties),
-                   'frac_bits': float(self._encoding.frac_bits)})
+                   'precision': float(self._encoding.precision)})
         return spec.unflatten(average), stats

@@ -2,7 +2,7 @@
 
 Each party holds one uint64 share; the tensor object itself is only a handle
 (the shares live in the parties' stores and are dropped with the handle).
-Values carry `frac_bits`: the cluster's f for fixed-point reals, 0 for exact
+Values carry `precision`: the cluster's f for fixed-point reals, 0 for exact
 integers (comparison bits, argmax indices). Linear operations are local;
 products cost one Beaver round plus one truncation round when both factors are
 fixed point; comparisons are exact (bit decomposition, `compare`).
@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import numbers
 import weakref
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,11 +36,12 @@ from tfpriv.crypto.smpc import compare
 from tfpriv.crypto.smpc.conv import Conv2DSpec
 from tfpriv.crypto.smpc.party import Cluster, Party, Shares
 from tfpriv.crypto.smpc.protocols import beaver, truncate
-from tfpriv.crypto.smpc.ring import (TRUNCATION_LIMIT, Encoding, check_range, from_int, matmul,
-                                     signed)
+from tfpriv.crypto.smpc.ring import TRUNCATION_LIMIT, Encoding, from_int, matmul, signed
 from tfpriv.crypto.smpc.sharing import combine, split
+from tfpriv.errors import FixedPointRangeError
 
 Public = Union[numbers.Number, np.ndarray, Sequence]
+_RING = Encoding(0)  # range checks of ring words, whatever their precision
 
 
 def _counted(name: str):
@@ -74,7 +75,7 @@ def _is_integral(array: np.ndarray) -> bool:
 
 def _encode_integers(array: np.ndarray) -> np.ndarray:
     ints = array.astype(np.int64)
-    check_range(ints)
+    _RING.check_range(ints)
     return from_int(ints)
 
 
@@ -83,10 +84,10 @@ class SharedTensor:
 
     __array_ufunc__ = None  # make NumPy defer `array op tensor` to our reflected operators
 
-    def __init__(self, cluster: Cluster, shares: Shares, frac_bits: int):
+    def __init__(self, cluster: Cluster, shares: Shares, precision: int):
         """Files `shares` (one per party, index-aligned) with the parties; internal."""
         self.cluster = cluster
-        self.frac_bits = int(frac_bits)
+        self.precision = int(precision)
         self.shape: Tuple[int, ...] = tuple(shares[0].shape)
         self._handle = cluster.store(shares)
         weakref.finalize(self, cluster.drop, self._handle)
@@ -95,34 +96,34 @@ class SharedTensor:
 
     @classmethod
     def share(cls, cluster: Cluster, values: Public, owner: Optional[Party] = None,
-              frac_bits: Optional[int] = None) -> 'SharedTensor':
+              precision: Optional[int] = None) -> 'SharedTensor':
         """`owner` encodes `values` and sends one share to each party (one round).
 
         Args:
           cluster: the computing parties.
-          values: reals (or integers with `frac_bits=0`).
+          values: reals (or integers with `precision=0`).
           owner: the input owner (a `cluster.client`); default an anonymous client.
-          frac_bits: fixed-point precision; default the cluster's, 0 for integers.
+          precision: fixed-point precision; default the cluster's, 0 for integers.
 
         Raises:
-          OverflowError: a value outside the fixed-point range.
+          FixedPointRangeError: a value outside the fixed-point range.
         """
         if not isinstance(cluster, Cluster):
             raise TypeError(f'cluster must be a Cluster, got {type(cluster).__name__}')
         values = _as_public(values)
-        frac_bits = cluster.encoding.frac_bits if frac_bits is None else frac_bits
-        if frac_bits not in (0, cluster.encoding.frac_bits):
-            raise ValueError(f'frac_bits must be 0 (integers) or the cluster\'s '
-                             f'{cluster.encoding.frac_bits}, got {frac_bits}')
-        if frac_bits == 0 and not _is_integral(values):
-            raise TypeError(f'frac_bits=0 shares integers, got dtype {values.dtype}')
-        words = (_encode_integers(values) if frac_bits == 0
+        precision = cluster.encoding.precision if precision is None else precision
+        if precision not in (0, cluster.encoding.precision):
+            raise ValueError(f'precision must be 0 (integers) or the cluster\'s '
+                             f'{cluster.encoding.precision}, got {precision}')
+        if precision == 0 and not _is_integral(values):
+            raise TypeError(f'precision=0 shares integers, got dtype {values.dtype}')
+        words = (_encode_integers(values) if precision == 0
                  else cluster.encoding.encode(values))
         owner = cluster.client('input owner') if owner is None else owner
         shares = split(words, cluster.num_parties, owner.prg)
         with cluster.network.operation('share'):
             cluster.network.deliver(cluster.num_parties, words.nbytes)
-        return cls(cluster, shares, frac_bits)
+        return cls(cluster, shares, precision)
 
     def reveal(self, to: Optional[Party] = None) -> np.ndarray:
         """The plaintext, sent to party `to` only (one round); `None` opens it to all parties.
@@ -131,7 +132,7 @@ class SharedTensor:
           float64 values (int64 for integer tensors), as `to` reconstructs them.
 
         Raises:
-          OverflowError: the value left the fixed-point range (see `ring`).
+          FixedPointRangeError: the value left the fixed-point range (see `ring`).
         """
         if to is not None and not isinstance(to, Party):
             raise TypeError(f'to must be a Party or None, got {type(to).__name__}')
@@ -143,11 +144,9 @@ class SharedTensor:
                 senders = n - 1 if any(p is to for p in self.cluster.parties) else n
                 network.deliver(senders, 8 * self.size)
                 words = combine(self._shares())
-        if self.frac_bits == 0:
-            ints = signed(words)
-            check_range(ints)
-            return ints
-        return Encoding(self.frac_bits).decode(words)
+        if self.precision == 0:
+            return _RING.lift(words)
+        return _RING.decode(words, self.precision)
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
@@ -160,16 +159,16 @@ class SharedTensor:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def __repr__(self) -> str:
-        kind = f'fixed point, {self.frac_bits} fractional bits' if self.frac_bits else 'integer'
+        kind = f'fixed point, {self.precision} fractional bits' if self.precision else 'integer'
         return (f'SharedTensor(shape={self.shape}, {kind}, '
                 f'{self.cluster.num_parties} parties)')
 
     def _shares(self) -> Shares:
         return self.cluster.shares(self._handle)
 
-    def _new(self, shares: Shares, frac_bits: Optional[int] = None) -> 'SharedTensor':
-        frac_bits = self.frac_bits if frac_bits is None else frac_bits
-        return SharedTensor(self.cluster, shares, frac_bits)
+    def _new(self, shares: Shares, precision: Optional[int] = None) -> 'SharedTensor':
+        precision = self.precision if precision is None else precision
+        return SharedTensor(self.cluster, shares, precision)
 
     def _local(self, fn) -> 'SharedTensor':
         return self._new([fn(x) for x in self._shares()])
@@ -181,26 +180,26 @@ class SharedTensor:
             if mine.num_parties != theirs.num_parties:
                 detail += f', {mine.num_parties} vs {theirs.num_parties} parties'
             if mine.encoding != theirs.encoding:
-                detail += (f', fixed-point encodings differ: {mine.encoding.frac_bits} vs '
-                           f'{theirs.encoding.frac_bits} fractional bits')
+                detail += (f', fixed-point encodings differ: {mine.encoding.precision} vs '
+                           f'{theirs.encoding.precision} fractional bits')
             raise ValueError(f'the tensors are shared among different parties (clusters){detail}; '
                              f'share both in the same cluster')
-        if self.frac_bits and other.frac_bits and self.frac_bits != other.frac_bits:
-            raise ValueError(f'fixed-point encodings differ: {self.frac_bits} vs '
-                             f'{other.frac_bits} fractional bits')
+        if self.precision and other.precision and self.precision != other.precision:
+            raise ValueError(f'fixed-point encodings differ: {self.precision} vs '
+                             f'{other.precision} fractional bits')
 
-    def _promoted(self, frac_bits: int) -> Shares:
-        """Our shares at `frac_bits` (an integer tensor times 2^f; nothing otherwise)."""
-        if self.frac_bits == frac_bits:
+    def _promoted(self, precision: int) -> Shares:
+        """Our shares at `precision` (an integer tensor times 2^f; nothing otherwise)."""
+        if self.precision == precision:
             return self._shares()
-        factor = np.uint64(1 << (frac_bits - self.frac_bits))
+        factor = np.uint64(1 << (precision - self.precision))
         return [x * factor for x in self._shares()]
 
     def _public_factor(self, value: np.ndarray) -> Tuple[np.ndarray, int]:
         """A public factor as words and its frac bits (exact integers for integer dtypes)."""
         if _is_integral(value):
             return _encode_integers(value), 0
-        return self.cluster.encoding.encode(value), self.cluster.encoding.frac_bits
+        return self.cluster.encoding.encode(value), self.cluster.encoding.precision
 
     # ---- linear operations ---------------------------------------------------------------
 
@@ -215,12 +214,12 @@ class SharedTensor:
         if isinstance(other, SharedTensor):
             self._check_peer(other)
             self._broadcast_shape(other.shape)
-            frac = max(self.frac_bits, other.frac_bits)
+            frac = max(self.precision, other.precision)
             return self._new([op(x, y) for x, y in zip(self._promoted(frac),
                                                          other._promoted(frac))], frac)
         value = _as_public(other)
         self._broadcast_shape(value.shape)
-        frac = self.frac_bits if _is_integral(value) else self.cluster.encoding.frac_bits
+        frac = self.precision if _is_integral(value) else self.cluster.encoding.precision
         words = self.cluster.encoding.encode(value) if frac else _encode_integers(value)
         shape = np.broadcast_shapes(self.shape, value.shape)
         shares = self._promoted(frac)
@@ -260,9 +259,9 @@ class SharedTensor:
         the last place. When N is a power of two only the exact shift remains.
         """
         total = self.sum(axis, keepdims)
-        if not self.frac_bits:
-            total = total._new(total._promoted(self.cluster.encoding.frac_bits),
-                               self.cluster.encoding.frac_bits)
+        if not self.precision:
+            total = total._new(total._promoted(self.cluster.encoding.precision),
+                               self.cluster.encoding.precision)
         count = self.size // max(total.size, 1)
         shift = count.bit_length() - 1
         total = total._new(self._truncate(total._shares(), shift))
@@ -293,54 +292,98 @@ class SharedTensor:
 
     # ---- products ------------------------------------------------------------------------
 
-    def _product(self, other, op, check, reflected: bool = False) -> 'SharedTensor':
+    def _product(self, other, op, check, terms: int,
+                 reflected: bool = False) -> 'SharedTensor':
         """op(self, other) (or op(other, self) if `reflected`), rescaled to one encoding.
 
-        `check(shape_a, shape_b)` validates the operand shapes first. Two
-        fixed-point factors give 2f fractional bits, truncated back to f.
+        `check(shape_a, shape_b)` validates the operand shapes first; `terms` is the
+        number of products summed into one output (K of a matmul, 1 element-wise).
+        Two fixed-point factors give 2f fractional bits, truncated back to f. With
+        the cluster's `check_overflow`, the operands are bounded securely *before*
+        multiplying (`_check_operands`): a product that wrapped modulo 2^64 could not
+        be recognized afterwards.
         """
         if isinstance(other, SharedTensor):
             self._check_peer(other)
             check(self.shape, other.shape)
+            if self.cluster.check_overflow:
+                self._check_operands([self._shares(), other._shares()], terms)
             shares = beaver(self.cluster, self._shares(), other._shares(), op)
-            other_frac = other.frac_bits
+            other_frac = other.precision
         else:
             value = _as_public(other)
             check(*((value.shape, self.shape) if reflected else (self.shape, value.shape)))
             words, other_frac = self._public_factor(value)
+            if self.cluster.check_overflow:
+                self._check_operands([self._shares()], terms, public=words)
             shares = [op(words, x) if reflected else op(x, words) for x in self._shares()]
-        if self.frac_bits and other_frac:
-            return self._new(self._truncate(shares, other_frac))
-        return self._new(shares, self.frac_bits + other_frac)
+        if self.precision and other_frac:
+            return self._new(truncate(self.cluster, shares, other_frac))
+        return self._new(shares, self.precision + other_frac)
+
+    def _check_operands(self, operands: List[Shares], terms: int,
+                        public: Optional[np.ndarray] = None) -> None:
+        """Raises FixedPointRangeError unless a sum of `terms` products stays below 2^62 words.
+
+        With A, B bounds on the operands' words, |sum of K products| <= K A B, so it
+        suffices that K A B <= 2^62: for two shared operands A = B = 2^floor((62 -
+        ceil(log2 K)) / 2) (2^31 words, |x| < 2^(31 - f), element-wise); with a public
+        factor B is its exact largest word and A = floor(2^62 / (K B)). Each shared
+        operand is tested securely (`_outside`); only the out-of-range flags are
+        opened, all 0 for a valid computation.
+        """
+        if public is None:
+            bits = (62 - max(terms - 1, 0).bit_length()) // 2
+            limit = 1 << bits
+        else:
+            largest = int(np.max(np.abs(signed(public)))) if public.size else 0
+            limit = TRUNCATION_LIMIT // (max(terms, 1) * max(largest, 1))
+        flags = [self._outside(shares, limit) for shares in operands]
+        count = sum(int(np.count_nonzero(f)) for f in flags)
+        if count or limit < 1:
+            raise FixedPointRangeError(
+                f'{count} operand value(s) of a product reach {limit / 2.0**self.precision:g} in '
+                f'magnitude: the product value could have left the fixed-point range and '
+                f'wrapped modulo 2^64 (a sum of {terms} products of words must stay below '
+                f'2^62, i.e. |x y| K < 2^(62 - 2f)); scale the operands down or lower precision')
+
+    def _outside(self, shares: Shares, limit: int) -> np.ndarray:
+        """Opened bits [x >= L or x < -L], L = min(limit, 2^62), for shared signed words.
+
+        msb(L - 1 - x) or msb(x + L): exact for every x in [-2^63, 2^63), since
+        whenever either sum wraps around, x is outside [-L, L) anyway.
+        """
+        bound = np.uint64(max(min(limit, TRUNCATION_LIMIT), 1))
+        both = [np.stack([bound - np.uint64(1) - x, x + bound]) if i == 0
+                else np.stack([np.uint64(0) - x, x]) for i, x in enumerate(shares)]
+        bits = compare.msb(self.cluster, both)
+        (opened,) = self.cluster.network.broadcast([(b,) for b in bits], (np.bitwise_xor,))
+        return opened[0] | opened[1]
 
     def _truncate(self, shares: Shares, shift: int) -> Shares:
-        """Exact truncation, after the optional overflow check of the cluster."""
-        if self.cluster.check_overflow:
-            offset = np.uint64(TRUNCATION_LIMIT)
-            outside = compare.msb(self.cluster, [x + offset if i == 0 else x
-                                                 for i, x in enumerate(shares)])
-            (flags,) = self.cluster.network.broadcast([(b,) for b in outside], (np.bitwise_xor,))
-            if np.any(flags):
-                raise OverflowError(f'{int(np.count_nonzero(flags))} product value(s) left the '
-                                    f'fixed-point range (|x y| must stay below 2^(62 - 2f))')
+        """Exact truncation of a sum, after the cluster's optional secure check |x| < 2^62."""
+        if self.cluster.check_overflow and np.any(self._outside(shares, TRUNCATION_LIMIT)):
+            raise FixedPointRangeError('a sum left the fixed-point range: it must stay below '
+                                       '2^62 words before truncation')
         return truncate(self.cluster, shares, shift)
 
     @_counted('multiply')
     def __mul__(self, other) -> 'SharedTensor':
         """Element-wise product (broadcasting), by a shared or a public tensor."""
-        return self._product(other, np.multiply, lambda a, b: self._broadcast_shape(b))
+        return self._product(other, np.multiply, lambda a, b: self._broadcast_shape(b), 1)
 
     __rmul__ = __mul__
 
     @_counted('matmul')
     def __matmul__(self, other) -> 'SharedTensor':
         """self (..., K) @ other (K, N)."""
-        return self._product(other, matmul, _check_matmul)
+        return self._product(other, matmul, _check_matmul, self.shape[-1] if self.shape else 1)
 
     @_counted('matmul')
     def __rmatmul__(self, other) -> 'SharedTensor':
         """public (..., K) @ self (K, N)."""
-        return self._product(other, matmul, _check_matmul, reflected=True)
+        return self._product(other, matmul, _check_matmul, self.shape[0] if self.shape else 1,
+                             reflected=True)
 
     @_counted('conv2d')
     def conv2d(self, kernel, strides: Union[int, Tuple[int, int]] = 1,
@@ -351,7 +394,8 @@ class SharedTensor:
         """
         strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
         spec = Conv2DSpec(strides, padding)
-        return self._product(kernel, spec, spec.output_shape)
+        terms = int(np.prod(np.shape(kernel)[:3])) if np.ndim(kernel) == 4 else 1
+        return self._product(kernel, spec, spec.output_shape, terms)
 
     # ---- comparisons ---------------------------------------------------------------------
 
@@ -476,7 +520,7 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     if not tensors:
         raise ValueError('nothing to stack')
     first = tensors[0]
-    frac = max(t.frac_bits for t in tensors)
+    frac = max(t.precision for t in tensors)
     for t in tensors[1:]:
         first._check_peer(t)
         if t.shape != first.shape:

@@ -1,6 +1,7 @@
 """FedAvg, DP-FedAvg and secure aggregation on small real-MNIST federations."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -102,6 +103,9 @@ def test_each_partition_trains(small, scheme):
     assert all(np.isfinite(history['val_loss']))
     if scheme == 'iid':
         assert result.test_accuracy > 0.3  # 10 classes: chance is 0.1
+    metrics = json.loads(json.dumps(result.metrics()))  # scalar, JSON-able; the model apart
+    assert 'model' not in metrics and 'epsilon' not in metrics and metrics['rounds_done'] == 2
+    assert result.model.count_params() > 0
     assert leftover_workers() == []
 
 

@@ -254,7 +254,7 @@ class FedResult:
 
 
 @dataclasses.dataclass
-class _FedState:
+class FedState:
     """The state the stages of `train` pass along (one run)."""
 
     config: FedConfig
@@ -277,7 +277,7 @@ class _FedState:
         return len(self.parts)
 
 
-def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> _FedState:
+def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
     """Stage 1 (no TFF): client split, the whole client schedule and shuffle seeds, DP budget.
 
     Raises:
@@ -296,10 +296,10 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> _FedState:
     delta = config.delta or dp_fedavg.default_delta(len(parts))
     epsilons = (dp_fedavg.epsilons(len(parts), per_round, config.noise_multiplier, config.rounds,
                                    delta) if config.dp else None)
-    return _FedState(config, data, parts, schedule, shuffle_seeds, element_spec, delta, epsilons)
+    return FedState(config, data, parts, schedule, shuffle_seeds, element_spec, delta, epsilons)
 
 
-def _initialize(run: _FedState) -> None:
+def _initialize(run: FedState) -> None:
     """Stage 2 (inside the TFF context): round implementation, initial server state, evaluator."""
     config = run.config
     # The seeded `rng` fixes the schedule; the protocol's shares and keys come from the
@@ -312,7 +312,7 @@ def _initialize(run: _FedState) -> None:
     run.ema = run.evaluator.get_weights() if config.model_ema else None
 
 
-def _restore(run: _FedState) -> None:
+def _restore(run: FedState) -> None:
     """Stage 3: with `resume`, continue from the checkpoint in `out` when there is one."""
     config = run.config
     if not (config.out and config.resume):
@@ -324,7 +324,7 @@ def _restore(run: _FedState) -> None:
         logging.info('resumed from %s after %d rounds', config.out, run.start)
 
 
-def _sample(run: _FedState, r: int) -> list:
+def _sample(run: FedState, r: int) -> list:
     """Stage 4: the datasets of round r's clients (schedule and shuffle order fixed in `_setup`)."""
     config, data = run.config, run.data
     return [partition.client_dataset(data.x_train, data.y_train, run.parts[k], config.batch_size,
@@ -332,7 +332,7 @@ def _sample(run: _FedState, r: int) -> list:
             for k, s in zip(run.schedule[r], run.shuffle_seeds[r])]
 
 
-def _round(run: _FedState, r: int, datasets: list) -> Dict[str, float]:
+def _round(run: FedState, r: int, datasets: list) -> Dict[str, float]:
     """Stage 5: one round; its row of client metrics, timing, ε and aggregation cost."""
     began = time.perf_counter()
     run.server, train_metrics, stats = run.rounds.next(run.server, datasets)
@@ -347,7 +347,7 @@ def _round(run: _FedState, r: int, datasets: list) -> Dict[str, float]:
     return row
 
 
-def _evaluate(run: _FedState, r: int, row: Dict[str, float]) -> None:
+def _evaluate(run: FedState, r: int, row: Dict[str, float]) -> None:
     """Stage 6: central test loss/accuracy of the global model (and of its EMA) into `row`."""
     data, evaluator = run.data, run.evaluator
     run.rounds.get_model_weights(run.server).assign_weights_to(evaluator)
@@ -363,7 +363,7 @@ def _evaluate(run: _FedState, r: int, row: Dict[str, float]) -> None:
         evaluator.set_weights(current)
 
 
-def _checkpoint(run: _FedState, row: Dict[str, float]) -> None:
+def _checkpoint(run: FedState, row: Dict[str, float]) -> None:
     """Stage 7: append `row` to the history and checkpoint the round (atomically) in `out`."""
     for key, value in row.items():
         run.history.setdefault(key, []).append(value)
@@ -372,7 +372,7 @@ def _checkpoint(run: _FedState, row: Dict[str, float]) -> None:
                         run.history, run.config.fingerprint())
 
 
-def _finish(run: _FedState) -> FedResult:
+def _finish(run: FedState) -> FedResult:
     """Stage 8: the typed result of the run."""
     config, history = run.config, run.history
 

@@ -204,3 +204,20 @@ def test_seed_makes_a_run_repeatable_and_existing_checkpoints_are_kept(small, tm
     other = fedavg.train(dataclasses.replace(config, seed=4, out=None), small)
     assert other.history['loss'] != first.history['loss']  # the seed is used, not a constant
     assert leftover_workers() == []
+
+
+def test_seeded_secure_aggregation_run_equals_the_plain_run(small):
+    """`secure_agg='shamir'` vs 'none' with one seed: the same global model up to fixed point.
+
+    The seed gives both runs the same initial weights, clients and data order; dropout is
+    off because the two round implementations are different TF graphs (different op seeds).
+    Tolerance: Shamir's fixed-point error m 2^-(p+1) / Σ n_k (p = 20 bits, m = 3 clients:
+    about 2.4e-9, its `max_abs_error`) plus float32 rounding of the two summation orders
+    (a few ulps of weights of magnitude ≤ 1: about 1e-6); 1e-5 covers both.
+    """
+    config = dataclasses.replace(BASE, rounds=1, dropout=0.0, seed=7)
+    plain = fedavg.train(config, small).model.get_weights()
+    shamir = fedavg.train(dataclasses.replace(config, secure_agg='shamir'), small).model.get_weights()
+    for got, want in zip(shamir, plain):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert leftover_workers() == []

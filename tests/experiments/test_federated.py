@@ -77,6 +77,15 @@ def test_checkpoint_problems_exit_2_with_one_line(tmp_path, capsys, case, messag
     assert err.strip().splitlines()[-1].startswith('train.py: error:')
 
 
+def test_overwrite_or_resume_accepts_an_existing_checkpoint(tmp_path):
+    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.federated import validate
+    flags = ['--federated', '--num-train', '1200', '--clients', '6', '--out', str(tmp_path)]
+    _checkpoint_of(tmp_path, flags[1:])
+    for extra in (['--overwrite'], ['--resume']):
+        assert validate(build_parser().parse_args(flags + extra)) == []
+
+
 def test_resume_problems_are_found_before_tensorflow_starts(tmp_path):
     """`--resume` without a checkpoint: exit 2 and one line, without importing TensorFlow."""
     code = ('import sys\n'

@@ -92,8 +92,8 @@ def _partition_problems(args: argparse.Namespace, n: int) -> List[str]:
     unknown = [p for p in parts if p not in PARTITIONS]
     k = clients or 100
     return failed([
-        (parts and not unknown, f'unknown --partition {",".join(unknown) or repr(args.partition)}; '
-                                f'choose from {", ".join(PARTITIONS)}'),
+        (bool(parts) and not unknown, f'unknown --partition {",".join(unknown) or repr(args.partition)}; '
+                                      f'choose from {", ".join(PARTITIONS)}'),
         (len(set(parts)) == len(parts), f'--partition lists a scheme twice: {args.partition}'),
         (clients is None or 1 <= clients <= n,
          f'--clients must be in [1, {n}] (the number of training examples), got {clients}'),

@@ -61,7 +61,7 @@ def rounds_to_target(args, data) -> None:
         for scheme in args.partitions:
             config = _config(args, model, scheme)
             began = time.perf_counter()
-            history = histories[scheme] = fedavg.train(config, data)['history']
+            history = histories[scheme] = fedavg.train(config, data).history
             print(f'{model} {scheme:12s}: {_outcome(history, TARGETS[model])} '
                   f'(median round {statistics.median(history["seconds"]):.1f} s, '
                   f'this run {time.perf_counter() - began:.0f} s)'

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfpriv.experiments import pate_plotting as plotting  # noqa: E402  pylint: disable=wrong-import-position
+from tfpriv.experiments import plotting  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.pipeline import PateConfig, run_pate  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.student import POOL_SIZE  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.trainer import Augmentation  # noqa: E402  pylint: disable=wrong-import-position
@@ -72,8 +72,8 @@ def main() -> None:
     print(header, flush=True)
     results = []
     for name, config in runs:
-        m = run_pate(config)
-        counts = m.pop('counts')
+        result = run_pate(config)
+        m, counts = result.metrics(), result.counts
         results.append(m)
         print(f"{name:31s} {m['aggregator']:16s} {m['queries']:5d} {m['answered']:5d} "
               f"{m['answer_accuracy']:7.4f} {m['epsilon_data_independent']:7.3f} "

@@ -13,6 +13,14 @@ class ResumeMismatch(ValueError):
     """A run directory holds a checkpoint of a different configuration than the one asked to resume."""
 
 
+class CheckpointExists(ValueError):
+    """A run directory already holds a checkpoint and the run was asked neither to resume nor to overwrite it."""
+
+
+class CorruptCheckpoint(ValueError):
+    """A checkpoint file is truncated or not a checkpoint: it cannot be resumed."""
+
+
 class DatasetUnavailableError(RuntimeError):
     """The data set's file is neither cached nor downloadable; the message says where to put it."""
 

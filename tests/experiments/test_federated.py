@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tfpriv.experiments.cli import main
@@ -27,12 +28,76 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     (['--no-dp', '--client-lr-decay', '0'], 'learning-rate-decay must be in (0, 1]'),
     (['--client-lr-decay', '0.9'], 'only supported for plain FedAvg'),  # --dp is the default
     (['--dataset', 'credit', '--partition', 'per-example', '--clients', '9'], 'one client per'),
+    (['--epochs', '3'], '--epochs is not used with --federated'),
+    (['--clipping', 'fast'], '--clipping is not used with --federated'),
+    (['--resume', '--overwrite'], '--resume and --overwrite exclude each other'),
 ])
 def test_bad_federated_flags_exit_2(flags, message, capsys):
     with pytest.raises(SystemExit) as info:
         main(['--federated'] + flags)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _checkpoint_of(out, flags, fingerprint_flags=None):
+    """Writes a small checkpoint where `train.py --federated <flags>` keeps its run; returns its dir.
+
+    Its fingerprint is that of `fingerprint_flags` (default: `flags`), as `train.py` records it.
+    """
+    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.federated import config_from_args
+    from tfpriv.federated import checkpoint, fedavg
+    args = build_parser().parse_args(['--federated'] + (fingerprint_flags or flags))
+    config = config_from_args(args, 'iid')
+    directory = fedavg.default_out(config, 'mnist', str(out))
+    checkpoint.save(directory, [np.zeros(3, np.float32)], 1, {'round': [1]}, config.fingerprint())
+    return directory
+
+
+@pytest.mark.parametrize('case, message', [
+    ('exists', 'exists: pass --resume to continue that run or --overwrite to replace it'),
+    ('missing', '--resume: there is no checkpoint'),
+    ('truncated', 'is truncated or not a checkpoint'),
+    ('other settings', 'was written by a run with other settings'),
+])
+def test_checkpoint_problems_exit_2_with_one_line(tmp_path, capsys, case, message):
+    """Refused in validation, before any training: overwriting, or resuming what cannot be resumed."""
+    flags = ['--num-train', '1200', '--clients', '6', '--out', str(tmp_path)]
+    if case != 'missing':
+        directory = _checkpoint_of(tmp_path, flags, flags + ['--learning-rate', '0.5']
+                                   if case == 'other settings' else None)
+    if case == 'truncated':
+        path = os.path.join(directory, 'server_state.npz')
+        with open(path, 'r+b') as f:
+            f.truncate(os.path.getsize(path) - 40)
+    with pytest.raises(SystemExit) as info:
+        main(['--federated'] + flags + ([] if case == 'exists' else ['--resume']))
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err
+    assert err.strip().splitlines()[-1].startswith('train.py: error:')
+
+
+def test_overwrite_or_resume_accepts_an_existing_checkpoint(tmp_path):
+    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.federated import validate
+    flags = ['--federated', '--num-train', '1200', '--clients', '6', '--out', str(tmp_path)]
+    _checkpoint_of(tmp_path, flags[1:])
+    for extra in (['--overwrite'], ['--resume']):
+        assert validate(build_parser().parse_args(flags + extra)) == []
+
+
+def test_resume_problems_are_found_before_tensorflow_starts(tmp_path):
+    """`--resume` without a checkpoint: exit 2 and one line, without importing TensorFlow."""
+    code = ('import sys\n'
+            'from tfpriv.experiments.cli import main\n'
+            'try:\n'
+            f'    main(["--federated", "--resume", "--out", {str(tmp_path)!r}])\n'
+            'except SystemExit as error:\n'
+            '    print(error.code, "tensorflow" in sys.modules)\n')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.split() == ['2', 'False'], result.stderr[-2000:]
+    assert 'there is no checkpoint' in result.stderr
 
 
 def test_kill_9_then_resume_keeps_rounds_and_epsilon(tmp_path):

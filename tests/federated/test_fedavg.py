@@ -1,12 +1,14 @@
 """FedAvg, DP-FedAvg and secure aggregation on small real-MNIST federations."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfpriv.data import load_mnist
+from tfpriv.errors import CheckpointExists
 from tfpriv.federated import dp_fedavg, fedavg, partition, secure
 from tfpriv.federated.runtime import leftover_workers, start_worker, stop_worker, tff_context
 from tfpriv.rng import RandomSource
@@ -96,11 +98,14 @@ def test_client_lr_decay_follows_the_round_number(small, one_round_inputs):
 def test_each_partition_trains(small, scheme):
     result = fedavg.train(dataclasses.replace(BASE, partition=scheme, alpha=0.5), small,
                           RandomSource(seed=0))
-    history = result['history']
-    assert history['round'] == [1, 2] and result['clients_per_round'] == 3
+    history = result.history
+    assert history['round'] == [1, 2] and result.clients_per_round == 3
     assert all(np.isfinite(history['val_loss']))
     if scheme == 'iid':
-        assert result['test_accuracy'] > 0.3  # 10 classes: chance is 0.1
+        assert result.test_accuracy > 0.3  # 10 classes: chance is 0.1
+    metrics = json.loads(json.dumps(result.metrics()))  # scalar, JSON-able; the model apart
+    assert 'model' not in metrics and 'epsilon' not in metrics and metrics['rounds_done'] == 2
+    assert result.model.count_params() > 0
     assert leftover_workers() == []
 
 
@@ -108,8 +113,8 @@ def test_dp_fedavg_epsilon_per_round(small, tmp_path):
     config = dataclasses.replace(BASE, dp=True, noise_multiplier=1.0, l2_norm_clip=1.0,
                                  out=str(tmp_path / 'run'))
     result = fedavg.train(config, small, RandomSource(seed=0))
-    eps = result['history']['epsilon']
-    assert result['delta'] == 1e-2  # K = 6 clients: 10^-(ceil(log10 6) + 1)
+    eps = result.history['epsilon']
+    assert result.delta == 1e-2  # K = 6 clients: 10^-(ceil(log10 6) + 1)
     import dp_accounting
     from dp_accounting import rdp
     for rounds, value in enumerate(eps, start=1):
@@ -117,15 +122,15 @@ def test_dp_fedavg_epsilon_per_round(small, tmp_path):
         acc.compose(dp_accounting.SampledWithoutReplacementDpEvent(
             6, 3, dp_accounting.GaussianDpEvent(0.5)), rounds)
         assert value == pytest.approx(acc.get_epsilon(1e-2), rel=1e-9)
-    assert eps[0] < eps[1] and result['epsilon'] == eps[-1]
+    assert eps[0] < eps[1] and result.epsilon == eps[-1]
     # resume: a 3-round run picks up the 2 checkpointed rounds and continues ε
     resumed = fedavg.train(dataclasses.replace(config, rounds=3, resume=True), small,
                            RandomSource(seed=0))
-    history = resumed['history']
+    history = resumed.history
     assert history['round'] == [1, 2, 3] and history['epsilon'][:2] == eps
     assert history['epsilon'][2] == pytest.approx(
         dp_fedavg.epsilons(6, 3, 1.0, 3, 1e-2)[2])
-    assert history['val_loss'][:2] == result['history']['val_loss']
+    assert history['val_loss'][:2] == result.history['val_loss']
     from tfpriv.federated.checkpoint import ResumeMismatch
     with pytest.raises(ResumeMismatch, match='other settings'):
         fedavg.train(dataclasses.replace(config, rounds=4, client_learning_rate=0.5, resume=True), small,
@@ -136,18 +141,18 @@ def test_dp_fedavg_epsilon_per_round(small, tmp_path):
 def test_model_ema_is_evaluated_checkpointed_and_resumed(small, tmp_path):
     config = dataclasses.replace(BASE, rounds=1, model_ema=0.5, out=str(tmp_path / 'run'))
     first = fedavg.train(config, small, RandomSource(seed=0))
-    w1 = first['model'].get_weights()
-    assert first['history']['ema_val_loss'] == first['history']['val_loss']  # v_1 = w_1
+    w1 = first.model.get_weights()
+    assert first.history['ema_val_loss'] == first.history['val_loss']  # v_1 = w_1
     second = fedavg.train(dataclasses.replace(config, rounds=2, resume=True), small,
                           RandomSource(seed=0))
-    w2 = second['model'].get_weights()  # the global model, not the EMA
+    w2 = second.model.get_weights()  # the global model, not the EMA
     assert not np.allclose(w1[0], w2[0])
-    model = second['model']
+    model = second.model
     model.set_weights([0.5 * a + 0.5 * b for a, b in zip(w1, w2)])  # v_2 = β v_1 + (1 - β) w_2
     loss, accuracy = model.evaluate(small.x_test, small.y_test, batch_size=1000, verbose=0)
-    history = second['history']
+    history = second.history
     assert history['ema_val_loss'][1] == pytest.approx(loss, rel=1e-5)
-    assert history['ema_val_accuracy'][1] == pytest.approx(accuracy) == second['ema_test_accuracy']
+    assert history['ema_val_accuracy'][1] == pytest.approx(accuracy) == second.ema_test_accuracy
     assert history['ema_val_loss'][1] != pytest.approx(history['val_loss'][1], rel=1e-5)
     with pytest.raises(ValueError, match=r'model_ema must be in \[0, 1\)'):
         fedavg.train(dataclasses.replace(config, model_ema=1.0), small)
@@ -167,7 +172,7 @@ def test_two_remote_workers_on_loopback(small):
         config = dataclasses.replace(BASE, rounds=1, client_fraction=1.0,
                                      workers=[w.target for w in workers])
         result = fedavg.train(config, small, RandomSource(seed=0))
-        assert result['rounds_done'] == 1 and result['test_accuracy'] > 0.3
+        assert result.rounds_done == 1 and result.test_accuracy > 0.3
         assert all(w.process.poll() is None for w in workers)  # remote workers are not ours
     finally:
         for w in workers:
@@ -178,3 +183,41 @@ def test_two_remote_workers_on_loopback(small):
 def test_unknown_secure_aggregation_is_refused():
     with pytest.raises(ValueError, match='unknown secure aggregation'):
         secure.make_aggregator('paillier')
+
+
+def test_seed_makes_a_run_repeatable_and_existing_checkpoints_are_kept(small, tmp_path):
+    """Same seed: identical metrics and weights (init, dropout, split, order, sampling all seeded).
+
+    The MLP keeps its default Dropout(0.2), so unseeded dropout masks or initial weights
+    would change the losses. A second run into the same `out` is refused unless it resumes
+    or overwrites; the overwriting run reproduces the first exactly.
+    """
+    config = dataclasses.replace(BASE, seed=3, out=str(tmp_path / 'run'))
+    first = fedavg.train(config, small)
+    with pytest.raises(CheckpointExists, match='overwrite=True'):
+        fedavg.train(config, small)
+    again = fedavg.train(dataclasses.replace(config, overwrite=True), small)
+    drop_timing = lambda h: {k: v for k, v in h.items() if k != 'seconds'}  # noqa: E731
+    assert drop_timing(again.history) == drop_timing(first.history)
+    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = fedavg.train(dataclasses.replace(config, seed=4, out=None), small)
+    assert other.history['loss'] != first.history['loss']  # the seed is used, not a constant
+    assert leftover_workers() == []
+
+
+def test_seeded_secure_aggregation_run_equals_the_plain_run(small):
+    """`secure_agg='shamir'` vs 'none' with one seed: the same global model up to fixed point.
+
+    The seed gives both runs the same initial weights, clients and data order; dropout is
+    off because the two round implementations are different TF graphs (different op seeds).
+    Tolerance: Shamir's fixed-point error m 2^-(p+1) / Σ n_k (p = 20 bits, m = 3 clients:
+    about 2.4e-9, its `max_abs_error`) plus float32 rounding of the two summation orders
+    (a few ulps of weights of magnitude ≤ 1: about 1e-6); 1e-5 covers both.
+    """
+    config = dataclasses.replace(BASE, rounds=1, dropout=0.0, seed=7)
+    plain = fedavg.train(config, small).model.get_weights()
+    shamir = fedavg.train(dataclasses.replace(config, secure_agg='shamir'), small).model.get_weights()
+    for got, want in zip(shamir, plain):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert leftover_workers() == []

@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='per-example clip norm C (default 0.9)')
     add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=0.9,
         help='noise multiplier σ (default 0.9)')
-    add('--delta', type=float, default=None, help='δ (default 10^-ceil(log10 n): 1e-5 for MNIST)')
+    add('--delta', type=float, default=None,
+        help='δ of the reported ε (default below 1/n; DP-SGD: n = training examples, '
+             '1e-5 for MNIST; --federated: n = clients K, user-level DP; --pate: 1e-5)')
     add('--target-epsilon', type=float, default=None,
         help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise-multiplier)')
     add('--clipping', choices=('auto', 'fast', 'vectorized', 'microbatch'), default='auto',
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='after training, evaluate the test set under SMPC (3 parties)')
     add('--out', default=None, help='run directory for metrics/checkpoints (default runs/<model>_<dp>)')
     add('--images', default='images', help='directory of the figures (default images)')
-    add('--resume', action='store_true', help='continue the run in --out from its last epoch')
+    add('--resume', action='store_true',
+        help='continue the run in --out: DP-SGD from its last epoch; --federated from its last '
+             'round (refused without a checkpoint, with a corrupt one or with other settings)')
     add('--verbose', type=int, choices=(0, 1, 2), default=1, help='Keras progress output')
     for flag, module, help_text, _ in MODES:
         add(f'--{flag}', action='store_true', help=help_text)

@@ -17,36 +17,42 @@ import math
 import os
 from typing import Dict, List
 
+from tfpriv.experiments.flags import add_numbers, failed
+
 AGGREGATORS = ('lnmax', 'gnmax', 'confident-gnmax')
 DEFAULT_NOISE = {'lnmax': 0.05, 'gnmax': 40.0, 'confident-gnmax': 40.0}
 
 
+_TEACHERS = (('--teachers', int, 250, 'number of teachers / disjoint shards'),
+             ('--teacher-epochs', int, 40, 'epochs per teacher'))
+# (flag, type, default, help) for `flags.add_numbers`.
+_AGGREGATION = (('--pate-noise', float, None,
+                 'γ of LNMax (default 0.05) or σ of GNMax / Confident-GNMax (default 40)'),
+                ('--threshold', float, 200.0, 'Confident-GNMax threshold T'),
+                ('--pate-sigma-threshold', float, 150.0, 'σ1 of the Confident-GNMax threshold check'),
+                ('--queries', int, 400, 'pool images the student asks about'))
+_STUDENT = (('--student-steps', int, 4000, 'student steps per round'),
+            ('--student-rounds', int, 3, 'student self-training rounds'),
+            ('--student-ensemble', int, 3, 'student networks averaged per round'))
+_SECOND_STAGE = (
+    ('--transfer-queries', int, 0, 'a second stage asking this many more queries of teachers retrained '
+     "as heads on the first student's features; 0: one stage"),
+    ('--transfer-threshold', float, 100.0, 'stage-2 threshold T'),
+    ('--transfer-sigma-threshold', float, 40.0, 'stage-2 σ1'),
+    ('--transfer-noise', float, 30.0, 'stage-2 σ2'),
+    ('--transfer-min-confidence', float, 0.9,
+     'stage 2 asks only about pool images the stage-1 student is this sure of'),
+)
+
+
 def add_arguments(parser) -> None:
     """Adds the PATE-specific flags to `parser` (an ArgumentParser or argument group)."""
+    add_numbers(parser, _TEACHERS + _AGGREGATION + _STUDENT + _SECOND_STAGE, prefix='PATE: ')
     add = parser.add_argument
-    add('--teachers', type=int, default=250, help='PATE: number of teachers / disjoint shards (default 250)')
     add('--aggregator', choices=AGGREGATORS, default='confident-gnmax',
         help='PATE: noisy aggregation (default confident-gnmax)')
-    add('--pate-noise', type=float, default=None,
-        help='PATE: γ of LNMax (default 0.05) or σ of GNMax / Confident-GNMax (default 40)')
-    add('--threshold', type=float, default=200.0, help='PATE: Confident-GNMax threshold T (default 200)')
-    add('--pate-sigma-threshold', type=float, default=150.0,
-        help='PATE: σ1 of the Confident-GNMax threshold check (default 150)')
-    add('--queries', type=int, default=400, help='PATE: pool images the student asks about (default 400)')
-    add('--teacher-epochs', type=int, default=40, help='PATE: epochs per teacher (default 40)')
     add('--teacher-augment', action='store_true',
         help='PATE: train teachers on randomly rotated/scaled/shifted images (more agreement)')
-    add('--student-steps', type=int, default=4000, help='PATE: student steps per round (default 4000)')
-    add('--student-rounds', type=int, default=3, help='PATE: student self-training rounds (default 3)')
-    add('--student-ensemble', type=int, default=3, help='PATE: student networks averaged per round (default 3)')
-    add('--transfer-queries', type=int, default=0,
-        help='PATE: a second stage asking this many more queries of teachers retrained as heads on the '
-             "first student's features (default 0: one stage)")
-    add('--transfer-threshold', type=float, default=100.0, help='PATE: stage-2 threshold T (default 100)')
-    add('--transfer-sigma-threshold', type=float, default=40.0, help='PATE: stage-2 σ1 (default 40)')
-    add('--transfer-noise', type=float, default=30.0, help='PATE: stage-2 σ2 (default 30)')
-    add('--transfer-min-confidence', type=float, default=0.9,
-        help="PATE: stage 2 asks only about pool images the stage-1 student is this sure of (default 0.9)")
     add('--pate-cache', default=None, help='PATE: teacher-vote cache directory (default ~/.cache/tfpriv/pate)')
     add('--pate-seeded-noise', action='store_true',
         help='PATE: draw the aggregator noise from --seed (reproducible, INSECURE) instead of os.urandom')
@@ -88,7 +94,7 @@ def validate(args) -> List[str]:
             (0 <= args.transfer_min_confidence < 1,
              f'--transfer-min-confidence must be in [0, 1), got {args.transfer_min_confidence}'),
         ]
-    return [message for ok, message in checks if not ok]
+    return failed(checks)
 
 
 def config_from_args(args):
@@ -116,16 +122,16 @@ def config_from_args(args):
 
 def run(args) -> Dict:
     """Runs PATE; writes images/pate_*.png and <out>/pate_metrics.json; returns the metrics."""
-    from tfpriv.experiments import pate_plotting as plotting  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments import plotting  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.pipeline import run_pate  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.student import POOL_SIZE  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR  # pylint: disable=g-import-not-at-top
     config = config_from_args(args)
-    metrics = run_pate(config, args.pate_cache or DEFAULT_CACHE_DIR)
-    counts = metrics.pop('counts')
+    result = run_pate(config, args.pate_cache or DEFAULT_CACHE_DIR)
+    metrics = result.metrics()
     images = getattr(args, 'images', 'images')
     metrics['figures'] = [
-        plotting.plot_agreement({name: c[:POOL_SIZE] for name, c in counts.items()},
+        plotting.plot_agreement({name: c[:POOL_SIZE] for name, c in result.counts.items()},
                                 os.path.join(images, 'pate_agreement.png')),
         plotting.plot_epsilon_curve(metrics, os.path.join(images, 'pate_epsilon.png')),
         plotting.plot_accuracy_vs_epsilon([metrics], os.path.join(images, 'pate_accuracy_vs_eps.png')),

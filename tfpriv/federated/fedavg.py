@@ -37,13 +37,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from absl import logging
 
 from tfpriv.crypto.secagg import AggregationStats
 from tfpriv.data.base import Dataset
+from tfpriv.errors import CheckpointExists
 from tfpriv.federated import checkpoint, dp_fedavg, partition, secure
 from tfpriv.federated.runtime import tff_context
 from tfpriv.rng import RandomSource
@@ -85,11 +86,12 @@ class FedConfig:
     seed: Optional[int] = 0
     out: Optional[str] = None
     resume: bool = False
+    overwrite: bool = False
     verbose: int = 1
 
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
-        skip = {'rounds', 'out', 'resume', 'verbose', 'workers'}
+        skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers'}
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
@@ -122,9 +124,17 @@ def build_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
 
 
 def keras_model(config: FedConfig, data: Dataset, compiled: bool = False):
-    """The Keras model of the run (compiled for central evaluation if asked)."""
+    """The Keras model of the run (compiled for central evaluation if asked).
+
+    With `config.seed` set, Keras is seeded first (`tf.keras.utils.set_random_seed`):
+    inside TFF's tracing this fixes the initial weights (Keras initializers draw their
+    stateless seeds from it) and the graph-level seed of the Dropout ops, so a run is
+    repeatable. The secure aggregators' and TFF's DP noise are not affected.
+    """
     import tensorflow as tf
     from tfpriv.model import build_model
+    if config.seed is not None:
+        tf.keras.utils.set_random_seed(config.seed)
     model = build_model(config.model, data.input_shape, data.num_classes,
                         activation=config.activation, dropout=config.dropout)
     if compiled:
@@ -216,100 +226,199 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
         model_fn, client_optimizer, server_optimizer))
 
 
-def _append(history: Dict[str, list], values: Dict[str, float]) -> None:
-    for key, value in values.items():
-        history.setdefault(key, []).append(value)
+@dataclasses.dataclass
+class FedResult:
+    """What `train` returns: scalar, JSON-able metrics and the per-round `history`.
+
+    `model` is the Keras model holding the final global weights (not part of
+    `metrics()`); `ema_test_accuracy` is set with `model_ema`, and `epsilon`,
+    `delta`, `accounting` with DP.
+    """
+
+    history: Dict[str, List[float]]
+    rounds_done: int
+    num_clients: int
+    clients_per_round: int
+    test_accuracy: Optional[float]
+    ema_test_accuracy: Optional[float] = None
+    epsilon: Optional[float] = None
+    delta: Optional[float] = None
+    accounting: Optional[str] = None
+    model: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def metrics(self) -> Dict[str, Any]:
+        """The JSON-able fields (no model), leaving out the optional ones that are unset."""
+        optional = ('ema_test_accuracy', 'epsilon', 'delta', 'accounting')
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != 'model' and not (f.name in optional and getattr(self, f.name) is None)}
 
 
-def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) -> dict:
-    """Runs (or resumes) the federated training of `config` on `data`; returns its metrics.
+@dataclasses.dataclass
+class FedState:
+    """The state the stages of `train` pass along (one run)."""
 
-    Returns:
-      dict with `history` (per round: loss, accuracy (train, from the clients),
-      val_loss, val_accuracy (central test set), seconds, and epsilon for DP or
-      agg_seconds, bytes_per_client for secure aggregation, ema_val_loss,
-      ema_val_accuracy with `model_ema`), `test_accuracy`, `rounds_done`,
-      `clients_per_round`, `num_clients`, `model` (Keras, the global weights),
-      `ema_test_accuracy` with `model_ema`, and for DP `epsilon`, `delta`.
+    config: FedConfig
+    data: Dataset
+    parts: List[np.ndarray]
+    schedule: np.ndarray  # (rounds, m) client ids
+    shuffle_seeds: np.ndarray  # (rounds, m) per-client shuffle seeds
+    element_spec: Any
+    delta: float
+    epsilons: Optional[List[float]]
+    rounds: Any = None  # the round implementation (`build_round`)
+    server: Any = None  # the TFF server state
+    evaluator: Any = None  # compiled Keras model holding the global weights
+    ema: Optional[List[np.ndarray]] = None
+    start: int = 0
+    history: Dict[str, list] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.parts)
+
+
+def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
+    """Stage 1 (no TFF): client split, the whole client schedule and shuffle seeds, DP budget.
+
+    Raises:
+      CheckpointExists: `out` holds a checkpoint and neither `resume` nor `overwrite` is set.
+    """
+    if config.out and not (config.resume or config.overwrite) and checkpoint.exists(config.out):
+        raise CheckpointExists(f'{checkpoint.path(config.out)} exists: set resume=True to continue it '
+                               'or overwrite=True to replace it')
+    parts = partition.partition(config.partition, data.y_train, config.clients, rng,
+                                config.alpha, config.shards_per_client)
+    per_round = clients_per_round(config.client_fraction, len(parts))
+    schedule = sample_clients(len(parts), per_round, config.rounds, rng)
+    shuffle_seeds = (rng.uint64(schedule.shape) % np.uint64(2**31)).astype(np.int64)
+    element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
+                                            config.batch_size).element_spec
+    delta = config.delta or dp_fedavg.default_delta(len(parts))
+    epsilons = (dp_fedavg.epsilons(len(parts), per_round, config.noise_multiplier, config.rounds,
+                                   delta) if config.dp else None)
+    return FedState(config, data, parts, schedule, shuffle_seeds, element_spec, delta, epsilons)
+
+
+def _initialize(run: FedState) -> None:
+    """Stage 2 (inside the TFF context): round implementation, initial server state, evaluator."""
+    config = run.config
+    # The seeded `rng` fixes the schedule; the protocol's shares and keys come from the
+    # OS CSPRNG (build_round's default), never from a reproducible stream.
+    run.rounds = build_round(config, make_model_fn(config, run.data, run.element_spec),
+                             run.element_spec, run.num_clients)
+    run.server = run.rounds.initialize()
+    # Built after TFF traced its graphs: a Keras model made before would be invalidated.
+    run.evaluator = keras_model(config, run.data, compiled=True)
+    run.ema = run.evaluator.get_weights() if config.model_ema else None
+
+
+def _restore(run: FedState) -> None:
+    """Stage 3: with `resume`, continue from the checkpoint in `out` when there is one."""
+    config = run.config
+    if not (config.out and config.resume):
+        return
+    restored = checkpoint.load(config.out, _saved(run.server, run.ema), config.fingerprint())
+    if restored is not None:
+        saved, run.start, run.history = restored
+        run.server, run.ema = (saved['state'], saved['ema']) if config.model_ema else (saved, None)
+        logging.info('resumed from %s after %d rounds', config.out, run.start)
+
+
+def _sample(run: FedState, r: int) -> list:
+    """Stage 4: the datasets of round r's clients (schedule and shuffle order fixed in `_setup`)."""
+    config, data = run.config, run.data
+    return [partition.client_dataset(data.x_train, data.y_train, run.parts[k], config.batch_size,
+                                     config.local_epochs, int(s))
+            for k, s in zip(run.schedule[r], run.shuffle_seeds[r])]
+
+
+def _round(run: FedState, r: int, datasets: list) -> Dict[str, float]:
+    """Stage 5: one round; its row of client metrics, timing, ε and aggregation cost."""
+    began = time.perf_counter()
+    run.server, train_metrics, stats = run.rounds.next(run.server, datasets)
+    row = {'round': r + 1, 'loss': float(train_metrics.pop('loss')),
+           'accuracy': float(train_metrics.pop('accuracy')),
+           'seconds': time.perf_counter() - began}
+    row.update({k: float(v) for k, v in train_metrics.items()})
+    if run.epsilons is not None:
+        row['epsilon'] = run.epsilons[r]
+    if isinstance(stats, AggregationStats):
+        row.update(agg_seconds=stats.seconds, bytes_per_client=stats.bytes_per_client)
+    return row
+
+
+def _evaluate(run: FedState, r: int, row: Dict[str, float]) -> None:
+    """Stage 6: central test loss/accuracy of the global model (and of its EMA) into `row`."""
+    data, evaluator = run.data, run.evaluator
+    run.rounds.get_model_weights(run.server).assign_weights_to(evaluator)
+    row['val_loss'], row['val_accuracy'] = map(float, evaluator.evaluate(
+        data.x_test, data.y_test, batch_size=1000, verbose=0))
+    if run.config.model_ema:
+        beta = run.config.model_ema if r else 0.0  # v_1 = w_1
+        current = evaluator.get_weights()
+        run.ema = [beta * v + (1 - beta) * w for v, w in zip(run.ema, current)]
+        evaluator.set_weights(run.ema)
+        row['ema_val_loss'], row['ema_val_accuracy'] = map(float, evaluator.evaluate(
+            data.x_test, data.y_test, batch_size=1000, verbose=0))
+        evaluator.set_weights(current)
+
+
+def _checkpoint(run: FedState, row: Dict[str, float]) -> None:
+    """Stage 7: append `row` to the history and checkpoint the round (atomically) in `out`."""
+    for key, value in row.items():
+        run.history.setdefault(key, []).append(value)
+    if run.config.out:
+        checkpoint.save(run.config.out, _saved(run.server, run.ema), int(row['round']),
+                        run.history, run.config.fingerprint())
+
+
+def _finish(run: FedState) -> FedResult:
+    """Stage 8: the typed result of the run."""
+    config, history = run.config, run.history
+
+    def last(key: str) -> Optional[float]:
+        return history[key][-1] if history else None
+
+    result = FedResult(history=history, rounds_done=len(history.get('round', [])),
+                       num_clients=run.num_clients,
+                       clients_per_round=clients_per_round(config.client_fraction, run.num_clients),
+                       test_accuracy=last('val_accuracy'), model=run.evaluator)
+    if config.model_ema and history:
+        result.ema_test_accuracy = last('ema_val_accuracy')
+    if config.dp:
+        result.epsilon, result.delta = (last('epsilon') or 0.0), run.delta
+        result.accounting = 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one'
+    return result
+
+
+def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) -> FedResult:
+    """Runs (or resumes) the federated training of `config` on `data`, stage by stage.
+
+    Stages (after Flower's `SecAggPlusWorkflow`): setup, initialize, restore, then per round
+    sample, round, evaluate, checkpoint; finish. `history` holds per round: loss, accuracy
+    (train, from the clients), val_loss, val_accuracy (central test set), seconds, and epsilon
+    for DP or agg_seconds, bytes_per_client for secure aggregation, ema_val_loss,
+    ema_val_accuracy with `model_ema`. `rng` (default `RandomSource(config.seed)`) draws the
+    client split, schedule and shuffle seeds; `config.seed` also seeds Keras (`keras_model`).
     """
     import tensorflow as tf
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
-    rng = rng or RandomSource(config.seed)
-    parts = partition.partition(config.partition, data.y_train, config.clients, rng,
-                                config.alpha, config.shards_per_client)
-    num_clients = len(parts)
-    per_round = clients_per_round(config.client_fraction, num_clients)
-    schedule = sample_clients(num_clients, per_round, config.rounds, rng)
-    shuffle_seeds = (rng.uint64(schedule.shape) % np.uint64(2**31)).astype(np.int64)
-    element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
-                                            config.batch_size).element_spec
-    delta = config.delta or dp_fedavg.default_delta(num_clients)
-    epsilons = (dp_fedavg.epsilons(num_clients, per_round, config.noise_multiplier, config.rounds, delta)
-                if config.dp else None)
-    history: Dict[str, list] = {}
+    run = _setup(config, data, rng or RandomSource(config.seed))
     with tff_context(config.workers):
-        # The seeded `rng` fixes the schedule; the protocol's shares and keys come from the
-        # OS CSPRNG (build_round's default), never from a reproducible stream.
-        rounds = build_round(config, make_model_fn(config, data, element_spec), element_spec,
-                             num_clients)
-        state = rounds.initialize()
-        # Built after TFF traced its graphs: a Keras model made before would be invalidated.
-        evaluator = keras_model(config, data, compiled=True)
-        ema = evaluator.get_weights() if config.model_ema else None
-        start = 0
-        if config.resume and config.out:
-            restored = checkpoint.load(config.out, _saved(state, ema), config.fingerprint())
-            if restored is not None:
-                saved, start, history = restored
-                state, ema = (saved['state'], saved['ema']) if config.model_ema else (saved, None)
-                logging.info('resumed from %s after %d rounds', config.out, start)
+        _initialize(run)
+        _restore(run)
         progbar = tf.keras.utils.Progbar(config.rounds, verbose=config.verbose,
                                          stateful_metrics=['val_accuracy', 'val_loss', 'epsilon'],
                                          unit_name='round')
-        progbar.update(start)
-        for r in range(start, config.rounds):
-            datasets = [partition.client_dataset(data.x_train, data.y_train, parts[k],
-                                                 config.batch_size, config.local_epochs, int(s))
-                        for k, s in zip(schedule[r], shuffle_seeds[r])]
-            began = time.perf_counter()
-            state, train_metrics, stats = rounds.next(state, datasets)
-            seconds = time.perf_counter() - began
-            rounds.get_model_weights(state).assign_weights_to(evaluator)
-            val_loss, val_accuracy = evaluator.evaluate(data.x_test, data.y_test, batch_size=1000,
-                                                        verbose=0)
-            row = {'round': r + 1, 'loss': float(train_metrics.pop('loss')),
-                   'accuracy': float(train_metrics.pop('accuracy')), 'val_loss': float(val_loss),
-                   'val_accuracy': float(val_accuracy), 'seconds': seconds}
-            row.update({k: float(v) for k, v in train_metrics.items()})
-            if config.model_ema:
-                beta = config.model_ema if r else 0.0  # v_1 = w_1
-                current = evaluator.get_weights()
-                ema = [beta * v + (1 - beta) * w for v, w in zip(ema, current)]
-                evaluator.set_weights(ema)
-                row['ema_val_loss'], row['ema_val_accuracy'] = map(float, evaluator.evaluate(
-                    data.x_test, data.y_test, batch_size=1000, verbose=0))
-                evaluator.set_weights(current)
-            if epsilons is not None:
-                row['epsilon'] = epsilons[r]
-            if isinstance(stats, AggregationStats):
-                row.update(agg_seconds=stats.seconds, bytes_per_client=stats.bytes_per_client)
-            _append(history, row)
-            if config.out:
-                checkpoint.save(config.out, _saved(state, ema), r + 1, history,
-                                config.fingerprint())
-            progbar.update(r + 1, [(k, row[k]) for k in ('loss', 'val_loss', 'val_accuracy')] +
-                           ([('epsilon', row['epsilon'])] if 'epsilon' in row else []))
-    result = {'history': history, 'rounds_done': len(history.get('round', [])),
-              'num_clients': num_clients, 'clients_per_round': per_round,
-              'test_accuracy': history['val_accuracy'][-1] if history else None,
-              'model': evaluator}
-    if config.model_ema and history:
-        result['ema_test_accuracy'] = history['ema_val_accuracy'][-1]
-    if config.dp:
-        result.update(epsilon=history['epsilon'][-1] if history else 0.0, delta=delta,
-                      accounting='RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one')
-    return result
+        progbar.update(run.start)
+        for r in range(run.start, config.rounds):
+            row = _round(run, r, _sample(run, r))
+            _evaluate(run, r, row)
+            _checkpoint(run, row)
+            progbar.update(r + 1, [(k, row[k]) for k in ('loss', 'val_loss', 'val_accuracy', 'epsilon')
+                                   if k in row])
+    return _finish(run)
 
 
 def _saved(state, ema: Optional[List[np.ndarray]]):

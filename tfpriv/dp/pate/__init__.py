@@ -6,8 +6,12 @@
 - `smooth_sensitivity`: private (publishable) release of the data-dependent ε;
 - `student`: query selection on the public pool and semi-supervised student training;
 - `transfer`: an optional second stage, teachers retrained as heads on the student's features;
-- `pipeline`: the MNIST pipeline end to end; `cli`: the `train.py --pate` flags;
-- `plotting`: images/pate_*.png.
+- `trainer`: the Keras training loop (and augmentation) teachers and students share;
+- `pipeline`: the MNIST pipeline end to end, `run_pate` → `PateResult`.
 
-Submodules load TensorFlow only when a model is trained.
+The `train.py --pate` flags live in `tfpriv.experiments.pate`, the figures in
+`tfpriv.experiments.plotting`. Submodules load TensorFlow only when a model is trained.
 """
+
+__all__ = ['aggregation', 'analysis', 'pipeline', 'smooth_sensitivity', 'student', 'teachers',
+           'trainer', 'transfer']

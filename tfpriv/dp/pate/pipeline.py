@@ -117,8 +117,9 @@ def _transfer_votes(student: Student, config: PateConfig, x_train: np.ndarray, y
     return head_votes(heads, (test_features - mean) / std)
 
 
-def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> Dict:
-    """Runs the pipeline; returns its metrics (JSON-serializable) plus `counts` for plotting.
+@dataclasses.dataclass
+class PateResult:
+    """What `run_pate` returns: JSON-able metrics; `counts` (vote counts, for figures) apart.
 
     `counts` maps 'teachers' (and, with `config.transfer`, 'stage-2 heads') to
     the vote counts on all 10,000 test images. For GNMax / Confident-GNMax,
@@ -131,73 +132,152 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -
     of the answers: no privacy cost; it evens out the students' run-to-run
     variation).
     """
+
+    aggregator: str
+    teachers: int
+    noise: float
+    threshold: float
+    sigma_threshold: float
+    queries: int
+    answered: int
+    answer_accuracy: float
+    teacher_accuracy: float
+    plurality_accuracy: float
+    student_accuracy: float
+    epsilon_data_independent: float
+    epsilon_data_dependent: float
+    data_dependent_order: float
+    delta: float
+    epsilon_curve: List[Dict[str, float]]
+    noise_source: str
+    seconds: float
+    smooth_sensitivity: Optional[Dict[str, float]] = None
+    stages: Optional[List[Dict]] = None
+    counts: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+
+    def metrics(self) -> Dict:
+        """The JSON-able fields (no `counts`), leaving out `smooth_sensitivity` / `stages` when unset."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != 'counts' and getattr(self, f.name) is not None}
+
+
+@dataclasses.dataclass
+class PateState:
+    """What the stages of `run_pate` pass along: data, randomness and each stage's outputs."""
+
+    config: PateConfig
+    data: object  # the MNIST `Dataset`
+    votes: np.ndarray  # stage-1 teacher votes on the 10,000 test images
+    rng: RandomSource  # teachers' shards, queries, students (protects nothing)
+    noise_rng: RandomSource  # the aggregators' noise (the privacy mechanism)
+    public: Tuple[np.ndarray, ...]  # (x_pool, y_pool, x_held, y_held)
+    pool_labels: np.ndarray  # the answers so far, UNANSWERED elsewhere
+    started: float
+    stages: List[Stage] = dataclasses.field(default_factory=list)
+    metrics: List[Dict] = dataclasses.field(default_factory=list)
+    truths: List[np.ndarray] = dataclasses.field(default_factory=list)
+    counts: List[np.ndarray] = dataclasses.field(default_factory=list)
+    students: List[Student] = dataclasses.field(default_factory=list)
+
+
+def _setup(config: PateConfig, cache_dir: Optional[str]) -> PateState:
+    """Teacher votes (cached), MNIST's public pool / held-out split, the two random sources."""
     from tfpriv.data import load_mnist  # pylint: disable=g-import-not-at-top
-    start = time.time()
+    started = time.time()
     votes = teacher_votes(config.teachers, cache_dir)
     data = load_mnist()
-    x_pool, y_pool, x_held, y_held = split_public(data.x_test, data.y_test)
-    rng = RandomSource(config.seed)
     noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None) \
         if config.seeded_noise else RandomSource()
-    pool_labels = np.full(POOL_SIZE, UNANSWERED, dtype=np.int64)
-    stages, metrics, truths, all_counts, students = [], [], [], [], []
+    return PateState(config, data, votes, RandomSource(config.seed), noise_rng,
+                     split_public(data.x_test, data.y_test),
+                     np.full(POOL_SIZE, UNANSWERED, dtype=np.int64), started)
 
-    def run_stage(aggregator, votes: np.ndarray, queries: np.ndarray) -> Student:
-        """Answers `queries` from `votes`, adds the answers to the pool labels, trains a student."""
-        all_counts.append(vote_counts(votes, data.num_classes))
-        counts = all_counts[-1][:POOL_SIZE][queries]
-        answers = aggregator(counts)
-        answered = answers != UNANSWERED
-        pool_labels[queries[answered]] = answers[answered]
-        student = Student(config.student, data.input_shape, data.num_classes, rng).fit(x_pool, pool_labels)
-        stages.append((aggregator, counts, answers))
-        truths.append(y_pool[queries])
-        metrics.append(_stage_metrics(aggregator, counts, answers, truths[-1], votes[:, POOL_SIZE:], y_held,
-                                      data.num_classes, config.delta))
-        metrics[-1]['student_accuracy'] = student.accuracy(x_held, y_held)
-        logging.info('stage %d: %s', len(stages), metrics[-1])
-        students.append(student)
-        return student
 
-    student = run_stage(make_aggregator(config.aggregator, config.noise, config.threshold,
-                                        config.sigma_threshold, noise_rng),
-                        votes, select_queries(x_pool, config.queries, rng))
-    if config.transfer:
-        transfer, num_train = config.transfer, config.teachers.num_train
-        votes = _transfer_votes(student, config, data.x_train[:num_train], data.y_train[:num_train],
-                                data.x_test, data.num_classes, rng)
-        pool = confident_candidates(student.predict_proba(x_pool), transfer.min_confidence, transfer.queries)
-        run_stage(ConfidentGNMax(transfer.threshold, transfer.sigma_threshold, transfer.noise, noise_rng),
-                  votes, pool[select_queries(x_pool[pool], min(transfer.queries, len(pool)), rng)])
-    report = analyze_stages(stages, config.delta)
-    answers = np.concatenate([s[2] for s in stages])
-    truth = np.concatenate(truths)
+def _answer_and_learn(state: PateState, aggregator, votes: np.ndarray, queries: np.ndarray) -> Student:
+    """One stage: answers `queries` from `votes`, adds them to the pool labels, trains a student."""
+    config, data = state.config, state.data
+    x_pool, y_pool, x_held, y_held = state.public
+    state.counts.append(vote_counts(votes, data.num_classes))
+    counts = state.counts[-1][:POOL_SIZE][queries]
+    answers = aggregator(counts)
     answered = answers != UNANSWERED
-    result = {
-        'aggregator': config.aggregator, 'teachers': config.teachers.num_teachers,
-        'noise': config.noise, 'threshold': config.threshold, 'sigma_threshold': config.sigma_threshold,
-        'queries': report.num_queries, 'answered': report.num_answered,
-        'answer_accuracy': float(np.mean(answers[answered] == truth[answered])) if answered.any()
-        else float('nan'),
-        'teacher_accuracy': metrics[0]['teacher_accuracy'],
-        'plurality_accuracy': metrics[0]['plurality_accuracy'],
-        'student_accuracy': float(np.mean(ensemble_proba(students, x_held).argmax(axis=1) == y_held)),
-        'epsilon_data_independent': report.data_independent_eps,
-        'epsilon_data_dependent': report.data_dependent_eps,
-        'data_dependent_order': report.data_dependent_order,
-        'delta': config.delta,
-        'epsilon_curve': epsilon_curve(stages, config.delta),
-        'noise_source': 'seeded (INSECURE)' if config.seeded_noise else 'os.urandom CSPRNG',
-        'seconds': time.time() - start,
-        'counts': {'teachers': all_counts[0]},
-    }
-    if all(isinstance(aggregator, (GNMax, ConfidentGNMax)) for aggregator, _, _ in stages):
-        release = release_epsilon(stages, config.delta, rng=noise_rng)
-        result['smooth_sensitivity'] = {
-            'order': release.order, 'beta': release.beta, 'sigma_s': release.sigma_s,
+    state.pool_labels[queries[answered]] = answers[answered]
+    student = Student(config.student, data.input_shape, data.num_classes, state.rng).fit(
+        x_pool, state.pool_labels)
+    state.stages.append((aggregator, counts, answers))
+    state.truths.append(y_pool[queries])
+    metrics = _stage_metrics(aggregator, counts, answers, state.truths[-1], votes[:, POOL_SIZE:],
+                             y_held, data.num_classes, config.delta)
+    metrics['student_accuracy'] = student.accuracy(x_held, y_held)
+    state.metrics.append(metrics)
+    logging.info('stage %d: %s', len(state.stages), metrics)
+    state.students.append(student)
+    return student
+
+
+def _first_stage(state: PateState) -> Student:
+    """Stage 1: the configured aggregator answers `queries` pool images chosen by the student."""
+    config = state.config
+    aggregator = make_aggregator(config.aggregator, config.noise, config.threshold,
+                                 config.sigma_threshold, state.noise_rng)
+    queries = select_queries(state.public[0], config.queries, state.rng)
+    return _answer_and_learn(state, aggregator, state.votes, queries)
+
+
+def _second_stage(state: PateState, student: Student) -> None:
+    """Stage 2 (`config.transfer`): heads on the first student's features answer more queries."""
+    config, data = state.config, state.data
+    transfer, num_train, x_pool = config.transfer, config.teachers.num_train, state.public[0]
+    votes = _transfer_votes(student, config, data.x_train[:num_train], data.y_train[:num_train],
+                            data.x_test, data.num_classes, state.rng)
+    pool = confident_candidates(student.predict_proba(x_pool), transfer.min_confidence, transfer.queries)
+    aggregator = ConfidentGNMax(transfer.threshold, transfer.sigma_threshold, transfer.noise,
+                                state.noise_rng)
+    queries = pool[select_queries(x_pool[pool], min(transfer.queries, len(pool)), state.rng)]
+    _answer_and_learn(state, aggregator, votes, queries)
+
+
+def _release(state: PateState) -> Optional[Dict[str, float]]:
+    """The smooth-sensitivity release of the data-dependent ε (GNMax-family stages only)."""
+    if not all(isinstance(aggregator, (GNMax, ConfidentGNMax)) for aggregator, _, _ in state.stages):
+        return None
+    release = release_epsilon(state.stages, state.config.delta, rng=state.noise_rng)
+    return {'order': release.order, 'beta': release.beta, 'sigma_s': release.sigma_s,
             'epsilon': release.epsilon, 'expected_epsilon': release.expected_epsilon,
             'data_dependent_epsilon_at_order': release.data_dependent_epsilon}
+
+
+def _finish(state: PateState) -> PateResult:
+    """ε over all stages, answer quality and the (averaged) students' held-out accuracy."""
+    config, stages = state.config, state.stages
+    x_held, y_held = state.public[2:]
+    report = analyze_stages(stages, config.delta)
+    answers, truth = np.concatenate([s[2] for s in stages]), np.concatenate(state.truths)
+    answered = answers != UNANSWERED
+    names = ('teachers', 'stage-2 heads')
+    return PateResult(
+        aggregator=config.aggregator, teachers=config.teachers.num_teachers, noise=config.noise,
+        threshold=config.threshold, sigma_threshold=config.sigma_threshold,
+        queries=report.num_queries, answered=report.num_answered,
+        answer_accuracy=float(np.mean(answers[answered] == truth[answered])) if answered.any()
+        else float('nan'),
+        teacher_accuracy=state.metrics[0]['teacher_accuracy'],
+        plurality_accuracy=state.metrics[0]['plurality_accuracy'],
+        student_accuracy=float(np.mean(ensemble_proba(state.students, x_held).argmax(axis=1) == y_held)),
+        epsilon_data_independent=report.data_independent_eps,
+        epsilon_data_dependent=report.data_dependent_eps,
+        data_dependent_order=report.data_dependent_order, delta=config.delta,
+        epsilon_curve=epsilon_curve(stages, config.delta),
+        noise_source='seeded (INSECURE)' if config.seeded_noise else 'os.urandom CSPRNG',
+        seconds=time.time() - state.started, smooth_sensitivity=_release(state),
+        stages=state.metrics if config.transfer else None,
+        counts=dict(zip(names, state.counts)))
+
+
+def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> PateResult:
+    """Runs the pipeline stage by stage (setup, stage 1, optional stage 2, release); see `PateResult`."""
+    state = _setup(config, cache_dir)
+    student = _first_stage(state)
     if config.transfer:
-        result['stages'] = metrics
-        result['counts']['stage-2 heads'] = all_counts[1]
-    return result
+        _second_stage(state, student)
+    return _finish(state)

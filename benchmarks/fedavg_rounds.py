@@ -155,7 +155,7 @@ def round_times(args, data, model: str, repeats: int) -> None:
     sizes = [len(parts[k]) for k in clients]
     reference, _ = secure.make_aggregator('plain').aggregate(deltas, sizes)
     for scheme in secure.available_schemes():
-        aggregator = secure.make_aggregator(scheme)
+        aggregator = secure.make_aggregator(scheme, num_parties=len(deltas))
         began = time.perf_counter()
         average, stats = aggregator.aggregate(deltas, sizes)
         seconds = time.perf_counter() - began

@@ -10,14 +10,17 @@ from tfpriv.errors import SchemeImportError
 from tfpriv.federated import secure
 
 
-def test_registry_holds_exactly_the_four_schemes():
-    assert set(SCHEMES) == {'plain', 'shamir', 'smpc', 'rlwe'}
+def test_registry_holds_exactly_the_five_schemes():
+    assert set(SCHEMES) == {'plain', 'shamir', 'smpc', 'rlwe', 'secagg'}
     classes = registry()
-    assert set(classes) == {'plain', 'shamir', 'smpc', 'rlwe'}
+    assert set(classes) == {'plain', 'shamir', 'smpc', 'rlwe', 'secagg'}
     for name, cls in classes.items():
         assert issubclass(cls, SecureAggregator) and cls.name == name
-    assert secure.available_schemes() == ['shamir', 'smpc', 'rlwe']
-    assert secure.CHOICES == ('none', 'shamir', 'smpc', 'rlwe')
+    assert secure.available_schemes() == ['shamir', 'smpc', 'rlwe', 'secagg']
+    assert secure.CHOICES == ('none', 'shamir', 'smpc', 'rlwe', 'secagg')
+    assert secure.make_aggregator('secagg', num_parties=5).config.num_parties == 5
+    with pytest.raises(ValueError, match='needs num_parties'):
+        secure.make_aggregator('secagg')
 
 
 def test_a_scheme_that_fails_to_import_raises_instead_of_vanishing(monkeypatch):

@@ -36,7 +36,7 @@ from tfpriv.errors import SchemeImportError
 
 Update = List[np.ndarray]
 Corruption = Callable[[np.ndarray], np.ndarray]
-SCHEMES = ('plain', 'shamir', 'smpc', 'rlwe')
+SCHEMES = ('plain', 'shamir', 'smpc', 'rlwe', 'secagg')
 
 
 @dataclasses.dataclass
@@ -212,8 +212,15 @@ def _rlwe() -> Type[SecureAggregator]:
     return RlweAggregator
 
 
+def _masking() -> Type[SecureAggregator]:
+    from tfpriv.crypto.masking.secagg import MaskingAggregator  # pylint: disable=g-import-not-at-top
+    return MaskingAggregator
+
+
 _LOADERS: Dict[str, Callable[[], Type[SecureAggregator]]] = {
-    'plain': _plain, 'shamir': _shamir, 'smpc': _smpc, 'rlwe': _rlwe}
+    'plain': _plain, 'shamir': _shamir, 'smpc': _smpc, 'rlwe': _rlwe, 'secagg': _masking}
+# Schemes whose protocol is fixed to the round's number of clients at construction.
+PER_ROUND_SCHEMES = ('secagg',)
 
 
 def scheme_class(name: str) -> Type[SecureAggregator]:

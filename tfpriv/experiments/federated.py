@@ -28,8 +28,8 @@ from typing import Dict, List, Optional
 from tfpriv.experiments.flags import add_numbers, failed
 from tfpriv.federated.partition import PARTITIONS
 from tfpriv.federated.runtime import parse_workers
+from tfpriv.federated.secure import CHOICES
 
-SECURE_CHOICES = ('none', 'shamir', 'smpc', 'rlwe')
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
 
 
@@ -68,7 +68,7 @@ def add_arguments(parser) -> None:
         help='server learning rate (default 1.0)')
     add('--adaptive-clipping', action='store_true',
         help='DP-FedAvg with adaptive clipping (--l2-norm-clip is the initial clip)')
-    add('--secure-agg', choices=SECURE_CHOICES, default='none',
+    add('--secure-agg', choices=CHOICES, default='none',
         help='secure aggregation of the client updates (default none)')
     add('--workers', default=None,
         help='remote TFF workers host:port,host:port (default: one local worker)')

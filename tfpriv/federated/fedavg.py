@@ -207,7 +207,10 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
             raise ValueError('--dp with --secure-agg is not supported: TFF\'s DP aggregator '
                              'cannot run inside a Python secure-aggregation protocol')
         return secure.SecureRound(model_fn, client_optimizer, server_optimizer,
-                                  secure.make_aggregator(config.secure_agg, rng), element_spec)
+                                  secure.make_aggregator(
+                                      config.secure_agg, rng,
+                                      clients_per_round(config.client_fraction, num_clients)),
+                                  element_spec)
     if config.dp:
         factory = dp_fedavg.aggregator_factory(
             clients_per_round(config.client_fraction, num_clients), config.noise_multiplier,

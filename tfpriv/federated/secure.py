@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from tfpriv.crypto.secagg import SCHEMES, AggregationStats, SecureAggregator, registry, scheme_class
+from tfpriv.crypto.secagg import (PER_ROUND_SCHEMES, SCHEMES, AggregationStats, SecureAggregator,
+                                  registry, scheme_class)
 from tfpriv.rng import RandomSource
 
 CHOICES = ('none',) + tuple(name for name in SCHEMES if name != 'plain')
@@ -43,12 +44,20 @@ def available_schemes() -> List[str]:
     return [name for name in registry() if name != 'plain']
 
 
-def make_aggregator(name: str, rng: Optional[RandomSource] = None) -> SecureAggregator:
-    """An aggregator by name (`plain` is the insecure reference)."""
+def make_aggregator(name: str, rng: Optional[RandomSource] = None,
+                    num_parties: Optional[int] = None) -> SecureAggregator:
+    """An aggregator by name (`plain` is the insecure reference); `num_parties`, the
+    clients of every round, is needed by the schemes in `PER_ROUND_SCHEMES` (SecAgg+)."""
     if name not in SCHEMES:
         raise ValueError(f'unknown secure aggregation {name!r}; choose one of {CHOICES}')
     cls = scheme_class(name)
-    return cls() if name == 'plain' else cls(rng=rng)
+    if name == 'plain':
+        return cls()
+    if name in PER_ROUND_SCHEMES:
+        if num_parties is None:
+            raise ValueError(f'secure aggregation {name!r} needs num_parties (clients per round)')
+        return cls(num_parties, rng=rng)
+    return cls(rng=rng)
 
 
 class SecureRound:

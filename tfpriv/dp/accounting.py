@@ -50,13 +50,15 @@ _RELATIONS = {'poisson': dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
 
 
 def default_delta(num_examples: int) -> float:
-    """δ = 10^-d for an n of d decimal digits: strictly below 1/n (1e-5 for 60,000; 0.1 for 1).
+    """δ = 10^-max(d, 2) for an n of d decimal digits: strictly below 1/n.
 
-    With 10^(d-1) <= n < 10^d, δ = 10^-d < 1/n; integer arithmetic, so no
-    floating-point log10 can round a power of ten the wrong way.
+    With 10^(d-1) <= n < 10^d, 10^-d < 1/n (1e-5 for MNIST's 60,000, 1e-4 for
+    1,000); it is never above 1e-2, so tiny n (1 example, 6 clients) still get
+    a small δ. Integer arithmetic: no floating-point log10 can round a power of
+    ten the wrong way.
     """
     num_examples = checks.integer('num_examples', num_examples, minimum=1)
-    return 10.0 ** -len(str(num_examples))
+    return 10.0 ** -max(len(str(num_examples)), 2)
 
 
 class _RdpAccountant(rdp.RdpAccountant):

@@ -191,21 +191,6 @@ def dpsgd_epsilon(noise_multiplier: float, sampling_probability: float, steps: i
     return epsilon(event, delta, accountant, sampling)
 
 
-def dpsgd_history_epsilon(segments: Sequence[tuple], sampling_probability: float, delta: float,
-                          accountant: Accountant = 'rdp', sampling: Sampling = 'poisson',
-                          num_examples: Optional[int] = None) -> float:
-    """ε of a run whose σ changed: `segments` is [(noise_multiplier, steps), ...] composed."""
-    segments = [(sigma, steps) for sigma, steps in segments if steps > 0]
-    if not segments:
-        return 0.0
-    if any(sigma == 0 for sigma, _ in segments):
-        return float('inf')
-    event = dp_accounting.ComposedDpEvent([
-        dpsgd_event(sigma, sampling_probability, steps, sampling, num_examples)
-        for sigma, steps in segments])
-    return epsilon(event, delta, accountant, sampling)
-
-
 def fedavg_epsilons(num_clients: int, clients_per_round: int, noise_multiplier: float,
                     rounds: int, delta: float) -> list:
     """ε(δ) of DP-FedAvg after each of rounds 1..`rounds` (RDP, replace-one)."""

@@ -172,6 +172,17 @@ def _run_training(args: argparse.Namespace, dp: bool):
     return result
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """`--compare`: the run with and without DP, their histories in one figure."""
+    from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+    runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
+    path = plot_histories({tag: run.history for tag, run in runs.items()},
+                          os.path.join(args.images, f'{args.model}_compare.png'),
+                          f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
+    print(f'comparison figure: {path}')
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -186,15 +197,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, flag, False):
             print(json.dumps(module.run(args), indent=1, default=str))
             return 0
-    if args.compare:
-        from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
-        runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
-        path = plot_histories({tag: run.history for tag, run in runs.items()},
-                              os.path.join(args.images, f'{args.model}_compare.png'),
-                              f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
-        print(f'comparison figure: {path}')
-        return 0
     try:
+        if args.compare:
+            return _compare(args)
         result = _run_training(args, args.dp)
     except ValueError as error:  # ResumeMismatch, or a model/argument make_private refuses
         parser.error(str(error))

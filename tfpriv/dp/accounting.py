@@ -32,7 +32,7 @@ PETS 2022). Nothing here is a hand-rolled formula.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+from typing import List, Literal, Optional, Sequence
 
 import dp_accounting
 from dp_accounting import pld, rdp
@@ -192,7 +192,7 @@ def dpsgd_epsilon(noise_multiplier: float, sampling_probability: float, steps: i
 
 
 def fedavg_epsilons(num_clients: int, clients_per_round: int, noise_multiplier: float,
-                    rounds: int, delta: float) -> list:
+                    rounds: int, delta: float) -> List[float]:
     """ε(δ) of DP-FedAvg after each of rounds 1..`rounds` (RDP, replace-one)."""
     if not 0 < delta < 1:
         raise ValueError(f'delta must be in (0, 1), got {delta}')

@@ -26,7 +26,7 @@ gradients, so they are correct for any layer, stochastic ones included.
 from __future__ import annotations
 
 import weakref
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import tensorflow as tf
 from tensorflow_privacy.privacy.fast_gradient_clipping import clip_grads
@@ -45,7 +45,7 @@ class DPSGDModel(tf.keras.Model):
     """
 
     def __init__(self, *, inputs, outputs, l2_norm_clip: float, noise_multiplier: float,
-                 expected_batch_size: int, clipping: str, name: str = None):
+                 expected_batch_size: int, clipping: str, name: Optional[str] = None):
         super().__init__(inputs=inputs, outputs=outputs, name=name)
         self.l2_norm_clip = float(l2_norm_clip)
         self.noise_multiplier = float(noise_multiplier)

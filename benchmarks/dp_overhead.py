@@ -6,8 +6,8 @@ Times `--steps` training steps (after 3 warm-up steps that trace the graph) on
 real MNIST batches for each clipping path, extrapolates to one epoch of 60,000
 examples and prints the ratio to the non-DP model in the same run. `auto` is
 what tfpriv picks (the fast registry path, with its Conv2D extension for the CNN);
-`vectorized` is TF Privacy's DPModel fallback; `microbatch` is the DPKeras*Optimizer path of TF Privacy's
-tutorials, for comparison.
+`vectorized` is per-example gradients with `tf.vectorized_map`; `microbatch` the same one
+example at a time in a `tf.while_loop` (`tfpriv.dp.sgd`), for comparison.
 """
 
 import argparse

@@ -42,7 +42,9 @@ def main() -> None:
                 continue
             with open(metrics_path(model, dp)) as f:
                 m = json.load(f)
-            eps = f"{m['epsilon']:8.3f} {m['epsilon_pld']:8.3f} {m['delta']:6.0e}" if dp else ''
+            pld = m.get('epsilon_pld')
+            pld = f'{pld:8.3f}' if pld is not None else f"{'-':>8}"
+            eps = f"{m['epsilon']:8.3f} {pld} {m['delta']:6.0e} {m.get('sampling', '')}" if dp else ''
             print(f"{model + ('_dp' if dp else '_no-dp'):10} {m['test_accuracy']:8.4f} {eps}")
 
 

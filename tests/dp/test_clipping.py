@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry
 
+from tfpriv.dp.clipping import fast_clipping_eligible, fast_clipping_problems
 from tfpriv.dp.keras import make_private
 from tfpriv.model import build_model
 
@@ -18,10 +19,10 @@ CLIP = 0.05
 NUM_STEPS = 12
 
 
-def _step_norms(dp_model, optimizer, loss, x, y):
+def _step_norms(dp_model, optimizer, loss, x, y, steps=NUM_STEPS):
     dp_model.compile(optimizer=optimizer, loss=loss)
     norms = []
-    for i in range(NUM_STEPS):
+    for i in range(steps):
         before = [w.numpy().copy() for w in dp_model.trainable_variables]
         dp_model.train_on_batch(x[i:i + 1], y[i:i + 1])
         after = [w.numpy() for w in dp_model.trainable_variables]
@@ -77,3 +78,79 @@ def test_fast_path_equals_per_example_gradients(mnist_small, model_name):
         updates[path] = [w.numpy() - b for w, b in zip(private.model.trainable_variables, before)]
     for fast, slow in zip(updates['fast'], updates['vectorized']):
         np.testing.assert_allclose(fast, slow, atol=2e-6)
+
+
+class _RandomMask(tf.keras.layers.Layer):
+    """A custom layer the allow-list does not know: random in training, identity otherwise."""
+
+    def call(self, inputs, training=None):
+        if training:
+            return inputs * tf.cast(tf.random.uniform(tf.shape(inputs)) < 0.5, inputs.dtype) * 2.0
+        return inputs
+
+
+def _head(h):
+    return tf.keras.layers.Dense(10)(tf.keras.layers.Dense(16, activation='relu')(h))
+
+
+def _zoo(kind):
+    L = tf.keras.layers
+    inputs = tf.keras.Input((28, 28, 1))
+    if kind == 'nested_dropout':
+        inner = tf.keras.Sequential([L.Dense(16, activation='relu', input_shape=(784,)),
+                                     L.Dropout(0.5)])
+        return tf.keras.Model(inputs, L.Dense(10)(inner(L.Flatten()(inputs))))
+    if kind == 'augmentation':
+        h = L.RandomTranslation(0.2, 0.2)(L.RandomFlip('horizontal')(inputs))
+        return tf.keras.Model(inputs, _head(L.Flatten()(h)))
+    if kind == 'lambda_dropout':
+        h = L.Lambda(lambda t: tf.nn.dropout(t, 0.5))(L.Dense(16)(L.Flatten()(inputs)))
+        return tf.keras.Model(inputs, L.Dense(10)(h))
+    if kind == 'tf_op_dropout':
+        return tf.keras.Model(inputs, L.Dense(10)(tf.nn.dropout(L.Dense(16)(L.Flatten()(inputs)), 0.5)))
+    if kind == 'gaussian_noise':
+        return tf.keras.Model(inputs, _head(L.GaussianNoise(1.0)(L.Flatten()(inputs))))
+    if kind == 'time_distributed_dropout':
+        h = L.TimeDistributed(L.Dropout(0.5))(L.Reshape((28, 28))(inputs))
+        return tf.keras.Model(inputs, _head(L.Flatten()(h)))
+    return tf.keras.Model(inputs, _head(_RandomMask()(L.Flatten()(inputs))))
+
+
+ZOO = ['nested_dropout', 'augmentation', 'lambda_dropout', 'tf_op_dropout', 'gaussian_noise',
+       'time_distributed_dropout', 'custom_layer']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', ZOO)
+def test_zoo_never_takes_the_fast_path_and_stays_within_the_clip(mnist_small, kind):
+    """Issue #14 item 2: stochastic layers anywhere are found; every path keeps each example ≤ C.
+
+    σ = 0, batch 1, lr 1: each step moves the weights by exactly one example's clipped
+    gradient (divided by q n = 1), so its norm must be ≤ C up to float32 rounding (1e-4
+    relative). 'fast' is refused for every model of the zoo.
+    """
+    tf.keras.utils.set_random_seed(2)
+    model = _zoo(kind)
+    with pytest.raises(ValueError, match="clipping='fast'"):
+        make_private(model, num_examples=1000, batch_size=1, l2_norm_clip=CLIP,
+                     noise_multiplier=0.0, clipping='fast')
+    for clipping in ('auto', 'microbatch'):
+        private = make_private(model, num_examples=1000, batch_size=1, l2_norm_clip=CLIP,
+                               noise_multiplier=0.0, learning_rate=1.0, clipping=clipping)
+        assert private.clipping == ('vectorized' if clipping == 'auto' else clipping)
+        norms = _step_norms(private.model, private.optimizer, private.loss, *mnist_small, steps=6)
+        assert norms.max() <= CLIP * (1 + 1e-4), (kind, clipping, norms)
+        assert norms.max() >= CLIP * 0.5  # the bound is active, not vacuous
+
+
+def test_deterministic_wrappers_and_nesting_are_walked():
+    """A nested deterministic model stays eligible; TimeDistributed(Dense) has no fast norm."""
+    L = tf.keras.layers
+    inner = tf.keras.Sequential([L.Dense(16, activation='relu', input_shape=(784,))])
+    inputs = tf.keras.Input((28, 28, 1))
+    nested = tf.keras.Model(inputs, L.Dense(10)(inner(L.Flatten()(inputs))))
+    assert fast_clipping_eligible(nested)
+    wrapped = tf.keras.Model(inputs, L.Dense(10)(L.Flatten()(
+        L.TimeDistributed(L.Dense(4))(L.Reshape((28, 28))(inputs)))))
+    problems = fast_clipping_problems(wrapped)
+    assert len(problems) == 1 and 'no fast norm function' in problems[0]

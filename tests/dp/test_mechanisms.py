@@ -123,5 +123,5 @@ def test_bad_mechanism_inputs():
         GaussianMechanism(1.0, float('nan'))
     with pytest.raises(ValueError, match='finite'):
         LaplaceMechanism(1.0, 1.0)(np.array([np.inf]))
-    with pytest.raises(ValueError, match="'rdp' or 'pld'"):
+    with pytest.raises(ValueError, match="accountant must be one of"):
         epsilon_of([], 1e-5, 'moments')

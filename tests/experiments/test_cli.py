@@ -41,6 +41,8 @@ def metrics(tmp_path, tag):
     (['--noise_mult', '-0.5'], '--noise-multiplier must be >= 0'),
     (['--delta', '1.5'], '--delta must be in'),
     (['--target-epsilon', '0'], '--target-epsilon must be > 0'),
+    (['--delta', '1e-4', '--num-train', '10000'], r'--delta must be < 1/n = 0.0001'),
+    (['--sampling', 'uniform'], "invalid choice: 'uniform'"),
     (['--dataset', 'cifar'], "invalid choice: 'cifar'"),
     (['--model', 'rnn'], "invalid choice: 'rnn'"),
     (['--lr', 'fast'], "invalid float value"),
@@ -58,7 +60,7 @@ def test_dp_run_writes_figure_and_metrics(tmp_path):
     assert (tmp_path / 'images' / 'mlp_dp.png').stat().st_size > 10000
     m = metrics(tmp_path, 'mlp_dp')
     assert m['test_accuracy'] > 0.3  # 10 classes: chance is 0.1
-    assert m['clipping'] == 'fast'
+    assert m['clipping'] == 'fast' and m['sampling'] == 'poisson'
     expected = accounting.dpsgd_epsilon(0.9, Q, STEPS_PER_EPOCH, 1e-4)
     assert m['epsilon'] == pytest.approx(expected) and m['history']['epsilon'] == [pytest.approx(expected)]
     assert f"ε = {m['epsilon']:.3f}" in proc.stdout and 'δ = 0.0001' in proc.stdout
@@ -119,3 +121,53 @@ def test_encrypted_eval_matches_plaintext(tmp_path):
                    tmp_path=tmp_path)
     assert 'encrypted evaluation (3 parties, 200 images)' in proc.stdout
     assert ' 0 disagreeing predictions' in proc.stdout, proc.stdout
+
+
+def test_old_and_new_flag_spellings_parse_alike():
+    from tfpriv.experiments.cli import build_parser
+    parser = build_parser()
+    new = parser.parse_args(['--noise-multiplier', '1.3', '--l2-norm-clip', '0.7',
+                             '--learning-rate', '0.05', '--optimizer', 'adam'])
+    old = parser.parse_args(['--noise_mult', '1.3', '--l2_norm_clip', '0.7', '--lr', '0.05',
+                             '--opt', 'adam'])
+    for name in ('noise_multiplier', 'l2_norm_clip', 'learning_rate', 'optimizer'):
+        assert getattr(new, name) == getattr(old, name) != getattr(parser.parse_args([]), name)
+
+
+def test_help_groups_the_flags_of_each_mode():
+    from tfpriv.experiments.cli import build_parser
+    text = build_parser().format_help()
+    sections = re.split(r'\n(?=\S[^\n]*:\n)', text)
+    titled = {section.split(':', 1)[0]: section for section in sections}
+    assert '--model' in titled['common'] and '--noise-multiplier' not in titled['common']
+    for flag in ('--noise-multiplier', '--l2-norm-clip', '--target-epsilon', '--clipping',
+                 '--sampling {poisson,shuffle}'):
+        assert flag in titled['DP-SGD'], flag
+    assert '--clients' in titled['federated'] and '--teachers' in titled['pate']
+
+
+def test_shuffle_sampling_reports_its_own_epsilon(tmp_path):
+    proc = run_cli('--epochs', '1', '--sampling', 'shuffle', *SMALL, tmp_path=tmp_path)
+    m = metrics(tmp_path, 'mlp_dp')
+    assert m['sampling'] == 'shuffle' and m['epsilon_pld'] is None
+    assert m['epsilon'] == pytest.approx(accounting.dpsgd_epsilon(
+        0.9, Q, STEPS_PER_EPOCH, 1e-4, sampling='shuffle', num_examples=2000))
+    assert m['epsilon'] > accounting.dpsgd_epsilon(0.9, Q, STEPS_PER_EPOCH, 1e-4)
+    assert 'shuffle sampling' in proc.stdout
+
+
+def test_resume_with_target_epsilon_never_under_reports(tmp_path):
+    """Issue #14 item 4: 1 epoch at σ(ε=2, 1 epoch), then --resume --epochs 2 recalibrated σ for
+    2 epochs and reported 2.0, below the composition of the two σ's. Now epochs are part of
+    the resume key: the mixed run is refused, and a resumed run reports the composition of
+    the σ it used, which is what the accountant gives for its own epochs."""
+    args = ['--target-epsilon', '2.0', *SMALL]
+    run_cli('--epochs', '1', *args, tmp_path=tmp_path)
+    first = metrics(tmp_path, 'mlp_dp')
+    proc = run_cli('--resume', '--epochs', '2', *args, tmp_path=tmp_path, check=False)
+    assert proc.returncode == 2 and "'epochs': (1, 2)" in proc.stderr, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith('train.py: error: --resume')
+    assert first['epsilon'] >= accounting.dpsgd_epsilon(
+        first['noise_multiplier'], Q, STEPS_PER_EPOCH, 1e-4) - 1e-12
+    assert first['epsilon'] <= 2.0

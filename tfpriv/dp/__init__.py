@@ -1,19 +1,20 @@
 """Differential privacy for Keras: `make_private`, accounting, PATE and classic mechanisms.
 
-`tfpriv.dp.accounting` is light (dp_accounting only); `make_private` and
-`PrivateTraining` load TensorFlow Privacy on first use.
+`tfpriv.dp.accounting` is light (dp_accounting only); `make_private`,
+`PrivateTraining` and `replace_batchnorm` load TensorFlow on first use.
 """
 
 from tfpriv.dp import accounting
 
-_LAZY = {'make_private', 'PrivateTraining'}
+_LAZY = {'make_private': 'keras', 'PrivateTraining': 'keras',
+         'replace_batchnorm': 'normalization'}
 
 
 def __getattr__(name):
     if name in _LAZY:
-        from tfpriv.dp import keras  # pylint: disable=g-import-not-at-top
-        return getattr(keras, name)
+        import importlib  # pylint: disable=g-import-not-at-top
+        return getattr(importlib.import_module(f'tfpriv.dp.{_LAZY[name]}'), name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-__all__ = ['accounting', 'make_private', 'PrivateTraining']
+__all__ = ['accounting', 'make_private', 'PrivateTraining', 'replace_batchnorm']

@@ -1,79 +1,223 @@
-"""Privacy accounting for DP-SGD with `dp_accounting`.
+"""Privacy accounting with `dp_accounting`: the only module that builds accountants and DpEvents.
 
 DP-SGD (Abadi et al., "Deep Learning with Differential Privacy", CCS 2016,
-Algorithm 1) samples each example with probability q = batch_size / n, clips
-per-example gradients to L2 norm C and adds N(0, (σC)^2) noise to their sum.
-One step is the Poisson-subsampled Gaussian mechanism; T steps are its T-fold
-self-composition:
+Algorithm 1) clips per-example gradients to L2 norm C and adds N(0, (σC)^2)
+noise to their sum. How a step's examples are chosen decides the accounting:
 
-    SelfComposed(PoissonSampled(q, Gaussian(σ)), T)
+- `poisson` (the default): each example joins each step independently with
+  probability q. One step is the Poisson-subsampled Gaussian mechanism under
+  add/remove-one adjacency (sensitivity C); T steps are
+  `SelfComposed(PoissonSampled(q, Gaussian(σ)), T)` (Mironov, Talwar, Zhang,
+  "Rényi Differential Privacy of the Sampled Gaussian Mechanism", 2019).
+- `shuffle`: each step uses a uniformly drawn fixed-size batch of B of the n
+  examples. Fixed-size sampling is analysed with n public, i.e. under
+  *replace-one* adjacency (Wang, Balle, Kasiviswanathan, "Subsampled Rényi
+  Differential Privacy and Analytical Moments Accountant", AISTATS 2019,
+  Thm. 27): dp_accounting's `SampledWithoutReplacementDpEvent` in an
+  `RdpAccountant(REPLACE_ONE)`. Replacing one example moves the clipped sum
+  by up to 2C, so the Gaussian's multiplier relative to that sensitivity is
+  σC / 2C = σ/2. We chose it over the epoch-level bound (one Gaussian of
+  sensitivity 2C per epoch, no amplification) because it is the tightest
+  bound dp_accounting proves for fixed-size batches; it models each step's
+  batch as drawn afresh, which `PrivateTraining.dataset(sampling='shuffle')`
+  does exactly. (Keras's epoch-wise shuffling correlates the batches of one
+  epoch; for it this is the usual heuristic, not a proof: Chua et al. 2024.)
 
-ε(δ) of that event comes from the Rényi-DP accountant (Mironov, "Rényi
-Differential Privacy", CSF 2017; Mironov, Talwar, Zhang, "Rényi Differential
-Privacy of the Sampled Gaussian Mechanism", 2019) or from the privacy-loss
-distribution accountant (Koskela et al. 2020; Doroshenko et al., "Connect the
-Dots", PETS 2022), which is tighter. Nothing here is a hand-rolled formula.
+DP-FedAvg samples m of K clients the same fixed-size way (`fedavg_event`); PATE
+and the classic mechanisms compose Laplace, Gaussian and randomized-response
+events. ε(δ) comes from the Rényi-DP accountant (Mironov, CSF 2017) or the
+privacy-loss-distribution accountant (Doroshenko et al., "Connect the Dots",
+PETS 2022). Nothing here is a hand-rolled formula.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import List, Literal, Optional, Sequence
 
 import dp_accounting
 from dp_accounting import pld, rdp
+from dp_accounting.pld import privacy_loss_distribution
+
+from tfpriv import checks
+from tfpriv.dp.randomized_response import RandomizedResponseDpEvent, rdp_of_randomized_response
 
 Accountant = Literal['rdp', 'pld']
+Sampling = Literal['poisson', 'shuffle']
+SAMPLINGS = ('poisson', 'shuffle')
+ACCOUNTANTS = ('rdp', 'pld')
+_RELATIONS = {'poisson': dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
+              'shuffle': dp_accounting.NeighboringRelation.REPLACE_ONE}
 
 
-def dpsgd_event(noise_multiplier: float, sampling_probability: float, steps: int) -> dp_accounting.DpEvent:
-    """The DpEvent of `steps` DP-SGD steps with Poisson sampling rate q and noise σ."""
-    if noise_multiplier < 0:
-        raise ValueError(f'noise_multiplier must be >= 0, got {noise_multiplier}')
-    if not 0 < sampling_probability <= 1:
-        raise ValueError(f'sampling_probability must be in (0, 1], got {sampling_probability}')
-    if steps < 0:
-        raise ValueError(f'steps must be >= 0, got {steps}')
-    step = dp_accounting.PoissonSampledDpEvent(sampling_probability,
-                                               dp_accounting.GaussianDpEvent(noise_multiplier))
-    return dp_accounting.SelfComposedDpEvent(step, steps)
+def default_delta(num_examples: int) -> float:
+    """δ = 10^-max(d, 2) for an n of d decimal digits: strictly below 1/n.
+
+    With 10^(d-1) <= n < 10^d, 10^-d < 1/n (1e-5 for MNIST's 60,000, 1e-4 for
+    1,000); it is never above 1e-2, so tiny n (1 example, 6 clients) still get
+    a small δ. Integer arithmetic: no floating-point log10 can round a power of
+    ten the wrong way.
+    """
+    num_examples = checks.integer('num_examples', num_examples, minimum=1)
+    return 10.0 ** -max(len(str(num_examples)), 2)
 
 
-def epsilon(event: dp_accounting.DpEvent, delta: float, accountant: Accountant = 'rdp') -> float:
-    """ε(δ) of `event` under the chosen accountant (∞ when there is no noise)."""
+class _RdpAccountant(rdp.RdpAccountant):
+    """dp_accounting's RDP accountant, plus `RandomizedResponseDpEvent` (exact RDP curve)."""
+
+    def _maybe_compose(self, event, count, do_compose):
+        if isinstance(event, RandomizedResponseDpEvent):
+            if do_compose:
+                self._rdp += count * rdp_of_randomized_response(event, self._orders)
+            return None
+        return super()._maybe_compose(event, count, do_compose)
+
+
+class _PldAccountant(pld.PLDAccountant):
+    """dp_accounting's PLD accountant, plus `RandomizedResponseDpEvent` (its own RR PLD)."""
+
+    def _maybe_compose(self, event, count, do_compose):
+        if isinstance(event, RandomizedResponseDpEvent):
+            if do_compose:
+                rr = privacy_loss_distribution.from_randomized_response(
+                    event.noise_parameter, event.num_buckets,
+                    value_discretization_interval=self._value_discretization_interval)
+                self._pld = self._pld.compose(rr.self_compose(count))
+            return None
+        return super()._maybe_compose(event, count, do_compose)
+
+
+def make_accountant(accountant: Accountant = 'rdp', orders: Optional[Sequence[float]] = None,
+                    sampling: Sampling = 'poisson') -> dp_accounting.PrivacyAccountant:
+    """A fresh RDP or PLD accountant that also knows randomized response.
+
+    `sampling='shuffle'` gives the replace-one relation that fixed-size
+    sampling needs (RDP only: dp_accounting's PLD has no such event).
+    """
+    checks.choice('accountant', accountant, ACCOUNTANTS)
+    relation = _RELATIONS[checks.choice('sampling', sampling, SAMPLINGS)]
+    if accountant == 'pld':
+        if sampling == 'shuffle':
+            raise ValueError("accountant='pld' cannot account for sampling='shuffle' "
+                             "(fixed-size batches); use accountant='rdp'")
+        return _PldAccountant()
+    extra = {} if orders is None else {'orders': orders}
+    return _RdpAccountant(neighboring_relation=relation, **extra)
+
+
+def gaussian_event(noise_multiplier: float) -> dp_accounting.DpEvent:
+    """Gaussian noise of σ times the sensitivity."""
+    return dp_accounting.GaussianDpEvent(noise_multiplier)
+
+
+def laplace_event(noise_multiplier: float) -> dp_accounting.DpEvent:
+    """Laplace noise of scale `noise_multiplier` times the L1 sensitivity."""
+    return dp_accounting.LaplaceDpEvent(noise_multiplier)
+
+
+def repeated(event: dp_accounting.DpEvent, count: int) -> dp_accounting.DpEvent:
+    """`event` run `count` times (self-composition)."""
+    return dp_accounting.SelfComposedDpEvent(event, checks.integer('count', count, minimum=0))
+
+
+def fixed_size_event(population: int, sample_size: int,
+                     noise_multiplier: float) -> dp_accounting.DpEvent:
+    """Gaussian sum over a uniform fixed-size sample, replace-one (sensitivity 2: σ/2)."""
+    population = checks.integer('population', population, minimum=1)
+    checks.integer('sample_size', sample_size, minimum=1, maximum=population)
+    return dp_accounting.SampledWithoutReplacementDpEvent(
+        population, sample_size, gaussian_event(noise_multiplier / 2.0))
+
+
+def fedavg_event(num_clients: int, clients_per_round: int,
+                 noise_multiplier: float) -> dp_accounting.DpEvent:
+    """One DP-FedAvg round: m of K clients without replacement, user-level replace-one."""
+    if not 1 <= clients_per_round <= num_clients:
+        raise ValueError(f'clients_per_round must be in [1, {num_clients}], got {clients_per_round}')
+    return fixed_size_event(num_clients, clients_per_round, noise_multiplier)
+
+
+def dpsgd_event(noise_multiplier: float, sampling_probability: float, steps: int,
+                sampling: Sampling = 'poisson',
+                num_examples: Optional[int] = None) -> dp_accounting.DpEvent:
+    """The DpEvent of `steps` DP-SGD steps (see the module docstring for the two samplings).
+
+    For `shuffle`, `num_examples` n is needed and the batch is round(q n).
+    """
+    checks.number('noise_multiplier', noise_multiplier, minimum=0)
+    checks.number('sampling_probability', sampling_probability, minimum=0, maximum=1,
+                  strict_minimum=True)
+    checks.integer('steps', steps, minimum=0)
+    if checks.choice('sampling', sampling, SAMPLINGS) == 'poisson':
+        step = dp_accounting.PoissonSampledDpEvent(sampling_probability,
+                                                   gaussian_event(noise_multiplier))
+    else:
+        if num_examples is None:
+            raise ValueError("sampling='shuffle' needs num_examples")
+        batch_size = max(1, round(sampling_probability * num_examples))
+        step = fixed_size_event(num_examples, batch_size, noise_multiplier)
+    return repeated(step, steps)
+
+
+def epsilon(event: dp_accounting.DpEvent, delta: float, accountant: Accountant = 'rdp',
+            sampling: Sampling = 'poisson') -> float:
+    """ε(δ) of `event` under the chosen accountant and the sampling's adjacency."""
     if not 0 < delta < 1:
         raise ValueError(f'delta must be in (0, 1), got {delta}')
-    if accountant == 'rdp':
-        acc = rdp.RdpAccountant()
-    elif accountant == 'pld':
-        acc = pld.PLDAccountant()
-    else:
-        raise ValueError(f"accountant must be 'rdp' or 'pld', got {accountant!r}")
+    acc = make_accountant(accountant, sampling=sampling)
     if not acc.supports(event):
         raise ValueError(f'the {accountant} accountant cannot account for {event}')
     return float(acc.compose(event).get_epsilon(delta))
 
 
+def epsilon_of(events: Sequence[dp_accounting.DpEvent], delta: float,
+               accountant: Accountant = 'rdp') -> float:
+    """ε(δ) of the composition of `events` (add/remove adjacency; δ = 0 allowed for PLD)."""
+    if not 0.0 <= delta < 1.0:
+        raise ValueError(f'delta must be in [0, 1), got {delta}')
+    acc = make_accountant(accountant)
+    acc.compose(dp_accounting.ComposedDpEvent(list(events)))
+    return float(acc.get_epsilon(delta))
+
+
 def dpsgd_epsilon(noise_multiplier: float, sampling_probability: float, steps: int, delta: float,
-                  accountant: Accountant = 'rdp') -> float:
-    """ε of DP-SGD after `steps` steps (0 steps spend nothing)."""
+                  accountant: Accountant = 'rdp', sampling: Sampling = 'poisson',
+                  num_examples: Optional[int] = None) -> float:
+    """ε of DP-SGD after `steps` steps (0 steps spend nothing; σ = 0 is ∞)."""
     if steps == 0:
         return 0.0
     if noise_multiplier == 0:
         return float('inf')
-    return epsilon(dpsgd_event(noise_multiplier, sampling_probability, steps), delta, accountant)
+    event = dpsgd_event(noise_multiplier, sampling_probability, steps, sampling, num_examples)
+    return epsilon(event, delta, accountant, sampling)
+
+
+def fedavg_epsilons(num_clients: int, clients_per_round: int, noise_multiplier: float,
+                    rounds: int, delta: float) -> List[float]:
+    """ε(δ) of DP-FedAvg after each of rounds 1..`rounds` (RDP, replace-one)."""
+    if not 0 < delta < 1:
+        raise ValueError(f'delta must be in (0, 1), got {delta}')
+    if noise_multiplier == 0:
+        return [float('inf')] * rounds
+    acc = make_accountant('rdp', sampling='shuffle')
+    event = fedavg_event(num_clients, clients_per_round, noise_multiplier)
+    out = []
+    for _ in range(rounds):
+        acc.compose(event)
+        out.append(float(acc.get_epsilon(delta)))
+    return out
 
 
 def calibrate_noise_multiplier(target_epsilon: float, sampling_probability: float, steps: int,
-                               delta: float) -> float:
+                               delta: float, sampling: Sampling = 'poisson',
+                               num_examples: Optional[int] = None) -> float:
     """The smallest σ (to 1e-3 relative) whose RDP ε after `steps` steps is ≤ target.
 
     Uses `dp_accounting.calibrate_dp_mechanism` (bracketing then bisection).
     """
-    if target_epsilon <= 0:
-        raise ValueError(f'target_epsilon must be > 0, got {target_epsilon}')
+    checks.number('target_epsilon', target_epsilon, minimum=0, strict_minimum=True)
     return float(dp_accounting.calibrate_dp_mechanism(
-        rdp.RdpAccountant,
-        lambda sigma: dpsgd_event(sigma, sampling_probability, steps),
+        lambda: make_accountant('rdp', sampling=sampling),
+        lambda sigma: dpsgd_event(sigma, sampling_probability, steps, sampling, num_examples),
         target_epsilon, delta,
         bracket_interval=dp_accounting.ExplicitBracketInterval(1e-3, 1e3),
         tol=1e-3))

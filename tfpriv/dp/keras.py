@@ -1,34 +1,23 @@
 """`make_private`: the one entry point that makes a user's Keras model train with DP-SGD.
 
-    private = tfpriv.dp.keras(model, num_examples=60000, batch_size=256,
-                                     l2_norm_clip=1.0, noise_multiplier=1.1, epochs=15)
+    private = tfpriv.dp.make_private(model, num_examples=len(x), batch_size=256,
+                                     l2_norm_clip=1.0, noise_multiplier=1.1)
     private.model.compile(optimizer=private.optimizer, loss=private.loss, metrics=['accuracy'])
-    private.model.fit(x, y, batch_size=256, epochs=15, callbacks=[private.epsilon_callback])
+    private.model.fit(private.dataset(x, y), epochs=15, callbacks=[private.epsilon_callback])
 
-Three clipping paths of TensorFlow Privacy 0.9, all computing DP-SGD (Abadi et
-al. 2016) with per-example clipping:
+`private.dataset(x, y)` draws the batches the accountant assumes: by default
+Poisson sampling (each example in each step independently with probability
+q = batch_size / num_examples; batch sizes vary, empty batches happen), or
+`sampling='shuffle'`: fresh uniform fixed-size batches, accounted with the
+replace-one analysis of fixed-size sampling (`tfpriv.dp.accounting`). The
+update is (sum of clipped per-example gradients + N(0, σ^2 C^2 I)) / (q n)
+(`tfpriv.dp.sgd`). It refuses data whose size is not `num_examples`, and
+`private.model.fit` refuses any other feed.
 
-- `fast`: `DPModel` with a layer registry ("ghost" per-example norms, Lee &
-  Kifer 2021; Li et al. 2022): one extra backward pass instead of per-example
-  gradients. TF Privacy's registry has Dense and Embedding; tfpriv adds Conv2D
-  (`tfpriv.dp.clipping`). Used only when every trainable layer is
-  covered and the model has no stochastic layer: TF
-  Privacy computes the norms with Dropout off and the gradient with Dropout on,
-  so a Dropout model's clipped gradient can exceed the clip norm and the DP
-  guarantee silently fails. Such models take the vectorized path instead.
-- `vectorized`: `DPModel(use_xla=False)`: per-example gradients with
-  `tf.vectorized_map`, clipped, summed, noised. XLA is off because it made
-  conv models 2-8x slower on CPU here.
-- `microbatch`: the `DPKeras*Optimizer`s with an unreduced loss, one
-  microbatch per example (`num_microbatches=None`, so a last partial batch
-  works). Slowest; kept for users of those optimizers.
-
-`auto` picks `fast` when it is eligible and correct, else `vectorized`.
-
-The optimizer applies the mean of clipped per-example gradients plus
-N(0, (σC)^2 / B^2) noise, so the Poisson-subsampled Gaussian accounting of
-`tfpriv.dp.accounting` with q = B / n applies (Keras draws shuffled batches,
-the usual DP-SGD practice; the accountant assumes Poisson sampling).
+Clipping paths (`tfpriv.dp.sgd`): `fast` (ghost norms; only for models that
+`tfpriv.dp.clipping` proves eligible), `vectorized`, `microbatch`; `auto`
+picks `fast` when eligible, else `vectorized`. Models with BatchNormalization
+are refused (see `tfpriv.dp.clipping`; `tfpriv.dp.replace_batchnorm` fixes them).
 """
 
 from __future__ import annotations
@@ -38,18 +27,15 @@ import math
 from typing import Literal, Optional
 
 import tensorflow as tf
-import tensorflow_privacy as tfp
-from tensorflow_privacy.privacy.fast_gradient_clipping import gradient_clipping_utils
 
-from tfpriv.dp import accounting
+from tfpriv import checks
+from tfpriv.dp import accounting, clipping as clipping_checks, sampling as feeds
 from tfpriv.dp.callbacks import EpsilonCallback
-from tfpriv.dp.clipping import make_layer_registry, registry_covers
+from tfpriv.dp.sgd import CLIPPING_PATHS as PATHS, DPSGDModel
 
 Clipping = Literal['auto', 'fast', 'vectorized', 'microbatch']
-CLIPPING_PATHS = ('auto', 'fast', 'vectorized', 'microbatch')
+CLIPPING_PATHS = ('auto',) + PATHS
 OPTIMIZERS = ('sgd', 'adam')
-STOCHASTIC_LAYERS = (tf.keras.layers.Dropout, tf.keras.layers.GaussianNoise,
-                     tf.keras.layers.GaussianDropout, tf.keras.layers.AlphaDropout)
 
 
 @dataclasses.dataclass
@@ -57,74 +43,91 @@ class PrivateTraining:
     """What a Keras user needs to train privately.
 
     Attributes:
-      model: the DP model to compile and fit (shares the user's layers and weights).
+      model: the DP-SGD model to compile and fit (shares the user's layers and weights).
       optimizer: optimizer to pass to `compile`.
-      loss: loss to pass to `compile` (reduced or unreduced as the path needs).
+      loss: loss to pass to `compile`.
       epsilon_callback: adds ε per epoch to the Keras history.
       clipping: the path used (`fast`, `vectorized` or `microbatch`).
+      sampling: `poisson` or `shuffle` (what `dataset` draws and ε assumes).
       noise_multiplier: σ (calibrated when a target ε was given).
-      sampling_probability: q = batch_size / num_examples.
-      steps_per_epoch: ceil(num_examples / batch_size).
+      l2_norm_clip: C.
+      num_examples: n.
+      batch_size: expected batch size q n.
+      steps_per_epoch: ceil(n / batch_size).
       delta: δ of the reported ε.
     """
 
-    model: tf.keras.Model
+    model: DPSGDModel
     optimizer: tf.keras.optimizers.Optimizer
     loss: tf.keras.losses.Loss
     epsilon_callback: EpsilonCallback
     clipping: str
+    sampling: str
     noise_multiplier: float
     l2_norm_clip: float
-    sampling_probability: float
+    num_examples: int
+    batch_size: int
     steps_per_epoch: int
     delta: float
+
+    @property
+    def sampling_probability(self) -> float:
+        """q = batch_size / num_examples."""
+        return self.batch_size / self.num_examples
 
     def epsilon(self, epochs: float, accountant: accounting.Accountant = 'rdp') -> float:
         """ε after `epochs` epochs of training."""
         return accounting.dpsgd_epsilon(self.noise_multiplier, self.sampling_probability,
                                         int(round(epochs * self.steps_per_epoch)), self.delta,
-                                        accountant)
+                                        accountant, self.sampling, self.num_examples)
 
-
-def default_delta(num_examples: int) -> float:
-    """10^-ceil(log10 n): 1e-5 for MNIST's 60,000 examples (δ < 1/n)."""
-    return 10.0 ** -math.ceil(math.log10(num_examples))
-
-
-def fast_clipping_eligible(model: tf.keras.Model) -> bool:
-    """True when the registry covers every trainable layer and no layer is stochastic."""
-    stochastic = any(isinstance(layer, STOCHASTIC_LAYERS) for layer in model.layers)
-    return (not stochastic and gradient_clipping_utils.has_internal_compute_graph(model)
-            and registry_covers(model))
+    def dataset(self, x, y, seed: Optional[int] = None) -> tf.data.Dataset:
+        """One epoch (`steps_per_epoch` batches) of (x, y) sampled as ε assumes; x must have n rows."""
+        feeds.check_arrays(x, y, self.num_examples)
+        if self.sampling == 'poisson':
+            data = feeds.poisson_batches(x, y, self.sampling_probability, self.steps_per_epoch, seed)
+        else:
+            data = feeds.fixed_size_batches(x, y, self.batch_size, self.steps_per_epoch, seed)
+        return self.model.register_feed(data)
 
 
 def _validate(model, num_examples, batch_size, l2_norm_clip, noise_multiplier, target_epsilon,
-              epochs, delta, clipping, optimizer, learning_rate) -> None:
+              epochs, delta, learning_rate) -> None:
+    """Every argument check of `make_private` (TypeError/ValueError naming the argument)."""
     if not isinstance(model, tf.keras.Model):
         raise TypeError(f'model must be a tf.keras.Model, got {type(model).__name__}')
-    if num_examples < 1:
-        raise ValueError(f'num_examples must be >= 1, got {num_examples}')
-    if not 1 <= batch_size <= num_examples:
-        raise ValueError(f'batch_size must be in [1, num_examples={num_examples}], got {batch_size}')
-    if not l2_norm_clip > 0:
-        raise ValueError(f'l2_norm_clip must be > 0, got {l2_norm_clip}')
+    checks.integer('num_examples', num_examples, minimum=1)
+    checks.integer('batch_size', batch_size, minimum=1, maximum=num_examples)
+    checks.number('l2_norm_clip', l2_norm_clip, minimum=0, strict_minimum=True)
+    checks.number('learning_rate', learning_rate, minimum=0, strict_minimum=True)
     if (noise_multiplier is None) == (target_epsilon is None):
         raise ValueError('give exactly one of noise_multiplier and target_epsilon')
-    if noise_multiplier is not None and not noise_multiplier >= 0:
-        raise ValueError(f'noise_multiplier must be >= 0, got {noise_multiplier}')
-    if target_epsilon is not None and not (target_epsilon > 0 and epochs):
-        raise ValueError(f'target_epsilon must be > 0 and needs epochs, got {target_epsilon}, '
-                         f'epochs={epochs}')
-    if epochs is not None and epochs < 1:
-        raise ValueError(f'epochs must be >= 1, got {epochs}')
-    if delta is not None and not 0 < delta < 1:
-        raise ValueError(f'delta must be in (0, 1), got {delta}')
-    if clipping not in CLIPPING_PATHS:
-        raise ValueError(f'clipping must be one of {CLIPPING_PATHS}, got {clipping!r}')
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got {optimizer!r}')
-    if not learning_rate > 0:
-        raise ValueError(f'learning_rate must be > 0, got {learning_rate}')
+    if noise_multiplier is not None:
+        checks.number('noise_multiplier', noise_multiplier, minimum=0)
+    if epochs is not None:
+        checks.integer('epochs', epochs, minimum=1)
+    if target_epsilon is not None:
+        checks.number('target_epsilon', target_epsilon, minimum=0, strict_minimum=True)
+        if epochs is None:
+            raise ValueError('target_epsilon needs epochs (the planned number of epochs)')
+    if delta is not None:
+        checks.number('delta', delta, minimum=0, maximum=1, strict_minimum=True)
+        if delta >= 1.0 / num_examples:
+            raise ValueError(f'delta must be < 1/num_examples = {1 / num_examples:g}, got {delta}')
+
+
+def _choose_path(model: tf.keras.Model, clipping: str) -> str:
+    """Refuses models DP-SGD cannot train; the clipping path to use."""
+    problems = clipping_checks.validate(model)
+    if problems:
+        raise ValueError('make_private: ' + '; '.join(problems))
+    if clipping in ('fast', 'auto'):
+        reasons = clipping_checks.fast_clipping_problems(model)
+        if clipping == 'fast' and reasons:
+            raise ValueError("clipping='fast' cannot bound every example's gradient here: "
+                             + '; '.join(reasons) + ". Use clipping='vectorized' or 'auto'")
+        return 'vectorized' if reasons else 'fast'
+    return clipping
 
 
 def make_private(model: tf.keras.Model, *, num_examples: int, batch_size: int,
@@ -132,57 +135,45 @@ def make_private(model: tf.keras.Model, *, num_examples: int, batch_size: int,
                  target_epsilon: Optional[float] = None, epochs: Optional[int] = None,
                  delta: Optional[float] = None, optimizer: str = 'sgd',
                  learning_rate: float = 0.1, clipping: Clipping = 'auto',
+                 sampling: accounting.Sampling = 'poisson',
                  from_logits: bool = True) -> PrivateTraining:
-    """Wraps `model` for DP-SGD; see the module docstring for the paths.
+    """Wraps `model` for DP-SGD; see the module docstring.
 
     Args:
-      model: a Functional (or Sequential) Keras model.
-      num_examples: training-set size n.
-      batch_size: expected batch size B (q = B / n).
+      model: a Functional or Sequential Keras model (no BatchNormalization).
+      num_examples: training-set size n (checked against the data `dataset` feeds).
+      batch_size: expected batch size q n.
       l2_norm_clip: per-example gradient clip norm C.
       noise_multiplier: σ; or give `target_epsilon` and `epochs` to calibrate it.
       target_epsilon: ε budget to meet after `epochs` epochs (RDP accountant).
       epochs: planned epochs (needed with `target_epsilon`).
-      delta: δ; default 10^-ceil(log10 n).
+      delta: δ < 1/n; default `accounting.default_delta(n)`.
       optimizer: 'sgd' or 'adam'.
       learning_rate: optimizer learning rate.
       clipping: 'auto', 'fast', 'vectorized' or 'microbatch'.
+      sampling: 'poisson' (default) or 'shuffle' (fixed-size batches).
       from_logits: whether the model outputs logits.
 
     Raises:
-      ValueError/TypeError: for any invalid argument, before TensorFlow work starts;
-        `clipping='fast'` on a model that is not eligible.
+      ValueError/TypeError: for any invalid argument or model, before any TensorFlow work.
     """
     _validate(model, num_examples, batch_size, l2_norm_clip, noise_multiplier, target_epsilon,
-              epochs, delta, clipping, optimizer, learning_rate)
-    delta = default_delta(num_examples) if delta is None else delta
-    q = batch_size / num_examples
-    steps_per_epoch = math.ceil(num_examples / batch_size)
+              epochs, delta, learning_rate)
+    checks.choice('clipping', clipping, CLIPPING_PATHS)
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    checks.choice('sampling', sampling, accounting.SAMPLINGS)
+    path = _choose_path(model, clipping)
+    delta = accounting.default_delta(num_examples) if delta is None else float(delta)
+    q, steps_per_epoch = batch_size / num_examples, math.ceil(num_examples / batch_size)
     if target_epsilon is not None:
         noise_multiplier = accounting.calibrate_noise_multiplier(
-            target_epsilon, q, epochs * steps_per_epoch, delta)
-    eligible = fast_clipping_eligible(model)
-    if clipping == 'fast' and not eligible:
-        raise ValueError("clipping='fast' needs every trainable layer in the registry "
-                         '(Dense, Embedding, Conv2D) and no Dropout/noise layer; use '
-                         "'vectorized' or 'auto'")
-    path = ('fast' if eligible else 'vectorized') if clipping == 'auto' else clipping
-
-    if path == 'microbatch':
-        dp_optimizer = {'sgd': tfp.DPKerasSGDOptimizer, 'adam': tfp.DPKerasAdamOptimizer}[optimizer]
-        opt = dp_optimizer(l2_norm_clip=l2_norm_clip, noise_multiplier=noise_multiplier,
-                           num_microbatches=None, learning_rate=learning_rate)
-        loss = tf.keras.losses.SparseCategoricalCrossentropy(
-            from_logits=from_logits, reduction=tf.losses.Reduction.NONE)
-        dp_model = model
-    else:
-        opt = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[optimizer](
-            learning_rate=learning_rate)
-        loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-        registry = make_layer_registry() if path == 'fast' else None
-        dp_model = tfp.DPModel(l2_norm_clip, noise_multiplier, num_microbatches=None, use_xla=False,
-                               layer_registry=registry, inputs=model.inputs, outputs=model.outputs,
-                               name=f'dp_{model.name}')
-    callback = EpsilonCallback(noise_multiplier, q, steps_per_epoch, delta)
-    return PrivateTraining(dp_model, opt, loss, callback, path, float(noise_multiplier),
-                           float(l2_norm_clip), q, steps_per_epoch, delta)
+            target_epsilon, q, epochs * steps_per_epoch, delta, sampling, num_examples)
+    dp_model = DPSGDModel(inputs=model.inputs, outputs=model.outputs, l2_norm_clip=l2_norm_clip,
+                          noise_multiplier=noise_multiplier, expected_batch_size=batch_size,
+                          clipping=path, name=f'dp_{model.name}')
+    opt = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[optimizer](
+        learning_rate=learning_rate)
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    callback = EpsilonCallback(noise_multiplier, q, steps_per_epoch, delta, sampling, num_examples)
+    return PrivateTraining(dp_model, opt, loss, callback, path, sampling, float(noise_multiplier),
+                           float(l2_norm_clip), num_examples, batch_size, steps_per_epoch, delta)

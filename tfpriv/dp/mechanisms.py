@@ -11,26 +11,24 @@ every α; its DpEvent is `GaussianDpEvent(noise_multiplier=σ)`.
 
 Every mechanism (these two and `RandomizedResponse`) returns its DpEvent, and
 `epsilon_of` composes a list of events with dp_accounting's RDP or PLD
-accountant; no composition is done by hand here. `make_accountant` extends the
-two accountants with `RandomizedResponseDpEvent`, which dp_accounting 0.4.3
-lacks (see `tfpriv.dp.randomized_response`); the extension uses the
-accountants' internal state (`_rdp`, `_orders`, `_pld`) of that pinned version.
+accountant; no composition is done by hand here. Events and accountants are
+built by `tfpriv.dp.accounting` (its `make_accountant` also knows
+`RandomizedResponseDpEvent`, which dp_accounting 0.4.3 lacks).
 Noise comes from `tfpriv.rng.RandomSource`: the OS CSPRNG unless a seed is given.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+from typing import Optional
 
 import dp_accounting
 import numpy as np
-from dp_accounting import pld, rdp
-from dp_accounting.pld import privacy_loss_distribution
 
-from tfpriv.dp.randomized_response import RandomizedResponseDpEvent, rdp_of_randomized_response
+from tfpriv.dp.accounting import (Accountant, epsilon_of, gaussian_event, laplace_event,
+                                  make_accountant)
 from tfpriv.rng import RandomSource
 
-Accountant = Literal['rdp', 'pld']
+__all__ = ['Accountant', 'GaussianMechanism', 'LaplaceMechanism', 'epsilon_of', 'make_accountant']
 
 
 class _AdditiveNoise:
@@ -75,7 +73,7 @@ class LaplaceMechanism(_AdditiveNoise):
         return self._rng.laplace(shape, self.scale)
 
     def dp_event(self) -> dp_accounting.LaplaceDpEvent:
-        return dp_accounting.LaplaceDpEvent(noise_multiplier=1.0 / self.epsilon)
+        return laplace_event(1.0 / self.epsilon)
 
 
 class GaussianMechanism(_AdditiveNoise):
@@ -96,49 +94,4 @@ class GaussianMechanism(_AdditiveNoise):
         return self._rng.normal(shape, self.scale)
 
     def dp_event(self) -> dp_accounting.GaussianDpEvent:
-        return dp_accounting.GaussianDpEvent(noise_multiplier=self.noise_multiplier)
-
-
-class _RdpAccountant(rdp.RdpAccountant):
-    """dp_accounting's RDP accountant, plus `RandomizedResponseDpEvent` (exact RDP curve)."""
-
-    def _maybe_compose(self, event, count, do_compose):
-        if isinstance(event, RandomizedResponseDpEvent):
-            if do_compose:
-                self._rdp += count * rdp_of_randomized_response(event, self._orders)
-            return None
-        return super()._maybe_compose(event, count, do_compose)
-
-
-class _PldAccountant(pld.PLDAccountant):
-    """dp_accounting's PLD accountant, plus `RandomizedResponseDpEvent` (its own RR PLD)."""
-
-    def _maybe_compose(self, event, count, do_compose):
-        if isinstance(event, RandomizedResponseDpEvent):
-            if do_compose:
-                rr = privacy_loss_distribution.from_randomized_response(
-                    event.noise_parameter, event.num_buckets,
-                    value_discretization_interval=self._value_discretization_interval)
-                self._pld = self._pld.compose(rr.self_compose(count))
-            return None
-        return super()._maybe_compose(event, count, do_compose)
-
-
-def make_accountant(accountant: Accountant = 'rdp',
-                    orders: Optional[Sequence[float]] = None) -> dp_accounting.PrivacyAccountant:
-    """A fresh dp_accounting RDP or PLD accountant that also knows randomized response."""
-    if accountant == 'rdp':
-        return _RdpAccountant(orders) if orders is not None else _RdpAccountant()
-    if accountant == 'pld':
-        return _PldAccountant()
-    raise ValueError(f"accountant must be 'rdp' or 'pld', got {accountant!r}")
-
-
-def epsilon_of(events: Sequence[dp_accounting.DpEvent], delta: float,
-               accountant: Accountant = 'rdp') -> float:
-    """ε(δ) of the composition of `events`, computed by dp_accounting."""
-    if not 0.0 <= delta < 1.0:
-        raise ValueError(f'delta must be in [0, 1), got {delta}')
-    acc = make_accountant(accountant)
-    acc.compose(dp_accounting.ComposedDpEvent(list(events)))
-    return float(acc.get_epsilon(delta))
+        return gaussian_event(self.noise_multiplier)

@@ -20,7 +20,7 @@ mechanism with the same ε has a strictly smaller privacy-loss distribution
 ICML 2015). `RandomizedResponseDpEvent` therefore carries the mechanism's
 parameters in dp_accounting's own terms (`noise_parameter` = probability of a
 uniformly random answer = 1 - p, `num_buckets` = 2), and
-`tfpriv.dp.mechanisms.make_accountant` teaches dp_accounting's RDP and PLD
+`tfpriv.dp.accounting.make_accountant` teaches dp_accounting's RDP and PLD
 accountants to compose it: the PLD accountant uses dp_accounting's
 `from_randomized_response`, the RDP accountant the exact Rényi divergence
 between the two output distributions (`rdp_of_randomized_response`).
@@ -105,5 +105,5 @@ class RandomizedResponse:
         return float(np.sqrt(r * (1 - r) / n) / p)
 
     def dp_event(self) -> RandomizedResponseDpEvent:
-        """One respondent's answer; compose with `tfpriv.dp.mechanisms.make_accountant`."""
+        """One respondent's answer; compose with `tfpriv.dp.accounting.make_accountant`."""
         return RandomizedResponseDpEvent(noise_parameter=1.0 - self.truth_probability, num_buckets=2)

@@ -38,31 +38,16 @@ def _missing_dependency(requirements: Sequence[str]) -> Optional[str]:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog='train.py', description='Train Keras models on MNIST or Credit Approval with or '
-        'without differential privacy (DP-SGD via TensorFlow Privacy, ε via dp_accounting).')
-    add = parser.add_argument
+def _add_common(add) -> None:
+    """Flags every mode shares (or that the default and --compare modes use)."""
     add('--model', choices=('mlp', 'cnn', 'cnn_large'), default='mlp', help='architecture (default mlp)')
     add('--optimizer', '--opt', dest='optimizer', choices=('sgd', 'adam'), default='sgd',
         help='optimizer (default sgd)')
     add('--learning-rate', '--lr', dest='learning_rate', type=float, default=0.1,
         help='learning rate (default 0.1)')
     add('--epochs', type=int, default=15, help='training epochs (default 15)')
-    add('--batch-size', type=int, default=32, help='batch size (default 32)')
-    add('--dp', action=argparse.BooleanOptionalAction, default=True,
-        help='train with DP-SGD (default) or not (--no-dp)')
-    add('--l2-norm-clip', '--l2_norm_clip', dest='l2_norm_clip', type=float, default=0.9,
-        help='per-example clip norm C (default 0.9)')
-    add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=0.9,
-        help='noise multiplier σ (default 0.9)')
-    add('--delta', type=float, default=None,
-        help='δ of the reported ε (default below 1/n; DP-SGD: n = training examples, '
-             '1e-5 for MNIST; --federated: n = clients K, user-level DP; --pate: 1e-5)')
-    add('--target-epsilon', type=float, default=None,
-        help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise-multiplier)')
-    add('--clipping', choices=('auto', 'fast', 'vectorized', 'microbatch'), default='auto',
-        help='DP clipping path (default auto: the fastest correct one for the model)')
+    add('--batch-size', type=int, default=32,
+        help='batch size; under DP-SGD the expected batch size q n (default 32)')
     add('--activation', choices=('relu', 'tanh'), default='relu', help='hidden activation')
     add('--dataset', choices=('mnist', 'credit'), default='mnist', help='data set (default mnist)')
     add('--num-train', type=int, default=None, help='use only the first N training examples')
@@ -74,12 +59,44 @@ def build_parser() -> argparse.ArgumentParser:
     add('--out', default=None, help='run directory for metrics/checkpoints (default runs/<model>_<dp>)')
     add('--images', default='images', help='directory of the figures (default images)')
     add('--resume', action='store_true',
-        help='continue the run in --out: DP-SGD from its last epoch; --federated from its last '
-             'round (refused without a checkpoint, with a corrupt one or with other settings)')
+        help='continue the run in --out with the same flags (--epochs included): DP-SGD from its '
+             'last epoch; --federated from its last round (refused without a checkpoint, with a '
+             'corrupt one or with other settings)')
     add('--verbose', type=int, choices=(0, 1, 2), default=1, help='Keras progress output')
+
+
+def _add_dpsgd(add) -> None:
+    """The DP-SGD flags (`tfpriv.dp.make_private`)."""
+    add('--dp', action=argparse.BooleanOptionalAction, default=True,
+        help='train with DP-SGD (default) or not (--no-dp)')
+    add('--l2-norm-clip', '--l2_norm_clip', dest='l2_norm_clip', type=float, default=0.9,
+        help='per-example clip norm C (default 0.9)')
+    add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=0.9,
+        help='noise multiplier σ (default 0.9)')
+    add('--delta', type=float, default=None,
+        help='δ of the reported ε, below 1/n (default 10^-d for an n of d digits; DP-SGD: n = '
+             'training examples, 1e-5 for MNIST; --federated: n = clients K, user-level DP; '
+             '--pate: 1e-5)')
+    add('--target-epsilon', type=float, default=None,
+        help='calibrate σ so that ε after --epochs epochs is at most this (overrides --noise-multiplier)')
+    add('--clipping', choices=('auto', 'fast', 'vectorized', 'microbatch'), default='auto',
+        help='DP clipping path (default auto: the fastest correct one for the model)')
+    add('--sampling', choices=('poisson', 'shuffle'), default='poisson',
+        help='poisson (default): each example in each step with probability q = batch/n, ε by '
+        'the Poisson-subsampled Gaussian; shuffle: fixed-size batches, ε by the replace-one '
+        'analysis of sampling without replacement (larger)')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='train.py', description='Train Keras models on MNIST or Credit Approval with or '
+        'without differential privacy (DP-SGD, ε via dp_accounting).')
+    _add_common(parser.add_argument_group('common').add_argument)
+    _add_dpsgd(parser.add_argument_group('DP-SGD').add_argument)
     for flag, module, help_text, _ in MODES:
-        add(f'--{flag}', action='store_true', help=help_text)
-        module.add_arguments(parser.add_argument_group(flag))
+        group = parser.add_argument_group(flag)
+        group.add_argument(f'--{flag}', action='store_true', help=help_text)
+        module.add_arguments(group)
     return parser
 
 
@@ -112,6 +129,8 @@ def validate(args: argparse.Namespace) -> List[str]:
     n = train_size(args)
     if not 1 <= args.batch_size <= n:
         errors.append(f'--batch-size must be in [1, {n}] (the training-set size), got {args.batch_size}')
+    if args.delta is not None and 0 < args.delta < 1 and args.delta >= 1 / n:
+        errors.append(f'--delta must be < 1/n = {1 / n:g} (n = {n} training examples), got {args.delta}')
     if args.target_epsilon is not None and not args.dp:
         errors.append('--target-epsilon needs --dp')
     modes = [flag for flag, _, _, _ in MODES if getattr(args, flag, False)]
@@ -130,7 +149,8 @@ def validate(args: argparse.Namespace) -> List[str]:
     return errors
 
 
-def _run_training(args: argparse.Namespace, dp: bool) -> dict:
+def _run_training(args: argparse.Namespace, dp: bool):
+    """One `train.py` training run (its figure and summary printed); the `TrainResult`."""
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.dpsgd import TrainConfig, train  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
@@ -140,19 +160,31 @@ def _run_training(args: argparse.Namespace, dp: bool) -> dict:
         batch_size=args.batch_size, dp=dp, l2_norm_clip=args.l2_norm_clip,
         noise_multiplier=args.noise_multiplier, delta=args.delta, target_epsilon=args.target_epsilon if dp else None,
         seed=args.seed, dataset=args.dataset, activation=args.activation, clipping=args.clipping,
-        num_train=args.num_train, num_test=args.num_test, resume=args.resume, verbose=args.verbose,
-        out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
-    metrics = train(config, data)
+        sampling=args.sampling, num_train=args.num_train, num_test=args.num_test, resume=args.resume,
+        verbose=args.verbose, out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
+    result = train(config, data)
     title = f"{args.model.upper()} on {args.dataset}, {'DP-SGD' if dp else 'no DP'}"
-    if dp:
-        title += f" (σ = {metrics['noise_multiplier']:.3g}, C = {args.l2_norm_clip})"
-    metrics['figure'] = plot_histories({config.tag: metrics['history']},
-                                       os.path.join(args.images, f'{config.tag}.png'), title)
-    print(f"{config.tag}: test accuracy = {metrics['test_accuracy']:.4f}")
-    if dp:
-        print(f"ε = {metrics['epsilon']:.3f} (RDP), {metrics['epsilon_pld']:.3f} (PLD), "
-              f"δ = {metrics['delta']:g}")
-    return metrics
+    privacy = result.privacy
+    if privacy:
+        title += f" (σ = {privacy.noise_multiplier:.3g}, C = {args.l2_norm_clip})"
+    plot_histories({config.tag: result.history}, os.path.join(args.images, f'{config.tag}.png'), title)
+    print(f"{config.tag}: test accuracy = {result.test_accuracy:.4f}")
+    if privacy:
+        pld = f', {privacy.epsilon_pld:.3f} (PLD)' if privacy.epsilon_pld is not None else ''
+        print(f"ε = {privacy.epsilon:.3f} (RDP){pld}, δ = {privacy.delta:g}, "
+              f"{privacy.sampling} sampling")
+    return result
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """`--compare`: the run with and without DP, their histories in one figure."""
+    from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
+    runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
+    path = plot_histories({tag: run.history for tag, run in runs.items()},
+                          os.path.join(args.images, f'{args.model}_compare.png'),
+                          f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
+    print(f'comparison figure: {path}')
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -169,26 +201,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, flag, False):
             print(json.dumps(module.run(args), indent=1, default=str))
             return 0
-    if args.compare:
-        from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
-        runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
-        path = plot_histories({tag: m['history'] for tag, m in runs.items()},
-                              os.path.join(args.images, f'{args.model}_compare.png'),
-                              f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
-        print(f'comparison figure: {path}')
-        return 0
-    from tfpriv.experiments.dpsgd import ResumeMismatch  # pylint: disable=g-import-not-at-top
     try:
-        metrics = _run_training(args, args.dp)
-    except ResumeMismatch as error:
+        if args.compare:
+            return _compare(args)
+        result = _run_training(args, args.dp)
+    except ValueError as error:  # ResumeMismatch, or a model/argument make_private refuses
         parser.error(str(error))
     if args.encrypted_eval:
         from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
         from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
         data = load_dataset('mnist').subset(None, args.num_test)
-        result = evaluate_encrypted(metrics['model'], data.x_test, data.y_test)
-        print(f'encrypted evaluation ({result.num_parties} parties, {result.num_images} images): '
-              f'accuracy {result.accuracy:.4f} vs plaintext {result.plaintext_accuracy:.4f}, '
-              f'{result.disagreements} disagreeing predictions, {result.seconds:.1f} s '
-              f'({result.slowdown:.1f}x plaintext), {result.bytes_per_image / 1e6:.2f} MB per image')
+        evaluation = evaluate_encrypted(result.model, data.x_test, data.y_test)
+        print(f'encrypted evaluation ({evaluation.num_parties} parties, {evaluation.num_images} '
+              f'images): accuracy {evaluation.accuracy:.4f} vs plaintext '
+              f'{evaluation.plaintext_accuracy:.4f}, {evaluation.disagreements} disagreeing '
+              f'predictions, {evaluation.seconds:.1f} s ({evaluation.slowdown:.1f}x plaintext), '
+              f'{evaluation.bytes_per_image / 1e6:.2f} MB per image')
     return 0

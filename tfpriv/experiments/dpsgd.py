@@ -15,19 +15,22 @@ import math
 import os
 import shutil
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 from absl import logging
 
 from tfpriv.data import Dataset
-from tfpriv.dp.keras import default_delta, make_private
+from tfpriv.dp.keras import PrivateTraining, make_private
 from tfpriv.model import build_model
 from tfpriv.errors import ResumeMismatch
 
-# Config fields that must match for --resume to continue a run.
-RESUME_KEYS = ('model', 'optimizer', 'learning_rate', 'batch_size', 'dp', 'l2_norm_clip', 'noise_multiplier', 'delta',
-               'target_epsilon', 'dataset', 'activation', 'clipping', 'num_train', 'seed')
+# Config fields that must match for --resume to continue a run. `epochs` (with num_train
+# and batch_size: the planned total steps) is one: σ calibrated for --target-epsilon depends
+# on it, and composing steps of two different σ under one σ's formula under-reports ε.
+RESUME_KEYS = ('model', 'optimizer', 'learning_rate', 'batch_size', 'epochs', 'dp', 'l2_norm_clip',
+               'noise_multiplier', 'delta', 'target_epsilon', 'dataset', 'activation', 'clipping',
+               'sampling', 'num_train', 'seed')
 
 
 @dataclasses.dataclass
@@ -48,6 +51,7 @@ class TrainConfig:
     dataset: str = 'mnist'
     activation: str = 'relu'
     clipping: str = 'auto'
+    sampling: str = 'poisson'
     num_train: Optional[int] = None
     num_test: Optional[int] = None
     out: str = 'runs/default'
@@ -117,73 +121,103 @@ def _history(records: List[Dict[str, float]]) -> Dict[str, List[float]]:
     return {k: [r[k] for r in records if k in r] for k in keys}
 
 
-def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> Dict[str, Any]:
-    """Trains `config.model` on `data` (with DP-SGD when `config.dp`); returns the metrics.
+@dataclasses.dataclass
+class PrivacyReport:
+    """What the DP-SGD run spent: ε (RDP; PLD for Poisson sampling only) at δ, and how."""
 
-    The metrics dict holds the config, the per-epoch history, final test
-    accuracy/loss, ε (RDP and PLD) and δ when DP, the clipping path and time.
-    """
-    previous = _prepare_dir(config)
-    tf.keras.utils.set_random_seed(config.seed)
-    n = data.num_train
-    delta = config.delta if config.delta is not None else default_delta(n)
-    # DP on the fast path needs a model without Dropout (see make_private); the
+    epsilon: float
+    epsilon_pld: Optional[float]
+    delta: float
+    noise_multiplier: float
+    clipping: str
+    sampling: str
+    sampling_probability: float
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A finished run: JSON-able figures (`metrics()`), and the trained Keras model apart."""
+
+    config: TrainConfig
+    model: tf.keras.Model
+    num_train: int
+    num_test: int
+    epochs_completed: int
+    history: Dict[str, List[float]]
+    test_accuracy: float
+    test_loss: float
+    train_seconds_this_session: float
+    privacy: Optional[PrivacyReport] = None
+
+    def metrics(self) -> Dict[str, Any]:
+        """Everything but the model, as written to `metrics.json` (privacy fields at top level)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ('model', 'privacy', 'config')}
+        out['config'] = dataclasses.asdict(self.config)
+        if self.privacy is not None:
+            out.update(dataclasses.asdict(self.privacy))
+        return out
+
+
+def _build(config: TrainConfig, data: Dataset) -> Tuple[tf.keras.Model, Optional[PrivateTraining]]:
+    """The model (wrapped by make_private under DP), compiled."""
+    # DP on the fast path needs a model without Dropout (see tfpriv.dp.clipping); the
     # noise of DP-SGD already regularizes, so models drop it under DP.
     dropout = 0.0 if config.dp and config.clipping in ('auto', 'fast') else None
     model = build_model(config.model, data.input_shape, data.num_classes,
                         activation=config.activation, dropout=dropout)
-    callbacks: List[tf.keras.callbacks.Callback] = []
-    private = None
-    if config.dp:
-        private = make_private(
-            model, num_examples=n, batch_size=config.batch_size, l2_norm_clip=config.l2_norm_clip,
-            noise_multiplier=None if config.target_epsilon else config.noise_multiplier,
-            target_epsilon=config.target_epsilon, epochs=config.epochs, delta=delta,
-            optimizer=config.optimizer, learning_rate=config.learning_rate, clipping=config.clipping)
-        model, optimizer, loss = private.model, private.optimizer, private.loss
-        callbacks.append(private.epsilon_callback)
-        logging.info('DP-SGD: clipping path %s, noise multiplier %.4f, q = %.5f',
-                     private.clipping, private.noise_multiplier, private.sampling_probability)
-    else:
-        optimizer = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[config.optimizer](
-            learning_rate=config.learning_rate)
-        loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=optimizer, loss=loss, metrics=['accuracy'])
+    if not config.dp:
+        optimizer = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[
+            config.optimizer](learning_rate=config.learning_rate)
+        model.compile(optimizer=optimizer, metrics=['accuracy'],
+                      loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model, None
+    private = make_private(
+        model, num_examples=data.num_train, batch_size=config.batch_size,
+        l2_norm_clip=config.l2_norm_clip,
+        noise_multiplier=None if config.target_epsilon else config.noise_multiplier,
+        target_epsilon=config.target_epsilon, epochs=config.epochs, delta=config.delta,
+        optimizer=config.optimizer, learning_rate=config.learning_rate, clipping=config.clipping,
+        sampling=config.sampling)
+    private.model.compile(optimizer=private.optimizer, loss=private.loss, metrics=['accuracy'])
+    logging.info('DP-SGD: clipping path %s, %s sampling, noise multiplier %.4f, q = %.5f',
+                 private.clipping, private.sampling, private.noise_multiplier,
+                 private.sampling_probability)
+    return private.model, private
+
+
+def _privacy(private: PrivateTraining, epochs_done: int) -> PrivacyReport:
+    pld = private.epsilon(epochs_done, 'pld') if private.sampling == 'poisson' else None
+    return PrivacyReport(private.epsilon(epochs_done), pld, private.delta, private.noise_multiplier,
+                         private.clipping, private.sampling, private.sampling_probability)
+
+
+def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> TrainResult:
+    """Trains `config.model` on `data` (with DP-SGD when `config.dp`); writes `metrics.json`.
+
+    Under DP the batches come from `PrivateTraining.dataset` (Poisson by
+    default, `config.sampling`), so ε describes what was trained.
+    """
+    previous = _prepare_dir(config)
+    tf.keras.utils.set_random_seed(config.seed)
+    model, private = _build(config, data)
     history_path = os.path.join(config.out, 'history.json')
-    callbacks += [
-        tf.keras.callbacks.BackupAndRestore(os.path.join(config.out, 'backup'),
-                                            delete_checkpoint=False),
-        _HistoryLog(history_path, previous),
-    ]
-    callbacks += list(extra_callbacks)
+    callbacks = [private.epsilon_callback] if private else []
+    callbacks += [tf.keras.callbacks.BackupAndRestore(os.path.join(config.out, 'backup'),
+                                                      delete_checkpoint=False),
+                  _HistoryLog(history_path, previous), *extra_callbacks]
+    if private:
+        feed = {'x': private.dataset(data.x_train, data.y_train)}
+    else:
+        feed = {'x': data.x_train, 'y': data.y_train, 'batch_size': config.batch_size}
     start = time.time()
-    model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=config.epochs,
-              validation_data=(data.x_test, data.y_test), callbacks=callbacks,
-              verbose=config.verbose)
+    model.fit(**feed, epochs=config.epochs, validation_data=(data.x_test, data.y_test),
+              callbacks=callbacks, verbose=config.verbose)
     seconds = time.time() - start
     test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0)
     records = _read_json(history_path, [])
-    metrics: Dict[str, Any] = {
-        'config': dataclasses.asdict(config), 'num_train': n, 'num_test': len(data.x_test),
-        'epochs_completed': len(records), 'history': _history(records),
-        'test_accuracy': float(test_accuracy), 'test_loss': float(test_loss),
-        'train_seconds_this_session': seconds, 'model': model,
-    }
-    if private is not None:
-        epochs_done = len(records)
-        metrics.update({
-            'epsilon': private.epsilon(epochs_done), 'epsilon_pld': private.epsilon(epochs_done, 'pld'),
-            'delta': delta, 'noise_multiplier': private.noise_multiplier,
-            'clipping': private.clipping, 'sampling_probability': private.sampling_probability,
-        })
-    _write_json(os.path.join(config.out, 'metrics.json'),
-                {k: v for k, v in metrics.items() if k != 'model' and _jsonable(v)})
-    return metrics
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
+    result = TrainResult(config, model, data.num_train, len(data.x_test), len(records),
+                         _history(records), float(test_accuracy), float(test_loss), seconds,
+                         _privacy(private, len(records)) if private else None)
+    _write_json(os.path.join(config.out, 'metrics.json'), result.metrics())
+    return result

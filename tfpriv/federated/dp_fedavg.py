@@ -24,18 +24,17 @@ the T-fold self-composition:
     SelfComposed(SampledWithoutReplacement(K, m, Gaussian(σ/2)), T)
 
 (Poisson sampling with add/remove-one adjacency would give a smaller ε for
-the same σ, but it is not the sampling performed here.) The DP noise itself
+the same σ, but it is not the sampling performed here.) The events, the
+accountant and `default_delta` (δ < 1/K) come from `tfpriv.dp.accounting`. The DP noise itself
 is drawn by TFF (TensorFlow Privacy's DP queries, seeded per round in the
 aggregator state), not by `tfpriv.rng`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import List
+from tfpriv.dp.accounting import default_delta, fedavg_epsilons as epsilons, fedavg_event as round_event
 
-import dp_accounting
-from dp_accounting import rdp
+__all__ = ['aggregator_factory', 'default_delta', 'epsilons', 'round_event']
 
 
 def aggregator_factory(clients_per_round: int, noise_multiplier: float, l2_norm_clip: float,
@@ -56,33 +55,3 @@ def aggregator_factory(clients_per_round: int, noise_multiplier: float, l2_norm_
                                          target_unclipped_quantile=target_quantile,
                                          clipped_count_stddev=count_stddev)
     return factory.gaussian_fixed(noise_multiplier, float(clients_per_round), l2_norm_clip)
-
-
-def round_event(num_clients: int, clients_per_round: int,
-                noise_multiplier: float) -> dp_accounting.DpEvent:
-    """The DpEvent of one DP-FedAvg round (fixed-size sampling without replacement)."""
-    if not 1 <= clients_per_round <= num_clients:
-        raise ValueError(f'clients_per_round must be in [1, {num_clients}], got {clients_per_round}')
-    return dp_accounting.SampledWithoutReplacementDpEvent(
-        num_clients, clients_per_round, dp_accounting.GaussianDpEvent(noise_multiplier / 2.0))
-
-
-def epsilons(num_clients: int, clients_per_round: int, noise_multiplier: float, rounds: int,
-             delta: float) -> List[float]:
-    """ε(δ) after each of rounds 1..`rounds` (RDP accountant, replace-one)."""
-    if not 0 < delta < 1:
-        raise ValueError(f'delta must be in (0, 1), got {delta}')
-    if noise_multiplier == 0:
-        return [float('inf')] * rounds
-    accountant = rdp.RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
-    event = round_event(num_clients, clients_per_round, noise_multiplier)
-    out = []
-    for _ in range(rounds):
-        accountant.compose(event)
-        out.append(float(accountant.get_epsilon(delta)))
-    return out
-
-
-def default_delta(num_clients: int) -> float:
-    """δ = 10^-(ceil(log10 K) + 1) < 1/K, the user-level analogue of the DP-SGD default."""
-    return 10.0 ** -(math.ceil(math.log10(max(num_clients, 1))) + 1)

@@ -29,6 +29,7 @@ from typing import List, Optional
 import dp_accounting
 import numpy as np
 
+from tfpriv.dp import accounting
 from tfpriv.rng import RandomSource
 
 UNANSWERED = -1
@@ -75,8 +76,8 @@ class LNMax:
         return np.argmax(counts + self._rng.laplace(counts.shape, 1.0 / self.noise_eps), axis=1)
 
     def dp_events(self, labels: np.ndarray) -> List[dp_accounting.DpEvent]:
-        per_query = dp_accounting.SelfComposedDpEvent(dp_accounting.LaplaceDpEvent(1.0 / self.noise_eps), 2)
-        return [dp_accounting.SelfComposedDpEvent(per_query, int(np.size(labels)))]
+        per_query = accounting.repeated(accounting.laplace_event(1.0 / self.noise_eps), 2)
+        return [accounting.repeated(per_query, int(np.size(labels)))]
 
 
 class GNMax:
@@ -94,8 +95,7 @@ class GNMax:
 
     def dp_events(self, labels: np.ndarray) -> List[dp_accounting.DpEvent]:
         answered = int(np.count_nonzero(np.asarray(labels) != UNANSWERED))
-        return [dp_accounting.SelfComposedDpEvent(
-            dp_accounting.GaussianDpEvent(self.sigma / math.sqrt(2.0)), answered)]
+        return [accounting.repeated(accounting.gaussian_event(self.sigma / math.sqrt(2.0)), answered)]
 
 
 class ConfidentGNMax:
@@ -126,8 +126,8 @@ class ConfidentGNMax:
         return labels
 
     def dp_events(self, labels: np.ndarray) -> List[dp_accounting.DpEvent]:
-        check = dp_accounting.SelfComposedDpEvent(
-            dp_accounting.GaussianDpEvent(self.sigma_threshold), int(np.size(labels)))
+        check = accounting.repeated(accounting.gaussian_event(self.sigma_threshold),
+                                    int(np.size(labels)))
         return [check] + self.gnmax.dp_events(labels)
 
 

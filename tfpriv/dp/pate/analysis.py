@@ -1,7 +1,7 @@
 """PATE privacy analysis: data-independent and data-dependent ε.
 
 Data-independent ε: the aggregator's DpEvents (`dp_events`) composed by
-dp_accounting's RDP accountant (`tfpriv.dp.mechanisms.epsilon_of`).
+dp_accounting's RDP accountant (`tfpriv.dp.accounting.epsilon_of`).
 
 Data-dependent ε: when the teachers agree, the noisy answer equals the
 plurality class j* with probability close to 1, and a neighbouring dataset
@@ -44,7 +44,7 @@ import numpy as np
 from dp_accounting.rdp import rdp_privacy_accountant
 from scipy import special, stats
 
-from tfpriv.dp.mechanisms import epsilon_of
+from tfpriv.dp.accounting import epsilon_of
 from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, GNMax, LNMax, vote_counts
 
 ORDERS = np.array([1.5, 1.75] + list(range(2, 257)) + [320, 384, 448, 512, 768, 1024], dtype=np.float64)

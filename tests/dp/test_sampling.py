@@ -1,0 +1,82 @@
+"""The batches `PrivateTraining.dataset` feeds are the ones the accountant assumes (issue #14 items 1, 6)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpriv.dp import make_private
+from tfpriv.dp.sampling import fixed_size_batches, poisson_batches
+from tfpriv.model import build_model
+
+N = 200
+
+
+def _rows(dataset):
+    """The row ids of every batch (x holds each row's id)."""
+    return [x.numpy().astype(int).ravel() for x, _ in dataset]
+
+
+def _ids():
+    return np.arange(N, dtype=np.float32)[:, None], np.zeros(N, dtype=np.int64)
+
+
+def test_poisson_batches_have_binomial_sizes_and_empty_batches():
+    """Each example joins each step independently w.p. q: the total count over S steps is
+    Binomial(S n, q); we accept it within 5 standard deviations (two-sided, p < 1e-6)."""
+    tf.keras.utils.set_random_seed(0)
+    q, steps = 0.01, 300
+    batches = _rows(poisson_batches(*_ids(), q, steps))
+    sizes = np.array([len(b) for b in batches])
+    assert len(batches) == steps
+    mean, sd = steps * N * q, np.sqrt(steps * N * q * (1 - q))
+    assert abs(sizes.sum() - mean) <= 5 * sd, sizes.sum()
+    # P(empty) = 0.99^200 = 0.134: among 300 steps Binomial(300, 0.134), mean 40, sd 5.9.
+    assert 10 <= np.sum(sizes == 0) <= 70
+    assert len(set(sizes.tolist())) > 3  # sizes vary
+    assert all(len(set(b.tolist())) == len(b) for b in batches)  # no row twice in a step
+    # Every example is sampled about equally: per-row counts Binomial(300, 0.01), mean 3.
+    counts = np.bincount(np.concatenate(batches), minlength=N)
+    assert counts.max() <= 14
+
+
+def test_each_epoch_draws_new_batches():
+    tf.keras.utils.set_random_seed(0)
+    for dataset in (poisson_batches(*_ids(), 0.1, 5), fixed_size_batches(*_ids(), 20, 5)):
+        first, second = _rows(dataset), _rows(dataset)
+        assert any(not np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_fixed_size_batches_are_uniform_subsets_of_exactly_b():
+    tf.keras.utils.set_random_seed(0)
+    batches = _rows(fixed_size_batches(*_ids(), 20, 100))
+    assert all(len(b) == 20 == len(set(b.tolist())) for b in batches)
+    counts = np.bincount(np.concatenate(batches), minlength=N)
+    # Each row in a step w.p. 0.1: counts Binomial(100, 0.1), mean 10, sd 3; 5 sd bounds.
+    assert counts.min() >= 0 and counts.max() <= 25 and abs(counts.mean() - 10) < 1e-9
+
+
+def _private(**kwargs):
+    model = build_model('mlp', (28, 28, 1), 10, dropout=0.0)
+    args = dict(num_examples=1000, batch_size=50, l2_norm_clip=1.0, noise_multiplier=1.0)
+    return make_private(model, **{**args, **kwargs})
+
+
+def test_dataset_refuses_data_of_another_size(mnist):
+    """Issue #14 item 6: num_examples=60000 with 6,000 fitted reported ε 0.84 instead of 2.08."""
+    private = _private()
+    with pytest.raises(ValueError, match='num_examples=500'):
+        private.dataset(mnist.x_train[:500], mnist.y_train[:500])
+    with pytest.raises(ValueError, match='same length'):
+        private.dataset(mnist.x_train[:1000], mnist.y_train[:999])
+
+
+def test_fit_takes_only_the_private_feed(mnist):
+    private = _private()
+    private.model.compile(optimizer=private.optimizer, loss=private.loss)
+    x, y = mnist.x_train[:1000], mnist.y_train[:1000]
+    with pytest.raises(ValueError, match=r'private.dataset\(x, y\)'):
+        private.model.fit(x, y, batch_size=50, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r'private.dataset\(x, y\)'):
+        private.model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(50), verbose=0)
+    history = private.model.fit(private.dataset(x, y), epochs=1, verbose=0)
+    assert np.isfinite(history.history['loss'][0])

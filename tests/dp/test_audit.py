@@ -343,3 +343,65 @@ def test_dp_run_lower_bound_below_accountant(mnist):
     assert report.canary_eps_lower <= upper
     assert abs(report.mia_auc - 0.5) <= 4 * null_auc_se(500, 500)
     assert report.delta == private.delta == 1e-5
+
+
+# ---------------------------------------------------------------- audit_training, without TensorFlow
+
+class LookupModel:
+    """A perfect memoriser: logit 10 on the label it was trained with for an image it saw, else 0."""
+
+    def __init__(self, x, y, memorise=True):
+        self.table = {row.tobytes(): label for row, label in zip(x, y)} if memorise else {}
+
+    def predict(self, x, batch_size=None, verbose=0):
+        del batch_size, verbose
+        logits = np.zeros((len(x), 10))
+        for i, row in enumerate(x):
+            if row.tobytes() in self.table:
+                logits[i, self.table[row.tobytes()]] = 10.0
+        return logits
+
+
+def tiny_dataset():
+    from tfpriv.data import Dataset  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(9)
+    return Dataset('tiny', rng.random((1200, 4, 4, 1)).astype(np.float32), rng.integers(0, 10, 1200),
+                   rng.random((50, 4, 4, 1)).astype(np.float32), rng.integers(0, 10, 50), 10)
+
+
+def test_audit_training_detects_a_memoriser_and_clears_a_model_that_ignores_its_data():
+    seen = []
+
+    def memorise(x, y):
+        seen.append(len(x))
+        return LookupModel(x, y)
+
+    leaky = audit.audit_training(memorise, tiny_dataset(), num_train=300, num_canaries=400, seed=1)
+    assert seen == [leaky.num_train_examples] == [300 + leaky.num_canaries_included]
+    assert (leaky.mia_auc, leaky.mia_advantage, leaky.train_accuracy) == (1.0, 1.0, 1.0)
+    assert leaky.trained_attack_auc == 1.0
+    assert leaky.num_nonmembers == 300 and leaky.num_canaries == 400
+    # Every canary guess is right; the best k is the largest all-correct one.
+    assert leaky.canary_correct == leaky.canary_guesses
+    k = leaky.canary_guesses
+    q = (0.05 / 4) ** (1 / k)
+    assert leaky.canary_eps_lower == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    blind = audit.audit_training(lambda x, y: LookupModel(x, y, memorise=False), tiny_dataset(),
+                                 num_train=300, num_canaries=400, seed=1)
+    assert (blind.mia_auc, blind.mia_advantage, blind.canary_eps_lower) == (0.5, 0.0, 0.0)
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    ({'train_fn': lambda x, y: None}, TypeError, 'train_fn must return'),
+    ({'train_fn': 'not callable'}, TypeError, 'train_fn must be callable'),
+    ({'num_canaries': 1199}, ValueError, 'num_canaries'),
+    ({'num_train': 1100}, ValueError, 'num_train'),
+    ({'num_nonmembers': 5000}, ValueError, 'num_nonmembers'),
+    ({'confidence': 1.5}, ValueError, 'confidence'),
+    ({'seed': -1}, ValueError, 'seed'),
+])
+def test_audit_training_bad_input(kwargs, error, message):
+    arguments = {'train_fn': LookupModel, 'num_train': 300, 'num_canaries': 100, 'seed': 0}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        audit.audit_training(arguments.pop('train_fn'), tiny_dataset(), **arguments)

@@ -36,7 +36,7 @@ def _check_counts(num_correct: int, num_guesses: int, num_canaries: int) -> None
 
 def audit_p_value(num_correct: int, num_guesses: int, epsilon: float, *, num_canaries: int,
                   delta: float = 0.0) -> float:
-    """Upper bound on P[≥ `num_correct` correct of `num_guesses`] under (ε, δ)-DP (see module)."""
+    """Bound on P[≥ `num_correct` right of `num_guesses`] under (ε, δ)-DP (see the module)."""
     _check_counts(num_correct, num_guesses, num_canaries)
     epsilon = checks.number('epsilon', epsilon, minimum=0.0)
     delta = checks.number('delta', delta, minimum=0.0, maximum=1.0)

@@ -44,7 +44,8 @@ def make_canaries(x: np.ndarray, y: np.ndarray, num_classes: int,
     return x, (np.asarray(y) + shift) % num_classes, included
 
 
-def guess_counts(num_canaries: int, fractions: Sequence[float] = GUESS_FRACTIONS) -> Tuple[int, ...]:
+def guess_counts(num_canaries: int,
+                 fractions: Sequence[float] = GUESS_FRACTIONS) -> Tuple[int, ...]:
     """The distinct k = max(1, ⌊f·m⌋) per side, capped at ⌊m/2⌋ so the 2k guesses fit."""
     for fraction in fractions:
         checks.number('fractions', fraction, minimum=0.0, maximum=0.5, strict_minimum=True)

@@ -389,6 +389,7 @@ def test_audit_training_detects_a_memoriser_and_clears_a_model_that_ignores_its_
     blind = audit.audit_training(lambda x, y: LookupModel(x, y, memorise=False), tiny_dataset(),
                                  num_train=300, num_canaries=400, seed=1)
     assert (blind.mia_auc, blind.mia_advantage, blind.canary_eps_lower) == (0.5, 0.0, 0.0)
+    assert blind.summary().startswith('MIA AUC 0.500 (advantage 0.000)')
 
 
 @pytest.mark.parametrize('kwargs,error,message', [

@@ -53,6 +53,13 @@ class AuditReport:
     train_accuracy: float
     test_accuracy: float
 
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        return (f'MIA AUC {self.mia_auc:.3f} (advantage {self.mia_advantage:.3f}), trained attack '
+                f'AUC {self.trained_attack_auc:.3f}; canary audit: {self.canary_correct}/'
+                f'{self.canary_guesses} correct, eps >= {self.canary_eps_lower:.3f} at '
+                f'{self.confidence:.0%} confidence (delta={self.delta:g}, m={self.num_canaries})')
+
 
 @dataclasses.dataclass
 class _AuditState:
@@ -159,8 +166,5 @@ def audit_training(train_fn: TrainFn, data: Dataset, *, num_train: int, num_cana
     model = _train(state, train_fn, rng)
     _predict(state, model, from_logits)
     report = _report(state, confidence, delta, seed)
-    logging.info('audit: MIA AUC %.3f, advantage %.3f, trained AUC %.3f, canary ε ≥ %.3f '
-                 '(%d/%d correct)', report.mia_auc, report.mia_advantage,
-                 report.trained_attack_auc, report.canary_eps_lower, report.canary_correct,
-                 report.canary_guesses)
+    logging.info('audit: %s', report.summary())
     return report

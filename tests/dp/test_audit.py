@@ -1,0 +1,408 @@
+"""Empirical privacy audit: metrics against independent references, the canary ε lower
+bound against hand-computed binomial tails and a mechanism of known ε, and real runs.
+
+Tolerances: an AUC estimated from n₁ members and n₀ non-members has standard error
+≤ sqrt((n₁ + n₀ + 1) / (12 n₁ n₀)) at AUC = 0.5 (Hanley & McNeil 1982, the Mann-Whitney
+null variance); "blind" attacks are asserted within 4 such SEs of 0.5 (two-sided).
+"""
+
+import itertools
+import json
+import math
+import os
+import pathlib
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from tfpriv.dp import audit
+from tfpriv.dp.audit import mia
+
+AUDIT_VENV_PYTHON = pathlib.Path('/tmp/audit-venv/bin/python')
+TFP_0812 = pathlib.Path('/tmp/audit-venv/tfp0812/tensorflow_privacy')
+
+
+def null_auc_se(n1: int, n0: int) -> float:
+    return math.sqrt((n1 + n0 + 1) / (12.0 * n1 * n0))
+
+
+# ---------------------------------------------------------------- independent references
+
+def binomial_tail(v: int, r: int, p: float) -> float:
+    """P[Binomial(r, p) >= v] as an exact sum of math.comb terms."""
+    return sum(math.comb(r, j) * p ** j * (1 - p) ** (r - j) for j in range(v, r + 1))
+
+
+def reference_lower_bound(v: int, r: int, beta: float) -> float:
+    """The ε at which P[Binomial(r, e^ε/(1+e^ε)) >= v] = β, by bisection on math.comb sums."""
+    lo, hi = 0.0, 30.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        p = 1 / (1 + math.exp(-mid))
+        lo, hi = (mid, hi) if binomial_tail(v, r, p) < beta else (lo, mid)
+    return lo
+
+
+def pairwise_auc(members, nonmembers) -> float:
+    """Mann-Whitney over all pairs in pure Python: wins + ½ ties."""
+    wins = sum((a > b) + 0.5 * (a == b) for a, b in itertools.product(members, nonmembers))
+    return wins / (len(members) * len(nonmembers))
+
+
+def brute_force_advantage(members, nonmembers) -> float:
+    """max_t |TPR − FPR| of "member if score >= t", t over every observed value and +∞."""
+    best = 0.0
+    for t in list(members) + list(nonmembers) + [math.inf]:
+        tpr = sum(s >= t for s in members) / len(members)
+        fpr = sum(s >= t for s in nonmembers) / len(nonmembers)
+        best = max(best, abs(tpr - fpr))
+    return best
+
+
+# ---------------------------------------------------------------- the ε lower bound
+
+@pytest.mark.parametrize('r', [10, 100])
+def test_all_correct_has_closed_form(r):
+    """v = r: the tail is q^r, so the bound solves q = β^(1/r), ε = log(q / (1 − q))."""
+    q = 0.05 ** (1 / r)
+    expected = math.log(q / (1 - q))
+    assert audit.epsilon_lower_bound(r, r, num_canaries=1000) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize('v,r,confidence', [(18, 20, 0.95), (70, 100, 0.99), (41, 60, 0.9)])
+def test_bound_matches_hand_computed_binomial_tail(v, r, confidence):
+    eps = audit.epsilon_lower_bound(v, r, num_canaries=200, confidence=confidence)
+    assert eps == pytest.approx(reference_lower_bound(v, r, 1 - confidence), abs=1e-8)
+    # The defining property, both sides: rejected at eps, not rejected just above.
+    tail = lambda e: binomial_tail(v, r, 1 / (1 + math.exp(-e)))  # noqa: E731
+    assert tail(eps) < 1 - confidence <= tail(eps + 1e-6)
+
+
+def test_delta_term_matches_hand_computation():
+    """(ε, δ): tail + 2mδ · max_i P[v − i ≤ B < v] / i, summed by hand."""
+    m, r, v, eps, delta = 50, 12, 10, 1.0, 1e-3
+    p = 1 / (1 + math.exp(-eps))
+    pmf = [math.comb(r, j) * p ** j * (1 - p) ** (r - j) for j in range(r + 1)]
+    alpha = max(sum(pmf[v - i:v]) / i for i in range(1, v + 1))
+    expected = binomial_tail(v, r, p) + 2 * m * delta * alpha
+    assert audit.audit_p_value(v, r, eps, num_canaries=m, delta=delta) == pytest.approx(expected,
+                                                                                         rel=1e-12)
+    assert audit.audit_p_value(v, r, eps, num_canaries=m) == pytest.approx(binomial_tail(v, r, p),
+                                                                           rel=1e-12)
+
+
+def test_bound_monotone():
+    bound = audit.epsilon_lower_bound
+    by_correct = [bound(v, 100, num_canaries=500) for v in range(50, 101, 5)]
+    assert by_correct[0] == 0.0 and all(a < b for a, b in zip(by_correct[1:], by_correct[2:]))
+    by_confidence = [bound(90, 100, num_canaries=500, confidence=c) for c in (0.5, 0.9, 0.99, 0.999)]
+    assert all(a > b for a, b in zip(by_confidence, by_confidence[1:]))
+    by_delta = [bound(90, 100, num_canaries=500, delta=d) for d in (0.0, 1e-5, 1e-3, 1e-2)]
+    assert all(a > b for a, b in zip(by_delta, by_delta[1:]))
+    # Half right is what a coin gets: no evidence of leakage at all.
+    assert bound(50, 100, num_canaries=500) == 0.0 == bound(0, 0, num_canaries=10)
+
+
+def randomized_response_audit(epsilon: float, m: int, seed: int) -> audit.CanaryAudit:
+    """Canary audit of ε-DP randomized response on each canary's inclusion bit."""
+    rng = np.random.default_rng(seed)
+    included = rng.random(m) < 0.5
+    truthful = rng.random(m) < math.exp(epsilon) / (1 + math.exp(epsilon))
+    reported = np.where(truthful, included, ~included)
+    return audit.canary_audit(reported.astype(float), included)
+
+
+def test_canary_audit_is_sound_and_tight_on_a_mechanism_of_known_epsilon():
+    """RR with ε = 2 on m = 20,000 canaries: guessing all gives v ≈ q·m, q = e²/(1+e²) = 0.881.
+
+    Sound: bound ≤ 2 (fails with probability ≤ β = 5% over the seed, fixed here).
+    Tight: the binomial std of v/m is sqrt(q(1−q)/m) = 0.0023; at β/4 the bound sits
+    ~2.5 std below q, q_lb ≈ 0.875, ε_lb ≈ 1.95; asserting ≥ 1.85 leaves 2 std more.
+    """
+    result = randomized_response_audit(2.0, 20000, seed=1)
+    assert 1.85 <= result.epsilon_lower <= 2.0
+    assert result.num_guesses == 20000
+
+
+def test_canary_audit_without_noise_gives_a_large_bound():
+    """No randomisation (the truth is reported, ε = ∞).
+
+    Guessing the top and bottom m/4 is then all right (r = 1000); guessing all m is
+    right except for the |#included − m/2| surplus. So the bound lies between the
+    all-correct bounds for r = 1000 and r = 2000 at level β/4.
+    """
+    result = randomized_response_audit(50.0, 2000, seed=2)
+
+    def all_correct(r):
+        q = (0.05 / 4) ** (1 / r)
+        return math.log(q / (1 - q))
+
+    assert all_correct(1000) - 1e-9 <= result.epsilon_lower <= all_correct(2000)
+    assert all_correct(1000) > 4.3
+
+
+def test_canary_audit_with_uninformative_scores_gives_zero():
+    rng = np.random.default_rng(3)
+    result = audit.canary_audit(rng.normal(size=1000), rng.random(1000) < 0.5)
+    assert result.epsilon_lower == 0.0
+
+
+# ---------------------------------------------------------------- MIA metrics
+
+def test_auc_and_advantage_match_pairwise_references():
+    rng = np.random.default_rng(4)
+    # Rounded to force ties between and within the groups.
+    members = np.round(rng.normal(0.7, 1.0, 60), 1)
+    nonmembers = np.round(rng.normal(0.0, 1.0, 45), 1)
+    assert audit.roc_auc(members, nonmembers) == pytest.approx(pairwise_auc(members, nonmembers),
+                                                               abs=1e-12)
+    assert audit.attacker_advantage(members, nonmembers) == pytest.approx(
+        brute_force_advantage(members, nonmembers), abs=1e-12)
+    result = audit.threshold_attack(-members, -nonmembers)  # losses: members lower
+    assert result.auc == pytest.approx(pairwise_auc(members, nonmembers), abs=1e-12)
+    assert (result.num_members, result.num_nonmembers) == (60, 45)
+
+
+def test_roc_curve_endpoints_and_monotone():
+    fpr, tpr = audit.roc_curve([3.0, 2.0, 2.0], [2.0, 1.0])
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 1 / 3, 1, 1])
+
+
+def test_blind_attack_is_near_one_half():
+    rng = np.random.default_rng(5)
+    members, nonmembers = rng.exponential(1.0, 2000), rng.exponential(1.0, 1500)
+    result = audit.threshold_attack(members, nonmembers)
+    assert abs(result.auc - 0.5) <= 4 * null_auc_se(2000, 1500)
+
+
+def test_per_example_loss_and_features_match_formulas():
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    labels = np.array([0, 1])
+    expected = [-2.0 + math.log(sum(math.exp(z) for z in row)) if k == 0 else
+                -0.0 + math.log(sum(math.exp(z) for z in row))
+                for k, row in zip(labels, logits)]
+    np.testing.assert_allclose(audit.per_example_loss(logits, labels), expected, rtol=1e-12)
+    features = audit.attack_features(logits, labels)
+    probs = [[math.exp(z) / sum(math.exp(w) for w in row) for z in row] for row in logits]
+    entropy = [-sum(p * math.log(p) for p in row) for row in probs]
+    np.testing.assert_allclose(features[:, 0], np.log(expected), rtol=1e-12)
+    np.testing.assert_allclose(features[:, 1], entropy, rtol=1e-12)
+    np.testing.assert_allclose(features[:, 2], [2.0 - 0.5, 0.0 - 3.0], rtol=1e-12)
+
+
+def test_fit_logistic_minimises_its_objective():
+    """Newton's answer equals a generic optimizer's on the same penalised log-likelihood."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(300, 3))
+    y = (x @ [1.5, -2.0, 0.0] + rng.logistic(size=300) > 0).astype(float)
+    w = rng.uniform(0.5, 2.0, 300)
+
+    def objective(params):
+        z = x @ params[:3] + params[3]
+        return np.sum(w * (np.logaddexp(0, z) - y * z)) + 0.5 * 2.0 * np.sum(params[:3] ** 2)
+
+    reference = optimize.minimize(objective, np.zeros(4), method='BFGS', options={'gtol': 1e-10}).x
+    np.testing.assert_allclose(mia.fit_logistic(x, y, w, l2=2.0), reference, atol=1e-5)
+
+
+def test_trained_attack_finds_signal_a_threshold_on_one_feature_misses():
+    """Members differ only in feature 2: the threshold on feature 1 is blind, the trained attack is not."""
+    rng = np.random.default_rng(7)
+    members = np.column_stack([rng.normal(size=800), rng.normal(1.5, 1.0, 800)])
+    nonmembers = np.column_stack([rng.normal(size=600), rng.normal(0.0, 1.0, 600)])
+    trained = audit.trained_attack(members, nonmembers, seed=0)
+    blind = audit.threshold_attack(-members[:, 0], -nonmembers[:, 0])
+    # Bayes AUC of a 1.5-std mean shift is Φ(1.5 / √2) = 0.856.
+    assert abs(trained.auc - 0.856) <= 4 * null_auc_se(800, 600)
+    assert abs(blind.auc - 0.5) <= 4 * null_auc_se(800, 600)
+    no_signal = audit.trained_attack(rng.normal(size=(800, 2)), rng.normal(size=(600, 2)), seed=0)
+    assert abs(no_signal.auc - 0.5) <= 4 * null_auc_se(800, 600)
+
+
+@pytest.mark.parametrize('call,message', [
+    (lambda: audit.epsilon_lower_bound(11, 10, num_canaries=20), 'num_correct'),
+    (lambda: audit.epsilon_lower_bound(5, 30, num_canaries=20), 'num_guesses'),
+    (lambda: audit.epsilon_lower_bound(5, 10, num_canaries=20, confidence=1.0), 'confidence'),
+    (lambda: audit.epsilon_lower_bound(5, 10, num_canaries=20, delta=-0.1), 'delta'),
+    (lambda: audit.canary_audit([1.0, 2.0, 3.0], [True, False]), 'scores'),
+    (lambda: audit.roc_auc([], [1.0]), 'member_scores'),
+    (lambda: audit.threshold_attack([np.nan], [1.0]), 'member_loss'),
+    (lambda: audit.per_example_loss(np.zeros((2, 3)), [0, 3]), 'labels'),
+    (lambda: audit.trained_attack(np.zeros((5, 2)), np.zeros((5, 3))), 'columns'),
+])
+def test_bad_input_names_the_argument(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+# ---------------------------------------------------------------- cross-check with TF Privacy 0.8.12
+
+REFERENCE_SCRIPT = textwrap.dedent('''
+    import json, sys, types
+    import numpy as np
+    root = sys.argv[1]
+    for name, path in (('tensorflow_privacy', root), ('tensorflow_privacy.privacy', root + '/privacy')):
+        module = types.ModuleType(name)  # skip the package __init__, which imports TensorFlow
+        module.__path__ = [path]
+        sys.modules[name] = module
+    from tensorflow_privacy.privacy.privacy_tests.membership_inference_attack import (
+        data_structures as ds, membership_inference_attack as mia)
+    arrays = np.load(sys.argv[2])
+    np.random.seed(0)
+    data = ds.AttackInputData(logits_train=arrays['logits_train'], logits_test=arrays['logits_test'],
+                              labels_train=arrays['labels_train'], labels_test=arrays['labels_test'])
+    results = mia.run_attacks(data, ds.SlicingSpec(entire_dataset=True), attack_types=[
+        ds.AttackType.THRESHOLD_ATTACK, ds.AttackType.LOGISTIC_REGRESSION])
+    print(json.dumps({r.attack_type.name: [r.get_auc(), r.get_attacker_advantage()]
+                      for r in results.single_attack_results}))
+''')
+
+
+@pytest.mark.skipif(not (AUDIT_VENV_PYTHON.exists() and TFP_0812.is_dir()),
+                    reason='needs /tmp/audit-venv with scikit-learn and the TF Privacy 0.8.12 sources')
+def test_matches_tensorflow_privacy_0812(tmp_path):
+    """Same logits through TF Privacy 0.8.12's run_attacks (sklearn) and through tfpriv."""
+    rng = np.random.default_rng(8)
+    labels_train, labels_test = rng.integers(0, 10, 1000), rng.integers(0, 10, 800)
+    logits_train = rng.normal(size=(1000, 10)) + 2.0 * np.eye(10)[labels_train]
+    logits_test = rng.normal(size=(800, 10)) + 1.2 * np.eye(10)[labels_test]
+    np.savez(tmp_path / 'in.npz', logits_train=logits_train, logits_test=logits_test,
+             labels_train=labels_train, labels_test=labels_test)
+    script = tmp_path / 'reference.py'
+    script.write_text(REFERENCE_SCRIPT)
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    out = subprocess.run([str(AUDIT_VENV_PYTHON), str(script), str(TFP_0812), str(tmp_path / 'in.npz')],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    reference = json.loads(out.strip().splitlines()[-1])
+    ours = audit.threshold_attack(audit.per_example_loss(logits_train, labels_train),
+                                  audit.per_example_loss(logits_test, labels_test))
+    # Deterministic: identical up to float rounding of the loss.
+    assert ours.auc == pytest.approx(reference['THRESHOLD_ATTACK'][0], abs=1e-9)
+    assert ours.advantage == pytest.approx(reference['THRESHOLD_ATTACK'][1], abs=1e-9)
+    # TF Privacy's features: logits and loss. Different folds (2 vs 5) and regularisation
+    # (grid-searched C vs fixed): equal within 4 SEs of an AUC on these sizes.
+    features = [np.column_stack([logits, audit.per_example_loss(logits, labels)])
+                for logits, labels in ((logits_train, labels_train), (logits_test, labels_test))]
+    trained = audit.trained_attack(*features, seed=0)
+    assert abs(trained.auc - reference['LOGISTIC_REGRESSION'][0]) <= 4 * null_auc_se(1000, 800)
+    assert trained.auc > 0.6  # the signal is there, so the comparison is not between two blind attacks
+
+
+# ---------------------------------------------------------------- real training runs
+
+def audited_run(mnist, noise_multiplier: float):
+    """MLP, DP-SGD (Adam, C = 1, batch 50, 30 epochs, δ = 1e-5) on 500 MNIST images + ~100 of 200 canaries."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tfpriv.dp import make_private  # pylint: disable=import-outside-toplevel
+    from tfpriv.model import build_model  # pylint: disable=import-outside-toplevel
+    runs = []
+
+    def train_fn(x, y):
+        tf.keras.utils.set_random_seed(0)
+        model = build_model('mlp', mnist.input_shape, 10, dropout=0.0)
+        private = make_private(model, num_examples=len(x), batch_size=50, l2_norm_clip=1.0,
+                               noise_multiplier=noise_multiplier, optimizer='adam',
+                               learning_rate=0.003, delta=1e-5)
+        private.model.compile(optimizer=private.optimizer, loss=private.loss)
+        private.model.fit(x, y, batch_size=50, epochs=30, verbose=0)
+        runs.append(private)
+        return private.model
+
+    report = audit.audit_training(train_fn, mnist.subset(None, 2000), num_train=500,
+                                  num_canaries=200, seed=0, delta=1e-5)
+    return report, runs[0]
+
+
+@pytest.mark.slow
+def test_no_noise_run_leaks_measurably(mnist):
+    """σ = 0: the model memorises; the MIA and the canary audit must both see it.
+
+    Audited at δ = 1e-5 (2mδ = 0.004): all-correct guesses on the top/bottom 50 of the
+    200 canaries give ε ≥ 3.09 at β/4; > 1.5 leaves room for a few misses. MIA AUC > 0.6 as the issue asks, well
+    outside 0.5 ± 4 SE = 0.5 ± 0.073 for 500 vs 500.
+    """
+    report, private = audited_run(mnist, 0.0)
+    assert private.epsilon(30) == math.inf
+    assert report.num_train_examples == 500 + report.num_canaries_included
+    assert report.mia_auc > 0.6 and report.trained_attack_auc > 0.6
+    assert report.canary_eps_lower > 1.5
+    assert report.train_accuracy > 0.95
+
+
+@pytest.mark.slow
+def test_dp_run_lower_bound_below_accountant(mnist):
+    """σ = 2.5 (ε = 3.08 RDP, 2.82 PLD at δ = 1e-5): the measured lower bound never exceeds the proven
+    upper bound, and the MIA sees (almost) nothing: AUC within 4 SE (0.073) of 0.5."""
+    report, private = audited_run(mnist, 2.5)
+    upper = min(private.epsilon(30), private.epsilon(30, 'pld'))
+    assert 1.0 < upper <= 3.2
+    assert report.canary_eps_lower <= upper
+    assert abs(report.mia_auc - 0.5) <= 4 * null_auc_se(500, 500)
+    assert report.delta == private.delta == 1e-5
+
+
+# ---------------------------------------------------------------- audit_training, without TensorFlow
+
+class LookupModel:
+    """A perfect memoriser: logit 10 on the label it was trained with for an image it saw, else 0."""
+
+    def __init__(self, x, y, memorise=True):
+        self.table = {row.tobytes(): label for row, label in zip(x, y)} if memorise else {}
+
+    def predict(self, x, batch_size=None, verbose=0):
+        del batch_size, verbose
+        logits = np.zeros((len(x), 10))
+        for i, row in enumerate(x):
+            if row.tobytes() in self.table:
+                logits[i, self.table[row.tobytes()]] = 10.0
+        return logits
+
+
+def tiny_dataset():
+    from tfpriv.data import Dataset  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(9)
+    return Dataset('tiny', rng.random((1200, 4, 4, 1)).astype(np.float32), rng.integers(0, 10, 1200),
+                   rng.random((50, 4, 4, 1)).astype(np.float32), rng.integers(0, 10, 50), 10)
+
+
+def test_audit_training_detects_a_memoriser_and_clears_a_model_that_ignores_its_data():
+    seen = []
+
+    def memorise(x, y):
+        seen.append(len(x))
+        return LookupModel(x, y)
+
+    leaky = audit.audit_training(memorise, tiny_dataset(), num_train=300, num_canaries=400, seed=1)
+    assert seen == [leaky.num_train_examples] == [300 + leaky.num_canaries_included]
+    assert (leaky.mia_auc, leaky.mia_advantage, leaky.train_accuracy) == (1.0, 1.0, 1.0)
+    assert leaky.trained_attack_auc == 1.0
+    assert leaky.num_nonmembers == 300 and leaky.num_canaries == 400
+    # Every canary guess is right; the best k is the largest all-correct one.
+    assert leaky.canary_correct == leaky.canary_guesses
+    k = leaky.canary_guesses
+    q = (0.05 / 4) ** (1 / k)
+    assert leaky.canary_eps_lower == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    blind = audit.audit_training(lambda x, y: LookupModel(x, y, memorise=False), tiny_dataset(),
+                                 num_train=300, num_canaries=400, seed=1)
+    assert (blind.mia_auc, blind.mia_advantage, blind.canary_eps_lower) == (0.5, 0.0, 0.0)
+    assert blind.summary().startswith('MIA AUC 0.500 (advantage 0.000)')
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    ({'train_fn': lambda x, y: None}, TypeError, 'train_fn must return'),
+    ({'train_fn': 'not callable'}, TypeError, 'train_fn must be callable'),
+    ({'num_canaries': 1199}, ValueError, 'num_canaries'),
+    ({'num_train': 1100}, ValueError, 'num_train'),
+    ({'num_nonmembers': 5000}, ValueError, 'num_nonmembers'),
+    ({'confidence': 1.5}, ValueError, 'confidence'),
+    ({'seed': -1}, ValueError, 'seed'),
+])
+def test_audit_training_bad_input(kwargs, error, message):
+    arguments = {'train_fn': LookupModel, 'num_train': 300, 'num_canaries': 100, 'seed': 0}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        audit.audit_training(arguments.pop('train_fn'), tiny_dataset(), **arguments)

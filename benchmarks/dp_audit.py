@@ -62,9 +62,11 @@ def make_train_fn(model_name: str, dp: bool, seed: int, args, record: dict):
                                    l2_norm_clip=args.l2_norm_clip, target_epsilon=args.target_epsilon,
                                    epochs=epochs, delta=DELTA, optimizer='adam',
                                    learning_rate=args.dp_learning_rate)
-            model, optimizer, loss = private.model, private.optimizer, private.loss
             record.update(sigma=private.noise_multiplier, rdp=private.epsilon(epochs),
                           pld=private.epsilon(epochs, 'pld'))
+            private.model.compile(optimizer=private.optimizer, loss=private.loss)
+            private.model.fit(private.dataset(x, y, seed=seed), epochs=epochs, verbose=0)
+            return private.model
         model.compile(optimizer=optimizer, loss=loss)
         model.fit(x, y, batch_size=args.batch_size, epochs=epochs, verbose=0)
         return model

@@ -308,7 +308,7 @@ def audited_run(mnist, noise_multiplier: float):
                                noise_multiplier=noise_multiplier, optimizer='adam',
                                learning_rate=0.003, delta=1e-5)
         private.model.compile(optimizer=private.optimizer, loss=private.loss)
-        private.model.fit(x, y, batch_size=50, epochs=30, verbose=0)
+        private.model.fit(private.dataset(x, y, seed=0), epochs=30, verbose=0)
         runs.append(private)
         return private.model
 

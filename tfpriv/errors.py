@@ -43,3 +43,11 @@ class PlaintextOverflowError(ArithmeticError):
 
 class UnsupportedLayerError(ValueError):
     """The model contains a layer or activation that has no exact SMPC evaluation here."""
+
+
+class MalformedMessageError(ValueError):
+    """A party's protocol message has the wrong number of arrays, shape or dtype."""
+
+
+class InconsistentResultError(ArithmeticError):
+    """A revealed aggregate is impossible (e.g. a count outside [0, N]): a party deviated."""

@@ -26,6 +26,8 @@ import numpy as np
 
 from tfpriv.crypto.smpc.party import Cluster, Traffic
 from tfpriv.crypto.smpc.tensor import SharedTensor, stack
+from tfpriv.data.base import Dataset
+from tfpriv.data.credit import BINARY, NUM_COLUMNS, NUMERIC, encode, load_credit, read_rows
 
 PARTITIONS = ('rows', 'columns')
 NORMALIZATION_LEVELS = 6  # variance floor 4^-6 ~ 2.4e-4 of the squared bound
@@ -113,14 +115,13 @@ def share_columns(cluster: Cluster, owners: Sequence[OwnerData],
     if not owners or owners[0].y is None:
         raise ValueError('share_columns needs owners, the first of them holding the labels')
     rows = len(owners[0].x)
-    columns = []
+    columns, parties = [], []
     for owner in owners:
         _check_owner(owner, None, rows, num_classes)
-        party = cluster.client(owner.name)
-        columns += [SharedTensor.share(cluster, column, owner=party)
+        parties.append(cluster.client(owner.name))
+        columns += [SharedTensor.share(cluster, column, owner=parties[-1])
                     for column in np.asarray(owner.x, np.float64).T]
-    label_owner = cluster.client(owners[0].name)
-    labels = SharedTensor.share(cluster, _one_hot(owners[0].y, num_classes), owner=label_owner,
+    labels = SharedTensor.share(cluster, _one_hot(owners[0].y, num_classes), owner=parties[0],
                                 frac_bits=0)
     return stack(columns, axis=1), labels
 
@@ -163,3 +164,23 @@ def standardize(ops, x_train, x_test, bounds: np.ndarray,
     variance = (centred * centred).mean(axis=0)
     inverse_std = ops.inv_sqrt(variance + 4.0 ** -levels, levels)
     return centred * inverse_std, (x_test * scale - mean) * inverse_std
+
+
+def credit_records(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """Credit Approval split as `load_credit` splits it, but with the numeric attributes
+    as the applicants hold them (not standardized): the owners' own records.
+
+    `load_credit` standardizes with statistics of all training rows, which is the
+    trusted-party step that `standardize` replaces.
+    """
+    rows = read_rows()
+    data = load_credit(seed=seed, test_fraction=test_fraction)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    test, train = np.split(order, [int(round(test_fraction * len(rows)))])
+    features = encode(rows, train).astype(np.float64)
+    column = 0
+    for j in range(NUM_COLUMNS - 1):
+        if j in NUMERIC:
+            features[:, column] = [float(row[j]) for row in rows]
+        column += 1 if j in NUMERIC or j in BINARY else len({row[j] for row in rows})
+    return dataclasses.replace(data, x_train=features[train], x_test=features[test])

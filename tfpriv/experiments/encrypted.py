@@ -52,6 +52,9 @@ def add_arguments(parser) -> None:
     add('--normalize', action=argparse.BooleanOptionalAction, default=None,
         help='standardize the features on shares (default: on for credit, off for mnist)')
     add('--frac-bits', type=int, default=20, help='fixed-point fractional bits f (default 20)')
+    add('--check-overflow', action='store_true',
+        help='test every product securely for fixed-point overflow (slower; stops with an '
+             'error instead of wrapping around, e.g. when the learning rate diverges)')
     add('--keep-shared', action='store_true',
         help='never reveal the trained model (it stays shared among the parties)')
     add('--smpc-seeded', action='store_true',
@@ -77,6 +80,7 @@ class EncryptedExperiment:
     normalize: Optional[bool] = None
     frac_bits: int = 20
     seeded: bool = False
+    check_overflow: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> 'EncryptedExperiment':
@@ -85,7 +89,8 @@ class EncryptedExperiment:
                    loss=args.loss, epochs=args.epochs, learning_rate=args.learning_rate,
                    batch_size=args.batch_size, seed=args.seed, owners=args.owners,
                    owner_split=args.owner_split, normalize=args.normalize,
-                   frac_bits=args.frac_bits, seeded=args.smpc_seeded)
+                   frac_bits=args.frac_bits, seeded=args.smpc_seeded,
+                   check_overflow=args.check_overflow)
 
     @property
     def tag(self) -> str:
@@ -205,7 +210,8 @@ def compare(experiment: EncryptedExperiment, progress: bool = True) -> Compariso
         else experiment.dataset == 'credit'
     sharing = DataSharing(experiment.owner_split, experiment.owners, normalize)
     rng = RandomSource(seed=experiment.seed) if experiment.seeded else RandomSource()
-    cluster = verified_cluster(experiment.parties, Encoding(experiment.frac_bits), rng)
+    cluster = verified_cluster(experiment.parties, Encoding(experiment.frac_bits), rng,
+                               check_overflow=experiment.check_overflow)
     start = time.perf_counter()
     encrypted = train_encrypted(model, data, cluster, config, sharing,
                                 stderr_progress('encrypted', config.epochs) if progress else None)

@@ -213,3 +213,15 @@ def test_credit_records_are_the_loaders_rows_before_standardization():
     np.testing.assert_array_equal(raw.y_test, standardized.y_test)
     assert numeric.sum() == 6 and x.max() == 100000
     assert approx.EXP_CLAMP == 16.0
+
+
+def test_diverging_training_stops_with_overflow_when_checked():
+    # raw Credit attributes (up to 100,000) without standardization and a large step:
+    # the products leave the fixed-point range; with the check this is an error, not a
+    # silently wrapped model
+    data = small_credit(16, 8)
+    model = mlp(data.input_shape)
+    cluster = verified_cluster(2, Encoding(F), RandomSource(seed=1), check_overflow=True)
+    with pytest.raises(OverflowError, match='fixed-point range'):
+        train_encrypted(model, data, cluster, SgdConfig(learning_rate=1.0, epochs=1, batch_size=8),
+                        DataSharing(normalize=False))

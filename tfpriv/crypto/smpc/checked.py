@@ -72,14 +72,15 @@ class VerifyingNetwork(Network):
 
 def verified_cluster(num_parties: int, encoding: Encoding = Encoding(),
                      rng: Optional[RandomSource] = None,
-                     network: Optional[VerifyingNetwork] = None) -> Cluster:
+                     network: Optional[VerifyingNetwork] = None,
+                     check_overflow: bool = False) -> Cluster:
     """A `Cluster` whose parties and dealer talk through a `VerifyingNetwork`.
 
     `network` (a `VerifyingNetwork` subclass instance) replaces the default,
-    e.g. one that injects faults in tests.
+    e.g. one that injects faults in tests; `check_overflow` is `Cluster`'s.
     """
     rng = RandomSource() if rng is None else rng
-    cluster = Cluster(num_parties, encoding, rng=rng)
+    cluster = Cluster(num_parties, encoding, rng=rng, check_overflow=check_overflow)
     cluster.network = network if network is not None else VerifyingNetwork(cluster.num_parties)
     cluster.dealer = Dealer(cluster.num_parties, cluster.network, rng)
     return cluster

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpriv.crypto.smpc import Encoding, SharedTensor, approx
+from tfpriv.crypto.smpc import Encoding, SharedTensor
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
 from tfpriv.crypto.smpc.owners import (OwnerData, credit_records, share_columns, share_rows,
                                        split_rows)
-from tfpriv.crypto.smpc.training import (DataSharing, PlainOps, SgdConfig, SharedModel, Tally,
+from tfpriv.crypto.smpc.training import (DataSharing, PlainOps, SecureOps, SgdConfig, SharedModel, Tally,
                                          layers_from_keras, logistic_regression, loss_terms,
                                          backward, forward, set_keras_weights, train_encrypted,
                                          train_plaintext)
@@ -84,8 +84,7 @@ def test_encrypted_training_tracks_plaintext(num_parties):
         np.testing.assert_allclose(secure.history[key], plain.history[key], atol=2e-3)
     for key in ('accuracy', 'val_accuracy'):
         np.testing.assert_allclose(secure.history[key], plain.history[key], atol=1 / 24 + 1e-9)
-    assert plain.model[0].kernel is not layers_from_keras(model)[0].kernel  # it did train
-    assert np.max(np.abs(plain.model[0].kernel - layers_from_keras(model)[0].kernel)) > 1e-3
+    assert np.max(np.abs(plain.model[0].kernel - layers_from_keras(model)[0].kernel)) > 1e-3  # it trained
     assert all(b > 0 for b in secure.history['bytes']) and secure.history['rounds'][0] > 0
 
 
@@ -187,7 +186,6 @@ def test_impossible_opened_aggregate_is_an_error():
     cluster = verified_cluster(2, Encoding(F), RandomSource(seed=1))
     tally = Tally(examples=10, correct=SharedTensor.share(cluster, np.array(12), frac_bits=0),
                   loss_sum=SharedTensor.share(cluster, np.array(3.0)))
-    from tfpriv.crypto.smpc.training import SecureOps
     with pytest.raises(InconsistentResultError, match='integer in'):
         tally.result(SecureOps, 2)
     tally = dataclasses.replace(tally, correct=SharedTensor.share(cluster, np.array(4), frac_bits=0))
@@ -212,7 +210,6 @@ def test_credit_records_are_the_loaders_rows_before_standardization():
     np.testing.assert_allclose(rebuilt, standardized.x_train, atol=1e-5)
     np.testing.assert_array_equal(raw.y_test, standardized.y_test)
     assert numeric.sum() == 6 and x.max() == 100000
-    assert approx.EXP_CLAMP == 16.0
 
 
 def test_diverging_training_stops_with_overflow_when_checked():

@@ -38,11 +38,6 @@ INV_SQRT_STEPS = 6
 LOG_STEPS = 5
 
 
-def ulp(x: SharedTensor) -> float:
-    """One unit in the last place of `x`'s encoding, 2^-f."""
-    return 2.0 ** -x.cluster.encoding.frac_bits
-
-
 def exp_error_bound(frac_bits: int) -> float:
     """The stated |exp(x) - `exp`(x)| bound for x <= 0 at `frac_bits` fractional bits.
 

@@ -23,9 +23,9 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from tfpriv.crypto.smpc import Cluster, Encoding, Network
 from tfpriv.crypto.smpc.dealer import Dealer
-from tfpriv.crypto.smpc.party import Cluster, Combiner, Network
-from tfpriv.crypto.smpc.ring import Encoding
+from tfpriv.crypto.smpc.party import Combiner
 from tfpriv.errors import MalformedMessageError
 from tfpriv.rng import RandomSource
 

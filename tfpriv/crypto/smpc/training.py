@@ -36,7 +36,8 @@ from absl import logging
 from tfpriv import checks
 from tfpriv.crypto.smpc import approx
 from tfpriv.crypto.smpc.inference import compile_model
-from tfpriv.crypto.smpc.owners import NORMALIZATION_LEVELS, share_split, standardize
+from tfpriv.crypto.smpc.owners import (NORMALIZATION_LEVELS, column_bounds, share_split,
+                                       standardize)
 from tfpriv.crypto.smpc.party import Cluster, Party, Traffic
 from tfpriv.crypto.smpc.tensor import SharedTensor, stack
 from tfpriv.errors import InconsistentResultError, UnsupportedLayerError
@@ -415,7 +416,6 @@ def train_plaintext(model, data, config: SgdConfig, sharing: DataSharing = DataS
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = _plain_arrays(data)
     if sharing.normalize:
-        from tfpriv.crypto.smpc.owners import column_bounds  # pylint: disable=g-import-not-at-top,import-outside-toplevel
         x_train, x_test = standardize(PlainOps, x_train, x_test, column_bounds(x_train),
                                       sharing.levels)
     state = FitState(layers_from_keras(model), PlainOps)
@@ -437,7 +437,6 @@ def share_data(cluster: Cluster, data, sharing: DataSharing) -> Tuple[Split, Tra
         parts += [shared_x, shared_y]
         traffic.add(cost.rounds, cost.messages, cost.bytes)
     if sharing.normalize:
-        from tfpriv.crypto.smpc.owners import column_bounds  # pylint: disable=g-import-not-at-top,import-outside-toplevel
         bounds = column_bounds(data.x_train)
         parts[0], parts[2] = standardize(SecureOps, parts[0], parts[2], bounds, sharing.levels)
     return Split(*parts, num_classes=data.num_classes), traffic

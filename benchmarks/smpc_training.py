@@ -22,8 +22,9 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from tfpriv.experiments.encrypted import EncryptedExperiment, compare  # pylint: disable=wrong-import-position
-from tfpriv.experiments.plotting import plot_histories  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from tfpriv.experiments.encrypted import EncryptedExperiment, compare
+from tfpriv.experiments.plotting import plot_histories
 
 COLUMNS = ('row', 'enc acc', 'plain acc', 'gap (pts)', 'enc s/epoch', 'plain s/epoch', 'ratio',
            'end to end s', 'online kB/example', 'offline kB/example', 'rounds/epoch')
@@ -65,7 +66,8 @@ def main():
                       f"{s['plaintext_test_accuracy']:.4f}", f"{s['accuracy_gap_points']:+.2f}",
                       f"{s['seconds_per_epoch']:.2f}", f"{s['plaintext_seconds_per_epoch']:.4f}",
                       f"{s['slowdown']:.0f}x", f"{s['end_to_end_seconds']:.1f}",
-                      f"{s['bytes_per_example'] / 1e3:.0f}", f"{s['offline_bytes_per_example'] / 1e3:.0f}",
+                      f"{s['bytes_per_example'] / 1e3:.0f}",
+                      f"{s['offline_bytes_per_example'] / 1e3:.0f}",
                       f"{s['rounds_per_epoch']:.0f}"))
         figure = plot_histories({'encrypted': result.encrypted.history,
                                  'plaintext': result.plaintext.history},

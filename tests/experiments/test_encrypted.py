@@ -71,7 +71,8 @@ def test_run_on_a_credit_subset(tmp_path, capsys):
     assert summary['bytes_per_example'] > 0 and summary['rounds_per_epoch'] > 0
     weights = np.load(summary['weights'])
     assert weights['kernel0'].shape == (42, 64) and weights['kernel2'].shape == (64, 2)
-    metrics = json.loads((tmp_path / 'runs' / 'encrypted_credit_mlp_2p' / 'metrics.json').read_text())
+    run_dir = tmp_path / 'runs' / 'encrypted_credit_mlp_2p'
+    metrics = json.loads((run_dir / 'metrics.json').read_text())
     assert len(metrics['encrypted']['val_accuracy']) == 2
     err = capsys.readouterr().err
     assert 'encrypted epoch 2/2 [####################] 4/4' in err

@@ -29,8 +29,13 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from tfpriv.crypto.smpc.owners import PARTITIONS
-from tfpriv.crypto.smpc.training import LOSSES
+from tfpriv.crypto.smpc import Encoding
+from tfpriv.crypto.smpc.checked import verified_cluster
+from tfpriv.crypto.smpc.owners import PARTITIONS, credit_records
+from tfpriv.crypto.smpc.training import (LOSSES, DataSharing, SgdConfig, logistic_regression,
+                                         train_encrypted, train_plaintext)
+from tfpriv.data import load_credit, load_dataset
+from tfpriv.rng import RandomSource
 
 MNIST_DEFAULT_TRAIN = 10000
 MNIST_DEFAULT_TEST = 2000
@@ -40,7 +45,8 @@ MAX_PARTIES = 16
 def add_arguments(parser) -> None:
     """Adds the `--encrypted-train`-only flags to `parser` (a parser or argument group)."""
     add = parser.add_argument
-    add('--parties', type=int, default=3, help='computing parties n >= 2 (default 3), plus a dealer')
+    add('--parties', type=int, default=3,
+        help='computing parties n >= 2 (default 3), plus a dealer')
     add('--loss', choices=LOSSES, default='cross_entropy',
         help='cross_entropy (secure softmax) or mse (default cross_entropy)')
     add('--logistic-regression', action='store_true',
@@ -125,10 +131,9 @@ def validate(args: argparse.Namespace) -> List[str]:
 def _owner_limit(args: argparse.Namespace) -> int:
     if args.owner_split == 'columns':
         if args.dataset == 'credit':
-            from tfpriv.data import load_credit  # pylint: disable=g-import-not-at-top,import-outside-toplevel
             return int(load_credit().x_train.shape[1])
         return 784
-    from tfpriv.experiments.cli import train_size  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+    from tfpriv.experiments.cli import train_size  # pylint: disable=import-outside-toplevel
     if args.dataset == 'mnist' and args.num_train is None:
         return MNIST_DEFAULT_TRAIN
     return train_size(args)
@@ -136,8 +141,6 @@ def _owner_limit(args: argparse.Namespace) -> int:
 
 def load_data(experiment: EncryptedExperiment):
     """The owners' records: Credit Approval with raw numeric attributes, or MNIST pixels."""
-    from tfpriv.crypto.smpc.owners import credit_records  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-    from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top,import-outside-toplevel
     if experiment.dataset == 'credit':
         return credit_records(seed=0).subset(experiment.num_train, experiment.num_test)
     return load_dataset(experiment.dataset).subset(experiment.num_train or MNIST_DEFAULT_TRAIN,
@@ -146,9 +149,8 @@ def load_data(experiment: EncryptedExperiment):
 
 def build(experiment: EncryptedExperiment, data):
     """The Keras model, initialized from `experiment.seed`."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-    from tfpriv.crypto.smpc.training import logistic_regression  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-    from tfpriv.model import build_model  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tfpriv.model import build_model  # pylint: disable=import-outside-toplevel
     tf.keras.utils.set_random_seed(experiment.seed)
     if experiment.model == 'logreg':
         return logistic_regression(data.input_shape, data.num_classes)
@@ -197,11 +199,6 @@ class Comparison:
 
 def compare(experiment: EncryptedExperiment, progress: bool = True) -> Comparison:
     """Trains the experiment's model encrypted, then in plaintext from the same start."""
-    from tfpriv.crypto.smpc import Encoding  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-    from tfpriv.crypto.smpc.checked import verified_cluster  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-    from tfpriv.crypto.smpc.training import (DataSharing, SgdConfig, train_encrypted,  # pylint: disable=g-import-not-at-top,import-outside-toplevel
-                                             train_plaintext)
-    from tfpriv.rng import RandomSource  # pylint: disable=g-import-not-at-top,import-outside-toplevel
     data = load_data(experiment)
     model = build(experiment, data)
     config = SgdConfig(experiment.learning_rate, experiment.epochs, experiment.batch_size,
@@ -241,7 +238,7 @@ def _save_model(comparison: Comparison, out: str) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     """Runs `--encrypted-train`: both trainings, metrics JSON, figure, revealed model."""
-    from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+    from tfpriv.experiments import plotting  # pylint: disable=import-outside-toplevel
     experiment = EncryptedExperiment.from_args(args)
     comparison = compare(experiment)
     for line in _epoch_lines(comparison.encrypted.history, comparison.num_train):
@@ -250,7 +247,7 @@ def run(args: argparse.Namespace) -> dict:
     os.makedirs(out, exist_ok=True)
     summary = comparison.summary()
     summary['weights'] = None if args.keep_shared else _save_model(comparison, out)
-    summary['figure'] = plot_histories(
+    summary['figure'] = plotting.plot_histories(
         {'encrypted': comparison.encrypted.history, 'plaintext': comparison.plaintext.history},
         os.path.join(args.images, f'{experiment.tag}.png'),
         f'{experiment.model.upper()} on {experiment.dataset}: SMPC ({experiment.parties} parties) '

@@ -10,10 +10,10 @@ from tfpriv.crypto.smpc import Encoding, SharedTensor
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
 from tfpriv.crypto.smpc.owners import (OwnerData, credit_records, share_columns, share_rows,
                                        split_rows)
-from tfpriv.crypto.smpc.training import (DataSharing, PlainOps, SecureOps, SgdConfig, SharedModel, Tally,
+from tfpriv.crypto.smpc.training import (DataSharing, PlainOps, SecureOps, SgdConfig,
+                                         SharedModel, Tally, backward, forward,
                                          layers_from_keras, logistic_regression, loss_terms,
-                                         backward, forward, set_keras_weights, train_encrypted,
-                                         train_plaintext)
+                                         set_keras_weights, train_encrypted, train_plaintext)
 from tfpriv.data import load_credit
 from tfpriv.errors import InconsistentResultError, MalformedMessageError, UnsupportedLayerError
 from tfpriv.model import build_model
@@ -84,7 +84,8 @@ def test_encrypted_training_tracks_plaintext(num_parties):
         np.testing.assert_allclose(secure.history[key], plain.history[key], atol=2e-3)
     for key in ('accuracy', 'val_accuracy'):
         np.testing.assert_allclose(secure.history[key], plain.history[key], atol=1 / 24 + 1e-9)
-    assert np.max(np.abs(plain.model[0].kernel - layers_from_keras(model)[0].kernel)) > 1e-3  # it trained
+    start = layers_from_keras(model)[0].kernel
+    assert np.max(np.abs(plain.model[0].kernel - start)) > 1e-3  # it trained
     assert all(b > 0 for b in secure.history['bytes']) and secure.history['rounds'][0] > 0
 
 
@@ -112,7 +113,8 @@ def test_shared_model_serves_encrypted_inference_and_keras():
     x = data.x_test.astype(np.float64)
     logits = run.model.logits(SharedTensor.share(cluster, x)).reveal()
     set_keras_weights(model, run.model.reveal(to=cluster.client('owner')))
-    np.testing.assert_allclose(logits, model(x.astype(np.float32)).numpy(), atol=1e-3 * np.abs(x).max())
+    keras_logits = model(x.astype(np.float32)).numpy()
+    np.testing.assert_allclose(logits, keras_logits, atol=1e-3 * np.abs(x).max())
     with pytest.raises(TypeError, match='Party'):
         run.model.reveal(to='everyone')
 
@@ -188,7 +190,8 @@ def test_impossible_opened_aggregate_is_an_error():
                   loss_sum=SharedTensor.share(cluster, np.array(3.0)))
     with pytest.raises(InconsistentResultError, match='integer in'):
         tally.result(SecureOps, 2)
-    tally = dataclasses.replace(tally, correct=SharedTensor.share(cluster, np.array(4), frac_bits=0))
+    four = SharedTensor.share(cluster, np.array(4), frac_bits=0)
+    tally = dataclasses.replace(tally, correct=four)
     assert tally.result(SecureOps, 2) == pytest.approx((0.3, 0.4), abs=1e-5)
 
 

@@ -108,7 +108,8 @@ def test_dense_relu_layer_forward_and_backward(cluster):
 
 def test_secure_standardization_matches_numpy(cluster):
     rng = np.random.default_rng(4)
-    x = np.column_stack([rng.normal(50, 20, 200), rng.integers(0, 2, 200), rng.exponential(3e4, 200)])
+    x = np.column_stack([rng.normal(50, 20, 200), rng.integers(0, 2, 200),
+                         rng.exponential(3e4, 200)])
     bounds = 2.0 ** np.ceil(np.log2(np.abs(x).max(axis=0)))
     z_train, z_test = standardize(SecureOps, share(cluster, x), share(cluster, x[:10]), bounds)
     scaled = x / bounds

@@ -81,7 +81,8 @@ def _check_owner(owner: OwnerData, width: Optional[int], rows: Optional[int],
         problem = 'features contain NaN or infinity'
     elif owner.y is not None:
         y = np.asarray(owner.y)
-        if y.shape != x.shape[:1] or y.dtype.kind not in 'iu' or np.any((y < 0) | (y >= num_classes)):
+        if (y.shape != x.shape[:1] or y.dtype.kind not in 'iu'
+                or np.any((y < 0) | (y >= num_classes))):
             problem = f'labels must be {x.shape[0]} integers in [0, {num_classes})'
     if problem:
         raise ValueError(f'data owner {owner.name!r}: {problem}')

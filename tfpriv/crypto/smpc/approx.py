@@ -17,7 +17,8 @@ encoding; each truncated product adds at most u (`protocols.truncate`).
                         (v y0^2 in [1/4, 1)), then 6 Newton steps
                         y <- y (3 - v y^2) / 2: relative error <= 3e-12 + 4 u / v.
   log(s), s in [1, hi]  Newton for exp(y) = s: y <- y - 1 + s exp(-y) from
-                        ln(hi) / 2, 5 steps; |error| <= 2e-6 + hi exp-error.
+                        ln(hi) / 2, steps until the worst start is within 2e-6
+                        (5 for hi = 10); |error| <= 2e-6 + hi exp-error.
   row_max               a tournament of exact comparisons, ceil(log2 C) levels.
   softmax               exp(z - max z) / sum, with s = sum in [1, C].
 """
@@ -35,7 +36,7 @@ EXP_CLAMP = 16.0        # exp(x) is taken as exp(-16) ~ 1.1e-7 below -16
 EXP_HALVINGS = 4        # exp(x) = exp(x / 2^4)^(2^4)
 EXP_APPROX_ERROR = 6.2e-5 + math.exp(-EXP_CLAMP)  # Taylor remainder + clamp, before rounding
 INV_SQRT_STEPS = 6
-LOG_STEPS = 5
+LOG_NEWTON_ERROR = 2e-6
 
 
 def exp_error_bound(frac_bits: int) -> float:
@@ -93,11 +94,26 @@ def inv_sqrt(v: SharedTensor, levels: int) -> SharedTensor:
     return y
 
 
+def log_steps(hi: float) -> int:
+    """Newton steps after which both worst starts, s = 1 and s = hi, are within 2e-6.
+
+    The error e = y - ln s maps to e - 1 + exp(-e) (public arithmetic here).
+    """
+    errors = [math.log(hi) / 2, -math.log(hi) / 2]
+    steps = 0
+    while max(abs(e) for e in errors) > LOG_NEWTON_ERROR:
+        errors = [e - 1 + math.exp(-e) for e in errors]
+        steps += 1
+    return max(steps, 1)
+
+
 def log(s: SharedTensor, hi: float) -> SharedTensor:
     """ln(s) for s in [1, hi]: Newton on exp(y) = s, whose iterates stay >= ln s >= 0."""
+    if not hi >= 1:
+        raise ValueError(f'log needs the range [1, hi] with hi >= 1, got hi={hi}')
     start = math.log(hi) / 2
     y = s * math.exp(-start) + (start - 1.0)
-    for _ in range(LOG_STEPS - 1):
+    for _ in range(log_steps(hi) - 1):
         y = y - 1.0 + s * exp(-y)
     return y
 

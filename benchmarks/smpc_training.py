@@ -9,7 +9,8 @@ applicant, raw attributes standardized on shares), MNIST MLP on the first
 trains encrypted (`tfpriv.experiments.encrypted.compare`), then the plaintext
 twin (float64 NumPy, exact softmax) from the same Keras initialization and
 batch order, and reports: final test accuracy of both and the gap in points,
-seconds per epoch of both and their ratio, the encrypted run end to end
+seconds per epoch of both (each run's fastest epoch: the machine is shared) and
+their ratio, the encrypted run end to end
 (sharing, normalization, training and per-epoch evaluation), online bytes per
 training example per epoch (offline dealer bytes apart) and rounds per epoch.
 Each row's figure goes to `--images`. Timings are wall clock on this machine

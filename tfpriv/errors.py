@@ -63,3 +63,11 @@ class DropoutError(RuntimeError):
 
 class SchemeImportError(ImportError):
     """A registered secure-aggregation scheme failed to import; the message names it and why."""
+
+
+class MalformedMessageError(ValueError):
+    """A party's protocol message has the wrong number of arrays, shape or dtype."""
+
+
+class InconsistentResultError(ArithmeticError):
+    """A revealed aggregate is impossible (e.g. a count outside [0, N]): a party deviated."""

@@ -13,6 +13,7 @@ argparse-style message, never a TensorFlow traceback. Modes:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -20,6 +21,8 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from tfpriv.experiments import audit
+from tfpriv.experiments import encrypted as encrypted_mode
 from tfpriv.experiments import federated as federated_mode
 from tfpriv.experiments import pate as pate_mode
 
@@ -27,7 +30,15 @@ TRAIN_SIZES = {'mnist': 60000}
 # The optional modes, imported explicitly: each has add_arguments/validate/run.
 MODES = (('federated', federated_mode, 'federated averaging on TensorFlow Federated',
           ('tensorflow_federated',)),
-         ('pate', pate_mode, 'PATE: teachers, noisy aggregation, student', ()))
+         ('pate', pate_mode, 'PATE: teachers, noisy aggregation, student', ()),
+         ('encrypted-train', encrypted_mode,
+          'train an MLP / logistic regression end to end under SMPC (data, model, gradients '
+          'secret-shared)', ()))
+
+
+def _mode_on(args: argparse.Namespace, flag: str) -> bool:
+    """Whether the mode `--flag` was chosen."""
+    return bool(getattr(args, flag.replace('-', '_'), False))
 
 
 def _missing_dependency(requirements: Sequence[str]) -> Optional[str]:
@@ -92,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog='train.py', description='Train Keras models on MNIST or Credit Approval with or '
         'without differential privacy (DP-SGD, ε via dp_accounting).')
     _add_common(parser.add_argument_group('common').add_argument)
-    _add_dpsgd(parser.add_argument_group('DP-SGD').add_argument)
+    dpsgd_group = parser.add_argument_group('DP-SGD')
+    _add_dpsgd(dpsgd_group.add_argument)
+    audit.add_arguments(dpsgd_group)
     for flag, module, help_text, _ in MODES:
         group = parser.add_argument_group(flag)
         group.add_argument(f'--{flag}', action='store_true', help=help_text)
@@ -129,17 +142,20 @@ def validate(args: argparse.Namespace) -> List[str]:
     n = train_size(args)
     if not 1 <= args.batch_size <= n:
         errors.append(f'--batch-size must be in [1, {n}] (the training-set size), got {args.batch_size}')
-    if args.delta is not None and 0 < args.delta < 1 and args.delta >= 1 / n:
+    modes = [flag for flag, _, _, _ in MODES if _mode_on(args, flag)]
+    if not modes and args.delta is not None and 0 < args.delta < 1 and args.delta >= 1 / n:
         errors.append(f'--delta must be < 1/n = {1 / n:g} (n = {n} training examples), got {args.delta}')
     if args.target_epsilon is not None and not args.dp:
         errors.append('--target-epsilon needs --dp')
-    modes = [flag for flag, _, _, _ in MODES if getattr(args, flag, False)]
     if len(modes) > 1 or (modes and args.compare):
         errors.append(f'choose one mode, got --{" --".join(modes + (["compare"] if args.compare else []))}')
     if args.encrypted_eval and (modes or args.dataset != 'mnist'):
         errors.append('--encrypted-eval evaluates a model trained on mnist in the default mode')
+    if args.audit and modes:
+        errors.append('--audit audits the DP-SGD / plain run (the default mode or --compare)')
+    errors += audit.validate(args, n)
     for flag, module, _, requirements in MODES:
-        if getattr(args, flag, False):
+        if _mode_on(args, flag):
             missing = _missing_dependency(requirements)
             if missing:
                 errors.append(f'--{flag} needs the Python package {missing!r}, which is not '
@@ -149,19 +165,26 @@ def validate(args: argparse.Namespace) -> List[str]:
     return errors
 
 
+def _config(args: argparse.Namespace, dp: bool):
+    """The `TrainConfig` of one run of the flags (with or without DP)."""
+    from tfpriv.experiments.dpsgd import TrainConfig  # pylint: disable=g-import-not-at-top
+    return TrainConfig(
+        model=args.model, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        epochs=args.epochs, batch_size=args.batch_size, dp=dp, l2_norm_clip=args.l2_norm_clip,
+        noise_multiplier=args.noise_multiplier, delta=args.delta,
+        target_epsilon=args.target_epsilon if dp else None, seed=args.seed, dataset=args.dataset,
+        activation=args.activation, clipping=args.clipping, sampling=args.sampling,
+        num_train=args.num_train, num_test=args.num_test, resume=args.resume,
+        verbose=args.verbose, out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
+
+
 def _run_training(args: argparse.Namespace, dp: bool):
     """One `train.py` training run (its figure and summary printed); the `TrainResult`."""
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
-    from tfpriv.experiments.dpsgd import TrainConfig, train  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.dpsgd import train  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
-    config = TrainConfig(
-        model=args.model, optimizer=args.optimizer, learning_rate=args.learning_rate, epochs=args.epochs,
-        batch_size=args.batch_size, dp=dp, l2_norm_clip=args.l2_norm_clip,
-        noise_multiplier=args.noise_multiplier, delta=args.delta, target_epsilon=args.target_epsilon if dp else None,
-        seed=args.seed, dataset=args.dataset, activation=args.activation, clipping=args.clipping,
-        sampling=args.sampling, num_train=args.num_train, num_test=args.num_test, resume=args.resume,
-        verbose=args.verbose, out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
+    config = _config(args, dp)
     result = train(config, data)
     title = f"{args.model.upper()} on {args.dataset}, {'DP-SGD' if dp else 'no DP'}"
     privacy = result.privacy
@@ -176,12 +199,33 @@ def _run_training(args: argparse.Namespace, dp: bool):
     return result
 
 
+def _audit(args: argparse.Namespace, dp: bool):
+    """`--audit`: the configuration retrained on members + canaries and attacked; the report."""
+    from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
+    from tfpriv.dp.accounting import default_delta  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.dpsgd import train  # pylint: disable=g-import-not-at-top
+    data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
+    config = dataclasses.replace(_config(args, dp), resume=False, verbose=0)
+    report = audit.audit_run(
+        lambda dataset, out: train(dataclasses.replace(config, out=out), dataset).model, data,
+        canaries=args.audit_canaries, seed=args.seed,
+        delta=args.delta or default_delta(data.num_train))
+    print(f"{config.tag} audit: {report.summary()}")
+    return report
+
+
 def _compare(args: argparse.Namespace) -> int:
-    """`--compare`: the run with and without DP, their histories in one figure."""
+    """`--compare`: the run with and without DP, their histories in one figure (with the
+    membership-inference AUC of each under `--audit`)."""
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
-    runs = {tag: _run_training(args, dp) for tag, dp in (('dp', True), ('no-dp', False))}
-    path = plot_histories({tag: run.history for tag, run in runs.items()},
-                          os.path.join(args.images, f'{args.model}_compare.png'),
+    histories = {}
+    for tag, dp in (('dp', True), ('no-dp', False)):
+        history = _run_training(args, dp).history
+        if args.audit:
+            report = _audit(args, dp)
+            tag += f' (MIA AUC {report.mia_auc:.3f}, adv. {report.mia_advantage:.3f})'
+        histories[tag] = history
+    path = plot_histories(histories, os.path.join(args.images, f'{args.model}_compare.png'),
                           f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
     print(f'comparison figure: {path}')
     return 0
@@ -198,13 +242,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('; '.join(errors))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     for flag, module, _, _ in MODES:
-        if getattr(args, flag, False):
+        if _mode_on(args, flag):
             print(json.dumps(module.run(args), indent=1, default=str))
             return 0
     try:
         if args.compare:
             return _compare(args)
         result = _run_training(args, args.dp)
+        if args.audit:
+            _audit(args, args.dp)
     except ValueError as error:  # ResumeMismatch, or a model/argument make_private refuses
         parser.error(str(error))
     if args.encrypted_eval:

@@ -83,21 +83,9 @@ def dumps(ct: Union[Ciphertext, CompressedCiphertext]) -> bytes:
     return body + hashlib.sha256(body).digest()[:_DIGEST]
 
 
-def loads(data: bytes, params: Params, plain: Optional[int] = None,
-          key_parties: int = 1) -> Union[Ciphertext, CompressedCiphertext]:
-    """Parses bytes from `dumps`, checking them against `params` (see module doc).
-
-    The noise record is recomputed here from the parameters, never read from the
-    sender: that of a fresh public-key encryption under the receiver's key.
-
-    Args:
-      data: the bytes.
-      params: the parameters the ciphertext must be for.
-      plain: the public bound on |m| the sender was held to; default (t - 1) / 2,
-        the largest any plaintext can have.
-      key_parties: N when the key is the collective key of N holders (`multiparty`).
-    """
-    data = bytes(data)
+def _check_header(data: bytes, params: Params):
+    """The header fields and blob sizes of `data`, after checking magic, version,
+    parameters, widths, length and digest (SerializationError otherwise)."""
     if len(data) < _HEADER.size + _DIGEST:
         raise SerializationError(f'{len(data)} bytes is too short for a ciphertext (truncated?)')
     (magic, version, kind, fingerprint, key_id, batch, bits0, bits1,
@@ -126,6 +114,26 @@ def loads(data: bytes, params: Params, plain: Optional[int] = None,
     body = data[:-_DIGEST]
     if hashlib.sha256(body).digest()[:_DIGEST] != data[-_DIGEST:]:
         raise SerializationError('digest mismatch: the ciphertext was corrupted or tampered with')
+    return kind, key_id, batch, bits0, bits1, seeded, sizes
+
+
+def loads(data: bytes, params: Params, plain: Optional[int] = None,
+          key_parties: int = 1) -> Union[Ciphertext, CompressedCiphertext]:
+    """Parses bytes from `dumps`, checking them against `params` (see module doc).
+
+    The noise record is recomputed here from the parameters, never read from the
+    sender: that of a fresh public-key encryption under the receiver's key.
+
+    Args:
+      data: the bytes.
+      params: the parameters the ciphertext must be for.
+      plain: the public bound on |m| the sender was held to; default (t - 1) / 2,
+        the largest any plaintext can have.
+      key_parties: N when the key is the collective key of N holders (`multiparty`).
+    """
+    data = bytes(data)
+    kind, key_id, batch, bits0, bits1, seeded, sizes = _check_header(data, params)
+    count = batch * params.n
     plain = (params.t - 1) // 2 if plain is None else checks.integer('plain', plain, 0)
     key_parties = checks.integer('key_parties', key_parties, 1)
     noise = fresh_noise(params, plain, ancestor=data[-_DIGEST:], key_parties=key_parties)

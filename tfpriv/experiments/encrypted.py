@@ -57,7 +57,7 @@ def add_arguments(parser) -> None:
         help='number of data owners (default: one per record for rows, 2 for columns)')
     add('--normalize', action=argparse.BooleanOptionalAction, default=None,
         help='standardize the features on shares (default: on for credit, off for mnist)')
-    add('--frac-bits', type=int, default=20, help='fixed-point fractional bits f (default 20)')
+    add('--precision', type=int, default=20, help='fixed-point fractional bits f (default 20)')
     add('--check-overflow', action='store_true',
         help='test every product securely for fixed-point overflow (slower; stops with an '
              'error instead of wrapping around, e.g. when the learning rate diverges)')
@@ -84,7 +84,7 @@ class EncryptedExperiment:
     owners: Optional[int] = None
     owner_split: str = 'rows'
     normalize: Optional[bool] = None
-    frac_bits: int = 20
+    precision: int = 20
     seeded: bool = False
     check_overflow: bool = False
 
@@ -95,7 +95,7 @@ class EncryptedExperiment:
                    loss=args.loss, epochs=args.epochs, learning_rate=args.learning_rate,
                    batch_size=args.batch_size, seed=args.seed, owners=args.owners,
                    owner_split=args.owner_split, normalize=args.normalize,
-                   frac_bits=args.frac_bits, seeded=args.smpc_seeded,
+                   precision=args.precision, seeded=args.smpc_seeded,
                    check_overflow=args.check_overflow)
 
     @property
@@ -114,7 +114,7 @@ def validate(args: argparse.Namespace) -> List[str]:
         (args.activation == 'relu',
          f'--encrypted-train needs --activation relu (exact on shares), got {args.activation}'),
         (args.owners is None or args.owners >= 1, f'--owners must be >= 1, got {args.owners}'),
-        (8 <= args.frac_bits <= 28, f'--frac-bits must be in [8, 28], got {args.frac_bits}'),
+        (8 <= args.precision <= 28, f'--precision must be in [8, 28], got {args.precision}'),
         (args.epochs >= 1, f'--epochs must be >= 1, got {args.epochs}'),
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
     ]
@@ -212,7 +212,7 @@ def compare(experiment: EncryptedExperiment, progress: bool = True) -> Compariso
         else experiment.dataset == 'credit'
     sharing = DataSharing(experiment.owner_split, experiment.owners, normalize)
     rng = RandomSource(seed=experiment.seed) if experiment.seeded else RandomSource()
-    cluster = verified_cluster(experiment.parties, Encoding(experiment.frac_bits), rng,
+    cluster = verified_cluster(experiment.parties, Encoding(experiment.precision), rng,
                                check_overflow=experiment.check_overflow)
     start = time.perf_counter()
     encrypted = train_encrypted(model, data, cluster, config, sharing,

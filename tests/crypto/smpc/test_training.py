@@ -186,11 +186,11 @@ def test_malformed_party_message_stops_training(num_parties, fault):
 
 def test_impossible_opened_aggregate_is_an_error():
     cluster = verified_cluster(2, Encoding(F), RandomSource(seed=1))
-    tally = Tally(examples=10, correct=SharedTensor.share(cluster, np.array(12), frac_bits=0),
+    tally = Tally(examples=10, correct=SharedTensor.share(cluster, np.array(12), precision=0),
                   loss_sum=SharedTensor.share(cluster, np.array(3.0)))
     with pytest.raises(InconsistentResultError, match='integer in'):
         tally.result(SecureOps, 2)
-    four = SharedTensor.share(cluster, np.array(4), frac_bits=0)
+    four = SharedTensor.share(cluster, np.array(4), precision=0)
     tally = dataclasses.replace(tally, correct=four)
     assert tally.result(SecureOps, 2) == pytest.approx((0.3, 0.4), abs=1e-5)
 

@@ -39,15 +39,15 @@ INV_SQRT_STEPS = 6
 LOG_NEWTON_ERROR = 2e-6
 
 
-def exp_error_bound(frac_bits: int) -> float:
-    """The stated |exp(x) - `exp`(x)| bound for x <= 0 at `frac_bits` fractional bits.
+def exp_error_bound(precision: int) -> float:
+    """The stated |exp(x) - `exp`(x)| bound for x <= 0 at `precision` fractional bits.
 
     Taylor remainder: exp(t) - p3(t) <= t^4 / 24 for t in [-1, 0]; raised to the
     16th power the error is at most e^(15x/16) x^4 / (24 16^3) <= 6.2e-5 (at
     x = -64/15). Rounding: 4 u in the polynomial, doubled by each of the
     4 squarings, plus u per squaring: < 80 u.
     """
-    return EXP_APPROX_ERROR + 80 * 2.0 ** -frac_bits
+    return EXP_APPROX_ERROR + 80 * 2.0 ** -precision
 
 
 def exp(x: SharedTensor) -> SharedTensor:
@@ -60,12 +60,12 @@ def exp(x: SharedTensor) -> SharedTensor:
     return y
 
 
-def newton_steps(lo: float, hi: float, frac_bits: int) -> int:
-    """Newton steps k with ((hi - lo) / (hi + lo))^(2^k) <= 2^-frac_bits."""
+def newton_steps(lo: float, hi: float, precision: int) -> int:
+    """Newton steps k with ((hi - lo) / (hi + lo))^(2^k) <= 2^-precision."""
     rho = (hi - lo) / (hi + lo)
     if rho == 0:
         return 1
-    return max(1, math.ceil(math.log2(frac_bits * math.log(2) / -math.log(rho))))
+    return max(1, math.ceil(math.log2(precision * math.log(2) / -math.log(rho))))
 
 
 def reciprocal(x: SharedTensor, lo: float, hi: float) -> SharedTensor:
@@ -73,7 +73,7 @@ def reciprocal(x: SharedTensor, lo: float, hi: float) -> SharedTensor:
     if not 0 < lo <= hi:
         raise ValueError(f'reciprocal needs a range 0 < lo <= hi, got lo={lo}, hi={hi}')
     y = np.full(x.shape, 2.0 / (lo + hi))  # public start: the first step costs one round less
-    for _ in range(newton_steps(lo, hi, x.cluster.encoding.frac_bits)):
+    for _ in range(newton_steps(lo, hi, x.cluster.encoding.precision)):
         y = y * (2.0 - x * y)
     return y
 

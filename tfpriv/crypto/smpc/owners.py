@@ -106,7 +106,7 @@ def share_rows(cluster: Cluster, owners: Sequence[OwnerData],
         party = cluster.client(owner.name)
         for row, label in zip(np.asarray(owner.x, np.float64), _one_hot(owner.y, num_classes)):
             features.append(SharedTensor.share(cluster, row, owner=party))
-            labels.append(SharedTensor.share(cluster, label, owner=party, frac_bits=0))
+            labels.append(SharedTensor.share(cluster, label, owner=party, precision=0))
     return stack(features), stack(labels)
 
 
@@ -123,7 +123,7 @@ def share_columns(cluster: Cluster, owners: Sequence[OwnerData],
         columns += [SharedTensor.share(cluster, column, owner=parties[-1])
                     for column in np.asarray(owner.x, np.float64).T]
     labels = SharedTensor.share(cluster, _one_hot(owners[0].y, num_classes), owner=parties[0],
-                                frac_bits=0)
+                                precision=0)
     return stack(columns, axis=1), labels
 
 

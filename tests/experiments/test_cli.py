@@ -47,6 +47,11 @@ def metrics(tmp_path, tag):
     (['--model', 'rnn'], "invalid choice: 'rnn'"),
     (['--lr', 'fast'], "invalid float value"),
     (['--dataset', 'credit', '--batch-size', '600'], r'--batch-size must be in \[1, 522\]'),
+    (['--audit', '--federated', '--no-dp'], '--audit audits the DP-SGD / plain run'),
+    (['--audit', '--audit-canaries', '1'], '--audit-canaries must be >= 2'),
+    (['--audit', '--num-train', '30', '--audit-canaries', '40', '--batch-size', '10'],
+     '--audit needs more training examples'),
+    (['--encrypted-train', '--parties', '1'], '--parties must be in'),
 ])
 def test_bad_flags_exit_2_with_message(tmp_path, flags, message):
     proc = run_cli(*flags, tmp_path=tmp_path, check=False)
@@ -171,3 +176,27 @@ def test_resume_with_target_epsilon_never_under_reports(tmp_path):
     assert first['epsilon'] >= accounting.dpsgd_epsilon(
         first['noise_multiplier'], Q, STEPS_PER_EPOCH, 1e-4) - 1e-12
     assert first['epsilon'] <= 2.0
+
+
+def test_audit_reports_attacks_and_a_lower_bound_below_the_upper_bound(tmp_path):
+    """`--audit` retrains the configuration on members + canaries and attacks it: a DP run's
+    canary lower bound must not exceed the ε the run reports (the audit run has fewer
+    examples, hence a larger q and an even larger upper bound)."""
+    proc = run_cli('--epochs', '1', '--num-train', '400', '--num-test', '200', '--batch-size',
+                   '50', '--verbose', '0', '--audit', '--audit-canaries', '40', tmp_path=tmp_path)
+    upper = float(re.search(r'ε = ([0-9.]+) \(RDP\)', proc.stdout).group(1))
+    line = re.search(r'mlp_dp audit: MIA AUC ([0-9.]+) .*eps >= ([0-9.]+) at 95% confidence',
+                     proc.stdout)
+    assert line, proc.stdout
+    auc, lower = float(line.group(1)), float(line.group(2))
+    assert 0.0 <= lower <= upper
+    assert 0.0 <= auc <= 1.0
+
+
+def test_encrypted_train_mode_dispatches_from_the_command_line(tmp_path):
+    """`--encrypted-train` (a hyphenated mode flag) reaches its mode's run and prints its JSON."""
+    proc = run_cli('--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test',
+                   '32', '--epochs', '1', '--batch-size', '16', '--parties', '2', '--smpc-seeded',
+                   tmp_path=tmp_path)
+    summary = json.loads(proc.stdout)
+    assert abs(summary['accuracy_gap_points']) <= 100 * 2 / 32

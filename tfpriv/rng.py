@@ -40,6 +40,21 @@ def _size(shape: Shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if not isinstance(shape, int) else shape
 
 
+_insecure_warned = False  # one warning per process, not one per seeded source
+
+
+def _warn_insecure_once(seed: int) -> None:
+    """Logs, the first time only, that seeded randomness is insecure."""
+    global _insecure_warned  # pylint: disable=global-statement
+    if not _insecure_warned:
+        _insecure_warned = True
+        logging.warning('RandomSource(seed=%d) is INSECURE (reproducible from the seed; in '
+                        'train.py it comes from --seed, which draws data splits and schedules, '
+                        'and from --pate-seeded-noise / --smpc-seeded, which also seed noise and '
+                        'shares): use it for tests and benchmarks only. Further seeded sources '
+                        'are not reported again.', seed)
+
+
 class RandomSource:
     """A source of uniform bits, CSPRNG by default, seeded (insecure) on request."""
 
@@ -47,7 +62,7 @@ class RandomSource:
         self._generator: Optional[np.random.Generator] = None
         if seed is not None:
             seed = checks.integer('seed', seed)
-            logging.warning('RandomSource(seed=%d) is INSECURE: use it for tests only.', seed)
+            _warn_insecure_once(seed)
             self._generator = np.random.Generator(np.random.PCG64(seed))
 
     @property

@@ -2,7 +2,7 @@
 
 Shared flags read from train.py: `--model` (teachers' and student's
 architecture), `--activation`, `--seed` (teachers, query choice, student),
-`--delta` (default 1e-5), `--num-train` (teachers use the first N training
+`--delta` (default below 1/n for the teachers' n: 1e-5 for MNIST), `--num-train` (teachers use the first N training
 images), `--out` (metrics JSON; default runs/pate) and `--images` (figures).
 Teachers and student use Adam with learning rate 1e-3 and their own schedule
 flags below, not `--learning-rate/--epochs/--batch-size` (whose defaults suit DP-SGD).
@@ -17,6 +17,7 @@ import math
 import os
 from typing import Dict, List
 
+from tfpriv.dp.accounting import default_delta
 from tfpriv.experiments.flags import add_numbers, failed
 
 AGGREGATORS = ('lnmax', 'gnmax', 'confident-gnmax')
@@ -111,7 +112,8 @@ def config_from_args(args):
                             rounds=args.student_rounds, ensemble=args.student_ensemble)
     return PateConfig(teachers=teachers, student=student, aggregator=args.aggregator, noise=_noise(args),
                       threshold=args.threshold, sigma_threshold=args.pate_sigma_threshold,
-                      queries=args.queries, delta=args.delta or 1e-5, seed=args.seed,
+                      queries=args.queries, delta=args.delta or default_delta(args.num_train or 60000),
+                      seed=args.seed,
                       seeded_noise=args.pate_seeded_noise,
                       transfer=TransferConfig(queries=args.transfer_queries, threshold=args.transfer_threshold,
                                               sigma_threshold=args.transfer_sigma_threshold,

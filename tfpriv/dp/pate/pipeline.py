@@ -28,6 +28,7 @@ import numpy as np
 from absl import logging
 from dp_accounting.rdp import rdp_privacy_accountant
 
+from tfpriv.dp.accounting import default_delta
 from tfpriv.dp.mechanisms import epsilon_of
 from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, GNMax, make_aggregator, vote_counts
 from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_dependent_rdp
@@ -55,7 +56,7 @@ class PateConfig:
     threshold: float = 200.0
     sigma_threshold: float = 150.0
     queries: int = 400
-    delta: float = 1e-5
+    delta: float = default_delta(60000)  # the teachers' private set: MNIST's training images
     seed: Optional[int] = 0
     seeded_noise: bool = False
     transfer: Optional[TransferConfig] = None

@@ -67,6 +67,13 @@ def _dpsgd_noise(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
     return inject
 
 
+def _dpsgd_clipping_ignored(monkeypatch):
+    """Every clipping path clips at 100 C while the noise stays calibrated to C."""
+    from tfpriv.dp.sgd import DPSGDModel
+    for method in ('_fast_sum', '_vectorized_sum', '_loop_sum'):
+        _scaled_during(monkeypatch, DPSGDModel, method, 'l2_norm_clip', 100.0)
+
+
 def _pate_scale(cls_name: str, attribute: str, factor: float):
     def inject(monkeypatch):
         from tfpriv.dp.pate import aggregation
@@ -154,6 +161,8 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           'paths)', (KERAS,), _dpsgd_noise(0.0)),
     Fault('dpsgd-half-noise', 'DPSGDModel._privatize runs with noise_multiplier / 2',
           (KERAS + '[vectorized]',), _dpsgd_noise(0.5)),
+    Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
+          'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
     Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
           (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
            f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),

@@ -19,6 +19,7 @@ KERAS = 'tests/dp/test_keras.py::test_noise_is_scaled_to_the_expected_batch_size
 SAMPLING = 'tests/crypto/rlwe/test_sampling.py'
 MULTIPARTY = 'tests/crypto/rlwe/test_multiparty.py'
 MASKING = 'tests/crypto/masking/test_secagg.py'
+POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,16 @@ def _dpsgd_clipping_ignored(monkeypatch):
     from tfpriv.dp.sgd import DPSGDModel
     for method in ('_fast_sum', '_vectorized_sum', '_loop_sum'):
         _scaled_during(monkeypatch, DPSGDModel, method, 'l2_norm_clip', 100.0)
+
+
+def _poisson_rate(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
+    """Poisson batches drawn at factor q while the accountant is told q."""
+    def inject(monkeypatch):
+        from tfpriv.dp import sampling
+        _wrap(monkeypatch, sampling, 'poisson_batches',
+              lambda original: lambda x, y, q, steps, seed=None: original(
+                  x, y, min(1.0, q * factor), steps, seed))
+    return inject
 
 
 def _pate_scale(cls_name: str, attribute: str, factor: float):
@@ -163,6 +174,8 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           (KERAS + '[vectorized]',), _dpsgd_noise(0.5)),
     Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
           'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
+    Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
+          'accountant uses q)', (POISSON,), _poisson_rate(1.25)),
     Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
           (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
            f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),

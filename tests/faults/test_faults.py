@@ -4,7 +4,7 @@ For each row, `python -m pytest <guards> -p fault_plugin` runs in a subprocess w
 $TFPRIV_FAULT set (`runner.run_guards`); it must exit 1 (tests ran, some failed: not an
 import or usage error) with failures counted in the summary, and name the fault it
 injected. A control run of every guard without a fault must pass, so a red guard is the
-fault's doing. A row with a `gap` is a known survivor (strict xfail). The three DP-SGD rows
+fault's doing. A row with a `gap` is a known survivor (strict xfail). The four DP-SGD rows
 import TensorFlow (about 20 s each on a loaded 2-core machine); the rest are NumPy only.
 """
 

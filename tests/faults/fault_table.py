@@ -1,0 +1,216 @@
+"""The fault table: one row per privacy-critical fault, what it patches, and its guard tests.
+
+Each `inject` monkeypatches the library before any test module imports it
+(`fault_plugin` calls it from `pytest_configure`). Faults that scale a noise
+parameter wrap the method that reads it (`_scaled_during`), so the library's own
+reported parameters (ε, the configured σ) are left untouched, as a real bug would.
+New privacy code adds its row here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, Dict, Tuple
+
+import pytest
+
+KERAS = 'tests/dp/test_keras.py::test_noise_is_scaled_to_the_expected_batch_size'
+SAMPLING = 'tests/crypto/rlwe/test_sampling.py'
+MULTIPARTY = 'tests/crypto/rlwe/test_multiparty.py'
+MASKING = 'tests/crypto/masking/test_secagg.py'
+POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A named fault: `patch` says what `inject` changes; `guards` must go red under it.
+
+    `gap` (non-empty) marks a known survivor: no guard test catches it yet; the meta-test
+    expects it to survive (strict xfail), so adding the missing guard flips it to a failure
+    that asks for `gap` to be removed.
+    """
+
+    name: str
+    patch: str
+    guards: Tuple[str, ...]
+    inject: Callable[[pytest.MonkeyPatch], None]
+    gap: str = ''
+
+
+def _scaled_during(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, attribute: str,
+                   factor: float) -> None:
+    """cls.method runs with self.attribute multiplied by `factor` (restored afterwards)."""
+    original = getattr(cls, method)
+
+    @functools.wraps(original)
+    def faulty(self, *args, **kwargs):
+        saved = getattr(self, attribute)
+        setattr(self, attribute, saved * factor)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            setattr(self, attribute, saved)
+
+    monkeypatch.setattr(cls, method, faulty)
+
+
+def _wrap(monkeypatch: pytest.MonkeyPatch, module, name: str,
+          make: Callable[[Callable], Callable]) -> None:
+    """module.name = make(original)."""
+    monkeypatch.setattr(module, name, make(getattr(module, name)))
+
+
+def _dpsgd_noise(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
+    def inject(monkeypatch):
+        from tfpriv.dp.sgd import DPSGDModel
+        _scaled_during(monkeypatch, DPSGDModel, '_privatize', 'noise_multiplier', factor)
+    return inject
+
+
+def _dpsgd_clipping_ignored(monkeypatch):
+    """Every clipping path clips at 100 C while the noise stays calibrated to C."""
+    from tfpriv.dp.sgd import DPSGDModel
+    for method in ('_fast_sum', '_vectorized_sum', '_loop_sum'):
+        _scaled_during(monkeypatch, DPSGDModel, method, 'l2_norm_clip', 100.0)
+
+
+def _poisson_rate(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
+    """Poisson batches drawn at factor q while the accountant is told q."""
+    def inject(monkeypatch):
+        from tfpriv.dp import sampling
+        _wrap(monkeypatch, sampling, 'poisson_batches',
+              lambda original: lambda x, y, q, steps, seed=None: original(
+                  x, y, min(1.0, q * factor), steps, seed))
+    return inject
+
+
+def _pate_scale(cls_name: str, attribute: str, factor: float):
+    def inject(monkeypatch):
+        from tfpriv.dp.pate import aggregation
+        _scaled_during(monkeypatch, getattr(aggregation, cls_name), '__call__', attribute,
+                       factor)
+    return inject
+
+
+def _rlwe_zero_key(monkeypatch):
+    from tfpriv.crypto.rlwe import sampling
+    _wrap(monkeypatch, sampling, 'ternary', lambda original: lambda prg, shape: original(
+        prg, shape) * 0)
+
+
+def _rlwe_narrow_errors(monkeypatch):
+    from tfpriv.crypto.rlwe import sampling
+    _wrap(monkeypatch, sampling, 'gaussian', lambda original: lambda prg, shape, sigma: original(
+        prg, shape, sigma * 0.3 / 3.2))
+
+
+def _one_bit_smudging(monkeypatch):
+    from tfpriv.crypto.rlwe import threshold
+    _wrap(monkeypatch, threshold, 'smudging_residues',
+          lambda original: lambda prg, primes, shape, bits: original(prg, primes, shape, 1))
+
+
+def _dirichlet_shape(monkeypatch):
+    from tfpriv.federated import partition
+    _wrap(monkeypatch, partition, 'dirichlet',
+          lambda original: lambda rng, alpha, k: original(rng, alpha * 1.09, k))
+
+
+def _shamir_zero_coefficients(monkeypatch):
+    """Every sharing polynomial is the constant secret (threshold 1): t - 1 shares reveal it."""
+    from tfpriv.crypto.shamir import field
+    _wrap(monkeypatch, field, 'split_field',
+          lambda original: lambda secret, threshold, num_shares, modulus, rng=None, xs=None:
+          original(secret, 1, num_shares, modulus, rng, xs))
+
+
+def _no_pairwise_masks(monkeypatch):
+    """Clients add only their self mask (no neighbours held while masking)."""
+    from tfpriv.crypto.masking import protocol
+
+    def make(original):
+        def masked_vector(state, client):
+            held, client.held = client.held, {}
+            try:
+                return original(state, client)
+            finally:
+                client.held = held
+        return masked_vector
+    _wrap(monkeypatch, protocol, '_masked_vector', make)
+
+
+def _no_self_mask(monkeypatch):
+    """Clients add no self mask PRG(b_u) and the server removes none (a consistent drop)."""
+    from tfpriv.crypto.masking import primitives, protocol
+    self_seeds = set()
+
+    def record(original):
+        def client_shares(state, client):
+            shares = original(state, client)
+            self_seeds.add(client.self_seed)
+            return shares
+        return client_shares
+
+    def skip(original):
+        def add_masks(out, seeds, signs):
+            kept = [(seed, sign) for seed, sign in zip(seeds, signs) if seed not in self_seeds]
+            return original(out, [s for s, _ in kept], [g for _, g in kept])
+        return add_masks
+    _wrap(monkeypatch, protocol, '_client_shares', record)
+    _wrap(monkeypatch, primitives, 'add_masks', skip)
+
+
+def _drop_scheme(monkeypatch):
+    """The registry silently loses the 'smpc' scheme."""
+    from tfpriv.crypto import secagg
+    monkeypatch.setattr(secagg, 'SCHEMES', tuple(s for s in secagg.SCHEMES if s != 'smpc'))
+
+
+FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
+    Fault('dpsgd-no-noise', 'DPSGDModel._privatize runs with noise_multiplier 0 (all clipping '
+          'paths)', (KERAS,), _dpsgd_noise(0.0)),
+    Fault('dpsgd-half-noise', 'DPSGDModel._privatize runs with noise_multiplier / 2',
+          (KERAS + '[vectorized]',), _dpsgd_noise(0.5)),
+    Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
+          'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
+    Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
+          'accountant uses q)', (POISSON,), _poisson_rate(1.25)),
+    Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
+          (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
+           f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),
+          _rlwe_zero_key),
+    Fault('rlwe-narrow-errors', 'rlwe.sampling.gaussian draws with sigma x 0.3/3.2',
+          (f'{SAMPLING}::test_discrete_gaussian_mean_variance_and_tail',
+           f'{SAMPLING}::test_encryption_noise_has_the_specified_variance',
+           f'{MULTIPARTY}::test_collective_public_key_is_an_rlwe_sample_of_the_summed_secret'),
+          _rlwe_narrow_errors),
+    Fault('rlwe-one-bit-smudging', 'rlwe.threshold.smudging_residues draws 1-bit noise',
+          (f'{MULTIPARTY}::test_smudging_noise_has_the_chosen_width',), _one_bit_smudging),
+    Fault('pate-lnmax-half-noise', 'LNMax.__call__ runs with noise_eps x 2 (Laplace scale / 2)',
+          ('tests/dp/pate/test_aggregation_noise.py::test_lnmax_laplace_scale_is_one_over_gamma',),
+          _pate_scale('LNMax', 'noise_eps', 2.0)),
+    Fault('pate-gnmax-half-sigma', 'GNMax.__call__ runs with sigma / 2 (also Confident-GNMax '
+          'answers)', ('tests/dp/pate/test_aggregation_noise.py',), _pate_scale('GNMax', 'sigma', 0.5)),
+    Fault('pate-confident-half-sigma1', 'ConfidentGNMax.__call__ runs with sigma_threshold / 2',
+          ('tests/dp/pate/test_aggregation_noise.py::'
+           'test_confident_gnmax_threshold_sigma1_and_answer_sigma2',),
+          _pate_scale('ConfidentGNMax', 'sigma_threshold', 0.5)),
+    Fault('dirichlet-shape-9pct', 'federated.partition.dirichlet draws Dir(1.09 alpha)',
+          ('tests/federated/test_partition_moments.py',), _dirichlet_shape),
+    Fault('shamir-zero-coefficients', 'shamir.field.split_field with all coefficients but the '
+          'secret zero', ('tests/crypto/shamir/test_sharing.py::'
+                          'test_t_minus_1_shares_independent_of_secret_chi_square',
+                          'tests/crypto/masking/test_primitives.py::'
+                          'test_t_minus_1_shares_are_uniform_whatever_the_secret'),
+          _shamir_zero_coefficients),
+    Fault('secagg-no-pairwise-masks', 'masking.protocol._masked_vector adds no pairwise mask',
+          (f'{MASKING}::test_pairwise_masks_are_uniform_and_cancel',), _no_pairwise_masks),
+    Fault('secagg-no-self-mask', 'masking: no self mask added by clients nor removed by the '
+          'server', (MASKING,), _no_self_mask,
+          gap='no test checks the self mask itself (that a client view with its pairwise masks '
+              'removed, as after a late drop, is still uniform)'),
+    Fault('secagg-registry-drops-smpc', "crypto.secagg.SCHEMES loses 'smpc'",
+          ('tests/crypto/test_secagg.py::test_registry_holds_exactly_the_five_schemes',),
+          _drop_scheme),
+)}

@@ -207,9 +207,7 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('secagg-no-pairwise-masks', 'masking.protocol._masked_vector adds no pairwise mask',
           (f'{MASKING}::test_pairwise_masks_are_uniform_and_cancel',), _no_pairwise_masks),
     Fault('secagg-no-self-mask', 'masking: no self mask added by clients nor removed by the '
-          'server', (MASKING,), _no_self_mask,
-          gap='no test checks the self mask itself (that a client view with its pairwise masks '
-              'removed, as after a late drop, is still uniform)'),
+          'server', (MASKING + '::test_pairwise_masks_are_uniform_and_cancel',), _no_self_mask),
     Fault('secagg-registry-drops-smpc', "crypto.secagg.SCHEMES loses 'smpc'",
           ('tests/crypto/test_secagg.py::test_registry_holds_exactly_the_five_schemes',),
           _drop_scheme),

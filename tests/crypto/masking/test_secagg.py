@@ -176,8 +176,18 @@ def test_uniformity_check_rejects_unmasked_input(monkeypatch):
     assert not chi_square_is_uniform(masked, 0)
 
 
+def self_mask_reference(seed: bytes, size: int) -> np.ndarray:
+    """PRG(b_u) as 32-bit words: AES-256-CTR (zero IV) straight from `cryptography`."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(4 * size))
+    return np.frombuffer(stream, dtype='<u4').astype(np.uint64)
+
+
 def test_pairwise_masks_are_uniform_and_cancel():
-    """sum_u (y_u - q_u - PRG(b_u)) = 0 mod 2^32, while each client's pairwise part is uniform."""
+    """sum_u (y_u - q_u - PRG(b_u)) = 0 mod 2^32, while each client's pairwise part is uniform.
+
+    PRG(b_u) is computed here from the client's seed with `cryptography` directly, so a
+    client that leaves out its self mask (and a server that removes none) is caught."""
     size, n = 1 << 14, 6
     updates, weights = updates_and_weights(n, seed=14, shape=((size,),))
     aggregator = MaskingAggregator(n, neighbours=4, threshold=3, precision=16, bound=8.0,
@@ -186,10 +196,10 @@ def test_pairwise_masks_are_uniform_and_cancel():
     state, normalized = aggregator.last_round, weights / weights.sum()
     total = np.zeros(size, dtype=np.uint64)
     for u in range(n):
-        self_mask = primitives.add_masks(np.zeros(size, np.uint32), [state.clients[u].self_seed],
-                                         [1])
+        self_mask = self_mask_reference(state.clients[u].self_seed, size)
+        assert chi_square_is_uniform(self_mask, 0)  # a real self mask, not zeros
         pairwise = (server_view_of(aggregator, u) - quantized_input(updates[u], normalized[u], 16)
-                    - self_mask.astype(np.uint64)) % 2**32
+                    - self_mask) % 2**32
         assert chi_square_is_uniform(pairwise, 0) and chi_square_is_uniform(pairwise, 24)
         total = (total + pairwise) % 2**32
     assert not np.any(total)

@@ -86,7 +86,7 @@ def run_multiparty(updates):
         encrypt_s += seconds
 
     def server(blobs):
-        cts = [serialize.loads(blob, params) for blob in blobs]
+        cts = [serialize.loads(blob, params, plain=2**PRECISION, key_parties=clients) for blob in blobs]
         total = cts[0]
         for ct in cts[1:]:
             total = bfv.add(total, ct)

@@ -71,3 +71,20 @@ class MalformedMessageError(ValueError):
 
 class InconsistentResultError(ArithmeticError):
     """A revealed aggregate is impossible (e.g. a count outside [0, N]): a party deviated."""
+
+
+class WorkerIsolationError(RuntimeError):
+    """The kernel refused the private network namespace that confines a local TFF worker."""
+
+
+class WorkerUnreachable(RuntimeError):
+    """A TFF worker did not answer within the timeout; the message names its address."""
+
+
+class WorkerLost(RuntimeError):
+    """A TFF worker exited or stopped answering during a run; the message names it."""
+
+
+class InsecureWorkerError(ValueError):
+    """A remote TFF worker address is not loopback: its gRPC channel would be plaintext and
+    unauthenticated (reach it through an SSH tunnel, or pass `insecure=True`)."""

@@ -1,44 +1,56 @@
-"""TFF execution contexts with deterministic shutdown of their `worker_binary` processes.
+"""TFF execution contexts whose workers only this host can reach and that never outlive us.
 
 TensorFlow Federated 0.87 executes every computation in a C++ `worker_binary`
-process reached over gRPC. Its default local context starts that process
+process reached over gRPC. That binary serves an unauthenticated, plaintext
+executor service on `[::]:PORT` (all interfaces; it has no address flag) and
+runs any computation it is sent. TFF's default local context starts it
 lazily, lets it inherit the parent's stdout/stderr, and kills it only in a
-`__del__` that interpreter exit may skip: the worker can outlive Python and
-keep a CI pipe open forever.
+`__del__` that interpreter exit may skip.
 
 `tff_context()` replaces that with workers this module owns:
 
-* Local mode (`workers=None`): one `worker_binary` is started on loopback with
-  stdin/stdout on `/dev/null`, stderr to a log file (never the parent's
-  pipes), in its own process group, and with `PR_SET_PDEATHSIG=SIGKILL`, so
-  the kernel kills it even when Python itself is killed with `kill -9`.
+* Local mode (`workers=None`): `start_worker()` runs `tfpriv.federated.worker`,
+  which starts `worker_binary` in a private network namespace (loopback only)
+  and relays a Unix socket in a private directory to it; the parent talks gRPC
+  to `unix:PATH`. Nothing listens on any network interface of the host. The
+  relay's stdin/stdout are `/dev/null`, its stderr (and the worker's) a log
+  file; it has its own process group and `PR_SET_PDEATHSIG=SIGKILL`, and so does
+  the worker under it, so `kill -9` of Python takes both down. Where the kernel
+  refuses the namespace, the run fails (`WorkerIsolationError`) unless
+  `insecure=True`, which falls back to a bare `worker_binary` on all interfaces.
 * Remote mode (`workers=['host:port', ...]`): TFF's own remote execution. One
   worker gets a `SyncExecutionContext` over a gRPC `RemoteExecutor`; several
   get TFF's `MergeableCompExecutionContext`, which splits the clients of each
-  round into one sub-round per worker and merges the partial aggregates. The
-  workers are the same `worker_binary` started elsewhere (`start_worker`
-  starts one, e.g. for tests on loopback); they are not ours to kill.
+  round into one sub-round per worker and merges the partial aggregates.
+  Addresses must be loopback (a `python -m tfpriv.federated.worker` here, or an
+  SSH tunnel to one elsewhere) unless `insecure=True`: the channel has no
+  encryption and no authentication (`InsecureWorkerError`). A worker that does
+  not answer within `timeout_s` (5 s) fails with `WorkerUnreachable`.
+
+TFF retries an RPC that fails with UNAVAILABLE forever; the executor factory
+here checks its worker before each retry and raises `WorkerLost` (one line,
+naming the worker) when it has exited or stopped answering.
 
 On leaving the context (normally, by exception, by `KeyboardInterrupt`, or by
 SIGTERM, which is turned into `SystemExit` while the context is active) the
 owned workers get SIGINT, then SIGKILL after a grace period, and are reaped;
-then every remaining `worker_binary` descendant of this process (e.g. one
-started by TFF's default context outside `tff_context`) is killed too. An
-`atexit` hook kills them all as a last safety net. Workers started with
-`start_worker` (e.g. remote workers on loopback) are the caller's: a context
-does not kill them; `stop_worker` or the atexit hook does. `leftover_workers()` lists
-the `worker_binary` descendants still alive.
+then every remaining worker descendant of this process (e.g. one started by
+TFF's default context outside `tff_context`) is killed too. An `atexit` hook
+kills them all as a last safety net. Workers started with `start_worker` are
+the caller's: a context does not kill them; `stop_worker` or the atexit hook
+does. `leftover_workers()` lists the `worker_binary` descendants still alive.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,9 +59,13 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Set
 import psutil
 from absl import logging
 
+from tfpriv.errors import InsecureWorkerError, WorkerIsolationError, WorkerLost, WorkerUnreachable
+from tfpriv.federated import worker as worker_main
+
 _READY_TIMEOUT_S = 60.0
+_REMOTE_TIMEOUT_S = 5.0
 _KILL_GRACE_S = 5.0
-_PR_SET_PDEATHSIG = 1
+_RELAY_MODULE = 'tfpriv.federated.worker'
 # pids of workers started by `start_worker` and not yet stopped: a context leaves them alone.
 _STARTED: Set[int] = set()
 _GRPC_OPTIONS = [('grpc.max_message_length', 2 * 1000 * 1000 * 1000),
@@ -59,19 +75,18 @@ _GRPC_OPTIONS = [('grpc.max_message_length', 2 * 1000 * 1000 * 1000),
 
 def worker_binary_path() -> str:
     """Path of TFF's C++ `worker_binary` shipped inside the installed package."""
-    import tensorflow_federated
-    path = os.path.join(os.path.dirname(tensorflow_federated.__file__), 'data', 'worker_binary')
-    if not os.path.isfile(path):
-        raise RuntimeError(f'TensorFlow Federated worker binary not found at {path}; '
-                           'reinstall tensorflow-federated==0.87.0')
-    return path
+    return worker_main.binary_path()
 
 
 def parse_workers(spec: str | Sequence[str]) -> List[str]:
-    """Parses `'host:port,host:port'` (or a list) into validated `host:port` targets."""
+    """Parses `'host:port,host:port'` (or a list) into validated `host:port` targets
+    (`unix:/absolute/path` names a local worker's Unix socket)."""
     items = spec.split(',') if isinstance(spec, str) else list(spec)
     targets = []
     for item in (i.strip() for i in items):
+        if item.startswith('unix:/'):
+            targets.append(item)
+            continue
         host, sep, port = item.rpartition(':')
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f'worker {item!r} is not host:port with a port in 1..65535')
@@ -83,69 +98,98 @@ def parse_workers(spec: str | Sequence[str]) -> List[str]:
     return targets
 
 
-try:
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not after fork()
-except (OSError, AttributeError):  # not Linux: no parent-death signal
-    _PRCTL = None
+def check_secure_workers(targets: Sequence[str], insecure: bool = False) -> None:
+    """Refuses non-loopback worker addresses unless `insecure`.
 
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the parent dies (Linux prctl)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    Raises:
+      InsecureWorkerError: a `host:port` whose host is not localhost, 127.0.0.0/8 or ::1.
+    """
+    remote = [t for t in targets if not (t.startswith('unix:/')
+                                         or worker_main.is_loopback(t.rpartition(':')[0]))]
+    if remote and not insecure:
+        raise InsecureWorkerError(
+            f'worker {remote[0]} is not on loopback: TFF\'s worker channel is plaintext and '
+            'unauthenticated, and the worker runs any computation it is sent; reach it through '
+            'an SSH tunnel (ssh -L PORT:127.0.0.1:PORT host, then --workers localhost:PORT; see '
+            'docs/federated.md) or pass --insecure-workers on a network you trust')
 
 
 @dataclasses.dataclass
 class Worker:
-    """A `worker_binary` process started by this module."""
+    """A worker process started by this module: the confining relay (`isolated`) or a bare
+    `worker_binary`."""
 
     process: subprocess.Popen
-    port: int
+    target: str
     log_path: str
-
-    @property
-    def target(self) -> str:
-        return f'localhost:{self.port}'
+    isolated: bool = True
+    socket_dir: Optional[str] = None
 
 
-def start_worker(port: Optional[int] = None, log_dir: Optional[str] = None) -> Worker:
-    """Starts a `worker_binary` serving TFF's executor service on `port` (picked if None).
+def _spawn(argv: List[str], log_path: str) -> subprocess.Popen:
+    """`argv` detached from our stdio (log file), own process group, dies with us."""
+    with open(log_path, 'ab') as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=log, close_fds=True, process_group=0,
+                                preexec_fn=worker_main.die_with_parent,
+                                env={**os.environ, 'PYTHONPATH': os.pathsep.join(
+                                    filter(None, [_package_root(), os.environ.get('PYTHONPATH')]))})
 
-    The process never holds this process's stdout/stderr: its output goes to a
-    log file in `log_dir` (a temporary directory by default).
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def start_worker(port: Optional[int] = None, log_dir: Optional[str] = None,
+                 isolate: bool = True) -> Worker:
+    """Starts a TFF worker (see the module docstring); returns it once its process runs.
+
+    Args:
+      port: `isolate`: listen on 127.0.0.1:port instead of a private Unix socket;
+        not `isolate`: the bare `worker_binary`'s port on all interfaces (picked if None).
+      log_dir: where its log file goes (a temporary directory by default).
+      isolate: confine it to a private network namespace (the default).
     """
     import portpicker
-    port = port or portpicker.pick_unused_port()
     log_dir = log_dir or tempfile.gettempdir()
-    log_path = os.path.join(log_dir, f'tfpriv_tff_worker_{os.getpid()}_{port}.log')
-    with open(log_path, 'ab') as log:
-        process = subprocess.Popen([worker_binary_path(), f'--port={port}'],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=log, close_fds=True, process_group=0,
-                                   preexec_fn=_die_with_parent)
+    tag = port or portpicker.pick_unused_port()
+    log_path = os.path.join(log_dir, f'tfpriv_tff_worker_{os.getpid()}_{tag}.log')
+    socket_dir = None
+    if not isolate:
+        argv, target = [worker_binary_path(), f'--port={tag}'], f'localhost:{tag}'
+    elif port:
+        argv, target = [sys.executable, '-m', _RELAY_MODULE, f'--port={port}'], f'127.0.0.1:{port}'
+    else:
+        socket_dir = tempfile.mkdtemp(prefix='tfpriv-worker-')  # mode 0700
+        path = os.path.join(socket_dir, 'worker.sock')
+        argv, target = [sys.executable, '-m', _RELAY_MODULE, f'--unix={path}'], f'unix:{path}'
+    if isolate:
+        argv.append(f'--binary={worker_binary_path()}')
+    process = _spawn(argv, log_path)
     _STARTED.add(process.pid)
-    logging.info('started TFF worker_binary pid %d on port %d (log %s)', process.pid, port,
-                 log_path)
-    return Worker(process, port, log_path)
+    logging.info('started TFF worker pid %d on %s (log %s)', process.pid, target, log_path)
+    return Worker(process, target, log_path, isolate, socket_dir)
 
 
 def stop_worker(worker: Worker, grace_s: float = _KILL_GRACE_S) -> None:
     """SIGINT, then SIGKILL after `grace_s`; always reaps the process."""
-    process = worker.process
-    _STARTED.discard(process.pid)
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    logging.info('TFF worker_binary pid %d stopped (exit %s)', process.pid, process.returncode)
+    _STARTED.discard(worker.process.pid)
+    worker_main.stop(worker.process, grace_s)
+    if worker.socket_dir:
+        shutil.rmtree(worker.socket_dir, ignore_errors=True)
+    logging.info('TFF worker pid %d stopped (exit %s)', worker.process.pid,
+                 worker.process.returncode)
 
 
-def leftover_workers(parent_pid: Optional[int] = None) -> List[psutil.Process]:
-    """`worker_binary` processes still alive among the descendants of `parent_pid` (default: us)."""
+def _is_worker(proc: psutil.Process, relays: bool) -> bool:
+    cmdline = proc.cmdline()
+    return bool(cmdline) and (os.path.basename(cmdline[0]) == 'worker_binary'
+                              or (relays and _RELAY_MODULE in cmdline))
+
+
+def leftover_workers(parent_pid: Optional[int] = None, relays: bool = False) -> List[psutil.Process]:
+    """`worker_binary` processes (and, with `relays`, tfpriv relays) still alive among the
+    descendants of `parent_pid` (default: us)."""
     try:
         children = psutil.Process(parent_pid or os.getpid()).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -153,17 +197,24 @@ def leftover_workers(parent_pid: Optional[int] = None) -> List[psutil.Process]:
     found = []
     for child in children:
         with contextlib.suppress(psutil.Error):
-            if child.status() != psutil.STATUS_ZOMBIE and any(
-                    'worker_binary' in part for part in child.cmdline()):
+            if child.status() != psutil.STATUS_ZOMBIE and _is_worker(child, relays):
                 found.append(child)
     return found
 
 
+def _with_descendants(pids: Iterable[int]) -> Set[int]:
+    found = set(pids)
+    for pid in list(found):
+        with contextlib.suppress(psutil.Error):
+            found.update(p.pid for p in psutil.Process(pid).children(recursive=True))
+    return found
+
+
 def kill_leftover_workers(grace_s: float = _KILL_GRACE_S, keep: Iterable[int] = ()) -> int:
-    """Kills and reaps every `worker_binary` descendant of this process except the pids in
-    `keep`; returns how many it killed."""
-    keep = set(keep)
-    procs = [p for p in leftover_workers() if p.pid not in keep]
+    """Kills and reaps every worker descendant of this process except the pids in `keep`
+    and their descendants; returns how many it killed."""
+    keep = _with_descendants(keep)
+    procs = [p for p in leftover_workers(relays=True) if p.pid not in keep]
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGINT)
@@ -173,19 +224,50 @@ def kill_leftover_workers(grace_s: float = _KILL_GRACE_S, keep: Iterable[int] = 
             proc.kill()
     psutil.wait_procs(alive, timeout=grace_s)
     if procs:
-        logging.info('killed %d leftover TFF worker_binary process(es)', len(procs))
+        logging.info('killed %d leftover TFF worker process(es)', len(procs))
     return len(procs)
+
+
+def _last_log_line(worker: Worker) -> str:
+    with contextlib.suppress(OSError), open(worker.log_path, errors='replace') as log:
+        lines = [line.strip() for line in log if line.strip()]
+        return lines[-1] if lines else ''
+    return ''
+
+
+def _exited(worker: Worker, when: str) -> RuntimeError:
+    """The error for an owned worker whose process has exited."""
+    code = worker.process.returncode
+    if code == worker_main.EXIT_NO_ISOLATION:
+        return WorkerIsolationError(f'{_last_log_line(worker)} (pass --insecure-workers / '
+                                    'insecure=True to run it unconfined, on all interfaces)')
+    error = WorkerLost if when == 'run' else WorkerUnreachable
+    phase = 'during the run' if when == 'run' else 'at start'
+    return error(f'TFF worker {worker.target} exited with code {code} {phase}; see {worker.log_path}')
 
 
 def _wait_ready(stub, target: str, timeout_s: float, worker: Optional[Worker] = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not stub.is_ready:
         if worker is not None and worker.process.poll() is not None:
-            raise RuntimeError(f'TFF worker_binary on {target} exited with code '
-                               f'{worker.process.returncode}; see {worker.log_path}')
+            raise _exited(worker, 'start')
         if time.monotonic() > deadline:
-            raise RuntimeError(f'TFF worker {target} not reachable after {timeout_s:.0f} s')
-        time.sleep(0.2)
+            raise WorkerUnreachable(f'TFF worker {target} not reachable after {timeout_s:g} s')
+        time.sleep(0.1)
+
+
+def _check_alive(stub, target: str, timeout_s: float, worker: Optional[Worker]) -> None:
+    """Before TFF (re)builds an executor: a dead or silent worker is `WorkerLost`, which TFF
+    does not retry (it retries UNAVAILABLE forever)."""
+    if worker is not None and worker.process.poll() is not None:
+        raise _exited(worker, 'run')
+    try:
+        _wait_ready(stub, target, timeout_s, worker)
+    except WorkerUnreachable as error:
+        if worker is not None and worker.process.poll() is not None:
+            raise _exited(worker, 'run') from error
+        raise WorkerLost(f'TFF worker {target} stopped answering during the run '
+                         f'({timeout_s:g} s)') from error
 
 
 def _executor_factory(target: str, timeout_s: float, worker: Optional[Worker] = None):
@@ -196,6 +278,7 @@ def _executor_factory(target: str, timeout_s: float, worker: Optional[Worker] = 
     _wait_ready(stub, target, timeout_s, worker)
 
     def stack_fn(cardinalities):
+        _check_alive(stub, target, timeout_s, worker)
         cardinalities.setdefault(tff.CLIENTS, 0)
         executor = tff.framework.RemoteExecutor(stub)
         executor.set_cardinalities(cardinalities)
@@ -204,9 +287,9 @@ def _executor_factory(target: str, timeout_s: float, worker: Optional[Worker] = 
     return tff.framework.ResourceManagingExecutorFactory(executor_stack_fn=stack_fn)
 
 
-def create_context(targets: Sequence[str], timeout_s: float = _READY_TIMEOUT_S,
+def create_context(targets: Sequence[str], timeout_s: float = _REMOTE_TIMEOUT_S,
                    owned: Sequence[Worker] = ()):
-    """A TFF sync context executing on the `worker_binary` services at `targets`."""
+    """A TFF sync context executing on the worker services at `targets`."""
     import tensorflow_federated as tff
     by_target = {w.target: w for w in owned}
     factories = [_executor_factory(t, timeout_s, by_target.get(t)) for t in targets]
@@ -228,13 +311,15 @@ def _raise_system_exit(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def tff_context(workers: Optional[Sequence[str]] = None,
-                timeout_s: float = _READY_TIMEOUT_S) -> Iterator[object]:
+def tff_context(workers: Optional[Sequence[str]] = None, timeout_s: Optional[float] = None,
+                insecure: bool = False) -> Iterator[object]:
     """Installs a TFF execution context for the block and tears it down deterministically.
 
     Args:
-      workers: `host:port` of remote TFF workers; None starts one local worker.
-      timeout_s: how long to wait for each worker to answer.
+      workers: `host:port` of remote TFF workers; None starts one confined local worker.
+      timeout_s: how long to wait for a worker to answer (60 s local, 5 s remote).
+      insecure: allow non-loopback workers, and an unconfined local worker where the
+        kernel refuses the private network namespace.
 
     Yields:
       The installed TFF context.
@@ -245,14 +330,7 @@ def tff_context(workers: Optional[Sequence[str]] = None,
     if threading.current_thread() is threading.main_thread():
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
-        if workers:
-            targets = parse_workers(workers)
-        else:
-            owned.append(start_worker())
-            targets = [owned[0].target]
-        context = create_context(targets, timeout_s, owned)
-        tff.framework.get_context_stack().set_default_context(context)
-        yield context
+        yield _install(tff, workers, timeout_s, insecure, owned)
     finally:
         # Back to TFF's lazy default: it starts no process until a computation runs.
         tff.backends.native.set_sync_local_cpp_execution_context()
@@ -261,6 +339,28 @@ def tff_context(workers: Optional[Sequence[str]] = None,
         kill_leftover_workers(keep=_STARTED)
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _install(tff, workers: Optional[Sequence[str]], timeout_s: Optional[float], insecure: bool,
+             owned: List[Worker]):
+    """Starts (into `owned`) or checks the workers and sets the TFF default context."""
+    if workers:
+        targets = parse_workers(workers)
+        check_secure_workers(targets, insecure)
+        context = create_context(targets, timeout_s or _REMOTE_TIMEOUT_S)
+    else:
+        owned.append(start_worker())
+        try:
+            context = create_context([owned[0].target], timeout_s or _READY_TIMEOUT_S, owned)
+        except WorkerIsolationError as error:
+            if not insecure:
+                raise
+            logging.warning('%s; running an unconfined worker_binary (insecure=True)', error)
+            stop_worker(owned.pop())
+            owned.append(start_worker(isolate=False))
+            context = create_context([owned[0].target], timeout_s or _READY_TIMEOUT_S, owned)
+    tff.framework.get_context_stack().set_default_context(context)
+    return context
 
 
 atexit.register(kill_leftover_workers)

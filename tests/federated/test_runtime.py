@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from tfpriv.federated.runtime import parse_workers
+from tfpriv.errors import InsecureWorkerError
+from tfpriv.federated.runtime import check_secure_workers, parse_workers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -119,3 +121,79 @@ def test_parse_workers_rejects(spec, error):
 
 def test_parse_workers_accepts_list():
     assert parse_workers('localhost:8000, 10.0.0.2:8001') == ['localhost:8000', '10.0.0.2:8001']
+    assert parse_workers('unix:/tmp/w.sock') == ['unix:/tmp/w.sock']
+
+
+@pytest.mark.parametrize('target', ['10.0.0.2:8000', 'example.org:8000', '0.0.0.0:8000',
+                                    '[2001:db8::1]:8000', '128.0.0.1:8000'])
+def test_plain_remote_worker_is_refused_unless_insecure(target):
+    with pytest.raises(InsecureWorkerError, match='SSH tunnel'):
+        check_secure_workers(['localhost:8000', target])
+    check_secure_workers([target], insecure=True)  # the explicit opt-out
+
+
+@pytest.mark.parametrize('target', ['localhost:8000', '127.0.0.1:8000', '127.5.0.1:8000',
+                                    '[::1]:8000', 'unix:/tmp/w.sock'])
+def test_loopback_workers_are_allowed(target):
+    check_secure_workers([target])
+
+
+def _netns(pid: int) -> int:
+    return os.stat(f'/proc/{pid}/ns/net').st_ino
+
+
+def _interfaces(pid: int):
+    with open(f'/proc/{pid}/net/dev') as f:
+        return {line.split(':')[0].strip() for line in f.readlines()[2:]}
+
+
+def _tcp_listen_ports(pid: int):
+    """Listening TCP ports in `pid`'s network namespace (state 0A in /proc/PID/net/tcp*)."""
+    ports = set()
+    for name in ('tcp', 'tcp6'):
+        with open(f'/proc/{pid}/net/{name}') as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == '0A':
+                    ports.add(int(fields[1].rsplit(':', 1)[1], 16))
+    return ports
+
+
+def test_local_worker_is_unreachable_from_the_network():
+    """The local worker_binary listens only inside a namespace whose one interface is
+    loopback; in the host's namespace the only listener of its process tree is a Unix socket
+    in a private directory (TFF's own worker listens on [::]:PORT, every interface)."""
+    proc = subprocess.Popen([sys.executable, '-c', _PRELUDE + textwrap.dedent('''
+        with runtime.tff_context():
+            assert total([1, 2]) == 3
+            relays = [p.pid for p in runtime.leftover_workers(relays=True)
+                      if p.name() != 'worker_binary']
+            report()
+            print('RELAYS', *relays, flush=True)
+            sys.stdin.read()  # until the test closes our stdin
+    ''')], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+    try:
+        lines = {}
+        while 'RELAYS' not in lines:
+            line = proc.stdout.readline()
+            assert line, 'child exited early'
+            lines[line.split()[0]] = [int(p) for p in line.split()[1:]]
+        (worker,), (relay,) = lines['WORKERS'], lines['RELAYS']
+        tree = {proc.pid, relay, worker}
+        host = [c for c in psutil.net_connections('all')
+                if c.pid in tree and c.family != socket.AF_UNIX and c.status == psutil.CONN_LISTEN]
+        assert host == []  # no TCP listener of the tree on any host interface, loopback included
+        unix = {c.laddr for c in psutil.net_connections('unix') if c.pid == relay and c.laddr}
+        assert len(unix) == 1  # the listener (and the parent's connection to it)
+        directory = os.path.dirname(unix.pop())
+        assert os.stat(directory).st_mode & 0o777 == 0o700
+        assert os.stat(directory).st_uid == os.getuid()
+        assert _netns(worker) == _netns(relay) != _netns(os.getpid())  # the relay moved in after listening
+        assert _interfaces(worker) == {'lo'}
+        assert _tcp_listen_ports(worker) == {10000}  # it does listen, inside its namespace
+    finally:
+        proc.stdin.close()
+        proc.wait(60)
+    assert proc.returncode == 0
+

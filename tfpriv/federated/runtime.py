@@ -34,8 +34,8 @@ naming the worker) when it has exited or stopped answering.
 On leaving the context (normally, by exception, by `KeyboardInterrupt`, or by
 SIGTERM, which is turned into `SystemExit` while the context is active) the
 owned workers get SIGINT, then SIGKILL after a grace period, and are reaped;
-then every remaining worker descendant of this process (e.g. one started by
-TFF's default context outside `tff_context`) is killed too. An `atexit` hook
+then every `worker_binary` child of this process (e.g. one started by TFF's
+default context outside `tff_context`) is killed too. An `atexit` hook
 kills them all as a last safety net. Workers started with `start_worker` are
 the caller's: a context does not kill them; `stop_worker` or the atexit hook
 does. `leftover_workers()` lists the `worker_binary` descendants still alive.
@@ -181,15 +181,14 @@ def stop_worker(worker: Worker, grace_s: float = _KILL_GRACE_S) -> None:
                  worker.process.returncode)
 
 
-def _is_worker(proc: psutil.Process, relays: bool) -> bool:
+def _is_worker_binary(proc: psutil.Process) -> bool:
     cmdline = proc.cmdline()
-    return bool(cmdline) and (os.path.basename(cmdline[0]) == 'worker_binary'
-                              or (relays and _RELAY_MODULE in cmdline))
+    return bool(cmdline) and os.path.basename(cmdline[0]) == 'worker_binary'
 
 
 def leftover_workers(parent_pid: Optional[int] = None, relays: bool = False) -> List[psutil.Process]:
-    """`worker_binary` processes (and, with `relays`, tfpriv relays) still alive among the
-    descendants of `parent_pid` (default: us)."""
+    """`worker_binary` processes (and, with `relays`, `tfpriv.federated.worker` relays) still
+    alive among the descendants of `parent_pid` (default: us)."""
     try:
         children = psutil.Process(parent_pid or os.getpid()).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -197,24 +196,28 @@ def leftover_workers(parent_pid: Optional[int] = None, relays: bool = False) -> 
     found = []
     for child in children:
         with contextlib.suppress(psutil.Error):
-            if child.status() != psutil.STATUS_ZOMBIE and _is_worker(child, relays):
+            if child.status() != psutil.STATUS_ZOMBIE and (
+                    _is_worker_binary(child) or (relays and _RELAY_MODULE in child.cmdline())):
                 found.append(child)
     return found
 
 
-def _with_descendants(pids: Iterable[int]) -> Set[int]:
-    found = set(pids)
-    for pid in list(found):
+def _ours() -> List[psutil.Process]:
+    """Our children that are workers: TFF's own `worker_binary`s and the processes
+    `start_worker` started (a worker some other code started is not ours)."""
+    found = []
+    for child in psutil.Process().children():
         with contextlib.suppress(psutil.Error):
-            found.update(p.pid for p in psutil.Process(pid).children(recursive=True))
+            if child.pid in _STARTED or _is_worker_binary(child):
+                found.append(child)
     return found
 
 
 def kill_leftover_workers(grace_s: float = _KILL_GRACE_S, keep: Iterable[int] = ()) -> int:
-    """Kills and reaps every worker descendant of this process except the pids in `keep`
-    and their descendants; returns how many it killed."""
-    keep = _with_descendants(keep)
-    procs = [p for p in leftover_workers(relays=True) if p.pid not in keep]
+    """Kills and reaps our worker children (see `_ours`; a relay takes its `worker_binary`
+    with it) except the pids in `keep`; returns how many it killed."""
+    keep = set(keep)
+    procs = [p for p in _ours() if p.pid not in keep]
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGINT)

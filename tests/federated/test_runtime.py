@@ -197,3 +197,119 @@ def test_local_worker_is_unreachable_from_the_network():
         proc.wait(60)
     assert proc.returncode == 0
 
+
+
+def test_worker_lost_during_a_run_is_one_error_naming_it():
+    """TFF retries UNAVAILABLE forever; the runtime turns a dead worker into WorkerLost."""
+    code, out, _, _ = _run('''
+        from tfpriv.errors import WorkerLost
+        with runtime.tff_context():
+            assert total([1]) == 1
+            (worker,) = runtime.leftover_workers()
+            worker.kill()
+            worker.wait(30)
+            try:
+                total([2])
+            except WorkerLost as error:
+                print('LOST', error, flush=True)
+    ''')
+    assert code == 0
+    (line,) = [l for l in out.splitlines() if l.startswith('LOST')]
+    assert 'TFF worker unix:/' in line and 'exited with code 1 during the run' in line
+
+
+# --- train.py --federated: every failure a user can cause is one line and an exit status ---
+
+_TINY = ['--federated', '--no-dp', '--dataset', 'credit', '--clients', '4', '--rounds', '1',
+         '--client-fraction', '0.5', '--verbose', '0']
+
+
+def _train(tmp_path, *flags, env=None, code=None):
+    """train.py with `flags` (or `python -c code` calling its main) in a fresh process."""
+    argv = _TINY + ['--out', str(tmp_path / 'runs'), '--images', str(tmp_path / 'images')]
+    argv += list(flags)
+    cmd = ([sys.executable, os.path.join(ROOT, 'train.py')] + argv if code is None else
+           [sys.executable, '-c', code + f'\nsys.exit(main({argv!r}))'])
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', **(env or {})})
+
+
+def _one_line_error(result, status, *fragments):
+    assert result.returncode == status, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('train.py: error: '), last
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+def test_unreachable_worker_is_one_line_naming_it(tmp_path):
+    import portpicker
+    port = portpicker.pick_unused_port()  # nothing listens there
+    result = _train(tmp_path, '--workers', f'localhost:{port}')
+    _one_line_error(result, 1, f'TFF worker localhost:{port} not reachable after 5 s')
+
+
+def test_update_beyond_the_secure_aggregation_bound_says_which_flag(tmp_path):
+    result = _train(tmp_path, '--secure-agg', 'shamir', '--secagg-bound', '1e-6')
+    _one_line_error(result, 1, '--secure-agg shamir', 'above the public bound 1e-06',
+                    'raise --secagg-bound above that magnitude (now 1e-06)')
+
+
+def test_missing_mnist_is_one_line(tmp_path):
+    """A Keras cache whose mnist.npz is not MNIST (no download is attempted for it)."""
+    cache = tmp_path / 'keras' / 'datasets'
+    cache.mkdir(parents=True)
+    (cache / 'mnist.npz').write_bytes(b'not an npz')
+    flags = [f for f in _TINY if f not in ('--dataset', 'credit')]
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'train.py')] + flags
+                            + ['--out', str(tmp_path / 'runs')], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600,
+                            env={**os.environ, 'KERAS_HOME': str(tmp_path / 'keras')})
+    _one_line_error(result, 1, str(cache / 'mnist.npz'))
+
+
+def test_disk_full_while_checkpointing_is_one_line(tmp_path):
+    code = textwrap.dedent('''
+        import errno, sys
+        from tfpriv.experiments.cli import main
+        from tfpriv.federated import checkpoint
+        def full(directory, *args, **kwargs):
+            raise OSError(errno.ENOSPC, 'No space left on device', directory)
+        checkpoint.save = full
+    ''')
+    result = _train(tmp_path, code=code)
+    _one_line_error(result, 1, 'No space left on device', str(tmp_path / 'runs'))
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--workers', '10.0.0.2:8000'], 'worker 10.0.0.2:8000 is not on loopback'),
+    (['--workers', 'localhost:8000,example.org:8000'], 'worker example.org:8000 is not on loopback'),
+    (['--secagg-bound', '4'], '--secagg-bound and --secagg-precision need --secure-agg'),
+    (['--secure-agg', 'shamir', '--secagg-bound', '0'], '--secagg-bound must be a positive number'),
+    (['--secure-agg', 'smpc', '--secagg-bound', '4'], 'smpc has no --secagg-bound'),
+    (['--secure-agg', 'smpc', '--secagg-precision', '62'], 'precision must be <= 40, got 62'),
+    (['--secure-agg', 'shamir', '--secagg-precision', '50'], 'use precision <= 20 bits'),
+])
+def test_runtime_flag_problems_exit_2_before_training(flags, message, capsys):
+    from tfpriv.experiments.cli import main
+    with pytest.raises(SystemExit) as info:
+        main(_TINY + flags)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_out_under_a_file_exits_2(tmp_path, capsys):
+    from tfpriv.experiments.cli import main
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(SystemExit) as info:
+        main(_TINY + ['--out', str(tmp_path / 'file' / 'runs')])
+    assert info.value.code == 2
+    assert f'{tmp_path / "file"} is not a directory' in capsys.readouterr().err
+
+
+def test_insecure_workers_lets_a_remote_address_through_validation():
+    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.federated import validate
+    args = build_parser().parse_args(_TINY + ['--workers', '10.0.0.2:8000', '--insecure-workers'])
+    assert validate(args) == []  # validated only: the test never connects to it

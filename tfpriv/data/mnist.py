@@ -42,8 +42,12 @@ def _sha256(path: str) -> str:
 
 def _read_cached(path: str) -> Arrays:
     """Reads a cached `mnist.npz` whose bytes differ from Google's, checking its layout."""
-    with np.load(path) as data:
-        arrays = tuple(data[key] for key in ('x_train', 'y_train', 'x_test', 'y_test'))
+    try:
+        with np.load(path) as data:
+            arrays = tuple(data[key] for key in ('x_train', 'y_train', 'x_test', 'y_test'))
+    except (OSError, ValueError, KeyError, EOFError) as error:  # not an .npz, or keys missing
+        raise DatasetUnavailableError(f'{path} is not a readable MNIST .npz ({error}); copy '
+                                      'mnist.npz from Keras there') from None
     expected = ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))
     if tuple(a.shape for a in arrays) != expected or any(a.dtype != np.uint8 for a in arrays):
         raise DatasetUnavailableError(f'{path} is not MNIST in Keras\'s layout (uint8 arrays '

@@ -20,14 +20,18 @@ checkpoint) and all are drawn in one figure, `images/fedavg_*.png`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import inspect
 import json
+import math
 import os
 import sys
 from typing import Dict, List, Optional
 
 from tfpriv.experiments.flags import add_numbers, failed
 from tfpriv.federated.partition import PARTITIONS
-from tfpriv.federated.runtime import parse_workers
+from tfpriv.federated.runtime import check_secure_workers, parse_workers
 from tfpriv.federated.secure import CHOICES
 
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
@@ -70,11 +74,80 @@ def add_arguments(parser) -> None:
         help='DP-FedAvg with adaptive clipping (--l2-norm-clip is the initial clip)')
     add('--secure-agg', choices=CHOICES, default='none',
         help='secure aggregation of the client updates (default none)')
-    add('--workers', default=None,
-        help='remote TFF workers host:port,host:port (default: one local worker)')
+    _add_runtime_arguments(parser)
     add('--overwrite', action='store_true',
         help='replace the checkpoint of an earlier run in the same run directory (without it, '
              'and without --resume, such a run is refused)')
+
+
+def _add_runtime_arguments(parser) -> None:
+    """Flags of where the computation runs and of the secure aggregators' fixed-point range."""
+    add = parser.add_argument
+    add('--workers', default=None,
+        help='TFF workers host:port,host:port (default: one local worker confined to this host); '
+             'loopback addresses only (SSH tunnels to remote workers) unless --insecure-workers')
+    add('--insecure-workers', action='store_true',
+        help='allow --workers on non-loopback addresses (plaintext, unauthenticated gRPC; the '
+             'worker runs any computation it is sent) and an unconfined local worker where '
+             'the kernel refuses a private network namespace')
+    add('--secagg-bound', type=float, default=None,
+        help='public bound B on |client update values| of --secure-agg shamir/rlwe/secagg '
+             '(scheme default: 512 / 4 / 512); a larger update stops the run')
+    add('--secagg-precision', type=int, default=None,
+        help='fixed-point fractional bits of --secure-agg (scheme default: shamir 20, smpc 32, '
+             'rlwe 16, secagg 20)')
+
+
+def _runtime_problems(args: argparse.Namespace) -> List[str]:
+    """Problems with --workers, --out and the --secagg-* flags (no TensorFlow needed)."""
+    bound, precision = args.secagg_bound, args.secagg_precision
+    problems = failed([
+        (bound is None or (math.isfinite(bound) and bound > 0),
+         f'--secagg-bound must be a positive number, got {bound}'),
+        (precision is None or 1 <= precision <= 62,
+         f'--secagg-precision must be in [1, 62] bits, got {precision}'),
+        (args.secure_agg != 'none' or (bound is None and precision is None),
+         '--secagg-bound and --secagg-precision need --secure-agg'),
+        (args.secure_agg != 'smpc' or bound is None,
+         '--secure-agg smpc has no --secagg-bound (its ring holds any value that fits '
+         '--secagg-precision)'),
+    ])
+    if not problems and (bound is not None or precision is not None):
+        problems += _aggregator_problems(args)
+    if args.workers is not None:
+        try:
+            check_secure_workers(parse_workers(args.workers), args.insecure_workers)
+        except ValueError as error:
+            problems.append(f'--workers: {error}')
+    return problems + _out_problems(args.out or 'runs')
+
+
+def _aggregator_problems(args: argparse.Namespace) -> List[str]:
+    """Builds the aggregator with --secagg-bound/--secagg-precision: its own range checks."""
+    from tfpriv.federated import secure  # pylint: disable=g-import-not-at-top
+    from tfpriv.federated.fedavg import clients_per_round  # pylint: disable=g-import-not-at-top
+    try:
+        secure.make_aggregator(args.secure_agg, None,
+                               clients_per_round(args.client_fraction, args.clients or 100),
+                               bound=args.secagg_bound, precision=args.secagg_precision)
+    except ValueError as error:
+        given = [f'--secagg-{k} {v:g}' for k, v in (('bound', args.secagg_bound),
+                                                      ('precision', args.secagg_precision))
+                 if v is not None]
+        return [f'--secure-agg {args.secure_agg} with {" ".join(given)}: {error}']
+    return []
+
+
+def _out_problems(out: str) -> List[str]:
+    """--out must be, or be creatable in, a writable directory."""
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return [f'--out {out}: {existing} is not a directory']
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [f'--out {out}: {existing} is not writable']
+    return []
 
 
 def _partitions(args) -> List[str]:
@@ -178,11 +251,7 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
     if args.secure_agg != 'none' and args.secure_agg not in available_schemes():
         errors.append(f'--secure-agg {args.secure_agg} is not available in this checkout '
                       f'(available: none, {", ".join(available_schemes())})')
-    if args.workers is not None:
-        try:
-            parse_workers(args.workers)
-        except ValueError as error:
-            errors.append(f'--workers: {error}')
+    errors += _runtime_problems(args)
     return errors or _checkpoint_problems(args)
 
 
@@ -202,15 +271,49 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         model_ema=args.model_ema, dp=args.dp, l2_norm_clip=args.l2_norm_clip,
         noise_multiplier=args.noise_multiplier,
         adaptive_clipping=args.adaptive_clipping, target_quantile=args.target_quantile,
-        delta=args.delta, secure_agg=args.secure_agg,
+        delta=args.delta, secure_agg=args.secure_agg, secagg_bound=args.secagg_bound,
+        secagg_precision=args.secagg_precision, insecure_workers=args.insecure_workers,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
         resume=args.resume, overwrite=args.overwrite, verbose=getattr(args, 'verbose', 1))
 
 
-def _refuse(message: str) -> None:
-    """Exits like argparse: status 2 and one line on stderr."""
+def _refuse(message: str, status: int = 2) -> None:
+    """Exits like argparse: one line on stderr and `status` (2: the flags, 1: at run time)."""
     sys.stderr.write(f'train.py: error: {message}\n')
-    raise SystemExit(2)
+    raise SystemExit(status)
+
+
+# errno values of an --out (or --images) that cannot be written: full, read-only, not ours.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.ENOTDIR, errno.EISDIR, errno.EFBIG}
+
+
+def _range_advice(args: argparse.Namespace, message: str) -> str:
+    """Which --secagg-* flag to change for a fixed-point range error of the aggregator."""
+    from tfpriv.crypto.secagg import scheme_class  # pylint: disable=g-import-not-at-top
+    defaults = inspect.signature(scheme_class(args.secure_agg)).parameters
+    if 'bound' in defaults and ('public bound' in message or 'exceeds bound' in message):
+        now = args.secagg_bound or defaults['bound'].default
+        return f'raise --secagg-bound above that magnitude (now {now:g})'
+    now = args.secagg_precision or defaults['precision'].default
+    return f'lower --secagg-precision (now {now}) so the sum fits the fixed-point range'
+
+
+@contextlib.contextmanager
+def _runtime_failures(args: argparse.Namespace):
+    """Failures a user can cause at run time (data, workers, ranges, disk): one line, exit 1."""
+    from tfpriv import errors  # pylint: disable=g-import-not-at-top
+    try:
+        yield
+    except (errors.DatasetUnavailableError, errors.WorkerIsolationError, errors.WorkerLost,
+            errors.WorkerUnreachable) as error:
+        _refuse(str(error), 1)
+    except errors.FixedPointRangeError as error:
+        _refuse(f'--secure-agg {args.secure_agg}: {error}; {_range_advice(args, str(error))}', 1)
+    except OSError as error:
+        if error.errno not in _WRITE_ERRNOS:
+            raise
+        _refuse(f'cannot write {error.filename or args.out or "runs"}: {error.strerror}', 1)
 
 
 def _train_one(args: argparse.Namespace, scheme: str, data) -> Dict:
@@ -237,7 +340,15 @@ def _train_one(args: argparse.Namespace, scheme: str, data) -> Dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Trains every requested partition; writes metrics JSON, checkpoints and one figure."""
+    """Trains every requested partition; writes metrics JSON, checkpoints and one figure.
+
+    A failure the user can cause at run time is one line on stderr and exit status 1.
+    """
+    with _runtime_failures(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict:
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)

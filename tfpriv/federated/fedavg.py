@@ -82,7 +82,10 @@ class FedConfig:
     target_quantile: float = 0.5
     delta: Optional[float] = None
     secure_agg: str = 'none'
+    secagg_bound: Optional[float] = None
+    secagg_precision: Optional[int] = None
     workers: Optional[List[str]] = None
+    insecure_workers: bool = False
     seed: Optional[int] = 0
     out: Optional[str] = None
     resume: bool = False
@@ -91,7 +94,8 @@ class FedConfig:
 
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
-        skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers'}
+        skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers', 'insecure_workers'}
+        skip.update(k for k in ('secagg_bound', 'secagg_precision') if getattr(self, k) is None)
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
@@ -209,7 +213,8 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
         return secure.SecureRound(model_fn, client_optimizer, server_optimizer,
                                   secure.make_aggregator(
                                       config.secure_agg, rng,
-                                      clients_per_round(config.client_fraction, num_clients)),
+                                      clients_per_round(config.client_fraction, num_clients),
+                                      bound=config.secagg_bound, precision=config.secagg_precision),
                                   element_spec)
     if config.dp:
         factory = dp_fedavg.aggregator_factory(
@@ -408,7 +413,7 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
     run = _setup(config, data, rng or RandomSource(config.seed))
-    with tff_context(config.workers):
+    with tff_context(config.workers, insecure=config.insecure_workers):
         _initialize(run)
         _restore(run)
         progbar = tf.keras.utils.Progbar(config.rounds, verbose=config.verbose,

@@ -99,11 +99,11 @@ class Quantizer:
         Works in blocks of `_BLOCK` values so the float64 intermediates stay in cache.
 
         Raises:
-          ValueError: a value of `update` exceeds `bound` in magnitude.
+          FixedPointRangeError: a value of `update` exceeds `bound` in magnitude.
         """
         largest = max(float(update.max()), -float(update.min())) if update.size else 0.0
         if largest > self.bound:
-            raise ValueError(f'an update value of magnitude {largest:g} exceeds bound='
+            raise FixedPointRangeError(f'an update value of magnitude {largest:g} exceeds bound='
                              f'{self.bound:g}: raise bound (and bits, if the headroom check '
                              f'then fails) or clip the update')
         out = np.empty(update.size, dtype=self.dtype)

@@ -150,7 +150,7 @@ class RlweAggregator(SecureAggregator):
         vector = state.spec.flatten(update)
         largest = float(np.max(np.abs(vector))) if vector.size else 0.0
         if largest > self.bound:
-            raise ValueError(f'client {i} has an update value of magnitude {largest:g} above '
+            raise FixedPointRangeError(f'client {i} has an update value of magnitude {largest:g} above '
                              f'the public bound {self.bound:g}: raise `bound`')
         ct = state.key.encrypt(self.encoder.encode(vector), self.rng)
         if state.widths is not None:

@@ -55,7 +55,7 @@ from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import (AggregationStats, Faults, SecureAggregator, UpdateSpec,
                                   check_updates)
 from tfpriv.crypto.shamir import field, reed_solomon
-from tfpriv.errors import DecodingError
+from tfpriv.errors import DecodingError, FixedPointRangeError
 from tfpriv.rng import Prg, RandomSource, as_prg
 
 _MESSAGE_HEADER_BYTES = 32  # round id, sender, receiver, x-coordinate, length
@@ -120,7 +120,7 @@ class ShamirAggregator(SecureAggregator):
         """Client side: bound check, w_i u_i encoded and split into n rows."""
         largest = float(np.max(np.abs(update))) if update.size else 0.0
         if largest > self.bound:
-            raise ValueError(f'client {index} has an update value of magnitude {largest:g} '
+            raise FixedPointRangeError(f'client {index} has an update value of magnitude {largest:g} '
                              f'above the public bound {self.bound:g}: raise `bound` (and lower '
                              f'`precision` if the headroom check then fails)')
         return field.split_field(self.encoder.encode(weight * update), self.threshold,

@@ -249,23 +249,32 @@ def _exited(worker: Worker, when: str) -> RuntimeError:
     return error(f'TFF worker {worker.target} exited with code {code} {phase}; see {worker.log_path}')
 
 
-def _wait_ready(stub, target: str, timeout_s: float, worker: Optional[Worker] = None) -> None:
+def _wait_ready(channel, target: str, timeout_s: float, worker: Optional[Worker] = None) -> None:
+    """Returns once `channel` is connected (an idle one is asked to reconnect)."""
+    import grpc
+    ready = grpc.channel_ready_future(channel)
     deadline = time.monotonic() + timeout_s
-    while not stub.is_ready:
-        if worker is not None and worker.process.poll() is not None:
-            raise _exited(worker, 'start')
-        if time.monotonic() > deadline:
-            raise WorkerUnreachable(f'TFF worker {target} not reachable after {timeout_s:g} s')
-        time.sleep(0.1)
+    try:
+        while True:
+            try:
+                return ready.result(timeout=0.2)
+            except grpc.FutureTimeoutError:
+                if worker is not None and worker.process.poll() is not None:
+                    raise _exited(worker, 'start') from None
+                if time.monotonic() > deadline:
+                    raise WorkerUnreachable(
+                        f'TFF worker {target} not reachable after {timeout_s:g} s') from None
+    finally:
+        ready.cancel()
 
 
-def _check_alive(stub, target: str, timeout_s: float, worker: Optional[Worker]) -> None:
+def _check_alive(channel, target: str, timeout_s: float, worker: Optional[Worker]) -> None:
     """Before TFF (re)builds an executor: a dead or silent worker is `WorkerLost`, which TFF
     does not retry (it retries UNAVAILABLE forever)."""
     if worker is not None and worker.process.poll() is not None:
         raise _exited(worker, 'run')
     try:
-        _wait_ready(stub, target, timeout_s, worker)
+        _wait_ready(channel, target, timeout_s, worker)
     except WorkerUnreachable as error:
         if worker is not None and worker.process.poll() is not None:
             raise _exited(worker, 'run') from error
@@ -277,11 +286,12 @@ def _executor_factory(target: str, timeout_s: float, worker: Optional[Worker] = 
     """A TFF executor factory whose stacks are `RemoteExecutor`s on `target`."""
     import grpc
     import tensorflow_federated as tff
-    stub = tff.framework.RemoteExecutorGrpcStub(grpc.insecure_channel(target, _GRPC_OPTIONS))
-    _wait_ready(stub, target, timeout_s, worker)
+    channel = grpc.insecure_channel(target, _GRPC_OPTIONS)
+    stub = tff.framework.RemoteExecutorGrpcStub(channel)
+    _wait_ready(channel, target, timeout_s, worker)
 
     def stack_fn(cardinalities):
-        _check_alive(stub, target, timeout_s, worker)
+        _check_alive(channel, target, timeout_s, worker)
         cardinalities.setdefault(tff.CLIENTS, 0)
         executor = tff.framework.RemoteExecutor(stub)
         executor.set_cardinalities(cardinalities)

@@ -131,10 +131,11 @@ def listen(port: Optional[int] = None, unix: Optional[str] = None) -> socket.soc
 
 
 def _start_binary(binary: str) -> subprocess.Popen:
-    """`worker_binary` on the private namespace's port; its output goes to our stderr."""
+    """`worker_binary` on the private namespace's port; its output goes to our stderr. Its own
+    process group: a terminal's Ctrl-C reaches only the relay, which then stops it."""
     return subprocess.Popen([binary, f'--port={_INNER_PORT}'], stdin=subprocess.DEVNULL,
                             stdout=sys.stderr, stderr=sys.stderr, close_fds=True,
-                            preexec_fn=die_with_parent)
+                            process_group=0, preexec_fn=die_with_parent)
 
 
 def _connect_inner() -> socket.socket:

@@ -12,6 +12,11 @@ A run directory that holds a checkpoint is resumed with `--resume` or replaced
 with `--overwrite`; otherwise the run is refused (exit 2), as is `--resume`
 without a checkpoint, with a corrupt one or with other settings.
 
+`--workers` takes loopback addresses (SSH tunnels to remote workers) unless
+`--insecure-workers`. A failure the user can cause at run time (MNIST missing,
+a worker unreachable or lost, an update outside the secure aggregator's range,
+an unwritable `--out`) is one line on stderr and exit status 1.
+
 `--partition` takes one scheme or a comma-separated list (e.g.
 `iid,pathological`): each is trained in turn (its own run directory and
 checkpoint) and all are drawn in one figure, `images/fedavg_*.png`.

@@ -250,10 +250,17 @@ def test_unreachable_worker_is_one_line_naming_it(tmp_path):
     _one_line_error(result, 1, f'TFF worker localhost:{port} not reachable after 5 s')
 
 
-def test_update_beyond_the_secure_aggregation_bound_says_which_flag(tmp_path):
-    result = _train(tmp_path, '--secure-agg', 'shamir', '--secagg-bound', '1e-6')
-    _one_line_error(result, 1, '--secure-agg shamir', 'above the public bound 1e-06',
-                    'raise --secagg-bound above that magnitude (now 1e-06)')
+@pytest.mark.parametrize('flags, fragments', [
+    (['--secure-agg', 'shamir', '--secagg-bound', '1e-6'],
+     ['--secure-agg shamir', 'above the public bound 1e-06',
+      'raise --secagg-bound above that magnitude (now 1e-06)']),
+    # RLWE checks that the weighted sum fits its plaintext modulus when it aggregates
+    (['--secure-agg', 'rlwe', '--secagg-precision', '40'],
+     ['--secure-agg rlwe', 'the weighted sum could reach',
+      'lower --secagg-precision (now 40) so the sum fits']),
+])
+def test_update_outside_the_secure_aggregation_range_says_which_flag(tmp_path, flags, fragments):
+    _one_line_error(_train(tmp_path, *flags), 1, *fragments)
 
 
 def test_missing_mnist_is_one_line(tmp_path):

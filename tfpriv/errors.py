@@ -71,3 +71,7 @@ class MalformedMessageError(ValueError):
 
 class InconsistentResultError(ArithmeticError):
     """A revealed aggregate is impossible (e.g. a count outside [0, N]): a party deviated."""
+
+
+class FastClippingError(ValueError):
+    """The fast (tapped) clipping path cannot bound every example's gradient for this model or call."""

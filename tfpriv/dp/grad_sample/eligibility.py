@@ -5,7 +5,8 @@ container's own `call` (a Functional, Sequential or subclassed model, or a
 custom layer made of sublayers) treats the examples of a batch independently
 and keeps them on axis 0 of every registered layer's input. What is checked:
 
-- every layer passes the `tfpriv.dp.clipping` validators (no BatchNorm);
+- every layer passes the `tfpriv.dp.clipping` validators (no BatchNorm; a layer they
+  refuse is reported once, by them);
 - every layer with trainable variables has a registry entry (its exact class,
   or a subclass that does not override `call`) and a supported configuration;
 - containers own no trainable variables outside their sublayers;
@@ -27,9 +28,8 @@ from tfpriv.dp.grad_sample.registry import entry_for
 
 
 def _own_trainable(layer: tf.keras.layers.Layer) -> List[tf.Variable]:
-    inner = {v.ref() for m in layer.submodules if isinstance(m, tf.keras.layers.Layer)
-             for v in m.trainable_weights}
-    return [v for v in layer.trainable_weights if v.ref() not in inner]
+    """The trainable variables the layer created itself, not its sublayers' (none if unbuilt)."""
+    return list(layer._trainable_weights) if layer.trainable else []  # pylint: disable=protected-access
 
 
 def _is_container(layer: tf.keras.layers.Layer) -> bool:
@@ -39,11 +39,11 @@ def _is_container(layer: tf.keras.layers.Layer) -> bool:
 def _unsupported(layer: tf.keras.layers.Layer, name: str) -> Optional[str]:
     if type(layer) in clipping.BATCH_FOLDING:
         return f'{name} reshapes time steps into the batch axis'
+    own = _own_trainable(layer)
     if _is_container(layer):
-        own = _own_trainable(layer)
         return (f'{name} has its own trainable variables {[v.name for v in own]} outside any '
                 'registered layer') if own else None
-    if layer.trainable_weights:
+    if own:
         return f'{name} has trainable variables but no per-example gradient function'
     if type(layer) not in clipping.PER_EXAMPLE_LAYERS:
         return (f'{name} is not known to treat examples independently (Lambda, auto-wrapped '
@@ -65,9 +65,9 @@ def _layer_problem(layer: tf.keras.layers.Layer) -> Optional[str]:
 
 def problems(model: tf.keras.Model) -> List[str]:
     """Every reason `model` cannot take the fast clipping path (empty when eligible)."""
-    found = clipping.validate(model)
+    found = []
     for layer in clipping.all_layers(model):
-        problem = _layer_problem(layer)
-        if problem:
-            found.append(problem)
+        refused = [problem for problem in map(lambda check, layer=layer: check(layer),
+                                              clipping.VALIDATORS) if problem]
+        found += refused or [problem for problem in [_layer_problem(layer)] if problem]
     return found

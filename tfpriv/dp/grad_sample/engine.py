@@ -59,7 +59,7 @@ def _check_coverage(tape: tf.GradientTape, losses: tf.Tensor, taps: List[Tap]) -
                                 f'{losses.shape}')
     for tap in taps:
         if None not in (tap.z.shape[0], losses.shape[0]) and tap.z.shape[0] != losses.shape[0]:
-            raise FastClippingError(f'a tapped layer output {tap.z.name} has {tap.z.shape[0]} rows '
+            raise FastClippingError(f'the output of {tap.layer!r} has {tap.z.shape[0]} rows '
                                     f'for {losses.shape[0]} examples: axis 0 must be the examples')
 
 

@@ -37,6 +37,7 @@ class Tap:
 
     z: tf.Tensor
     forms: FormsFn
+    layer: str
 
 
 class Recorder:
@@ -45,6 +46,7 @@ class Recorder:
     def __init__(self, tape: tf.GradientTape):
         self.tape = tape
         self.taps: List[Tap] = []
+        self.layer = ''
 
     def read(self, variable: tf.Variable) -> tf.Tensor:
         """The variable's value, read without the tape watching the variable."""
@@ -54,7 +56,7 @@ class Recorder:
     def probe(self, z: tf.Tensor, forms: FormsFn) -> tf.Tensor:
         """Records `z` (whose gradient gives the per-example gradients) and returns it."""
         self.tape.watch(z)
-        self.taps.append(Tap(z, forms))
+        self.taps.append(Tap(z, forms, self.layer))
         return z
 
 
@@ -91,6 +93,12 @@ def entry_for(layer: tf.keras.layers.Layer) -> Optional[Entry]:
     return None
 
 
+def _routed(sampler: Sampler, layer: tf.keras.layers.Layer, recorder: Recorder, *args,
+            **kwargs) -> tf.Tensor:
+    recorder.layer = layer.name
+    return sampler(layer, recorder, *args, **kwargs)
+
+
 def _intercepted(layers: Sequence[tf.keras.layers.Layer]) -> List[tf.keras.layers.Layer]:
     return [layer for layer in layers if layer.trainable and entry_for(layer) is not None]
 
@@ -102,7 +110,7 @@ def intercept(layers: Sequence[tf.keras.layers.Layer], recorder: Recorder) -> It
     try:
         for layer in patched:
             sampler = tf.autograph.experimental.do_not_convert(
-                functools.partial(entry_for(layer).sampler, layer, recorder))
+                functools.partial(_routed, entry_for(layer).sampler, layer, recorder))
             object.__setattr__(layer, 'call', sampler)
         yield recorder
     finally:

@@ -2,8 +2,8 @@
 
 - `VALIDATORS` (Opacus's `ModuleValidator` style): functions from one layer to
   a problem that makes the model untrainable with DP-SGD at all; `validate`
-  runs them over every layer (`all_layers`: the model and `tf.Module.submodules`,
-  so nested models, wrappers and sublayers of custom layers). BatchNormalization
+  runs them over every layer (`all_layers`: the model and, recursively, nested
+  models, wrappers, RNN cells and sublayers of custom layers). BatchNormalization
   is refused: it mixes the examples of a batch.
 - `PER_EXAMPLE_LAYERS`: weightless (or frozen) Keras layers known to compute
   each example's output from that example alone, in training mode too. Dropout,
@@ -43,9 +43,15 @@ PER_EXAMPLE_LAYERS = frozenset((
 BATCH_FOLDING = frozenset((_L.TimeDistributed,))
 
 
+def sublayers(layer: tf.keras.layers.Layer) -> List[tf.keras.layers.Layer]:
+    """Every layer inside `layer`, recursively (Keras's own tracking: nested models, wrappers,
+    RNN cells, custom layers' sublayers; `tf.Module.submodules` fails on some RNN caches)."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))  # pylint: disable=protected-access
+
+
 def all_layers(model: tf.keras.layers.Layer) -> List[tf.keras.layers.Layer]:
-    """`model` and every layer inside it: nested models, wrappers, custom layers' sublayers."""
-    return [model] + [m for m in model.submodules if isinstance(m, tf.keras.layers.Layer)]
+    """`model` and every layer inside it (`sublayers`)."""
+    return [model] + sublayers(model)
 
 
 def _batchnorm(layer: tf.keras.layers.Layer) -> Optional[str]:

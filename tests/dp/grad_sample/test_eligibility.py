@@ -59,7 +59,9 @@ class _Subclassed(tf.keras.Model):
     _Subclassed(),
     _functional(tf.keras.Sequential([L.Conv2D(4, 3), L.Dropout(0.2)])),
     _functional(L.Conv3D(2, 1, trainable=False), shape=(4, 4, 4, 1)),
-], ids=['functional_zoo', 'sequential_without_input', 'subclassed', 'nested', 'frozen_conv3d'])
+    _functional(L.Reshape((8, 24)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.GRU(2)),
+], ids=['functional_zoo', 'sequential_without_input', 'subclassed', 'nested', 'frozen_conv3d',
+        'recurrent'])
 def test_accepted(model):
     assert problems(model) == []
 
@@ -73,12 +75,15 @@ def test_accepted(model):
     (_functional(L.PReLU()), "'p_re_lu' .* no per-example gradient function"),
     (_functional(L.Conv3D(2, 1), shape=(4, 4, 4, 1)), 'no per-example gradient function'),
     (_functional(L.Reshape((8, 24)), L.TimeDistributed(L.Dense(3))), 'time steps into the batch'),
-    (_functional(L.Reshape((8, 24)), L.LSTM(3)), "LSTMCell.* no per-example gradient function"),
+    (_functional(L.Reshape((8, 24)), L.LSTM(3, recurrent_dropout=0.1)), 'recurrent_dropout'),
+    (_functional(L.Reshape((8, 24)), L.GRU(3, reset_after=False)), 'reset_after=False'),
+    (_functional(L.Reshape((8, 24)), L.RNN(L.LSTMCell(3))), "LSTMCell.* no per-example gradient"),
     (_functional(L.Dense(3, activity_regularizer='l2')), 'activity_regularizer'),
     (_functional(L.Conv2D(2, 1, data_format='channels_first')), 'channels_first'),
     (tf.keras.Sequential([L.Embedding(5, 2, sparse=True)]), 'sparse=True'),
 ], ids=['batchnorm', 'lambda', 'custom_leaf', 'own_weights', 'dense_subclass_with_call', 'prelu',
-        'conv3d', 'time_distributed', 'lstm', 'activity_regularizer', 'channels_first',
+        'conv3d', 'time_distributed', 'lstm_dropout', 'gru_reset_before', 'generic_rnn',
+        'activity_regularizer', 'channels_first',
         'sparse_embedding'])
 def test_refused_with_the_reason(model, message):
     found = problems(model)

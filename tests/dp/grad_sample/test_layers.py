@@ -44,22 +44,34 @@ CASES = {
     'layer_norm_two_axes': ((4, 5, 3), lambda: L.LayerNormalization(axis=[1, 2])),
     'group_norm': ((4, 4, 4), lambda: L.GroupNormalization(groups=2)),
     'instance_norm': ((3, 4, 4), lambda: L.GroupNormalization(groups=4)),
+    'simple_rnn': ((5, 3), lambda: L.SimpleRNN(4)),
+    'lstm_sequences': ((5, 3), lambda: L.LSTM(4, return_sequences=True)),
+    'gru_backwards': ((5, 3), lambda: L.GRU(4, go_backwards=True)),
+    'gru_no_bias_sequences': ((5, 3), lambda: L.GRU(3, use_bias=False, return_sequences=True)),
+    'bidirectional_lstm': ((5, 3), lambda: L.Bidirectional(L.LSTM(3, return_sequences=True))),
+    'bidirectional_gru_concat_states': ((6, 2), lambda: L.Bidirectional(L.GRU(3))),
+    'masked_lstm': ((6,), lambda: tf.keras.Sequential([L.Embedding(7, 3, mask_zero=True),
+                                                       L.LSTM(4)])),
 }
 
 
 def _model(case):
     shape, make = CASES[case]
-    inputs = tf.keras.Input(shape, dtype='int32' if case.startswith('embedding') else 'float32')
+    integer = case.startswith('embedding') or case == 'masked_lstm'
+    inputs = tf.keras.Input(shape, dtype='int32' if integer else 'float32')
     hidden = L.Flatten()(make()(inputs))
     return tf.keras.Model(inputs, L.Dense(3)(hidden))
 
 
 def _data(case, rng):
     shape, _ = CASES[case]
-    if case.startswith('embedding'):
-        vocabulary = 5 if case == 'embedding_explicit' else 50
-        x = rng.integers(0, vocabulary, (BATCH, *shape)).astype(np.int32)
+    if case.startswith('embedding') or case == 'masked_lstm':
+        vocabulary = {'embedding_explicit': 5, 'embedding_ghost': 50}.get(case, 7)
+        x = rng.integers(1, vocabulary, (BATCH, *shape)).astype(np.int32)
         x[:, 1] = x[:, 0]  # repeated ids inside an example: the cross terms of the ghost norm
+        if case == 'masked_lstm':
+            x[:, 4:] = 0  # padded ends: masked steps keep the state
+            x[0, 2:] = 0
     else:
         x = rng.normal(size=(BATCH, *shape)).astype(np.float32)
     return x, rng.normal(size=(BATCH, 3)).astype(np.float32)

@@ -9,10 +9,10 @@ backward signals into per-example norms (ghost or explicit per layer) and the
 clipped sum; `engine` runs the stages; `eligibility` says which models are
 sound on this path. Layer families: `dense`, `embedding`, `conv`
 (Conv1D/2D, DepthwiseConv2D, SeparableConv2D), `normalization` (LayerNorm,
-GroupNorm).
+GroupNorm), `rnn` (SimpleRNN, LSTM, GRU; Bidirectional through them).
 """
 
-from tfpriv.dp.grad_sample import conv, dense, embedding, normalization  # noqa: F401  (registers)
+from tfpriv.dp.grad_sample import conv, dense, embedding, normalization, rnn  # noqa: F401
 from tfpriv.dp.grad_sample.eligibility import problems
 from tfpriv.dp.grad_sample.engine import clipped_sum, per_example_norms
 

@@ -9,6 +9,7 @@ and keeps them on axis 0 of every registered layer's input. What is checked:
   refuse is reported once, by them);
 - every layer with trainable variables has a registry entry (its exact class,
   or a subclass that does not override `call`) and a supported configuration;
+  the sublayers of a registered layer (an LSTM's cell) are its sampler's business;
 - containers own no trainable variables outside their sublayers;
 - every other leaf layer is on `clipping.PER_EXAMPLE_LAYERS` (not `Lambda`,
   `TFOpLambda`, or unknown custom layers), and no wrapper folds time into batch;
@@ -33,7 +34,7 @@ def _own_trainable(layer: tf.keras.layers.Layer) -> List[tf.Variable]:
 
 
 def _is_container(layer: tf.keras.layers.Layer) -> bool:
-    return any(isinstance(m, tf.keras.layers.Layer) for m in layer.submodules)
+    return bool(clipping.sublayers(layer))
 
 
 def _unsupported(layer: tf.keras.layers.Layer, name: str) -> Optional[str]:
@@ -65,8 +66,11 @@ def _layer_problem(layer: tf.keras.layers.Layer) -> Optional[str]:
 
 def problems(model: tf.keras.Model) -> List[str]:
     """Every reason `model` cannot take the fast clipping path (empty when eligible)."""
+    layers = clipping.all_layers(model)
+    inside = {id(m) for layer in layers if entry_for(layer) is not None
+              for m in clipping.sublayers(layer)}
     found = []
-    for layer in clipping.all_layers(model):
+    for layer in (layer for layer in layers if id(layer) not in inside):
         refused = [problem for problem in map(lambda check, layer=layer: check(layer),
                                               clipping.VALIDATORS) if problem]
         found += refused or [problem for problem in [_layer_problem(layer)] if problem]

@@ -6,7 +6,7 @@ the forward pass (a pre-activation output, or an intermediate linear output)
 together with a function from G = dL/dZ to the per-example gradient forms of
 the layer's variables (`tfpriv.dp.grad_sample.forms`). While `intercept` is
 active, every trainable registered layer in the model (found recursively through
-`tf.Module.submodules`: nested, Sequential and subclassed models alike) has its
+`clipping.all_layers`: nested, Sequential and subclassed models alike) has its
 `call` replaced by its sampler through an instance attribute (set with
 `object.__setattr__`, so Keras does not track it; removed in `finally`). Keras's
 `Layer.__call__` looks `self.call` up at each call, in eager mode and when a

@@ -187,3 +187,19 @@ def test_dynamic_batch_mismatch_fails_in_the_graph():
                          input_signature=spec)
     with pytest.raises(tf.errors.InvalidArgumentError, match='number of rows'):
         traced(np.zeros((2, 4, 3), np.float32), np.zeros((2, 8), np.float32))
+
+
+def test_empty_poisson_batch_gives_zero_gradients():
+    """Poisson sampling draws empty batches: every family returns exact zeros, traced for any B."""
+    inputs = tf.keras.Input((8, 8, 2))
+    hidden = L.SeparableConv2D(3, 3)(L.DepthwiseConv2D(3)(L.Conv2D(2, 3, groups=2)(inputs)))
+    hidden = L.LSTM(3)(L.Reshape((4, 3))(L.GroupNormalization(1)(hidden)))
+    model = tf.keras.Model(inputs, L.Dense(3)(L.Embedding(5, 2)(tf.cast(hidden > 9, 'int32'))))
+    spec = tf.TensorSpec([None, 8, 8, 2]), tf.TensorSpec([None, 3, 3])
+    traced = tf.function(lambda x, y: clipped_sum(model, reference.squared_error, x, y, 1.0)[0],
+                         input_signature=spec)
+    empty = traced(np.zeros((0, 8, 8, 2), np.float32), np.zeros((0, 3, 3), np.float32))
+    assert [g.shape for g in empty] == [v.shape for v in model.trainable_variables]
+    assert all(not np.any(g) for g in empty)
+    full = traced(np.ones((2, 8, 8, 2), np.float32), np.ones((2, 3, 3), np.float32))
+    assert any(np.any(g) for g in full)

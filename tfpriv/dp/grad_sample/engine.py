@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import tensorflow as tf
 
 from tfpriv.dp import clipping
-from tfpriv.dp.grad_sample.forms import Explicit
+from tfpriv.dp.grad_sample.forms import Explicit, Form
 from tfpriv.dp.grad_sample.registry import Recorder, Tap, intercept
 from tfpriv.errors import FastClippingError
 
@@ -43,7 +43,7 @@ class TappedPass:
     taps: List[Tap]
     signals: List[tf.Tensor]
 
-    def forms(self) -> list:
+    def forms(self) -> List[Form]:
         return [form for tap, g in zip(self.taps, self.signals) for form in tap.forms(g)]
 
 
@@ -84,9 +84,9 @@ def _batch_asserts(state: TappedPass) -> List[Any]:
         for tap in state.taps]
 
 
-def squared_norms(forms: list, examples: tf.Tensor) -> tf.Tensor:
+def squared_norms(forms: List[Form], examples: tf.Tensor) -> tf.Tensor:
     """Stage 2: ||dl_b/dθ||^2 over all tapped variables, (B,)."""
-    groups: Dict[Any, list] = {}
+    groups: Dict[Any, List[Form]] = {}
     for form in forms:
         groups.setdefault(form.variable.ref(), []).append(form)
     total = tf.zeros([examples])
@@ -105,7 +105,7 @@ def clip_weights(sq_norms: tf.Tensor, l2_norm_clip: float) -> tf.Tensor:
     return l2_norm_clip / tf.maximum(norms, l2_norm_clip)
 
 
-def weighted_sums(forms: list, weights: tf.Tensor,
+def weighted_sums(forms: List[Form], weights: tf.Tensor,
                   variables: List[tf.Variable]) -> List[tf.Tensor]:
     """Stage 4: sum_b w_b dl_b/dθ for every variable (zeros for one no tap reached)."""
     sums: Dict[Any, List[tf.Tensor]] = {}

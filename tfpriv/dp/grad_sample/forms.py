@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Union
 
 import tensorflow as tf
 
@@ -122,13 +122,16 @@ def grouped_kernel(shape: tf.TensorShape) -> ToVariable:
     return to_variable
 
 
+Form = Union[Explicit, Linear, Rows]
+
+
 def affine(kernel: tf.Variable, bias: Optional[tf.Variable], a: tf.Tensor, g: tf.Tensor,
-           to_variable: ToVariable) -> list:
+           to_variable: ToVariable) -> List[Form]:
     """Forms of Z = A W + bias per group: `Linear` for the kernel, the sum of G over T for the bias."""
-    forms = [Linear(kernel, a, g, to_variable)]
+    found: List[Form] = [Linear(kernel, a, g, to_variable)]
     if bias is not None:
-        forms.append(Explicit(bias, tf.reshape(tf.reduce_sum(g, axis=2), [-1, *bias.shape])))
-    return forms
+        found.append(Explicit(bias, tf.reshape(tf.reduce_sum(g, axis=2), [-1, *bias.shape])))
+    return found
 
 
 def rows(tensor: tf.Tensor) -> tf.Tensor:

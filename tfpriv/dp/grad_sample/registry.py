@@ -26,7 +26,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import tensorflow as tf
 
-Form = object  # forms.Explicit | forms.Linear | forms.Rows
+from tfpriv.dp.grad_sample.forms import Form
+
 FormsFn = Callable[[tf.Tensor], List[Form]]
 Problem = Callable[[tf.keras.layers.Layer], Optional[str]]
 

@@ -27,7 +27,8 @@ _L = tf.keras.layers
 
 def _problem(layer: tf.keras.layers.Layer) -> Optional[str]:
     if layer.data_format != 'channels_last':
-        return f'{layer.name!r} ({type(layer).__name__}) is channels_first; the fast path needs channels_last'
+        return (f'{layer.name!r} ({type(layer).__name__}) is channels_first; the fast path needs '
+                'channels_last')
     return None
 
 
@@ -77,13 +78,14 @@ def _bias(layer: _L.Layer) -> Optional[tf.Variable]:
 @register(_L.Conv1D, _L.Conv2D, problem=_problem)
 def conv(layer: _L.Conv2D, recorder: Recorder, inputs: tf.Tensor) -> tf.Tensor:
     """Keras's own convolution op on the read kernel (causal padding applied first)."""
-    x = tf.pad(inputs, layer._compute_causal_padding(inputs)) if layer._is_causal else inputs  # pylint: disable=protected-access
+    # pylint: disable=protected-access  (Keras's own causal padding and grouped-conv op)
+    x = tf.pad(inputs, layer._compute_causal_padding(inputs)) if layer._is_causal else inputs
     kernel = recorder.read(layer.kernel)
     if layer.groups > 1:
-        z = layer._jit_compiled_convolution_op(x, kernel)  # pylint: disable=protected-access
+        z = layer._jit_compiled_convolution_op(x, kernel)
     else:
         z = layer.convolution_op(x, kernel)
-    padding = 'valid' if layer._is_causal else layer.padding  # pylint: disable=protected-access
+    padding = 'valid' if layer._is_causal else layer.padding
     return _finish(layer, recorder, z, lambda g: _kernel_forms(layer, x, g, padding))
 
 

@@ -50,7 +50,10 @@ class Explicit:
 
 @dataclasses.dataclass
 class Linear:
-    """dL_b/dW from A (B, g, T, K) and G (B, g, T, O); `to_variable` maps (N, g, K, O) to (N, *W.shape)."""
+    """dL_b/dW from A (B, g, T, K) and G (B, g, T, O).
+
+    `to_variable` maps (N, g, K, O) to (N, *W.shape).
+    """
 
     variable: tf.Variable
     a: tf.Tensor

@@ -88,3 +88,7 @@ class WorkerLost(RuntimeError):
 class InsecureWorkerError(ValueError):
     """A remote TFF worker address is not loopback: its gRPC channel would be plaintext and
     unauthenticated (reach it through an SSH tunnel, or pass `insecure=True`)."""
+
+
+class FastClippingError(ValueError):
+    """The fast (tapped) clipping path cannot bound every example's gradient for this model or call."""

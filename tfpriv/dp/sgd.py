@@ -13,9 +13,9 @@ post-processing. For fixed-size batches q n = B as well.
 
 Three ways to compute the sum of clipped per-example gradients:
 
-- `fast`: "ghost" norms from TF Privacy's layer registry (Lee & Kifer 2021;
-  Li et al. 2022) in one extra backward pass, then the gradient of the
-  clip-weighted loss. Only for models `tfpriv.dp.clipping` proves eligible.
+- `fast`: `tfpriv.dp.grad_sample.clipped_sum`: per-example norms (ghost or
+  explicit per layer) and the clipped sum from one forward and one backward
+  pass. Only for models `tfpriv.dp.grad_sample.problems` finds eligible.
 - `vectorized`: per-example gradients with `tf.vectorized_map`, clipped, summed.
 - `microbatch`: the same, one example at a time in a `tf.while_loop`
   (least memory).
@@ -29,9 +29,8 @@ import weakref
 from typing import List, Optional, Tuple
 
 import tensorflow as tf
-from tensorflow_privacy.privacy.fast_gradient_clipping import clip_grads
 
-from tfpriv.dp.clipping import make_layer_registry
+from tfpriv.dp import grad_sample
 
 GradientsAndOutputs = Tuple[List[tf.Tensor], tf.Tensor]
 CLIPPING_PATHS = ('fast', 'vectorized', 'microbatch')
@@ -51,7 +50,6 @@ class DPSGDModel(tf.keras.Model):
         self.noise_multiplier = float(noise_multiplier)
         self.expected_batch_size = int(expected_batch_size)
         self.clipping = clipping
-        self._registry = make_layer_registry() if clipping == 'fast' else None
         self._clipped_sum = {'fast': self._fast_sum, 'vectorized': self._vectorized_sum,
                              'microbatch': self._loop_sum}[clipping]
         self._feeds = weakref.WeakSet()
@@ -105,15 +103,7 @@ class DPSGDModel(tf.keras.Model):
         return total, self(x, training=True)
 
     def _fast_sum(self, x, y) -> GradientsAndOutputs:
-        norms = clip_grads.compute_gradient_norms(
-            self, self._registry, x, y, per_example_loss_fn=self._example_loss,
-            trainable_vars=self.trainable_variables)
-        weights = tf.stop_gradient(self.l2_norm_clip / tf.maximum(self.l2_norm_clip, norms))
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = tf.reduce_sum(weights * self._example_loss(y, y_pred))
-        return tape.gradient(loss, self.trainable_variables,
-                             unconnected_gradients=tf.UnconnectedGradients.ZERO), y_pred
+        return grad_sample.clipped_sum(self, self._example_loss, x, y, self.l2_norm_clip)
 
     def _privatize(self, summed: tf.Tensor) -> tf.Tensor:
         """(sum of clipped gradients + N(0, σ^2 C^2)) / (q n)."""

@@ -1,0 +1,93 @@
+"""Every registry entry: per-example norms and the clipped summed gradient equal brute force.
+
+Reference: one GradientTape per example (`reference.py`), in float64 for the sums.
+Tolerance: float32 forward/backward passes and sums of at most ~10^3 products
+give relative errors ~1e-6; we allow rtol 1e-4 (atol 1e-6 for entries near 0).
+A wrong term (a missing position, a wrong group or stride, a wrong tap) changes
+norms by far more. C is the median reference norm, so half the examples are
+clipped and half are not: both branches of min(1, C/||g||) are checked.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.dp.grad_sample import reference
+from tfpriv.dp.grad_sample import clipped_sum, per_example_norms
+
+L = tf.keras.layers
+BATCH = 6
+
+CASES = {
+    'dense_2d': ((6,), lambda: L.Dense(5, activation='relu')),
+    'dense_sequence_ghost': ((3, 16), lambda: L.Dense(16)),
+    'dense_sequence_explicit': ((12, 3), lambda: L.Dense(2, activation='tanh')),
+    'dense_rank4': ((4, 3, 5), lambda: L.Dense(4, use_bias=False)),
+    'embedding_explicit': ((7,), lambda: L.Embedding(5, 3)),
+    'embedding_ghost': ((4,), lambda: L.Embedding(50, 8)),
+    'conv1d_valid': ((9, 3), lambda: L.Conv1D(4, 3, activation='relu')),
+    'conv1d_same_stride': ((9, 3), lambda: L.Conv1D(4, 3, strides=2, padding='same')),
+    'conv1d_causal_dilated': ((9, 2), lambda: L.Conv1D(3, 2, padding='causal', dilation_rate=2)),
+    'conv1d_groups': ((8, 4), lambda: L.Conv1D(6, 3, groups=2)),
+    'conv2d_valid': ((6, 5, 2), lambda: L.Conv2D(3, 3, activation='relu')),
+    'conv2d_same_strides': ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), strides=(2, 1), padding='same')),
+    'conv2d_dilated': ((7, 7, 2), lambda: L.Conv2D(3, 3, dilation_rate=2, padding='same')),
+    'conv2d_groups_no_bias': ((5, 5, 4), lambda: L.Conv2D(6, 3, groups=2, use_bias=False)),
+    'conv2d_ghost': ((4, 4, 4), lambda: L.Conv2D(8, 3, strides=2, padding='same')),
+    'depthwise_same_strided': ((6, 6, 3), lambda: L.DepthwiseConv2D(
+        3, strides=2, padding='same', depth_multiplier=2)),
+    'depthwise_dilated': ((7, 7, 2), lambda: L.DepthwiseConv2D(3, dilation_rate=2)),
+    'separable_valid': ((6, 6, 3), lambda: L.SeparableConv2D(4, 3)),
+    'separable_strided': ((7, 7, 2), lambda: L.SeparableConv2D(
+        3, 3, strides=2, padding='same', depth_multiplier=2, activation='relu')),
+    'layer_norm_last_axis': ((5, 6), lambda: L.LayerNormalization()),
+    'layer_norm_two_axes': ((4, 5, 3), lambda: L.LayerNormalization(axis=[1, 2])),
+    'group_norm': ((4, 4, 4), lambda: L.GroupNormalization(groups=2)),
+    'instance_norm': ((3, 4, 4), lambda: L.GroupNormalization(groups=4)),
+    'simple_rnn': ((5, 3), lambda: L.SimpleRNN(4)),
+    'lstm_sequences': ((5, 3), lambda: L.LSTM(4, return_sequences=True)),
+    'gru_backwards': ((5, 3), lambda: L.GRU(4, go_backwards=True)),
+    'gru_no_bias_sequences': ((5, 3), lambda: L.GRU(3, use_bias=False, return_sequences=True)),
+    'bidirectional_lstm': ((5, 3), lambda: L.Bidirectional(L.LSTM(3, return_sequences=True))),
+    'bidirectional_gru_concat_states': ((6, 2), lambda: L.Bidirectional(L.GRU(3))),
+    'masked_lstm': ((6,), lambda: tf.keras.Sequential([L.Embedding(7, 3, mask_zero=True),
+                                                       L.LSTM(4)])),
+}
+
+
+def _model(case):
+    shape, make = CASES[case]
+    integer = case.startswith('embedding') or case == 'masked_lstm'
+    inputs = tf.keras.Input(shape, dtype='int32' if integer else 'float32')
+    hidden = L.Flatten()(make()(inputs))
+    return tf.keras.Model(inputs, L.Dense(3)(hidden))
+
+
+def _data(case, rng):
+    shape, _ = CASES[case]
+    if case.startswith('embedding') or case == 'masked_lstm':
+        vocabulary = {'embedding_explicit': 5, 'embedding_ghost': 50}.get(case, 7)
+        x = rng.integers(1, vocabulary, (BATCH, *shape)).astype(np.int32)
+        x[:, 1] = x[:, 0]  # repeated ids inside an example: the cross terms of the ghost norm
+        if case == 'masked_lstm':
+            x[:, 4:] = 0  # padded ends: masked steps keep the state
+            x[0, 2:] = 0
+    else:
+        x = rng.normal(size=(BATCH, *shape)).astype(np.float32)
+    return x, rng.normal(size=(BATCH, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_norms_and_clipped_sum_equal_brute_force(case):
+    tf.keras.utils.set_random_seed(7)
+    model = _model(case)
+    x, y = _data(case, np.random.default_rng(7))
+    grads = reference.per_example_gradients(model, reference.squared_error, x, y)
+    expected_norms = reference.norms(grads)
+    l2_norm_clip = float(np.median(expected_norms))
+    np.testing.assert_allclose(per_example_norms(model, reference.squared_error, x, y),
+                               expected_norms, rtol=1e-4, atol=1e-6)
+    summed, _ = clipped_sum(model, reference.squared_error, x, y, l2_norm_clip)
+    for got, want, variable in zip(summed, reference.clipped_sum(grads, l2_norm_clip),
+                                   model.trainable_variables):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=variable.name)

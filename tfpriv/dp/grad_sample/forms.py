@@ -1,0 +1,144 @@
+"""Per-example gradient *forms*: what one tap knows about dL_b/dθ for one variable θ.
+
+A form turns the recorded forward tensors and the backward signal G = dL/dZ into
+(1) every example's squared gradient norm and (2) the sum over examples of
+w_b dL_b/dθ for clip weights w_b: the book-keeping trick of Bu et al. 2023
+(arXiv:2210.00038), no second backward pass.
+
+- `Linear`: dL_b/dW = A_b^T G_b, A_b (T x K) the layer inputs (or conv patches),
+  G_b (T x O), optionally in g independent groups. Its squared norm is either
+  the ghost norm <A_b A_b^T, G_b G_b^T> (Goodfellow 2015, arXiv:1510.01799; Li et
+  al. 2022, arXiv:2110.05679 for sequences), O(T^2 (K + O)), or the norm of the
+  materialised A_b^T G_b, O(T K O): the cheaper one per layer (mixed ghost
+  clipping, Bu et al. 2022, arXiv:2205.10683: ghost when 2 T^2 < K O).
+- `Rows`: an embedding table E (V x d): dL_b/dE = sum_t e_{i_bt} G_bt^T; ghost
+  norm sum_{t,s} [i_bt = i_bs] <G_bt, G_bs>, or explicit rows when V d <= 2 T^2.
+- `Explicit`: the per-example gradient itself (biases, normalization scales).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable, List, Optional, Union
+
+import tensorflow as tf
+
+ToVariable = Callable[[tf.Tensor], tf.Tensor]
+
+
+def ghost_is_cheaper(positions: Optional[int], size: int) -> bool:
+    """Bu et al. 2022's rule: ghost norm when 2 T^2 < (parameters of the block); T unknown: no."""
+    return positions is not None and 2 * positions * positions < size
+
+
+@dataclasses.dataclass
+class Explicit:
+    """The per-example gradient `per_example` (B, *variable.shape) itself."""
+
+    variable: tf.Variable
+    per_example: tf.Tensor
+
+    def sq_norms(self) -> tf.Tensor:
+        flat = tf.reshape(self.per_example, [tf.shape(self.per_example)[0], -1])
+        return tf.reduce_sum(tf.square(flat), axis=1)
+
+    def weighted_sum(self, weights: tf.Tensor) -> tf.Tensor:
+        return tf.tensordot(weights, self.per_example, 1)
+
+
+@dataclasses.dataclass
+class Linear:
+    """dL_b/dW from A (B, g, T, K) and G (B, g, T, O).
+
+    `to_variable` maps (N, g, K, O) to (N, *W.shape).
+    """
+
+    variable: tf.Variable
+    a: tf.Tensor
+    g: tf.Tensor
+    to_variable: ToVariable
+
+    @property
+    def ghost(self) -> bool:
+        _, positions, inputs = self.a.shape[1:]
+        return ghost_is_cheaper(positions, inputs * self.g.shape[-1])
+
+    @functools.cached_property
+    def per_example(self) -> tf.Tensor:
+        return self.to_variable(tf.einsum('bgtk,bgto->bgko', self.a, self.g))
+
+    def sq_norms(self) -> tf.Tensor:
+        if not self.ghost:
+            return Explicit(self.variable, self.per_example).sq_norms()
+        inputs = tf.einsum('bgtk,bgsk->bgts', self.a, self.a)
+        outputs = tf.einsum('bgto,bgso->bgts', self.g, self.g)
+        return tf.reduce_sum(inputs * outputs, axis=[1, 2, 3])
+
+    def weighted_sum(self, weights: tf.Tensor) -> tf.Tensor:
+        if not self.ghost:
+            return tf.tensordot(weights, self.per_example, 1)
+        summed = tf.einsum('bgtk,bgto->gko', self.a, self.g * weights[:, None, None, None])
+        return self.to_variable(summed[None])[0]
+
+
+@dataclasses.dataclass
+class Rows:
+    """An embedding table's per-example gradient from ids (B, T) and G (B, T, d)."""
+
+    variable: tf.Variable
+    ids: tf.Tensor
+    g: tf.Tensor
+
+    @property
+    def ghost(self) -> bool:
+        return ghost_is_cheaper(self.ids.shape[1], self.variable.shape.num_elements())
+
+    @functools.cached_property
+    def per_example(self) -> tf.Tensor:
+        vocabulary = self.variable.shape[0]
+        batch = tf.shape(self.ids)[0]
+        rows = tf.range(batch)[:, None] * vocabulary + self.ids
+        flat = tf.math.unsorted_segment_sum(tf.reshape(self.g, [-1, self.g.shape[-1]]),
+                                            tf.reshape(rows, [-1]), batch * vocabulary)
+        return tf.reshape(flat, [batch, vocabulary, self.g.shape[-1]])
+
+    def sq_norms(self) -> tf.Tensor:
+        if not self.ghost:
+            return Explicit(self.variable, self.per_example).sq_norms()
+        same = tf.cast(tf.equal(self.ids[:, :, None], self.ids[:, None, :]), self.g.dtype)
+        return tf.reduce_sum(same * tf.einsum('btd,bsd->bts', self.g, self.g), axis=[1, 2])
+
+    def weighted_sum(self, weights: tf.Tensor) -> tf.Tensor:
+        if not self.ghost:
+            return tf.tensordot(weights, self.per_example, 1)
+        weighted = tf.reshape(self.g * weights[:, None, None], [-1, self.g.shape[-1]])
+        return tf.math.unsorted_segment_sum(weighted, tf.reshape(self.ids, [-1]),
+                                            self.variable.shape[0])
+
+
+def grouped_kernel(shape: tf.TensorShape) -> ToVariable:
+    """(N, g, K, O_g) -> (N, *shape) for kernels (..., c_in/g, g O_g): output channel j O_g + o."""
+    def to_variable(grads: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.transpose(grads, [0, 2, 1, 3]), [-1, *shape])
+    return to_variable
+
+
+Form = Union[Explicit, Linear, Rows]
+
+
+def affine(kernel: tf.Variable, bias: Optional[tf.Variable], a: tf.Tensor, g: tf.Tensor,
+           to_variable: ToVariable) -> List[Form]:
+    """Forms of Z = A W + bias per group: `Linear` for the kernel, the sum of G over T for the bias."""
+    found: List[Form] = [Linear(kernel, a, g, to_variable)]
+    if bias is not None:
+        found.append(Explicit(bias, tf.reshape(tf.reduce_sum(g, axis=2), [-1, *bias.shape])))
+    return found
+
+
+def rows(tensor: tf.Tensor) -> tf.Tensor:
+    """(B, ..., K) -> (B, 1, T, K): every position of an example as a row of A_b (or G_b)."""
+    middle = tensor.shape[1:-1]
+    positions = math.prod(middle) if middle.is_fully_defined() else -1
+    return tf.reshape(tensor, [tf.shape(tensor)[0], 1, positions, tensor.shape[-1]])

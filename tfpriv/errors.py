@@ -71,3 +71,7 @@ class MalformedMessageError(ValueError):
 
 class InconsistentResultError(ArithmeticError):
     """A revealed aggregate is impossible (e.g. a count outside [0, N]): a party deviated."""
+
+
+class RoundingError(ArithmeticError):
+    """Conditional randomized rounding found no rounding within its norm bound."""

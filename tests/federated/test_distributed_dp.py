@@ -17,7 +17,7 @@ from dp_accounting import rdp
 from tfpriv.data import load_mnist
 from tfpriv.dp import accounting
 from tfpriv.federated import distributed_dp, fedavg
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource
 
 DIM = 1 << 15  # a power of two: no padding, every decoded coordinate is a noise coordinate
 
@@ -29,9 +29,9 @@ def _zero_round(monkeypatch=None, drop_share: bool = False, m: int = 8, sigma: f
     if drop_share:  # the first client's noise share goes missing
         real, calls = distributed_dp.discrete_gaussian, []
 
-        def sampler(s, size, rng):
+        def sampler(s, size, prg):
             calls.append(1)
-            return np.zeros(size, np.int64) if len(calls) == 1 else real(s, size, rng)
+            return np.zeros(size, np.int64) if len(calls) == 1 else real(s, size, prg)
         monkeypatch.setattr(distributed_dp, 'discrete_gaussian', sampler)
     aggregator = distributed_dp.DistributedDpAggregator(
         params, distributed_dp.inner_aggregator('plain', 20, m), rng=RandomSource(seed=3))
@@ -55,7 +55,7 @@ def test_noise_of_the_decoded_sum_is_sigma_times_clip(monkeypatch):
 
 def test_discrete_gaussian_sampler_matches_its_pmf():
     sigma, n = 2.5, 200_000
-    samples = distributed_dp.discrete_gaussian(sigma, n, RandomSource(seed=5))
+    samples = distributed_dp.discrete_gaussian(sigma, n, Prg(RandomSource(seed=5)))
     support = np.arange(-60, 61)
     pmf = np.exp(-support ** 2 / (2 * sigma ** 2))
     pmf /= pmf.sum()
@@ -63,7 +63,7 @@ def test_discrete_gaussian_sampler_matches_its_pmf():
     z = (counts - n * pmf) / np.sqrt(n * pmf * (1 - pmf))
     assert np.max(np.abs(z[np.abs(support) <= 8])) < 5
     assert counts.sum() == n  # nothing outside ±24σ
-    assert distributed_dp.discrete_gaussian(0.0, 10, RandomSource(seed=5)).tolist() == [0] * 10
+    assert distributed_dp.discrete_gaussian(0.0, 10, Prg(RandomSource(seed=5))).tolist() == [0] * 10
 
 
 def test_clipping_bound_and_unbiased_rounding():

@@ -46,6 +46,7 @@ smaller k of that round: only noise that is provably in the sum is counted.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from typing import List, Optional, Sequence
@@ -57,7 +58,7 @@ from tfpriv.crypto.secagg import (PER_ROUND_SCHEMES, AggregationStats, SecureAgg
                                   UpdateSpec, check_updates, scheme_class)
 from tfpriv.dp import accounting
 from tfpriv.errors import InconsistentResultError, RoundingError
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource
 
 DEFAULT_BETA = math.exp(-0.5)  # Kairouz et al.'s recommended conditional-rounding bias
 _MAX_ROUNDING_TRIES = 1000
@@ -144,16 +145,31 @@ class DdgParams:
 
 
 def hadamard(x: np.ndarray) -> np.ndarray:
-    """The orthonormal Walsh-Hadamard transform H x / sqrt(d) of a vector of size d = 2^j."""
+    """The orthonormal Walsh-Hadamard transform H x / sqrt(d) of a vector of size d = 2^j.
+
+    Sylvester's H_(2^j) = H_(2^a1) ⊗ H_(2^a2) ⊗ ... (a1 + a2 + ... = j, each a <= 6): with x
+    read row-major as a 2^a1 x 2^a2 x ... array, H x applies H_(2^ai) along axis i,
+    d (2^a1 + 2^a2 + ...) multiplications instead of d^2.
+    """
     d = x.size
-    if d & (d - 1):
+    if d < 1 or d & (d - 1):
         raise ValueError(f'the Walsh-Hadamard transform needs a power-of-two size, got {d}')
-    y, h = np.asarray(x, dtype=np.float64).copy(), 1
-    while h < d:
-        blocks = y.reshape(-1, 2, h)
-        y = np.stack([blocks[:, 0] + blocks[:, 1], blocks[:, 0] - blocks[:, 1]], axis=1)
-        h *= 2
+    j = d.bit_length() - 1
+    parts = -(-j // 6) or 1
+    exponents = [j // parts + (i < j % parts) for i in range(parts)]
+    y = np.asarray(x, dtype=np.float64).reshape([1 << e for e in exponents])
+    for axis, e in enumerate(exponents):
+        y = np.moveaxis(np.tensordot(_sylvester(1 << e), y, axes=([1], [axis])), 0, axis)
     return y.reshape(d) / math.sqrt(d)
+
+
+@functools.lru_cache(maxsize=8)
+def _sylvester(n: int) -> np.ndarray:
+    """The ±1 Hadamard matrix of order n = 2^k (Sylvester's construction)."""
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
 
 
 def rotation_signs(seed: int, round_index: int, size: int) -> np.ndarray:
@@ -162,7 +178,12 @@ def rotation_signs(seed: int, round_index: int, size: int) -> np.ndarray:
     return generator.integers(0, 2, size).astype(np.float64) * 2.0 - 1.0
 
 
-def discrete_gaussian(sigma: float, size: int, rng: RandomSource) -> np.ndarray:
+def uniform01(prg: Prg, shape) -> np.ndarray:
+    """Uniform floats in (0, 1) (53 bits each) from the AES-CTR keystream `prg`."""
+    return ((prg.uint64(shape) >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 2.0**53)
+
+
+def discrete_gaussian(sigma: float, size: int, prg: Prg) -> np.ndarray:
     """`size` iid samples of N_Z(0, σ^2), P(x) ∝ exp(-x^2 / (2σ^2)) on the integers.
 
     Canonne, Kamath, Steinke, "The Discrete Gaussian for Differential Privacy",
@@ -176,7 +197,7 @@ def discrete_gaussian(sigma: float, size: int, rng: RandomSource) -> np.ndarray:
     out = np.zeros(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:
-        u = rng.uniform01((3, todo.size))
+        u = uniform01(prg, (3, todo.size))
         y = np.floor(-t * np.log(u[0])) - np.floor(-t * np.log(u[1]))
         keep = u[2] < np.exp(-(np.abs(y) - sigma * sigma / t) ** 2 / (2.0 * sigma * sigma))
         out[todo[keep]] = y[keep].astype(np.int64)
@@ -184,7 +205,7 @@ def discrete_gaussian(sigma: float, size: int, rng: RandomSource) -> np.ndarray:
     return out
 
 
-def conditional_round(y: np.ndarray, bound: float, rng: RandomSource) -> np.ndarray:
+def conditional_round(y: np.ndarray, bound: float, prg: Prg) -> np.ndarray:
     """Unbiased randomized rounding of y, redrawn until ||round(y)||_2 <= bound (Sec. 4.1).
 
     Raises:
@@ -192,7 +213,7 @@ def conditional_round(y: np.ndarray, bound: float, rng: RandomSource) -> np.ndar
     """
     floor = np.floor(y)
     for _ in range(_MAX_ROUNDING_TRIES):
-        rounded = floor + (rng.uniform01(y.shape) < (y - floor))
+        rounded = floor + (uniform01(prg, y.shape) < (y - floor))
         if float(np.dot(rounded, rounded)) <= bound * bound:
             return rounded.astype(np.int64)
     raise RoundingError(f'conditional rounding found no rounding of norm <= {bound:.6g} in '
@@ -237,7 +258,7 @@ class DistributedDpAggregator(SecureAggregator):
             raise TypeError(f'inner must be a SecureAggregator, got {type(inner).__name__}')
         self.params, self.inner = params, inner
         self.name = f'ddgauss+{inner.name}'
-        self.rng = RandomSource() if rng is None else rng
+        self.prg = Prg(rng)  # the clients' rounding and noise: AES-CTR, keyed from rng / the OS
         self.rotation_seed = checks.integer('rotation_seed', rotation_seed)
         self.rounds = 0
         tau_d = accounting.ddgauss_tau(params.local_stddev, params.clients_per_round) * params.padded_dim
@@ -252,8 +273,8 @@ class DistributedDpAggregator(SecureAggregator):
         clipped = update * min(1.0, p.l2_norm_clip / norm) if norm > 0 else update
         padded = np.zeros(p.padded_dim)
         padded[:update.size] = clipped
-        rounded = conditional_round(hadamard(signs * padded) * p.scale, p.inflated_l2, self.rng)
-        share = discrete_gaussian(p.local_stddev, p.padded_dim, self.rng)
+        rounded = conditional_round(hadamard(signs * padded) * p.scale, p.inflated_l2, self.prg)
+        share = discrete_gaussian(p.local_stddev, p.padded_dim, self.prg)
         return centred_mod(rounded + share, p.bits)
 
     def decode(self, total: np.ndarray, signs: np.ndarray) -> np.ndarray:

@@ -536,8 +536,9 @@ def rounds_to_accuracy(history: Dict[str, Sequence[float]], target: float,
 
 
 def default_out(config: FedConfig, dataset: str, root: str = 'runs') -> str:
-    """runs/fedavg_<dataset>_<model>_<partition>[_dp][_<secure>]."""
+    """runs/fedavg_<dataset>_<model>_<partition>[_poisson][_dp|_ddp][_<secure>]."""
     tag = f'fedavg_{dataset}_{config.model}_{config.partition}'
-    tag += '_dp' if config.dp else ''
+    tag += '_poisson' if config.client_sampling == 'poisson' else ''
+    tag += ('_ddp' if config.dp_mode == 'distributed' else '_dp') if config.dp else ''
     tag += f'_{config.secure_agg}' if config.secure_agg != 'none' else ''
     return os.path.join(root, tag)

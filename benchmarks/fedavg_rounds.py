@@ -174,34 +174,37 @@ def round_times(args, data, model: str, repeats: int) -> None:
               flush=True)
 
 
-def _dp_config(args, sigma: float, **options) -> fedavg.FedConfig:
+def _dp_config(args, sigma: float, seed: int, **options) -> fedavg.FedConfig:
     return fedavg.FedConfig(model='mlp', clients=100, rounds=args.dp_rounds, client_fraction=0.1,
                             local_epochs=1, batch_size=10, client_learning_rate=args.client_learning_rate,
-                            dp=True, noise_multiplier=sigma, l2_norm_clip=args.dp_clip, seed=0,
+                            dp=True, noise_multiplier=sigma, l2_norm_clip=args.dp_clip, seed=seed,
                             verbose=0, **options)
 
 
 def dp_row(args, data) -> None:
-    """Central vs distributed DP-FedAvg (every secure aggregator) at the same σ."""
+    """Central vs distributed DP-FedAvg (every secure aggregator) at the same σ, over seeds."""
     from tfpriv.experiments.plotting import plot_histories
     print(f'== DP-FedAvg, MNIST MLP, K=100 IID, m=10, E=1, B=10, client lr {args.client_learning_rate}, '
-          f'S={args.dp_clip}, {args.dp_rounds} rounds (one run each)')
+          f'S={args.dp_clip}, {args.dp_rounds} rounds, seeds {args.dp_seeds}')
     for sigma in args.dp_sigmas:
         runs = [('central', {})] + [(f'distributed {scheme}', dict(dp_mode='distributed', secure_agg=scheme))
                                     for scheme in args.dp_schemes]
         histories = {}
         for label, options in runs:
-            result = fedavg.train(_dp_config(args, sigma, **options), data)
-            history = histories[label] = result.history
-            agg = (f', aggregation {statistics.median(history["agg_seconds"]):.2f} s'
-                   if 'agg_seconds' in history else '')
-            print(f'σ={sigma} {label:22s}: test accuracy {result.test_accuracy:.4f} '
-                  f'(best {max(history["val_accuracy"]):.4f}), ε = {result.epsilon:.2f} '
-                  f'(δ = {result.delta:g}), median round {statistics.median(history["seconds"][1:] or history["seconds"]):.2f} s{agg}',
-                  flush=True)
+            accuracies, rounds, aggs = [], [], []
+            for seed in args.dp_seeds:
+                result = fedavg.train(_dp_config(args, sigma, seed, **options), data)
+                history = histories[label] = result.history
+                accuracies.append(result.test_accuracy)
+                rounds.append(statistics.median(history['seconds'][1:] or history['seconds']))
+                aggs += history.get('agg_seconds', [])
+            agg = f', aggregation {statistics.median(aggs):.2f} s' if aggs else ''
+            print(f'σ={sigma} {label:22s}: test accuracy {statistics.mean(accuracies):.4f} '
+                  f'(seeds: {", ".join(f"{a:.4f}" for a in accuracies)}), ε = {result.epsilon:.2f} '
+                  f'(δ = {result.delta:g}), median round {statistics.median(rounds):.2f} s{agg}', flush=True)
         figure = plot_histories(histories, os.path.join(args.images, f'fedavg_dp_central_vs_distributed_sigma{sigma}.png'),
-                                f'DP-FedAvg MLP on MNIST, K=100, m=10, σ={sigma}, S={args.dp_clip}',
-                                xlabel='round')
+                                f'DP-FedAvg MLP on MNIST, K=100, m=10, σ={sigma}, S={args.dp_clip} '
+                                f'(seed {args.dp_seeds[-1]})', xlabel='round')
         print(f'figure: {figure}')
 
 
@@ -272,6 +275,7 @@ def main() -> None:
     parser.add_argument('--dp-schemes', default='plain,shamir,smpc,rlwe,secagg')
     parser.add_argument('--dp-rounds', type=int, default=10)
     parser.add_argument('--dp-clip', type=float, default=0.5)
+    parser.add_argument('--dp-seeds', default='0')
     parser.add_argument('--epsilon-curves', action='store_true')
     parser.add_argument('--crx-row', action='store_true', help='Credit Approval: federated vs centralized')
     parser.add_argument('--crx-rounds', type=int, default=60)
@@ -305,6 +309,7 @@ def extra_rows(args) -> None:
     if args.dp_row:
         args.dp_sigmas = [float(s) for s in args.dp_sigmas.split(',')]
         args.dp_schemes = args.dp_schemes.split(',')
+        args.dp_seeds = [int(seed) for seed in args.dp_seeds.split(',')]
         dp_row(args, load_mnist())
 
 

@@ -10,7 +10,7 @@ optimizer to that pseudo-gradient (server SGD with rate 1 is plain FedAvg;
 momentum, Adam, Yogi and Adagrad are the adaptive federated optimizers of
 Reddi et al., "Adaptive Federated Optimization", ICLR 2021).
 
-Three round implementations share one loop (`train`):
+Four round implementations share one loop (`train`):
 
 * plain: `tff.learning.algorithms.build_weighted_fed_avg`;
 * DP-FedAvg: `build_unweighted_fed_avg` with TFF's DP aggregator
@@ -54,11 +54,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from absl import logging
 
+from tfpriv import checks
 from tfpriv.crypto.secagg import AggregationStats
 from tfpriv.data.base import Dataset
-from tfpriv.errors import CheckpointExists
-from tfpriv import checks
 from tfpriv.dp import accounting
+from tfpriv.errors import CheckpointExists
 from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, partition, secure
 from tfpriv.federated.runtime import tff_context
 from tfpriv.rng import RandomSource

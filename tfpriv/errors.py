@@ -92,3 +92,7 @@ class InsecureWorkerError(ValueError):
 
 class FastClippingError(ValueError):
     """The fast (tapped) clipping path cannot bound every example's gradient for this model or call."""
+
+
+class RoundingError(ArithmeticError):
+    """Conditional randomized rounding found no rounding within its norm bound."""

@@ -21,7 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     (['--client-fraction', '1.5'], 'client-fraction must be in (0, 1]'),
     (['--partition', 'iid,zipf'], 'unknown --partition zipf'),
     (['--rounds', '0'], 'rounds must be >= 1'),
-    (['--secure-agg', 'shamir'], 'cannot be combined with --secure-agg'),  # --dp is the default
+    (['--secure-agg', 'shamir', '--dp-mode', 'central'], 'cannot be combined with --secure-agg'),
+    (['--no-dp', '--dp-mode', 'distributed'], '--dp-mode needs --dp'),
+    (['--dp-mode', 'distributed', '--client-sampling', 'poisson'], 'needs --client-sampling fixed'),
+    (['--secure-agg', 'rlwe', '--adaptive-clipping'], 'not supported with --dp-mode distributed'),
+    (['--dp-mode', 'distributed', '--dp-bits', '40'], '--dp-bits must be in [2, 24]'),
+    (['--client-sampling', 'uniform'], "invalid choice: 'uniform'"),
     (['--no-dp', '--adaptive-clipping'], 'adaptive-clipping needs --dp'),
     (['--workers', 'localhost'], 'host:port'),
     (['--model-ema', '1'], 'model-ema must be in [0, 1)'),

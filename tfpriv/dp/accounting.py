@@ -32,6 +32,7 @@ PETS 2022). Nothing here is a hand-rolled formula.
 
 from __future__ import annotations
 
+import math
 from typing import List, Literal, Optional, Sequence
 
 import dp_accounting
@@ -44,6 +45,7 @@ from tfpriv.dp.randomized_response import RandomizedResponseDpEvent, rdp_of_rand
 Accountant = Literal['rdp', 'pld']
 Sampling = Literal['poisson', 'shuffle']
 SAMPLINGS = ('poisson', 'shuffle')
+CLIENT_SAMPLINGS = ('fixed', 'poisson')
 ACCOUNTANTS = ('rdp', 'pld')
 _RELATIONS = {'poisson': dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
               'shuffle': dp_accounting.NeighboringRelation.REPLACE_ONE}
@@ -191,20 +193,89 @@ def dpsgd_epsilon(noise_multiplier: float, sampling_probability: float, steps: i
     return epsilon(event, delta, accountant, sampling)
 
 
+def poisson_fedavg_event(client_fraction: float, noise_multiplier: float) -> dp_accounting.DpEvent:
+    """One DP-FedAvg round with Poisson client sampling: each client joins with probability C.
+
+    Add/remove-one adjacency (user level), sensitivity S of the noised sum:
+    `PoissonSampled(C, Gaussian(σ))` (Mironov, Talwar, Zhang 2019), the accounting of
+    McMahan et al. 2018's DP-FedAvg, which divides the sum by the expected count C K.
+    """
+    checks.number('client_fraction', client_fraction, minimum=0, maximum=1, strict_minimum=True)
+    return dp_accounting.PoissonSampledDpEvent(client_fraction, gaussian_event(noise_multiplier))
+
+
 def fedavg_epsilons(num_clients: int, clients_per_round: int, noise_multiplier: float,
-                    rounds: int, delta: float) -> List[float]:
-    """ε(δ) of DP-FedAvg after each of rounds 1..`rounds` (RDP, replace-one)."""
+                    rounds: int, delta: float, client_sampling: str = 'fixed',
+                    client_fraction: Optional[float] = None) -> List[float]:
+    """ε(δ) of DP-FedAvg after each of rounds 1..`rounds` (RDP).
+
+    `client_sampling='fixed'`: m of K without replacement, replace-one (`fedavg_event`);
+    `'poisson'`: each client with probability `client_fraction`, add/remove-one
+    (`poisson_fedavg_event`).
+    """
+    checks.choice('client_sampling', client_sampling, CLIENT_SAMPLINGS)
+    if client_sampling == 'poisson':
+        if client_fraction is None:
+            raise ValueError("client_sampling='poisson' needs client_fraction")
+        event = poisson_fedavg_event(client_fraction, noise_multiplier)
+    else:
+        event = fedavg_event(num_clients, clients_per_round, noise_multiplier)
+    return _running_epsilons([event] * rounds, delta,
+                             'poisson' if client_sampling == 'poisson' else 'shuffle')
+
+
+def _running_epsilons(events: Sequence[dp_accounting.DpEvent], delta: float,
+                      sampling: Sampling) -> List[float]:
+    """ε(δ) after each prefix of `events` (one RDP accountant; from a σ = 0 round on: ∞)."""
     if not 0 < delta < 1:
         raise ValueError(f'delta must be in (0, 1), got {delta}')
-    if noise_multiplier == 0:
-        return [float('inf')] * rounds
-    acc = make_accountant('rdp', sampling='shuffle')
-    event = fedavg_event(num_clients, clients_per_round, noise_multiplier)
-    out = []
-    for _ in range(rounds):
+    acc, out = make_accountant('rdp', sampling=sampling), []
+    for event in events:
+        if out and out[-1] == math.inf or _noise_of(event) == 0:
+            out.append(math.inf)
+            continue
         acc.compose(event)
         out.append(float(acc.get_epsilon(delta)))
     return out
+
+
+def _noise_of(event: dp_accounting.DpEvent) -> float:
+    """The Gaussian noise multiplier inside a (sampled) round event."""
+    return _noise_of(event.event) if hasattr(event, 'event') else event.noise_multiplier
+
+
+def ddgauss_tau(local_stddev: float, contributors: int) -> float:
+    """τ = 10 Σ_{j=1}^{k-1} exp(-2π^2 σ_l^2 j/(j+1)) (Kairouz, Liu, Steinke 2021, Thm. 1).
+
+    The gap between a sum of k discrete Gaussians N_Z(0, σ_l^2) and a Gaussian in their
+    Prop. 14: its RDP at order α is at most α Δ^2/(2 k σ_l^2) + τ d.
+    """
+    checks.integer('contributors', contributors, minimum=1)
+    return 10.0 * sum(math.exp(-2.0 * math.pi ** 2 * local_stddev ** 2 * j / (j + 1))
+                      for j in range(1, contributors))
+
+
+def ddgauss_noise_multiplier(local_stddev: float, l2_sensitivity: float, contributors: int) -> float:
+    """σ_eff = sqrt(k) σ_l / Δ: the Gaussian noise multiplier of k discrete noise shares."""
+    checks.number('l2_sensitivity', l2_sensitivity, minimum=0, strict_minimum=True)
+    checks.integer('contributors', contributors, minimum=1)
+    return math.sqrt(contributors) * local_stddev / l2_sensitivity
+
+
+def ddgauss_fedavg_epsilons(num_clients: int, contributors: Sequence[int],
+                            noise_multipliers: Sequence[float], delta: float) -> List[float]:
+    """ε(δ) after each round of distributed-DP FedAvg with fixed-size client sampling.
+
+    Round r's sum holds the noise shares of its `contributors[r]` = k_r clients (fewer than
+    sampled if some dropped, independently of the data: a uniform k_r-subset), so it is
+    `SampledWithoutReplacement(K, k_r, Gaussian(σ_r / 2))` with σ_r = `noise_multipliers[r]`,
+    the σ_eff of those k_r shares (replace-one, as `fedavg_event`).
+    """
+    if len(contributors) != len(noise_multipliers):
+        raise ValueError(f'contributors ({len(contributors)}) and noise_multipliers '
+                         f'({len(noise_multipliers)}) must have one entry per round')
+    events = [fedavg_event(num_clients, k, sigma) for k, sigma in zip(contributors, noise_multipliers)]
+    return _running_epsilons(events, delta, 'shuffle')
 
 
 def calibrate_noise_multiplier(target_epsilon: float, sampling_probability: float, steps: int,

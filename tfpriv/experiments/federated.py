@@ -64,6 +64,7 @@ _UNUSED = (('epochs', 'rounds are --rounds, local epochs --local-epochs'),
 def add_arguments(parser) -> None:
     """Adds the federated-only flags to `parser` (an ArgumentParser or argument group)."""
     add_numbers(parser, _FEDERATION + _SPLIT + _SERVER)
+    _add_dp_arguments(parser)
     add = parser.add_argument
     add('--partition', default='iid',
         help=f'client split, or a comma-separated list to compare: {", ".join(PARTITIONS)} '
@@ -155,6 +156,51 @@ def _out_problems(out: str) -> List[str]:
     return []
 
 
+def _add_dp_arguments(parser) -> None:
+    """Client sampling and the DP mode of DP-FedAvg."""
+    add = parser.add_argument
+    add('--client-sampling', choices=('fixed', 'poisson'), default='fixed',
+        help='fixed: round(C K) clients per round without replacement (ε under replace-one); '
+             'poisson: each client joins with probability C (ε under add/remove-one, smaller) '
+             '(default fixed)')
+    add('--dp-mode', choices=('central', 'distributed'), default=None,
+        help='--dp noise: central (the server adds Gaussian noise, TFF) or distributed (each '
+             'client adds a discrete Gaussian share before secure aggregation, DDGauss); default '
+             'distributed with --secure-agg, else central')
+    add('--dp-bits', type=int, default=16,
+        help='distributed DP: the secure sum is taken mod 2^bits, bits in [2, 24] (default 16)')
+
+
+def dp_mode(args: argparse.Namespace) -> str:
+    """--dp-mode, defaulting to distributed when --secure-agg is set."""
+    if getattr(args, 'dp_mode', None):
+        return args.dp_mode
+    return 'distributed' if args.secure_agg != 'none' else 'central'
+
+
+def _dp_problems(args: argparse.Namespace) -> List[str]:
+    """Problems with the DP-mode and client-sampling flags."""
+    mode, secure = dp_mode(args), args.secure_agg != 'none'
+    return failed([
+        (args.dp or args.dp_mode is None, '--dp-mode needs --dp'),
+        (not (args.dp and secure and mode == 'central'),
+         '--dp-mode central (TFF\'s DP aggregator at the server) cannot be combined with '
+         '--secure-agg: use --dp-mode distributed'),
+        (not (args.dp and mode == 'distributed' and args.client_sampling == 'poisson'),
+         '--dp-mode distributed needs --client-sampling fixed (the noise shares are sized for a '
+         'known number of clients per round)'),
+        (not (args.dp and mode == 'distributed' and args.adaptive_clipping),
+         '--adaptive-clipping is not supported with --dp-mode distributed'),
+        (2 <= args.dp_bits <= 24, f'--dp-bits must be in [2, 24], got {args.dp_bits}'),
+    ])
+
+
+def _dp_options(args: argparse.Namespace) -> Dict[str, object]:
+    """The `FedConfig` fields of the sampling and DP-mode flags."""
+    return {'client_sampling': args.client_sampling, 'dp_mode': dp_mode(args),
+            'dp_bits': args.dp_bits}
+
+
 def _partitions(args) -> List[str]:
     return [p.strip() for p in str(args.partition).split(',') if p.strip()]
 
@@ -204,8 +250,6 @@ def _value_problems(args: argparse.Namespace) -> List[str]:
         (0 < args.target_quantile < 1, f'--target-quantile must be in (0, 1), got {args.target_quantile}'),
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
         (not args.adaptive_clipping or args.dp, '--adaptive-clipping needs --dp'),
-        (not (args.dp and secure),
-         '--dp (DP-FedAvg through TFF\'s DP aggregator) cannot be combined with --secure-agg'),
         (getattr(args, 'target_epsilon', None) is None,
          '--target-epsilon is not supported with --federated: set --noise-multiplier'),
         (not (args.resume and args.overwrite), '--resume and --overwrite exclude each other'),
@@ -252,7 +296,8 @@ def validate(args: argparse.Namespace, num_examples: Optional[int] = None) -> Li
     """
     from tfpriv.federated.secure import available_schemes  # pylint: disable=g-import-not-at-top
     n = num_examples if num_examples is not None else _num_examples(args)
-    errors = _partition_problems(args, n) + _value_problems(args) + _unused_flags(args)
+    errors = (_partition_problems(args, n) + _value_problems(args) + _dp_problems(args)
+              + _unused_flags(args))
     if args.secure_agg != 'none' and args.secure_agg not in available_schemes():
         errors.append(f'--secure-agg {args.secure_agg} is not available in this checkout '
                       f'(available: none, {", ".join(available_schemes())})')
@@ -279,7 +324,8 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         delta=args.delta, secure_agg=args.secure_agg, secagg_bound=args.secagg_bound,
         secagg_precision=args.secagg_precision, insecure_workers=args.insecure_workers,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
-        resume=args.resume, overwrite=args.overwrite, verbose=getattr(args, 'verbose', 1))
+        resume=args.resume, overwrite=args.overwrite, verbose=getattr(args, 'verbose', 1),
+        **_dp_options(args))
 
 
 def _refuse(message: str, status: int = 2) -> None:

@@ -1,8 +1,8 @@
 """DP-FedAvg (user-level DP, McMahan, Ramage, Talwar, Zhang, "Learning Differentially
 Private Recurrent Language Models", ICLR 2018) through TFF's DP aggregators, and its ε.
 
-Each round the server samples m of the K clients uniformly *without
-replacement* (a fixed-size sample, exactly what `fedavg.sample_clients`
+By default each round the server samples m of the K clients uniformly
+*without replacement* (a fixed-size sample, exactly what `fedavg.sample_clients`
 does). Every sampled client's model delta is clipped to L2 norm S, the
 clipped deltas are summed, N(0, (σS)^2) noise is added and the sum is divided
 by the fixed m (`tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed`).
@@ -23,8 +23,12 @@ the T-fold self-composition:
 
     SelfComposed(SampledWithoutReplacement(K, m, Gaussian(σ/2)), T)
 
-(Poisson sampling with add/remove-one adjacency would give a smaller ε for
-the same σ, but it is not the sampling performed here.) The events, the
+With `client_sampling='poisson'` (`fedavg.poisson_clients`: each client joins
+a round independently with probability C) neighbouring federations differ by
+adding or removing one client, the sum has sensitivity S, and a round is
+`PoissonSampled(C, Gaussian(σ))` (Mironov, Talwar, Zhang 2019); the noised sum
+is divided by the expected count C K. For the same σ this ε is several times
+smaller (e.g. `benchmarks/fedavg_rounds.py --epsilon-curves`). The events, the
 accountant and `default_delta` (δ < 1/K) come from `tfpriv.dp.accounting`. The DP noise itself
 is drawn by TFF (TensorFlow Privacy's DP queries, seeded per round in the
 aggregator state), not by `tfpriv.rng`.
@@ -37,14 +41,19 @@ from tfpriv.dp.accounting import default_delta, fedavg_epsilons as epsilons, fed
 __all__ = ['aggregator_factory', 'default_delta', 'epsilons', 'round_event']
 
 
-def aggregator_factory(clients_per_round: int, noise_multiplier: float, l2_norm_clip: float,
+def aggregator_factory(clients_per_round: float, noise_multiplier: float, l2_norm_clip: float,
                        adaptive: bool = False, target_quantile: float = 0.5):
-    """TFF's DP model aggregator for DP-FedAvg (fixed or adaptive clipping)."""
+    """TFF's DP model aggregator for DP-FedAvg (fixed or adaptive clipping).
+
+    `clients_per_round` is the denominator of the average: m for fixed-size sampling, the
+    expected count C K for Poisson sampling (the noised sum is divided by it, not by the
+    random number of clients that joined, so that count stays private).
+    """
     import tensorflow_federated as tff
-    if noise_multiplier < 0 or l2_norm_clip <= 0 or clients_per_round < 1:
-        raise ValueError('DP-FedAvg needs noise_multiplier >= 0, l2_norm_clip > 0 and at least '
-                         f'one client per round, got {noise_multiplier}, {l2_norm_clip}, '
-                         f'{clients_per_round}')
+    if noise_multiplier < 0 or l2_norm_clip <= 0 or clients_per_round <= 0:
+        raise ValueError('DP-FedAvg needs noise_multiplier >= 0, l2_norm_clip > 0 and a positive '
+                         f'(expected) number of clients per round, got {noise_multiplier}, '
+                         f'{l2_norm_clip}, {clients_per_round}')
     factory = tff.aggregators.DifferentiallyPrivateFactory
     if adaptive:
         # TFF's default count noise 0.05 m must exceed σ/2; with few clients per round we

@@ -10,13 +10,25 @@ optimizer to that pseudo-gradient (server SGD with rate 1 is plain FedAvg;
 momentum, Adam, Yogi and Adagrad are the adaptive federated optimizers of
 Reddi et al., "Adaptive Federated Optimization", ICLR 2021).
 
-Three round implementations share one loop (`train`):
+Four round implementations share one loop (`train`):
 
 * plain: `tff.learning.algorithms.build_weighted_fed_avg`;
 * DP-FedAvg: `build_unweighted_fed_avg` with TFF's DP aggregator
   (`dp_fedavg`; clipped updates are averaged with equal weights, as DP needs);
 * secure aggregation: `secure.SecureRound` (TFF client work, a
-  `SecureAggregator`, TFF's server finalizer).
+  `SecureAggregator`, TFF's server finalizer);
+* distributed DP (`dp_mode='distributed'`): `secure.SecureRound` whose aggregator
+  is `distributed_dp`'s DDGauss around the `secure_agg` protocol (`plain` for
+  none): each client clips, quantizes and adds its share of discrete Gaussian
+  noise before secure aggregation, so the server only sees the noised sum.
+
+Client sampling (`client_sampling`): `fixed` (the default) draws m = round(C K)
+clients uniformly without replacement each round, accounted under replace-one
+adjacency; `poisson` lets each client join independently with probability C
+(a varying count; DP divides by the expected count C K), accounted under
+add/remove-one with `PoissonSampled(C, Gaussian(σ))`, a much smaller ε for the
+same σ (see `tfpriv.dp.accounting`). Distributed DP needs `fixed`: its noise
+shares are sized for a known number of clients.
 
 The client sample of every round and each client's shuffle seed are drawn up
 front from one `RandomSource(seed)`, so a resumed run sees the same clients.
@@ -42,14 +54,23 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from absl import logging
 
+from tfpriv import checks
 from tfpriv.crypto.secagg import AggregationStats
 from tfpriv.data.base import Dataset
+from tfpriv.dp import accounting
 from tfpriv.errors import CheckpointExists
-from tfpriv.federated import checkpoint, dp_fedavg, partition, secure
+from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, partition, secure
 from tfpriv.federated.runtime import tff_context
 from tfpriv.rng import RandomSource
 
 CLIENT_OPTIMIZERS = ('sgd', 'adam')
+CLIENT_SAMPLINGS = ('fixed', 'poisson')
+DP_MODES = ('central', 'distributed')
+_ACCOUNTING = {
+    ('central', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one',
+    ('central', 'poisson'): 'RDP, PoissonSampled(C, Gaussian(σ)), add/remove-one',
+    ('distributed', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ_eff/2)), '
+                              'replace-one; σ_eff of the m discrete noise shares (DDGauss)'}
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
 
 
@@ -84,6 +105,9 @@ class FedConfig:
     secure_agg: str = 'none'
     secagg_bound: Optional[float] = None
     secagg_precision: Optional[int] = None
+    client_sampling: str = 'fixed'
+    dp_mode: str = 'central'
+    dp_bits: int = 16
     workers: Optional[List[str]] = None
     insecure_workers: bool = False
     seed: Optional[int] = 0
@@ -96,7 +120,9 @@ class FedConfig:
         """Settings a resumed run must share with the checkpointed one."""
         skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers', 'insecure_workers'}
         skip.update(k for k in ('secagg_bound', 'secagg_precision') if getattr(self, k) is None)
-        for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0)):
+        for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0),
+                                ('client_sampling', 'fixed'), ('dp_mode', 'central'),
+                                ('dp_bits', 16)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
@@ -111,6 +137,35 @@ def sample_clients(num_clients: int, per_round: int, rounds: int,
                    rng: RandomSource) -> np.ndarray:
     """(rounds, m) client ids, each row a uniform sample without replacement."""
     return np.stack([partition.permutation(rng, num_clients)[:per_round] for _ in range(rounds)])
+
+
+def poisson_clients(num_clients: int, fraction: float, rounds: int,
+                    rng: RandomSource) -> List[np.ndarray]:
+    """Per round, the ids of the clients that join: each independently with probability C.
+
+    Poisson client sampling (McMahan et al. 2018, DP-FedAvg): the count varies
+    (Binomial(K, C), mean C K); its accounting is add/remove-one
+    (`tfpriv.dp.accounting.poisson_fedavg_event`).
+    """
+    return [np.flatnonzero(rng.uniform01(num_clients) < fraction) for _ in range(rounds)]
+
+
+def schedule_clients(config: 'FedConfig', num_clients: int, rng: RandomSource):
+    """The client schedule and per-client shuffle seeds of every round (`client_sampling`)."""
+    if config.client_sampling == 'poisson':
+        schedule = poisson_clients(num_clients, config.client_fraction, config.rounds, rng)
+        seeds = [(rng.uint64(len(ids)) % np.uint64(2**31)).astype(np.int64) for ids in schedule]
+        return schedule, seeds
+    schedule = sample_clients(num_clients, clients_per_round(config.client_fraction, num_clients),
+                              config.rounds, rng)
+    return schedule, (rng.uint64(schedule.shape) % np.uint64(2**31)).astype(np.int64)
+
+
+def expected_clients(config: 'FedConfig', num_clients: int) -> float:
+    """The clients per round DP divides by: m (fixed-size) or the expected count C K (Poisson)."""
+    if config.client_sampling == 'poisson':
+        return config.client_fraction * num_clients
+    return float(clients_per_round(config.client_fraction, num_clients))
 
 
 def build_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
@@ -206,10 +261,14 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
     if config.client_learning_rate_decay != 1.0 and (config.dp or config.secure_agg != 'none'):
         raise ValueError('a client learning-rate decay is only supported for plain FedAvg '
                          '(without --dp and --secure-agg)')
+    if config.dp and config.dp_mode == 'distributed':
+        return secure.SecureRound(model_fn, client_optimizer, server_optimizer,
+                                  _distributed_aggregator(config, model_fn, num_clients, rng),
+                                  element_spec)
     if config.secure_agg != 'none':
         if config.dp:
-            raise ValueError('--dp with --secure-agg is not supported: TFF\'s DP aggregator '
-                             'cannot run inside a Python secure-aggregation protocol')
+            raise ValueError("dp with secure_agg needs dp_mode='distributed' (TFF's central DP "
+                             'aggregator cannot run inside a Python secure-aggregation protocol)')
         return secure.SecureRound(model_fn, client_optimizer, server_optimizer,
                                   secure.make_aggregator(
                                       config.secure_agg, rng,
@@ -218,7 +277,7 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
                                   element_spec)
     if config.dp:
         factory = dp_fedavg.aggregator_factory(
-            clients_per_round(config.client_fraction, num_clients), config.noise_multiplier,
+            expected_clients(config, num_clients), config.noise_multiplier,
             config.l2_norm_clip, config.adaptive_clipping, config.target_quantile)
         return _LearningProcessRound(tff.learning.algorithms.build_unweighted_fed_avg(
             model_fn, client_optimizer, server_optimizer, model_aggregator=factory))
@@ -232,6 +291,40 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
                 lambda lr: build_optimizer(config.client_optimizer, lr), server_optimizer))
     return _LearningProcessRound(tff.learning.algorithms.build_weighted_fed_avg(
         model_fn, client_optimizer, server_optimizer))
+
+
+def check_dp(config: FedConfig) -> None:
+    """Validates the sampling and DP-mode options (ValueError naming the option)."""
+    checks.choice('client_sampling', config.client_sampling, CLIENT_SAMPLINGS)
+    checks.choice('dp_mode', config.dp_mode, DP_MODES)
+    if config.dp and config.dp_mode == 'distributed':
+        checks.integer('dp_bits', config.dp_bits, minimum=2, maximum=24)
+        if config.client_sampling != 'fixed':
+            raise ValueError("dp_mode='distributed' needs client_sampling='fixed': the clients' "
+                             'noise shares are sized for a known number of clients per round')
+        if config.adaptive_clipping:
+            raise ValueError("dp_mode='distributed' does not support adaptive_clipping")
+
+
+def _distributed_aggregator(config: FedConfig, model_fn, num_clients: int,
+                            rng: Optional[RandomSource]) -> distributed_dp.DistributedDpAggregator:
+    """DDGauss (`distributed_dp`) over `secure_agg` (`plain` for none), sized for the model."""
+    import tensorflow_federated as tff
+    weights = tff.learning.models.ModelWeights.from_model(model_fn())
+    dim = sum(int(np.prod(w.shape)) for w in weights.trainable)
+    return distributed_dp.make_aggregator(
+        'plain' if config.secure_agg == 'none' else config.secure_agg, config.l2_norm_clip,
+        config.noise_multiplier, clients_per_round(config.client_fraction, num_clients), dim,
+        config.dp_bits, rng, rotation_seed=config.seed or 0)
+
+
+def _distributed_epsilons(run: 'FedState') -> List[float]:
+    """ε per round of distributed DP, from the noise shares each round's sum holds (m)."""
+    params = run.rounds.aggregator.params
+    m = params.clients_per_round
+    return accounting.ddgauss_fedavg_epsilons(run.num_clients, [m] * run.config.rounds,
+                                              [params.noise_multiplier_with(m)] * run.config.rounds,
+                                              run.delta)
 
 
 @dataclasses.dataclass
@@ -268,8 +361,8 @@ class FedState:
     config: FedConfig
     data: Dataset
     parts: List[np.ndarray]
-    schedule: np.ndarray  # (rounds, m) client ids
-    shuffle_seeds: np.ndarray  # (rounds, m) per-client shuffle seeds
+    schedule: Sequence[np.ndarray]  # per round, the client ids (a (rounds, m) array if fixed)
+    shuffle_seeds: Sequence[np.ndarray]  # per round, the clients' shuffle seeds
     element_spec: Any
     delta: float
     epsilons: Optional[List[float]]
@@ -297,13 +390,14 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
     parts = partition.partition(config.partition, data.y_train, config.clients, rng,
                                 config.alpha, config.shards_per_client)
     per_round = clients_per_round(config.client_fraction, len(parts))
-    schedule = sample_clients(len(parts), per_round, config.rounds, rng)
-    shuffle_seeds = (rng.uint64(schedule.shape) % np.uint64(2**31)).astype(np.int64)
+    schedule, shuffle_seeds = schedule_clients(config, len(parts), rng)
     element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
                                             config.batch_size).element_spec
     delta = config.delta or dp_fedavg.default_delta(len(parts))
+    central = config.dp and config.dp_mode == 'central'
     epsilons = (dp_fedavg.epsilons(len(parts), per_round, config.noise_multiplier, config.rounds,
-                                   delta) if config.dp else None)
+                                   delta, config.client_sampling, config.client_fraction)
+                if central else None)
     return FedState(config, data, parts, schedule, shuffle_seeds, element_spec, delta, epsilons)
 
 
@@ -315,6 +409,8 @@ def _initialize(run: FedState) -> None:
     run.rounds = build_round(config, make_model_fn(config, run.data, run.element_spec),
                              run.element_spec, run.num_clients)
     run.server = run.rounds.initialize()
+    if config.dp and config.dp_mode == 'distributed':
+        run.epsilons = _distributed_epsilons(run)
     # Built after TFF traced its graphs: a Keras model made before would be invalidated.
     run.evaluator = keras_model(config, run.data, compiled=True)
     run.ema = run.evaluator.get_weights() if config.model_ema else None
@@ -395,7 +491,7 @@ def _finish(run: FedState) -> FedResult:
         result.ema_test_accuracy = last('ema_val_accuracy')
     if config.dp:
         result.epsilon, result.delta = (last('epsilon') or 0.0), run.delta
-        result.accounting = 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one'
+        result.accounting = _ACCOUNTING[(config.dp_mode, config.client_sampling)]
     return result
 
 
@@ -412,6 +508,7 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     import tensorflow as tf
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
+    check_dp(config)
     run = _setup(config, data, rng or RandomSource(config.seed))
     with tff_context(config.workers, insecure=config.insecure_workers):
         _initialize(run)
@@ -444,8 +541,9 @@ def rounds_to_accuracy(history: Dict[str, Sequence[float]], target: float,
 
 
 def default_out(config: FedConfig, dataset: str, root: str = 'runs') -> str:
-    """runs/fedavg_<dataset>_<model>_<partition>[_dp][_<secure>]."""
+    """runs/fedavg_<dataset>_<model>_<partition>[_poisson][_dp|_ddp][_<secure>]."""
     tag = f'fedavg_{dataset}_{config.model}_{config.partition}'
-    tag += '_dp' if config.dp else ''
+    tag += '_poisson' if config.client_sampling == 'poisson' else ''
+    tag += ('_ddp' if config.dp_mode == 'distributed' else '_dp') if config.dp else ''
     tag += f'_{config.secure_agg}' if config.secure_agg != 'none' else ''
     return os.path.join(root, tag)

@@ -1,0 +1,172 @@
+"""Distributed DP (DDGauss) under secure aggregation, Poisson client sampling and their ε.
+
+Tolerances: a sample variance of N iid values has relative standard deviation
+sqrt(2/N) (Gaussian fourth moment; the discrete Gaussian's is within 1e-30 of
+it for σ_l >> 1), so ratios are checked to 5 of those; frequencies against
+binomial standard deviations sqrt(N p (1 - p)), also to 5.
+"""
+
+import dataclasses
+import math
+
+import dp_accounting
+import numpy as np
+import pytest
+from dp_accounting import rdp
+
+from tfpriv.data import load_mnist
+from tfpriv.dp import accounting
+from tfpriv.federated import distributed_dp, fedavg
+from tfpriv.rng import Prg, RandomSource
+
+DIM = 1 << 15  # a power of two: no padding, every decoded coordinate is a noise coordinate
+
+
+def _zero_round(monkeypatch=None, drop_share: bool = False, m: int = 8, sigma: float = 1.0,
+                clip: float = 1.0) -> np.ndarray:
+    """m zero updates through DDGauss (plain inner sum): the decoded noise of the sum, Σ / m * m."""
+    params = distributed_dp.DdgParams(clip, sigma, m, DIM, bits=20, modclip_prob=1e-9)
+    if drop_share:  # the first client's noise share goes missing
+        real, calls = distributed_dp.discrete_gaussian, []
+
+        def sampler(s, size, prg):
+            calls.append(1)
+            return np.zeros(size, np.int64) if len(calls) == 1 else real(s, size, prg)
+        monkeypatch.setattr(distributed_dp, 'discrete_gaussian', sampler)
+    aggregator = distributed_dp.DistributedDpAggregator(
+        params, distributed_dp.inner_aggregator('plain', 20, m), rng=RandomSource(seed=3))
+    average, stats = aggregator.aggregate([[np.zeros(DIM)] for _ in range(m)])
+    assert stats.extra['contributors'] == m
+    return average[0] * m
+
+
+def test_noise_of_the_decoded_sum_is_sigma_times_clip(monkeypatch):
+    """Var of Σ noise per coordinate = (σ S)^2 (the central noise DP-FedAvg promises), two-sided."""
+    tol = 5 * math.sqrt(2.0 / DIM)  # 3.9 %
+    for sigma, clip in ((1.0, 1.0), (0.5, 3.0)):
+        noise = _zero_round(sigma=sigma, clip=clip)
+        ratio = float(np.var(noise)) / (sigma * clip) ** 2
+        assert abs(ratio - 1.0) < tol, ratio
+        assert abs(float(np.mean(noise))) < 5 * sigma * clip / math.sqrt(DIM)
+    # one client's share missing: 7/8 of the variance, outside the tolerance
+    short = _zero_round(monkeypatch, drop_share=True)
+    assert abs(float(np.var(short)) - 7 / 8) < tol and abs(float(np.var(short)) - 1.0) > tol
+
+
+def test_discrete_gaussian_sampler_matches_its_pmf():
+    sigma, n = 2.5, 200_000
+    samples = distributed_dp.discrete_gaussian(sigma, n, Prg(RandomSource(seed=5)))
+    support = np.arange(-60, 61)
+    pmf = np.exp(-support ** 2 / (2 * sigma ** 2))
+    pmf /= pmf.sum()
+    counts = np.array([(samples == v).sum() for v in support])
+    z = (counts - n * pmf) / np.sqrt(n * pmf * (1 - pmf))
+    assert np.max(np.abs(z[np.abs(support) <= 8])) < 5
+    assert counts.sum() == n  # nothing outside ±24σ
+    assert distributed_dp.discrete_gaussian(0.0, 10, Prg(RandomSource(seed=5))).tolist() == [0] * 10
+
+
+def test_clipping_bound_and_unbiased_rounding():
+    """σ = 0: a large update comes back clipped to norm S; a small one unchanged up to γ."""
+    m, dim, clip = 4, 1000, 0.5
+    params = distributed_dp.DdgParams(clip, 0.0, m, dim, bits=16)
+    aggregator = distributed_dp.DistributedDpAggregator(
+        params, distributed_dp.inner_aggregator('plain', 16, m), rng=RandomSource(seed=2))
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=dim)
+    updates = [[big * 10]] + [[np.zeros(dim)]] * (m - 1)
+    decoded = aggregator.aggregate(updates)[0][0] * m
+    gamma = 1.0 / params.scale
+    assert np.linalg.norm(decoded) == pytest.approx(clip, abs=gamma * math.sqrt(1024))
+    cosine = decoded @ big / (np.linalg.norm(decoded) * np.linalg.norm(big))
+    assert cosine > 0.999
+    small = rng.normal(size=dim) * 0.3 / math.sqrt(dim)  # norm 0.3 < S: not clipped
+    decoded = aggregator.aggregate([[small]] + [[np.zeros(dim)]] * (m - 1))[0][0] * m
+    assert np.max(np.abs(decoded - small)) < 2 * gamma  # |rounding| < γ per rotated coordinate
+    assert np.linalg.norm(decoded) == pytest.approx(np.linalg.norm(small), abs=gamma * math.sqrt(1024))
+
+
+@pytest.mark.parametrize('scheme', ['shamir', 'smpc', 'rlwe', 'secagg'])
+def test_every_secure_aggregator_carries_the_integers_exactly(scheme):
+    """Same client randomness: each protocol's decoded noised sum equals the plain sum bit for bit."""
+    m, dim = 4, 300
+    params = distributed_dp.DdgParams(1.0, 1.0, m, dim, bits=16)
+    updates = [[np.random.default_rng(i).normal(size=(3, 100)) * 0.05] for i in range(m)]
+    results = []
+    for name in ('plain', scheme):
+        aggregator = distributed_dp.DistributedDpAggregator(
+            params, distributed_dp.inner_aggregator(name, 16, m, RandomSource(seed=1)),
+            rng=RandomSource(seed=7))
+        average, stats = aggregator.aggregate(updates)
+        results.append(average[0])
+        assert stats.scheme == f'ddgauss+{name}'
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_ddgauss_accounting_counts_only_the_noise_present():
+    params = distributed_dp.DdgParams(0.9, 1.0, 10, 199_210, bits=16)
+    sigma_eff = params.noise_multiplier_with(10)
+    # the integer sensitivity exceeds S/γ only by the rounding inflation (< 0.1 % here)
+    assert 0.999 * 1.0 < sigma_eff <= 1.0
+    assert params.noise_multiplier_with(7) == pytest.approx(sigma_eff * math.sqrt(7 / 10))
+    assert accounting.ddgauss_tau(params.local_stddev, 10) * params.padded_dim < 1e-30
+    full = accounting.ddgauss_fedavg_epsilons(100, [10] * 3, [sigma_eff] * 3, 1e-3)
+    acc = rdp.RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+    acc.compose(dp_accounting.SampledWithoutReplacementDpEvent(
+        100, 10, dp_accounting.GaussianDpEvent(sigma_eff / 2)), 3)
+    assert full[-1] == pytest.approx(acc.get_epsilon(1e-3), rel=1e-9)
+    # three clients dropped in round 2: their noise is missing, ε must grow
+    dropped = accounting.ddgauss_fedavg_epsilons(
+        100, [10, 7, 10], [sigma_eff, params.noise_multiplier_with(7), sigma_eff], 1e-3)
+    assert dropped[0] == full[0] and dropped[-1] > full[-1] * 1.01
+    with pytest.raises(ValueError, match='raise bits or noise_multiplier'):
+        distributed_dp.make_aggregator('plain', 1.0, 1e-4, 10, 1000, bits=6)
+
+
+def test_poisson_client_sampling_and_its_add_remove_epsilon():
+    schedule = fedavg.poisson_clients(100, 0.1, 2000, RandomSource(seed=4))
+    counts = np.array([len(ids) for ids in schedule])
+    # Binomial(100, 0.1): mean 10, variance 9; the mean of 2000 rounds has sd 0.067
+    assert abs(counts.mean() - 10) < 5 * 3 / math.sqrt(2000)
+    assert abs(counts.var() / 9 - 1) < 5 * math.sqrt(2 / 2000) * 1.2  # (excess kurtosis ~0.1)
+    joined = np.bincount(np.concatenate(schedule), minlength=100)
+    assert np.max(np.abs(joined - 200)) < 5 * math.sqrt(2000 * 0.1 * 0.9)
+    poisson = accounting.fedavg_epsilons(20, 5, 1.0, 5, 1e-2, 'poisson', 0.25)
+    acc = rdp.RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE)
+    acc.compose(dp_accounting.PoissonSampledDpEvent(0.25, dp_accounting.GaussianDpEvent(1.0)), 5)
+    assert poisson[-1] == pytest.approx(acc.get_epsilon(1e-2), rel=1e-9)
+    fixed = accounting.fedavg_epsilons(20, 5, 1.0, 5, 1e-2)
+    assert poisson[-1] < fixed[-1] / 3  # the issue's 5 rounds of 5 of 20 clients
+    with pytest.raises(ValueError, match='client_fraction'):
+        accounting.fedavg_epsilons(20, 5, 1.0, 5, 1e-2, 'poisson')
+
+
+@pytest.fixture(scope='module')
+def small():
+    return load_mnist().subset(600, 200)
+
+
+BASE = fedavg.FedConfig(clients=4, rounds=1, client_fraction=0.5, local_epochs=1, batch_size=20,
+                        verbose=0, dp=True, noise_multiplier=1.0, l2_norm_clip=1.0)
+
+
+def test_dp_with_secure_aggregation_trains_and_reports_its_epsilon(small):
+    config = dataclasses.replace(BASE, dp_mode='distributed', secure_agg='shamir')
+    result = fedavg.train(config, small, RandomSource(seed=0))
+    assert 'DDGauss' in result.accounting and result.rounds_done == 1
+    sigma_eff = distributed_dp.DdgParams(1.0, 1.0, 2, result.model.count_params()).noise_multiplier_with(2)
+    assert result.epsilon == pytest.approx(
+        accounting.fedavg_epsilons(4, 2, sigma_eff, 1, result.delta)[0], rel=1e-9)
+    for bad, match in ((dict(client_sampling='poisson'), "needs client_sampling='fixed'"),
+                       (dict(dp_mode='central'), "needs dp_mode='distributed'"),
+                       (dict(client_sampling='uniform'), 'client_sampling')):
+        with pytest.raises(ValueError, match=match):
+            fedavg.train(dataclasses.replace(config, **bad), small, RandomSource(seed=0))
+
+
+def test_poisson_sampled_central_dp_run(small):
+    config = dataclasses.replace(BASE, client_sampling='poisson', rounds=2)
+    result = fedavg.train(config, small, RandomSource(seed=0))
+    assert result.history['epsilon'] == pytest.approx(
+        accounting.fedavg_epsilons(4, 2, 1.0, 2, result.delta, 'poisson', 0.5), rel=1e-9)
+    assert 'PoissonSampled' in result.accounting

@@ -47,6 +47,7 @@ from tfpriv.data.base import Dataset
 from tfpriv.errors import CheckpointExists
 from tfpriv.federated import checkpoint, dp_fedavg, partition, secure
 from tfpriv.federated.runtime import tff_context
+from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
 
 CLIENT_OPTIMIZERS = ('sgd', 'adam')
@@ -87,11 +88,10 @@ class FedConfig:
     out: Optional[str] = None
     resume: bool = False
     overwrite: bool = False
-    verbose: int = 1
 
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
-        skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers'}
+        skip = {'rounds', 'out', 'resume', 'overwrite', 'workers'}
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
@@ -394,7 +394,8 @@ def _finish(run: FedState) -> FedResult:
     return result
 
 
-def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) -> FedResult:
+def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None,
+          progress: Optional[Progress] = None) -> FedResult:
     """Runs (or resumes) the federated training of `config` on `data`, stage by stage.
 
     Stages (after Flower's `SecAggPlusWorkflow`): setup, initialize, restore, then per round
@@ -403,24 +404,23 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     for DP or agg_seconds, bytes_per_client for secure aggregation, ema_val_loss,
     ema_val_accuracy with `model_ema`. `rng` (default `RandomSource(config.seed)`) draws the
     client split, schedule and shuffle seeds; `config.seed` also seeds Keras (`keras_model`).
+    `progress` (`tfpriv.progress`) hears ('round', rounds done, rounds) with the round's test
+    accuracy and ε.
     """
-    import tensorflow as tf
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
     run = _setup(config, data, rng or RandomSource(config.seed))
+    report(progress, 'round', 0, config.rounds)
     with tff_context(config.workers):
         _initialize(run)
         _restore(run)
-        progbar = tf.keras.utils.Progbar(config.rounds, verbose=config.verbose,
-                                         stateful_metrics=['val_accuracy', 'val_loss', 'epsilon'],
-                                         unit_name='round')
-        progbar.update(run.start)
+        report(progress, 'round', run.start, config.rounds)
         for r in range(run.start, config.rounds):
             row = _round(run, r, _sample(run, r))
             _evaluate(run, r, row)
             _checkpoint(run, row)
-            progbar.update(r + 1, [(k, row[k]) for k in ('loss', 'val_loss', 'val_accuracy', 'epsilon')
-                                   if k in row])
+            report(progress, 'round', r + 1, config.rounds,
+                   {k: row[k] for k in ('loss', 'val_accuracy', 'epsilon') if k in row})
     return _finish(run)
 
 

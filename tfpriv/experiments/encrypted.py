@@ -215,7 +215,8 @@ def compare(experiment: EncryptedExperiment, progress: Optional[Progress] = None
     normalize = experiment.normalize if experiment.normalize is not None \
         else experiment.dataset == 'credit'
     sharing = DataSharing(experiment.owner_split, experiment.owners, normalize)
-    rng = RandomSource(seed=experiment.seed) if experiment.seeded else RandomSource()
+    rng = RandomSource(experiment.seed, 'SMPC shares and dealer randomness (--smpc-seeded)') \
+        if experiment.seeded else RandomSource()
     cluster = verified_cluster(experiment.parties, Encoding(experiment.precision), rng,
                                check_overflow=experiment.check_overflow)
     start = time.perf_counter()

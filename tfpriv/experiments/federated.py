@@ -241,7 +241,7 @@ def run(args: argparse.Namespace, progress: Optional[Progress] = None) -> report
     summary, histories = {}, {}
     for scheme in _partitions(args):
         summary[scheme] = _train_one(args, scheme, data, progress)
-        histories[scheme] = summary[scheme].pop('history')
+        histories[scheme] = summary[scheme]['history']
     tag = f'fedavg_{args.dataset}_{args.model}' + ('_dp' if args.dp else '')
     tag += (f'_{args.secure_agg}' if args.secure_agg != 'none' else '') + '_' + '_vs_'.join(histories)
     figure = plot_histories(histories, os.path.join(args.images, f'{tag}.png'), _title(args, summary),

@@ -409,7 +409,8 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None,
     """
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
-    run = _setup(config, data, rng or RandomSource(config.seed))
+    run = _setup(config, data, rng or RandomSource(
+        config.seed, "FedAvg's client split and schedule (seed; train.py --seed)"))
     report(progress, 'round', 0, config.rounds)
     with tff_context(config.workers):
         _initialize(run)

@@ -35,7 +35,7 @@ from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_depend
 from tfpriv.dp.pate.smooth_sensitivity import release_epsilon
 from tfpriv.dp.pate.student import (POOL_SIZE, Student, StudentConfig, ensemble_proba, select_queries,
                                    split_public)
-from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, TeacherConfig, partition, teacher_votes
+from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, SEED_CAUSE, TeacherConfig, partition, teacher_votes
 from tfpriv.dp.pate.transfer import TransferConfig, confident_candidates, head_votes, standardizer, train_heads
 from tfpriv.progress import Progress, prefixed
 from tfpriv.rng import RandomSource
@@ -190,9 +190,10 @@ def _setup(config: PateConfig, cache_dir: Optional[str], progress: Optional[Prog
     started = time.time()
     votes = teacher_votes(config.teachers, cache_dir, progress)
     data = load_mnist()
-    noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None) \
+    noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None,
+                             "PATE's aggregator noise (seeded_noise; train.py --pate-seeded-noise)") \
         if config.seeded_noise else RandomSource()
-    return PateState(config, data, votes, RandomSource(config.seed), noise_rng,
+    return PateState(config, data, votes, RandomSource(config.seed, SEED_CAUSE), noise_rng,
                      split_public(data.x_test, data.y_test),
                      np.full(POOL_SIZE, UNANSWERED, dtype=np.int64), started, progress)
 

@@ -29,6 +29,8 @@ from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'tfpriv', 'pate')
+# The seeded randomness of PATE that protects nothing (the aggregator's noise is the mechanism).
+SEED_CAUSE = "PATE's teacher shards, queries and students (seed; train.py --seed)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,7 @@ def train_teachers(x_train: np.ndarray, y_train: np.ndarray, queries: np.ndarray
     """
     if len(x_train) != len(y_train):
         raise ValueError(f'x_train and y_train differ in length: {len(x_train)} vs {len(y_train)}')
-    rng = rng if rng is not None else RandomSource(config.seed)
+    rng = rng if rng is not None else RandomSource(config.seed, SEED_CAUSE)
     shards = partition(len(x_train), config.num_teachers, rng)
     trainer = Trainer(config.model, x_train.shape[1:], num_classes, rng, learning_rate=config.learning_rate,
                       activation=config.activation, dropout=config.dropout)

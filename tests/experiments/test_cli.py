@@ -250,9 +250,9 @@ def test_each_mode_ends_with_its_summary_or_json_and_draws_progress_on_stderr(tm
 
 
 def test_pate_refuses_to_replace_an_earlier_run_without_overwrite(tmp_path):
-    (tmp_path / 'runs').mkdir()
-    (tmp_path / 'runs' / 'metrics.json').write_text('{}')
-    proc = run_cli('--pate', '--out', str(tmp_path / 'runs'), tmp_path=tmp_path, check=False)
+    (tmp_path / 'runs' / 'pate').mkdir(parents=True)
+    (tmp_path / 'runs' / 'pate' / 'metrics.json').write_text('{}')
+    proc = run_cli('--pate', tmp_path=tmp_path, check=False)
     assert proc.returncode == 2 and '--overwrite' in proc.stderr and 'Traceback' not in proc.stderr
 
 

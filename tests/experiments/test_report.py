@@ -120,3 +120,15 @@ def test_stage_two_heads_report_their_steps():
     train_heads(features, np.array([0, 1, 0, 1]), [np.array([0, 1]), np.array([2, 3])], 2, steps=120,
                 progress=lambda *a: calls.append(a[:3]))
     assert calls == [('heads', 0, 120), ('heads', 50, 120), ('heads', 100, 120), ('heads', 120, 120)]
+
+
+def test_progress_restarts_its_clock_when_a_label_starts_again():
+    """FedAvg reports round 0 before and after TFF starts: the ETA counts from the second."""
+    stream, clock = io.StringIO(), _Clock()
+    bar = StderrProgress(2, stream, clock)
+    bar('round', 0, 3)
+    clock.now = 50.0
+    bar('round', 0, 3)
+    clock.now = 60.0
+    bar('round', 1, 3)
+    assert stream.getvalue().splitlines()[-1].split(' - ')[1:] == ['0:10', 'ETA 0:20']

@@ -3,8 +3,9 @@
 Shared flags read from train.py: `--model` (teachers' and student's
 architecture), `--activation`, `--seed` (teachers, query choice, student),
 `--delta` (default below 1/n for the teachers' n: 1e-5 for MNIST), `--num-train` (teachers use the first N training
-images), `--out` (run directory of metrics.json, default runs/pate; an earlier run's is
-replaced only with `--overwrite`) and `--images` (figures).
+images), `--out` (metrics.json goes to `<out>/pate`, default runs/pate, like the other
+modes' run directories; an earlier run's is replaced only with `--overwrite`) and
+`--images` (figures).
 Teachers and student use Adam with learning rate 1e-3 and their own schedule
 flags below, not `--learning-rate/--epochs/--batch-size` (whose defaults suit DP-SGD).
 """
@@ -101,7 +102,7 @@ def validate(args) -> List[str]:
 
 
 def _out(args) -> str:
-    return args.out or os.path.join('runs', 'pate')
+    return os.path.join(args.out or 'runs', 'pate')
 
 
 def _votes_path(args) -> str:

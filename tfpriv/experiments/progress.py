@@ -68,7 +68,7 @@ class StderrProgress:
         if not self.verbose:
             return
         now = self._clock()
-        if label != self._label or done < self._last:  # a new label, or the same one again
+        if label != self._label or done <= self._last:  # a new label, or the same one restarted
             self._label, self._first, self._started, self._shown = label, done, now, -math.inf
         self._last = done
         finished = done >= total

@@ -76,7 +76,7 @@ def test_end_to_end_small_real_mnist(tmp_path):
     assert metrics['student_accuracy'] > 0.3  # 10 classes: chance is 0.1
     assert 0 < metrics['epsilon_data_dependent'] <= metrics['epsilon_data_independent'] * 1.0001
     assert all(os.path.getsize(path) > 0 for path in metrics['figures'])
-    with open(tmp_path / 'out' / 'metrics.json') as f:
+    with open(tmp_path / 'out' / 'pate' / 'metrics.json') as f:
         assert json.load(f)['answered'] == metrics['answered']
     # The votes are cached: a second call loads the same array from disk.
     config = cli.config_from_args(args).teachers

@@ -37,7 +37,7 @@ from tfpriv.dp.pate.student import (POOL_SIZE, Student, StudentConfig, ensemble_
                                    split_public)
 from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, SEED_CAUSE, TeacherConfig, partition, teacher_votes
 from tfpriv.dp.pate.transfer import TransferConfig, confident_candidates, head_votes, standardizer, train_heads
-from tfpriv.progress import Progress, prefixed
+from tfpriv.progress import Progress, prefixed, report as report_progress
 from tfpriv.rng import RandomSource
 
 
@@ -283,11 +283,14 @@ def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
              progress: Optional[Progress] = None) -> PateResult:
     """Runs the pipeline stage by stage (setup, stage 1, optional stage 2, release); see `PateResult`.
 
-    `progress` (`tfpriv.progress`) hears the teachers, each stage's student networks and the
-    stage-2 heads.
+    `progress` (`tfpriv.progress`) hears the teachers, each stage's student networks, the
+    stage-2 heads and the privacy analysis.
     """
     state = _setup(config, cache_dir, progress)
     student = _first_stage(state)
     if config.transfer:
         _second_stage(state, student)
-    return _finish(state)
+    report_progress(progress, 'privacy analysis', 0, 1)
+    result = _finish(state)
+    report_progress(progress, 'privacy analysis', 1, 1)
+    return result

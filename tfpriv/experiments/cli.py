@@ -250,7 +250,7 @@ def _compare(args: argparse.Namespace) -> report.RunReport:
                             accuracy, epsilons, [('figure', metrics['figure'])] + files, metrics, notes)
 
 
-def _encrypted_eval(model, num_test: Optional[int], progress) -> dict:
+def _encrypted_eval(model, num_test: Optional[int], progress: StderrProgress) -> dict:
     """`--encrypted-eval`: the trained model classifies the MNIST test set under SMPC."""
     from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
@@ -261,7 +261,7 @@ def _encrypted_eval(model, num_test: Optional[int], progress) -> dict:
         'slowdown', 'bytes_per_image')}
 
 
-def _train_report(args: argparse.Namespace, progress) -> report.RunReport:
+def _train_report(args: argparse.Namespace, progress: StderrProgress) -> report.RunReport:
     """The default mode: one DP-SGD (or plain) run, with `--audit` / `--encrypted-eval`."""
     result, figure = _run_training(args, args.dp)
     metrics, notes, run_dir = result.metrics(), [], result.config.out
@@ -307,7 +307,8 @@ def _chosen_mode(args: argparse.Namespace):
     return next(((flag, module) for flag, module, _, _ in MODES if _mode_on(args, flag)), (None, None))
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, progress) -> report.RunReport:
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser,
+         progress: StderrProgress) -> report.RunReport:
     """Runs the chosen mode (stdout redirected to stderr, so only the summary reaches stdout)."""
     flag, module = _chosen_mode(args)
     progress.status(f"train.py{' --' + flag if flag else ''}: loading TensorFlow and the data")

@@ -132,3 +132,13 @@ def test_progress_restarts_its_clock_when_a_label_starts_again():
     clock.now = 60.0
     bar('round', 1, 3)
     assert stream.getvalue().splitlines()[-1].split(' - ')[1:] == ['0:10', 'ETA 0:20']
+
+
+def test_only_files_of_this_run_or_the_resumed_one_are_resumable(tmp_path):
+    path = tmp_path / 'history.json'
+    assert not report.resumable(str(path), resume=True, since=0.0)
+    path.write_text('[]')
+    os.utime(path, (1000.0, 1000.0))
+    assert report.resumable(str(path), resume=False, since=999.0)
+    assert not report.resumable(str(path), resume=False, since=1001.0)  # an earlier run's file
+    assert report.resumable(str(path), resume=True, since=1001.0)

@@ -288,13 +288,13 @@ def _train_report(args: argparse.Namespace, progress: StderrProgress) -> report.
         metrics, notes)
 
 
-def _dpsgd_interrupted(args: argparse.Namespace) -> str:
+def _dpsgd_interrupted(args: argparse.Namespace, since: float) -> str:
     """What a Ctrl-C leaves in the default mode: the checkpoint of the last finished epoch."""
     saved = []
     for dp in ((True, False) if args.compare else (args.dp,)):
         out = _config(args, dp).out
         history = os.path.join(out, 'history.json')
-        if os.path.exists(history):
+        if report.resumable(history, args.resume, since):
             with open(history) as f:
                 saved.append(f"{os.path.join(out, 'backup')} (epoch {len(json.load(f))}/{args.epochs})")
     if not saved:
@@ -331,14 +331,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if errors:
         parser.error('; '.join(errors))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    started = time.monotonic()
+    started = time.time()
     try:
         run_report = _run(args, parser, StderrProgress(args.verbose))
     except KeyboardInterrupt:
         _, module = _chosen_mode(args)
-        message = module.interrupted(args) if module else _dpsgd_interrupted(args)
+        message = module.interrupted(args, started) if module else _dpsgd_interrupted(args, started)
         sys.stderr.write(f'\ntrain.py: interrupted; {message}\n')
         return 130
-    run_report.seconds = time.monotonic() - started
+    run_report.seconds = time.time() - started
     print(report.to_json(run_report.metrics) if args.json else report.format_report(run_report))
     return 0

@@ -269,7 +269,7 @@ def run(args: argparse.Namespace, progress: Optional[Progress] = None) -> report
         metrics=metrics)
 
 
-def interrupted(args: argparse.Namespace) -> str:
+def interrupted(args: argparse.Namespace, since: float) -> str:
     """What a Ctrl-C leaves: nothing (encrypted training keeps no checkpoint)."""
-    del args
+    del args, since
     return f'nothing was saved (no checkpoints under SMPC): rerun `{report.rerun_command(False)}`'

@@ -278,13 +278,13 @@ def _report(args: argparse.Namespace, metrics: Dict) -> report.RunReport:
         metrics=metrics)
 
 
-def interrupted(args: argparse.Namespace) -> str:
+def interrupted(args: argparse.Namespace, since: float) -> str:
     """What a Ctrl-C leaves: each partition's checkpoint of its last finished round."""
     from tfpriv.federated import checkpoint, fedavg  # pylint: disable=g-import-not-at-top
     saved = []
     for scheme in _partitions(args):
         out = fedavg.default_out(config_from_args(args, scheme), args.dataset, args.out or 'runs')
-        if checkpoint.exists(out):
+        if report.resumable(checkpoint.path(out), args.resume, since):
             saved.append(f"{checkpoint.path(out)} (round {checkpoint.read_meta(out)['rounds_done']}"
                          f'/{args.rounds})')
     if not saved:

@@ -176,8 +176,10 @@ def _report(metrics: dict, path: str, votes: Optional[str]) -> report.RunReport:
         metrics=metrics)
 
 
-def interrupted(args) -> str:
-    """What a Ctrl-C leaves: the teacher votes once all teachers are trained, else nothing."""
+def interrupted(args, since: float) -> str:
+    """What a Ctrl-C leaves: the teacher votes once all teachers are trained, else nothing
+    (the votes are a cache keyed by their configuration: valid whenever they were written)."""
+    del since
     votes = _votes_path(args)
     if args.seed is not None and os.path.exists(votes):
         return (f'the teacher votes are cached in {votes}: rerun `{report.rerun_command(False)}` '

@@ -129,6 +129,12 @@ def overwrite_problems(directory: str, overwrite: bool) -> List[str]:
             'or --out to write elsewhere']
 
 
+def resumable(path: str, resume: bool, since: float) -> bool:
+    """Whether `path` is this run's to resume: written since `since` (epoch seconds), or
+    continued by `--resume` (a file of an earlier run that this one replaces does not count)."""
+    return os.path.exists(path) and (resume or os.path.getmtime(path) >= since)
+
+
 def rerun_command(resume: bool, argv: Optional[Sequence[str]] = None) -> str:
     """The command line of this run again, with `--resume` (and without `--overwrite`) if asked."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -52,7 +52,7 @@ def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
                             client_learning_rate=args.client_learning_rate, client_learning_rate_decay=args.client_learning_rate_decay,
                             server_optimizer=args.server_optimizer,
                             server_learning_rate=args.server_learning_rate, server_momentum=args.server_momentum,
-                            model_ema=args.model_ema, seed=0, resume=True, verbose=0,
+                            model_ema=args.model_ema, seed=0, resume=True,
                             out=os.path.join(args.out, f'{model}_{scheme}'))
 
 

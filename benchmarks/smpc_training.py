@@ -61,7 +61,7 @@ def main():
     print('command: python3 benchmarks/smpc_training.py ' + ' '.join(sys.argv[1:]))
     table = []
     for label, experiment in experiments(args):
-        result = compare(experiment, progress=False)
+        result = compare(experiment)
         s = result.summary()
         table.append((label, f"{s['encrypted_test_accuracy']:.4f}",
                       f"{s['plaintext_test_accuracy']:.4f}", f"{s['accuracy_gap_points']:+.2f}",

@@ -69,11 +69,15 @@ def test_laplace_moments_two_sided(scale):
 
 
 def test_seeded_source_is_reproducible_and_labelled_insecure(caplog, monkeypatch):
-    monkeypatch.setattr(rng, '_insecure_warned', False)
+    monkeypatch.setattr(rng, '_warned_causes', set())
     with caplog.at_level(logging.WARNING):
-        first = RandomSource(seed=6)
-        RandomSource(seed=8)
-    assert caplog.text.count('INSECURE') == 1  # once per run, not once per object
+        first = RandomSource(seed=6, cause='noise (--flag-a)')
+        RandomSource(seed=8, cause='noise (--flag-a)')
+    assert caplog.text.count('INSECURE') == 1  # once per cause, not once per object
+    assert 'INSECURE for noise (--flag-a)' in caplog.text
+    with caplog.at_level(logging.WARNING):
+        RandomSource(seed=8, cause='shares (--flag-b)')
+    assert caplog.text.count('INSECURE') == 2 and '(--flag-b)' in caplog.text
     assert first.secure is False and RandomSource().secure is True
     assert first.bytes(32) == RandomSource(seed=6).bytes(32)
     assert RandomSource(seed=6).bytes(32) != RandomSource(seed=7).bytes(32)

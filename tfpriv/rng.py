@@ -4,7 +4,8 @@
 `secrets` also uses). `RandomSource(seed=...)` is a reproducible NumPy PCG64
 stream for tests and benchmarks: it is labelled insecure (`secure is False`) and
 logs a warning, because anyone who knows the seed knows every share and every
-noise draw.
+noise draw. The warning names its `cause` (what the seed drives and which flag
+set it) and is logged once per cause per process.
 
 `Prg(rng)` expands a 256-bit key drawn from a `RandomSource` with AES-256 in
 counter mode (the CTR_DRBG construction of NIST SP 800-90A without reseeding):
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Set, Union
 
 from tfpriv import checks
 
@@ -40,29 +41,27 @@ def _size(shape: Shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if not isinstance(shape, int) else shape
 
 
-_insecure_warned = False  # one warning per process, not one per seeded source
+_warned_causes: Set[str] = set()  # one warning per cause and process, not one per source
 
 
-def _warn_insecure_once(seed: int) -> None:
-    """Logs, the first time only, that seeded randomness is insecure."""
-    global _insecure_warned  # pylint: disable=global-statement
-    if not _insecure_warned:
-        _insecure_warned = True
-        logging.warning('RandomSource(seed=%d) is INSECURE (reproducible from the seed; in '
-                        'train.py it comes from --seed, which draws data splits and schedules, '
-                        'and from --pate-seeded-noise / --smpc-seeded, which also seed noise and '
-                        'shares): use it for tests and benchmarks only. Further seeded sources '
-                        'are not reported again.', seed)
+def _warn_insecure_once(seed: int, cause: str) -> None:
+    """Logs, the first time for this `cause` only, that seeded randomness is insecure."""
+    if cause not in _warned_causes:
+        _warned_causes.add(cause)
+        logging.warning('RandomSource(seed=%d) is INSECURE for %s: every draw is reproducible '
+                        'from the seed (fine for tests and benchmarks, never for noise, shares or '
+                        'keys that must stay secret). Reported once per cause.', seed, cause)
 
 
 class RandomSource:
     """A source of uniform bits, CSPRNG by default, seeded (insecure) on request."""
 
-    def __init__(self, seed: Optional[int] = None):
+    def __init__(self, seed: Optional[int] = None, cause: str = 'a seeded source'):
+        """`cause`: what the seed drives and where it came from, for the one warning per cause."""
         self._generator: Optional[np.random.Generator] = None
         if seed is not None:
             seed = checks.integer('seed', seed)
-            _warn_insecure_once(seed)
+            _warn_insecure_once(seed, cause)
             self._generator = np.random.Generator(np.random.PCG64(seed))
 
     @property

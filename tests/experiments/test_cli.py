@@ -68,7 +68,7 @@ def test_dp_run_writes_figure_and_metrics(tmp_path):
     assert m['clipping'] == 'fast' and m['sampling'] == 'poisson'
     expected = accounting.dpsgd_epsilon(0.9, Q, STEPS_PER_EPOCH, 1e-4)
     assert m['epsilon'] == pytest.approx(expected) and m['history']['epsilon'] == [pytest.approx(expected)]
-    assert f"ε = {m['epsilon']:.3f}" in proc.stdout and 'δ = 0.0001' in proc.stdout
+    assert f"{m['epsilon']:.3f} (RDP)" in proc.stdout and 'δ = 0.0001' in proc.stdout
 
 
 def test_compare_draws_both(tmp_path):
@@ -124,8 +124,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 def test_encrypted_eval_matches_plaintext(tmp_path):
     proc = run_cli('--encrypted-eval', '--epochs', '1', *SMALL, '--num-test', '200',
                    tmp_path=tmp_path)
-    assert 'encrypted evaluation (3 parties, 200 images)' in proc.stdout
-    assert ' 0 disagreeing predictions' in proc.stdout, proc.stdout
+    assert 'under SMPC (3 parties, 200 images)' in proc.stdout
+    assert ' 0 predictions differ from plaintext' in proc.stdout, proc.stdout
 
 
 def test_old_and_new_flag_spellings_parse_alike():
@@ -184,9 +184,8 @@ def test_audit_reports_attacks_and_a_lower_bound_below_the_upper_bound(tmp_path)
     examples, hence a larger q and an even larger upper bound)."""
     proc = run_cli('--epochs', '1', '--num-train', '400', '--num-test', '200', '--batch-size',
                    '50', '--verbose', '0', '--audit', '--audit-canaries', '40', tmp_path=tmp_path)
-    upper = float(re.search(r'ε = ([0-9.]+) \(RDP\)', proc.stdout).group(1))
-    line = re.search(r'mlp_dp audit: MIA AUC ([0-9.]+) .*eps >= ([0-9.]+) at 95% confidence',
-                     proc.stdout)
+    upper = float(re.search(r'([0-9.]+) \(RDP\)', proc.stdout).group(1))
+    line = re.search(r'audit +MIA AUC ([0-9.]+) .*eps >= ([0-9.]+) at 95% confidence', proc.stdout)
     assert line, proc.stdout
     auc, lower = float(line.group(1)), float(line.group(2))
     assert 0.0 <= lower <= upper
@@ -197,6 +196,114 @@ def test_encrypted_train_mode_dispatches_from_the_command_line(tmp_path):
     """`--encrypted-train` (a hyphenated mode flag) reaches its mode's run and prints its JSON."""
     proc = run_cli('--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test',
                    '32', '--epochs', '1', '--batch-size', '16', '--parties', '2', '--smpc-seeded',
-                   tmp_path=tmp_path)
-    summary = json.loads(proc.stdout)
+                   '--json', tmp_path=tmp_path)
+    summary = json.loads(proc.stdout)['summary']
     assert abs(summary['accuracy_gap_points']) <= 100 * 2 / 32
+
+
+# ---- issue #21: every mode's summary, --json, progress on stderr, Ctrl-C -------------------
+
+PROGRESS = re.compile(r'\d+/\d+ \[[=>.]+\]')  # a bar of ours or of Keras
+TINY = {  # mode: (flags, run directory under --out, title start, key of the JSON in metrics.json)
+    'dpsgd': (['--epochs', '1', '--num-train', '500', '--num-test', '200', '--batch-size', '50'],
+              'mlp_dp', 'DP-SGD', None),
+    'federated': (['--federated', '--num-train', '200', '--num-test', '100', '--clients', '4',
+                   '--rounds', '1', '--client-fraction', '0.5'], 'fedavg_mnist_mlp_iid_dp', 'FedAvg', 'iid'),
+    'pate': (['--pate', '--num-train', '200', '--teachers', '2', '--teacher-epochs', '1', '--queries', '10',
+              '--student-steps', '20', '--student-rounds', '0', '--student-ensemble', '1',
+              '--threshold', '1'], 'pate', 'PATE', None),
+    'encrypted': (['--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test', '32',
+                   '--epochs', '1', '--batch-size', '16', '--parties', '2'],
+                  'encrypted_credit_mlp_2p', 'Encrypted training', None),
+}
+
+
+def assert_ends_with_summary(stdout, title):
+    lines = stdout.rstrip('\n').splitlines()
+    start = max(i for i, line in enumerate(lines) if not line.startswith('  '))
+    assert lines[start].startswith(title), stdout
+    labels = [line.split()[0] for line in lines[start + 1:]]
+    assert labels[:2] == ['accuracy', 'ε'] and 'time' in labels and 'metrics' in labels, stdout
+    assert all(line.startswith('  ') for line in lines[start + 1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', TINY)
+def test_each_mode_ends_with_its_summary_or_json_and_draws_progress_on_stderr(tmp_path, mode):
+    """Quiet run (--verbose 0): stdout is the summary, stderr has no progress bar. Second run
+    (--verbose 1 --json, --overwrite for the modes that refuse an earlier run): stdout is the JSON
+    of metrics.json alone, stderr has the progress bars."""
+    flags, run_dir, title, key = TINY[mode]
+    flags = flags + ['--pate-cache', str(tmp_path / 'cache')] * (mode == 'pate')
+    quiet = run_cli(*flags, '--verbose', '0', tmp_path=tmp_path)
+    assert_ends_with_summary(quiet.stdout, title)
+    assert not PROGRESS.search(quiet.stderr) and 'Epoch' not in quiet.stderr, quiet.stderr
+    assert str(tmp_path / 'runs' / run_dir / 'metrics.json') in quiet.stdout
+    loud = run_cli(*flags, '--verbose', '1', '--json', '--overwrite', tmp_path=tmp_path)
+    printed = json.loads(loud.stdout)
+    saved = metrics(tmp_path, run_dir)
+    part = printed['runs'][key] if key else printed
+    assert set(saved) <= set(part)
+    assert all(part[k] == saved[k] for k in saved if isinstance(saved[k], (int, str)))
+    assert PROGRESS.search(loud.stderr), loud.stderr[-2000:]
+    assert loud.stderr.startswith('train.py'), loud.stderr[:500]  # first words within seconds
+
+
+def test_pate_refuses_to_replace_an_earlier_run_without_overwrite(tmp_path):
+    (tmp_path / 'runs' / 'pate').mkdir(parents=True)
+    (tmp_path / 'runs' / 'pate' / 'metrics.json').write_text('{}')
+    proc = run_cli('--pate', tmp_path=tmp_path, check=False)
+    assert proc.returncode == 2 and '--overwrite' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def _interrupt_when(cmd, ready, timeout=600):
+    """Starts cmd, reads its stderr until `ready(stderr so far)`, sends SIGINT; (rc, stdout, stderr, workers)."""
+    import psutil  # pylint: disable=import-outside-toplevel
+    import select  # pylint: disable=import-outside-toplevel
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err, deadline, workers = b'', time.monotonic() + timeout, []
+    try:
+        while not ready(err.decode(errors='replace')):
+            assert proc.poll() is None and time.monotonic() < deadline, err.decode()[-3000:]
+            if select.select([proc.stderr], [], [], 1.0)[0]:
+                err += os.read(proc.stderr.fileno(), 65536)
+        workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if c.name() == 'worker_binary']
+        os.kill(proc.pid, signal.SIGINT)
+        out, rest = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out.decode(), (err + rest).decode(errors='replace'), workers
+
+
+INTERRUPTED = {  # mode: (flags, what to wait for on stderr or on disk, what the last line says)
+    'dpsgd': (['--epochs', '30', '--num-train', '500', '--num-test', '100', '--batch-size', '50'],
+              lambda err, runs: 'Epoch 2/30' in err, 'mlp_dp/backup (epoch 1/30): continue with'),
+    'federated': (['--federated', '--num-train', '200', '--num-test', '100', '--clients', '4',
+                   '--client-fraction', '0.5', '--rounds', '50'],
+                  lambda err, runs: (runs / 'fedavg_mnist_mlp_iid_dp' / 'server_state.npz').exists(),
+                  '/50): continue with'),
+    'pate': (['--pate', '--num-train', '2000', '--teachers', '20', '--teacher-epochs', '50',
+              '--threshold', '10'],
+             lambda err, runs: 'teachers 0/20' in err, 'nothing was saved'),
+    'encrypted': (['--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test', '32',
+                   '--epochs', '50', '--batch-size', '16', '--parties', '2'],
+                  lambda err, runs: 'encrypted epoch 1/50' in err, 'nothing was saved'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', INTERRUPTED)
+def test_ctrl_c_stops_each_mode_with_one_line_and_status_130(tmp_path, mode):
+    flags, ready, saying = INTERRUPTED[mode]
+    runs = tmp_path / 'runs'
+    cmd = [sys.executable, os.path.join(ROOT, 'train.py'), '--out', str(runs), '--images',
+           str(tmp_path / 'images'), '--pate-cache', str(tmp_path / 'cache'), *flags]
+    rc, out, err, workers = _interrupt_when(cmd, lambda text: ready(text, runs))
+    assert rc == 130, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('train.py: interrupted; ') and saying in last, err[-3000:]
+    assert ('--resume' in last) == ('continue with' in saying)
+    assert 'Traceback' not in err and out == ''
+    assert all(not w.is_running() or w.status() == 'zombie' for w in workers)

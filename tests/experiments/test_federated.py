@@ -137,4 +137,4 @@ def test_kill_9_then_resume_keeps_rounds_and_epsilon(tmp_path):
     from tfpriv.federated.dp_fedavg import epsilons
     assert history['epsilon'] == pytest.approx(epsilons(6, 3, 1.0, done + 1, 1e-2))
     assert (images / 'fedavg_mnist_mlp_dp_iid.png').exists()
-    assert 'ε =' in result.stdout
+    assert f"{history['epsilon'][-1]:.3f} (RDP, user level), δ = 0.01" in result.stdout

@@ -13,8 +13,7 @@ from tfpriv.federated import dp_fedavg, fedavg, partition, secure
 from tfpriv.federated.runtime import leftover_workers, start_worker, stop_worker, tff_context
 from tfpriv.rng import RandomSource
 
-BASE = fedavg.FedConfig(clients=6, rounds=2, client_fraction=0.5, local_epochs=1, batch_size=20,
-                        verbose=0)
+BASE = fedavg.FedConfig(clients=6, rounds=2, client_fraction=0.5, local_epochs=1, batch_size=20)
 
 
 @pytest.fixture(scope='module')

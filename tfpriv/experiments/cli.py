@@ -7,24 +7,33 @@ argparse-style message, never a TensorFlow traceback. Modes:
 - `--compare`: the same configuration with and without DP, one figure;
 - `--encrypted-eval`: after training, classify the test set under SMPC;
 - `--federated`: federated averaging on TensorFlow Federated (`--dp` = DP-FedAvg);
-- `--pate`: PATE teachers, noisy aggregation and student.
+- `--pate`: PATE teachers, noisy aggregation and student;
+- `--encrypted-train`: training on secret-shared data under SMPC, beside plaintext.
+
+Every mode draws its progress on stderr (`--verbose`), writes its full figures to
+`<run dir>/metrics.json` and ends with the same short summary on stdout
+(`tfpriv.experiments.report`), or with the JSON alone under `--json`. Ctrl-C stops
+a mode with one line saying what was saved and how to resume, and exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import math
 import os
 import sys
+import time
 from typing import List, Optional, Sequence
 
-from tfpriv.experiments import audit
+from tfpriv.experiments import audit, report
 from tfpriv.experiments import encrypted as encrypted_mode
 from tfpriv.experiments import federated as federated_mode
 from tfpriv.experiments import pate as pate_mode
+from tfpriv.experiments.progress import StderrProgress
 
 TRAIN_SIZES = {'mnist': 60000}
 # The optional modes, imported explicitly: each has add_arguments/validate/run.
@@ -73,7 +82,9 @@ def _add_common(add) -> None:
         help='continue the run in --out with the same flags (--epochs included): DP-SGD from its '
              'last epoch; --federated from its last round (refused without a checkpoint, with a '
              'corrupt one or with other settings)')
-    add('--verbose', type=int, choices=(0, 1, 2), default=1, help='Keras progress output')
+    add('--verbose', type=int, choices=(0, 1, 2), default=1,
+        help='progress on stderr: 0 none, 1 progress bars (default), 2 a line per epoch/step')
+    report.add_arguments(add)
 
 
 def _add_dpsgd(add) -> None:
@@ -179,7 +190,7 @@ def _config(args: argparse.Namespace, dp: bool):
 
 
 def _run_training(args: argparse.Namespace, dp: bool):
-    """One `train.py` training run (its figure and summary printed); the `TrainResult`."""
+    """One DP-SGD (or plain) training run, its figure drawn; the `TrainResult` and the figure."""
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.dpsgd import train  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
@@ -190,13 +201,17 @@ def _run_training(args: argparse.Namespace, dp: bool):
     privacy = result.privacy
     if privacy:
         title += f" (σ = {privacy.noise_multiplier:.3g}, C = {args.l2_norm_clip})"
-    plot_histories({config.tag: result.history}, os.path.join(args.images, f'{config.tag}.png'), title)
-    print(f"{config.tag}: test accuracy = {result.test_accuracy:.4f}")
-    if privacy:
-        pld = f', {privacy.epsilon_pld:.3f} (PLD)' if privacy.epsilon_pld is not None else ''
-        print(f"ε = {privacy.epsilon:.3f} (RDP){pld}, δ = {privacy.delta:g}, "
-              f"{privacy.sampling} sampling")
-    return result
+    figure = plot_histories({config.tag: result.history}, os.path.join(args.images, f'{config.tag}.png'), title)
+    return result, figure
+
+
+def _epsilons(result) -> List[report.Epsilon]:
+    """ε of a DP-SGD run: RDP, and PLD under Poisson sampling; none without DP."""
+    privacy = result.privacy
+    if privacy is None:
+        return []
+    kinds = [('RDP', privacy.epsilon), ('PLD', privacy.epsilon_pld)]
+    return [report.Epsilon(value, kind, privacy.delta) for kind, value in kinds if value is not None]
 
 
 def _audit(args: argparse.Namespace, dp: bool):
@@ -206,29 +221,104 @@ def _audit(args: argparse.Namespace, dp: bool):
     from tfpriv.experiments.dpsgd import train  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
     config = dataclasses.replace(_config(args, dp), resume=False, verbose=0)
-    report = audit.audit_run(
+    return audit.audit_run(
         lambda dataset, out: train(dataclasses.replace(config, out=out), dataset).model, data,
         canaries=args.audit_canaries, seed=args.seed,
         delta=args.delta or default_delta(data.num_train))
-    print(f"{config.tag} audit: {report.summary()}")
-    return report
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace) -> report.RunReport:
     """`--compare`: the run with and without DP, their histories in one figure (with the
     membership-inference AUC of each under `--audit`)."""
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
-    histories = {}
+    histories, metrics, notes, accuracy, epsilons, files = {}, {}, [], [], [], []
     for tag, dp in (('dp', True), ('no-dp', False)):
-        history = _run_training(args, dp).history
+        result, _ = _run_training(args, dp)
+        metrics[tag] = result.metrics()
+        accuracy.append(('DP-SGD' if dp else 'no DP', result.test_accuracy))
+        epsilons += _epsilons(result)
+        files.append(('metrics', os.path.join(result.config.out, 'metrics.json')))
         if args.audit:
-            report = _audit(args, dp)
-            tag += f' (MIA AUC {report.mia_auc:.3f}, adv. {report.mia_advantage:.3f})'
-        histories[tag] = history
-    path = plot_histories(histories, os.path.join(args.images, f'{args.model}_compare.png'),
-                          f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
-    print(f'comparison figure: {path}')
-    return 0
+            audited = _audit(args, dp)
+            metrics[tag]['audit'] = dataclasses.asdict(audited)
+            notes.append((f'audit {tag}', audited.summary()))
+            tag += f' (MIA AUC {audited.mia_auc:.3f}, adv. {audited.mia_advantage:.3f})'
+        histories[tag] = result.history
+    metrics['figure'] = plot_histories(histories, os.path.join(args.images, f'{args.model}_compare.png'),
+                                       f'{args.model.upper()} on {args.dataset}: DP-SGD vs no DP')
+    return report.RunReport(f'DP-SGD vs no DP: {args.model.upper()} on {args.dataset}, {args.epochs} epochs',
+                            accuracy, epsilons, [('figure', metrics['figure'])] + files, metrics, notes)
+
+
+def _encrypted_eval(model, num_test: Optional[int], progress: StderrProgress) -> dict:
+    """`--encrypted-eval`: the trained model classifies the MNIST test set under SMPC."""
+    from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
+    from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
+    data = load_dataset('mnist').subset(None, num_test)
+    evaluation = evaluate_encrypted(model, data.x_test, data.y_test, progress=progress)
+    return {name: getattr(evaluation, name) for name in (
+        'num_images', 'num_parties', 'accuracy', 'plaintext_accuracy', 'disagreements', 'seconds',
+        'slowdown', 'bytes_per_image')}
+
+
+def _train_report(args: argparse.Namespace, progress: StderrProgress) -> report.RunReport:
+    """The default mode: one DP-SGD (or plain) run, with `--audit` / `--encrypted-eval`."""
+    result, figure = _run_training(args, args.dp)
+    metrics, notes, run_dir = result.metrics(), [], result.config.out
+    if args.audit:
+        audited = _audit(args, args.dp)
+        metrics['audit'] = dataclasses.asdict(audited)
+        notes.append(('audit', audited.summary()))
+    if args.encrypted_eval:
+        evaluation = metrics['encrypted_evaluation'] = _encrypted_eval(result.model, args.num_test, progress)
+        notes.append(('encrypted', f"accuracy {evaluation['accuracy']:.4f} under SMPC "
+                      f"({evaluation['num_parties']} parties, {evaluation['num_images']} images), "
+                      f"{evaluation['disagreements']} predictions differ from plaintext, "
+                      f"{evaluation['seconds']:.1f} s ({evaluation['slowdown']:.1f}x plaintext), "
+                      f"{evaluation['bytes_per_image'] / 1e6:.2f} MB per image"))
+    path = report.write_metrics(run_dir, metrics)
+    privacy = result.privacy
+    kind = (f'DP-SGD (σ = {privacy.noise_multiplier:.3g}, C = {args.l2_norm_clip}, {privacy.sampling} '
+            'sampling)') if privacy else 'No DP'
+    return report.RunReport(
+        f'{kind}: {args.model.upper()} on {args.dataset}, {result.epochs_completed} epochs, '
+        f'{result.num_train} training examples',
+        [(f'test ({result.num_test} images)', result.test_accuracy)], _epsilons(result),
+        [('figure', figure), ('metrics', path), ('checkpoint', os.path.join(run_dir, 'backup'))],
+        metrics, notes)
+
+
+def _dpsgd_interrupted(args: argparse.Namespace, since: float) -> str:
+    """What a Ctrl-C leaves in the default mode: the checkpoint of the last finished epoch."""
+    saved = []
+    for dp in ((True, False) if args.compare else (args.dp,)):
+        out = _config(args, dp).out
+        history = os.path.join(out, 'history.json')
+        if report.resumable(history, args.resume, since):
+            with open(history) as f:
+                saved.append(f"{os.path.join(out, 'backup')} (epoch {len(json.load(f))}/{args.epochs})")
+    if not saved:
+        return f'no epoch had finished, nothing was saved: rerun `{report.rerun_command(False)}`'
+    return f"saved {', '.join(saved)}: continue with `{report.rerun_command(True)}`"
+
+
+def _chosen_mode(args: argparse.Namespace):
+    """(flag, module) of the chosen optional mode, or (None, None) for the default (DP-SGD) mode."""
+    return next(((flag, module) for flag, module, _, _ in MODES if _mode_on(args, flag)), (None, None))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser,
+         progress: StderrProgress) -> report.RunReport:
+    """Runs the chosen mode (stdout redirected to stderr, so only the summary reaches stdout)."""
+    flag, module = _chosen_mode(args)
+    progress.status(f"train.py{' --' + flag if flag else ''}: loading TensorFlow and the data")
+    with contextlib.redirect_stdout(sys.stderr):
+        if module is not None:
+            return module.run(args, progress)
+        try:
+            return _compare(args) if args.compare else _train_report(args, progress)
+        except ValueError as error:  # ResumeMismatch, or a model/argument make_private refuses
+            parser.error(str(error))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -241,26 +331,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if errors:
         parser.error('; '.join(errors))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    for flag, module, _, _ in MODES:
-        if _mode_on(args, flag):
-            print(json.dumps(module.run(args), indent=1, default=str))
-            return 0
+    started = time.time()
     try:
-        if args.compare:
-            return _compare(args)
-        result = _run_training(args, args.dp)
-        if args.audit:
-            _audit(args, args.dp)
-    except ValueError as error:  # ResumeMismatch, or a model/argument make_private refuses
-        parser.error(str(error))
-    if args.encrypted_eval:
-        from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
-        from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
-        data = load_dataset('mnist').subset(None, args.num_test)
-        evaluation = evaluate_encrypted(result.model, data.x_test, data.y_test)
-        print(f'encrypted evaluation ({evaluation.num_parties} parties, {evaluation.num_images} '
-              f'images): accuracy {evaluation.accuracy:.4f} vs plaintext '
-              f'{evaluation.plaintext_accuracy:.4f}, {evaluation.disagreements} disagreeing '
-              f'predictions, {evaluation.seconds:.1f} s ({evaluation.slowdown:.1f}x plaintext), '
-              f'{evaluation.bytes_per_image / 1e6:.2f} MB per image')
+        run_report = _run(args, parser, StderrProgress(args.verbose))
+    except KeyboardInterrupt:
+        _, module = _chosen_mode(args)
+        message = module.interrupted(args, started) if module else _dpsgd_interrupted(args, started)
+        sys.stderr.write(f'\ntrain.py: interrupted; {message}\n')
+        return 130
+    run_report.seconds = time.time() - started
+    print(report.to_json(run_report.metrics) if args.json else report.format_report(run_report))
     return 0

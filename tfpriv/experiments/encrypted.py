@@ -12,7 +12,8 @@ drawn in one figure under `--images`.
 Common flags used: `--dataset`, `--num-train` (MNIST default 10,000),
 `--num-test` (MNIST default 2,000), `--epochs`, `--learning-rate`,
 `--batch-size`, `--seed` (initial weights and batch order), `--model`,
-`--activation` (relu only), `--out`, `--images`. Progress goes to stderr; the
+`--activation` (relu only), `--out`, `--images`, `--overwrite` (replace an earlier
+run's metrics.json). Progress is reported per batch (`tfpriv.progress`); the
 per-epoch loss and accuracy are opened as aggregates only. At the end the model
 is revealed to the model owner only (saved under `--out`) unless `--keep-shared`.
 """
@@ -21,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -35,6 +34,8 @@ from tfpriv.crypto.smpc.owners import PARTITIONS, credit_records
 from tfpriv.crypto.smpc.training import (LOSSES, DataSharing, SgdConfig, logistic_regression,
                                          train_encrypted, train_plaintext)
 from tfpriv.data import load_credit, load_dataset
+from tfpriv.experiments import report
+from tfpriv.progress import Progress
 from tfpriv.rng import RandomSource
 
 MNIST_DEFAULT_TRAIN = 10000
@@ -119,6 +120,7 @@ def validate(args: argparse.Namespace) -> List[str]:
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
     ]
     errors = [message for ok, message in checks if not ok]
+    errors += report.overwrite_problems(_out(args), getattr(args, 'overwrite', False))
     if args.owners is not None and args.owners >= 1:
         limit = _owner_limit(args)
         if args.owners > limit:
@@ -157,16 +159,18 @@ def build(experiment: EncryptedExperiment, data):
     return build_model(experiment.model, data.input_shape, data.num_classes, dropout=0.0)
 
 
-def stderr_progress(label: str, epochs: int):
-    """A progress bar on stderr: `label epoch e/E [#####.....] b/B`."""
-    def progress(epoch: int, batch: int, batches: int) -> None:
-        filled = int(20 * batch / batches)
-        sys.stderr.write(f'\r{label} epoch {epoch}/{epochs} [{"#" * filled}{"." * (20 - filled)}] '
-                         f'{batch}/{batches}')
-        if batch == batches:
-            sys.stderr.write('\n')
-        sys.stderr.flush()
-    return progress
+def _out(args: argparse.Namespace) -> str:
+    return os.path.join(args.out or 'runs', EncryptedExperiment.from_args(args).tag)
+
+
+def epoch_progress(progress: Optional[Progress], label: str, epochs: int):
+    """The (epoch, batch, batches) hook of `training.fit` as `progress('<label> epoch e/E', b, B)`."""
+    if progress is None:
+        return None
+
+    def hook(epoch: int, batch: int, batches: int) -> None:
+        progress(f'{label} epoch {epoch}/{epochs}', batch, batches)
+    return hook
 
 
 @dataclasses.dataclass
@@ -202,7 +206,7 @@ class Comparison:
         }
 
 
-def compare(experiment: EncryptedExperiment, progress: bool = True) -> Comparison:
+def compare(experiment: EncryptedExperiment, progress: Optional[Progress] = None) -> Comparison:
     """Trains the experiment's model encrypted, then in plaintext from the same start."""
     data = load_data(experiment)
     model = build(experiment, data)
@@ -211,24 +215,17 @@ def compare(experiment: EncryptedExperiment, progress: bool = True) -> Compariso
     normalize = experiment.normalize if experiment.normalize is not None \
         else experiment.dataset == 'credit'
     sharing = DataSharing(experiment.owner_split, experiment.owners, normalize)
-    rng = RandomSource(seed=experiment.seed) if experiment.seeded else RandomSource()
+    rng = RandomSource(experiment.seed, 'SMPC shares and dealer randomness (--smpc-seeded)') \
+        if experiment.seeded else RandomSource()
     cluster = verified_cluster(experiment.parties, Encoding(experiment.precision), rng,
                                check_overflow=experiment.check_overflow)
     start = time.perf_counter()
     encrypted = train_encrypted(model, data, cluster, config, sharing,
-                                stderr_progress('encrypted', config.epochs) if progress else None)
+                                epoch_progress(progress, 'encrypted', config.epochs))
     end_to_end = time.perf_counter() - start
     plaintext = train_plaintext(model, data, config, sharing,
-                                stderr_progress('plaintext', config.epochs) if progress else None)
+                                epoch_progress(progress, 'plaintext', config.epochs))
     return Comparison(experiment, encrypted, plaintext, data.num_train, end_to_end)
-
-
-def _epoch_lines(history: Dict[str, List[float]], num_train: int) -> List[str]:
-    return [f'epoch {e + 1}: loss {history["loss"][e]:.4f}, accuracy {history["accuracy"][e]:.4f}, '
-            f'test accuracy {history["val_accuracy"][e]:.4f}, '
-            f'{history["bytes"][e] / 1e6:.1f} MB ({history["bytes"][e] / num_train / 1e3:.1f} kB '
-            f'per example), {int(history["rounds"][e])} rounds, {history["seconds"][e]:.1f} s'
-            for e in range(len(history['loss']))]
 
 
 def _save_model(comparison: Comparison, out: str) -> str:
@@ -241,14 +238,12 @@ def _save_model(comparison: Comparison, out: str) -> str:
     return path
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Runs `--encrypted-train`: both trainings, metrics JSON, figure, revealed model."""
+def run(args: argparse.Namespace, progress: Optional[Progress] = None) -> report.RunReport:
+    """Runs `--encrypted-train`: both trainings, metrics.json, figure, revealed model."""
     from tfpriv.experiments import plotting  # pylint: disable=import-outside-toplevel
     experiment = EncryptedExperiment.from_args(args)
-    comparison = compare(experiment)
-    for line in _epoch_lines(comparison.encrypted.history, comparison.num_train):
-        sys.stderr.write(f'encrypted {line}\n')
-    out = os.path.join(args.out or 'runs', experiment.tag)
+    comparison = compare(experiment, progress)
+    out = _out(args)
     os.makedirs(out, exist_ok=True)
     summary = comparison.summary()
     summary['weights'] = None if args.keep_shared else _save_model(comparison, out)
@@ -257,8 +252,24 @@ def run(args: argparse.Namespace) -> dict:
         os.path.join(args.images, f'{experiment.tag}.png'),
         f'{experiment.model.upper()} on {experiment.dataset}: SMPC ({experiment.parties} parties) '
         f'vs plaintext, same start and batches')
-    with open(os.path.join(out, 'metrics.json'), 'w') as f:
-        json.dump({'experiment': dataclasses.asdict(experiment), 'summary': summary,
-                   'encrypted': comparison.encrypted.history,
-                   'plaintext': comparison.plaintext.history}, f, indent=1, default=float)
-    return summary
+    metrics = {'experiment': dataclasses.asdict(experiment), 'summary': summary,
+               'encrypted': comparison.encrypted.history, 'plaintext': comparison.plaintext.history}
+    path = report.write_metrics(out, metrics)
+    return report.RunReport(
+        title=f'Encrypted training (SMPC, {experiment.parties} parties): {experiment.model} on '
+              f'{experiment.dataset}, {comparison.num_train} examples, {experiment.epochs} epochs',
+        accuracy=[('encrypted', summary['encrypted_test_accuracy']),
+                  ('plaintext, same start and batches', summary['plaintext_test_accuracy'])],
+        epsilons=[], no_privacy='none (SMPC hides the data during training, not from the model)',
+        notes=[('cost', f"{summary['seconds_per_epoch']:.1f} s per epoch ({summary['slowdown']:.0f}x "
+                        f"plaintext), {summary['bytes_per_example'] / 1e3:.1f} kB per example and "
+                        f"{summary['rounds_per_epoch']:.0f} rounds per epoch")],
+        files=[('figure', summary['figure']), ('metrics', path)]
+        + ([('weights', summary['weights'])] if summary['weights'] else []),
+        metrics=metrics)
+
+
+def interrupted(args: argparse.Namespace, since: float) -> str:
+    """What a Ctrl-C leaves: nothing (encrypted training keeps no checkpoint)."""
+    del args, since
+    return f'nothing was saved (no checkpoints under SMPC): rerun `{report.rerun_command(False)}`'

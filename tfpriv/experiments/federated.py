@@ -34,10 +34,12 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+from tfpriv.experiments import report
 from tfpriv.experiments.flags import add_numbers, failed
 from tfpriv.federated.partition import PARTITIONS
 from tfpriv.federated.runtime import check_secure_workers, parse_workers
 from tfpriv.federated.secure import CHOICES
+from tfpriv.progress import Progress, prefixed
 
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
 
@@ -324,8 +326,7 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         delta=args.delta, secure_agg=args.secure_agg, secagg_bound=args.secagg_bound,
         secagg_precision=args.secagg_precision, insecure_workers=args.insecure_workers,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
-        resume=args.resume, overwrite=args.overwrite, verbose=getattr(args, 'verbose', 1),
-        **_dp_options(args))
+        resume=args.resume, overwrite=args.overwrite, **_dp_options(args))
 
 
 def _refuse(message: str, status: int = 2) -> None:
@@ -367,53 +368,90 @@ def _runtime_failures(args: argparse.Namespace):
         _refuse(f'cannot write {error.filename or args.out or "runs"}: {error.strerror}', 1)
 
 
-def _train_one(args: argparse.Namespace, scheme: str, data) -> Dict:
-    """Trains one partition scheme; writes its metrics JSON; returns its summary (with history)."""
+def _train_one(args: argparse.Namespace, scheme: str, data,
+               progress: Optional[Progress]) -> Dict:
+    """Trains one partition scheme; writes its metrics.json; returns its metrics (with history)."""
     from tfpriv.errors import CheckpointExists, CorruptCheckpoint, ResumeMismatch  # pylint: disable=g-import-not-at-top
     from tfpriv.federated import fedavg  # pylint: disable=g-import-not-at-top
     config = config_from_args(args, scheme)
     config.out = fedavg.default_out(config, args.dataset, args.out or 'runs')
+    several = len(_partitions(args)) > 1
     try:
-        result = fedavg.train(config, data).metrics()
+        result = fedavg.train(config, data, progress=prefixed(progress, f'{scheme} ' if several else ''))
     except (CheckpointExists, CorruptCheckpoint, ResumeMismatch) as error:
         _refuse(str(error))
-    with open(os.path.join(config.out, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=1, default=float)
-    seconds = result['history'].get('seconds', [])
-    result.update(mean_round_seconds=sum(seconds) / max(1, len(seconds)), run_dir=config.out)
-    line = f"fedavg {scheme}: test accuracy = {result['test_accuracy']:.4f}"
-    if 'ema_test_accuracy' in result:
-        line += f" (model EMA {result['ema_test_accuracy']:.4f})"
-    if args.dp:
-        line += f"; ε = {result['epsilon']:.3f}, δ = {result['delta']:g}"
-    print(line)
-    return result
+    metrics = result.metrics()
+    seconds = metrics['history'].get('seconds', [])
+    metrics.update(mean_round_seconds=sum(seconds) / max(1, len(seconds)), run_dir=config.out)
+    metrics['metrics_file'] = report.write_metrics(config.out, metrics)
+    return metrics
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Trains every requested partition; writes metrics JSON, checkpoints and one figure.
+def run(args: argparse.Namespace, progress: Optional[Progress] = None) -> report.RunReport:
+    """Trains every requested partition; writes metrics.json, checkpoints and one figure.
 
     A failure the user can cause at run time is one line on stderr and exit status 1.
     """
     with _runtime_failures(args):
-        return _run(args)
+        return _run(args, progress)
 
 
-def _run(args: argparse.Namespace) -> dict:
+def _run(args: argparse.Namespace, progress: Optional[Progress]) -> report.RunReport:
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
     data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
     summary, histories = {}, {}
     for scheme in _partitions(args):
-        summary[scheme] = _train_one(args, scheme, data)
-        histories[scheme] = summary[scheme].pop('history')
+        summary[scheme] = _train_one(args, scheme, data, progress)
+        histories[scheme] = summary[scheme]['history']
     tag = f'fedavg_{args.dataset}_{args.model}' + ('_dp' if args.dp else '')
     tag += (f'_{args.secure_agg}' if args.secure_agg != 'none' else '') + '_' + '_vs_'.join(histories)
-    title = (f"FedAvg {args.model.upper()} on {args.dataset}: K={summary[next(iter(summary))]['num_clients']}, "
-             f"C={args.client_fraction}, E={args.local_epochs}, B={args.batch_size}"
-             + (f", DP σ={args.noise_multiplier}" if args.dp else '')
-             + (f", secure agg {args.secure_agg}" if args.secure_agg != 'none' else ''))
-    figure = plot_histories(histories, os.path.join(args.images, f'{tag}.png'), title,
+    figure = plot_histories(histories, os.path.join(args.images, f'{tag}.png'), _title(args, summary),
                             xlabel='round')
-    print(f'figure: {figure}')
-    return {'figure': figure, 'runs': summary}
+    return _report(args, {'figure': figure, 'runs': summary})
+
+
+def _title(args: argparse.Namespace, summary: Dict[str, Dict]) -> str:
+    """`FedAvg MLP on mnist: K=100, C=0.1, E=1, B=32` (with DP σ and the secure aggregator)."""
+    return (f"FedAvg {args.model.upper()} on {args.dataset}: K={summary[next(iter(summary))]['num_clients']}, "
+            f"C={args.client_fraction}, E={args.local_epochs}, B={args.batch_size}"
+            + (f", DP σ={args.noise_multiplier}" if args.dp else '')
+            + (f", secure agg {args.secure_agg}" if args.secure_agg != 'none' else ''))
+
+
+def _report(args: argparse.Namespace, metrics: Dict) -> report.RunReport:
+    """The summary: test accuracy per partition (and of the model EMA), ε, the files."""
+    from tfpriv.federated import checkpoint  # pylint: disable=g-import-not-at-top
+    runs = metrics['runs']
+    accuracy = []
+    for scheme, run_metrics in runs.items():
+        accuracy.append((scheme, run_metrics['test_accuracy']))
+        if 'ema_test_accuracy' in run_metrics:
+            accuracy.append((f'{scheme} model EMA', run_metrics['ema_test_accuracy']))
+    epsilons = [report.Epsilon(m['epsilon'], f'RDP, user level, {scheme}' if len(runs) > 1
+                               else 'RDP, user level', m['delta'])
+                for scheme, m in runs.items() if 'epsilon' in m]
+    first = next(iter(runs.values()))
+    return report.RunReport(
+        title=f"{_title(args, runs)}, {first['rounds_done']} rounds",
+        accuracy=accuracy, epsilons=epsilons,
+        files=[('figure', metrics['figure'])] + [('metrics', m['metrics_file']) for m in runs.values()]
+        + [('checkpoint', checkpoint.path(m['run_dir'])) for m in runs.values()],
+        metrics=metrics)
+
+
+def interrupted(args: argparse.Namespace, since: float) -> str:
+    """What a Ctrl-C leaves: each partition's checkpoint of its last finished round."""
+    from tfpriv.federated import checkpoint, fedavg  # pylint: disable=g-import-not-at-top
+    saved = []
+    for scheme in _partitions(args):
+        out = fedavg.default_out(config_from_args(args, scheme), args.dataset, args.out or 'runs')
+        if report.resumable(checkpoint.path(out), args.resume, since):
+            saved.append(f"{checkpoint.path(out)} (round {checkpoint.read_meta(out)['rounds_done']}"
+                         f'/{args.rounds})')
+    if not saved:
+        return f'no round had finished, nothing was saved: rerun `{report.rerun_command(False)}`'
+    if len(saved) < len(_partitions(args)):  # --resume needs a checkpoint for every partition
+        return (f"saved {', '.join(saved)}, not every partition: start over with "
+                f"`{report.rerun_command(False)} --overwrite`")
+    return f"saved {', '.join(saved)}: continue with `{report.rerun_command(True)}`"

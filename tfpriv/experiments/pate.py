@@ -3,7 +3,9 @@
 Shared flags read from train.py: `--model` (teachers' and student's
 architecture), `--activation`, `--seed` (teachers, query choice, student),
 `--delta` (default below 1/n for the teachers' n: 1e-5 for MNIST), `--num-train` (teachers use the first N training
-images), `--out` (metrics JSON; default runs/pate) and `--images` (figures).
+images), `--out` (metrics.json goes to `<out>/pate`, default runs/pate, like the other
+modes' run directories; an earlier run's is replaced only with `--overwrite`) and
+`--images` (figures).
 Teachers and student use Adam with learning rate 1e-3 and their own schedule
 flags below, not `--learning-rate/--epochs/--batch-size` (whose defaults suit DP-SGD).
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
-from typing import Dict, List
+from typing import List, Optional
 
 from tfpriv.dp.accounting import default_delta
+from tfpriv.experiments import report
 from tfpriv.experiments.flags import add_numbers, failed
+from tfpriv.progress import Progress
 
 AGGREGATORS = ('lnmax', 'gnmax', 'confident-gnmax')
 DEFAULT_NOISE = {'lnmax': 0.05, 'gnmax': 40.0, 'confident-gnmax': 40.0}
@@ -95,7 +98,17 @@ def validate(args) -> List[str]:
             (0 <= args.transfer_min_confidence < 1,
              f'--transfer-min-confidence must be in [0, 1), got {args.transfer_min_confidence}'),
         ]
-    return failed(checks)
+    return failed(checks) + report.overwrite_problems(_out(args), getattr(args, 'overwrite', False))
+
+
+def _out(args) -> str:
+    return os.path.join(args.out or 'runs', 'pate')
+
+
+def _votes_path(args) -> str:
+    from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR  # pylint: disable=g-import-not-at-top
+    key = config_from_args(args).teachers.key()
+    return os.path.join(args.pate_cache or DEFAULT_CACHE_DIR, f'votes_{key}.npz')
 
 
 def config_from_args(args):
@@ -122,14 +135,14 @@ def config_from_args(args):
                       if args.transfer_queries else None)
 
 
-def run(args) -> Dict:
-    """Runs PATE; writes images/pate_*.png and <out>/pate_metrics.json; returns the metrics."""
+def run(args, progress: Optional[Progress] = None) -> report.RunReport:
+    """Runs PATE; writes images/pate_*.png and <out>/metrics.json; the summary and metrics."""
     from tfpriv.experiments import plotting  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.pipeline import run_pate  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.student import POOL_SIZE  # pylint: disable=g-import-not-at-top
     from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR  # pylint: disable=g-import-not-at-top
     config = config_from_args(args)
-    result = run_pate(config, args.pate_cache or DEFAULT_CACHE_DIR)
+    result = run_pate(config, args.pate_cache or DEFAULT_CACHE_DIR, progress)
     metrics = result.metrics()
     images = getattr(args, 'images', 'images')
     metrics['figures'] = [
@@ -138,12 +151,41 @@ def run(args) -> Dict:
         plotting.plot_epsilon_curve(metrics, os.path.join(images, 'pate_epsilon.png')),
         plotting.plot_accuracy_vs_epsilon([metrics], os.path.join(images, 'pate_accuracy_vs_eps.png')),
     ]
-    out = args.out or os.path.join('runs', 'pate')
-    os.makedirs(out, exist_ok=True)
     metrics['config'] = dataclasses.asdict(config)
-    with open(os.path.join(out, 'pate_metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=1, default=str)
-    return metrics
+    path = report.write_metrics(_out(args), metrics)
+    return _report(metrics, path, _votes_path(args) if config.seed is not None else None)
+
+
+def _report(metrics: dict, path: str, votes: Optional[str]) -> report.RunReport:
+    """The summary of a PATE run: student and answer accuracy, the three ε, the files."""
+    epsilons = [report.Epsilon(metrics['epsilon_data_dependent'], 'data-dependent', metrics['delta']),
+                report.Epsilon(metrics['epsilon_data_independent'], 'data-independent', metrics['delta'])]
+    release = metrics.get('smooth_sensitivity')
+    if release:
+        epsilons.insert(0, report.Epsilon(release['epsilon'], 'published, smooth sensitivity',
+                                          metrics['delta']))
+    stages = f", {len(metrics['stages'])} stages" if metrics.get('stages') else ''
+    return report.RunReport(
+        title=f"PATE: {metrics['aggregator']}, {metrics['teachers']} teachers, "
+              f"{metrics['answered']} of {metrics['queries']} queries answered{stages}",
+        accuracy=[('student (1,000 held-out images)', metrics['student_accuracy']),
+                  ('answers', metrics['answer_accuracy'])],
+        epsilons=epsilons,
+        files=[('figure', p) for p in metrics['figures']] + [('metrics', path)]
+        + ([('teacher votes', votes)] if votes else []),
+        metrics=metrics)
+
+
+def interrupted(args, since: float) -> str:
+    """What a Ctrl-C leaves: the teacher votes once all teachers are trained, else nothing
+    (the votes are a cache keyed by their configuration: valid whenever they were written)."""
+    del since
+    votes = _votes_path(args)
+    if args.seed is not None and os.path.exists(votes):
+        return (f'the teacher votes are cached in {votes}: rerun `{report.rerun_command(False)}` '
+                'to start from them')
+    return ('nothing was saved (the teacher votes are cached only once every teacher is trained): '
+            f'rerun `{report.rerun_command(False)}` to start over')
 
 
 def standalone_parser() -> argparse.ArgumentParser:

@@ -61,6 +61,7 @@ from tfpriv.dp import accounting
 from tfpriv.errors import CheckpointExists
 from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, partition, secure
 from tfpriv.federated.runtime import tff_context
+from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
 
 CLIENT_OPTIMIZERS = ('sgd', 'adam')
@@ -114,11 +115,10 @@ class FedConfig:
     out: Optional[str] = None
     resume: bool = False
     overwrite: bool = False
-    verbose: int = 1
 
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
-        skip = {'rounds', 'out', 'resume', 'overwrite', 'verbose', 'workers', 'insecure_workers'}
+        skip = {'rounds', 'out', 'resume', 'overwrite', 'workers', 'insecure_workers'}
         skip.update(k for k in ('secagg_bound', 'secagg_precision') if getattr(self, k) is None)
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0),
                                 ('client_sampling', 'fixed'), ('dp_mode', 'central'),
@@ -495,7 +495,8 @@ def _finish(run: FedState) -> FedResult:
     return result
 
 
-def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) -> FedResult:
+def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None,
+          progress: Optional[Progress] = None) -> FedResult:
     """Runs (or resumes) the federated training of `config` on `data`, stage by stage.
 
     Stages (after Flower's `SecAggPlusWorkflow`): setup, initialize, restore, then per round
@@ -504,25 +505,25 @@ def train(config: FedConfig, data: Dataset, rng: Optional[RandomSource] = None) 
     for DP or agg_seconds, bytes_per_client for secure aggregation, ema_val_loss,
     ema_val_accuracy with `model_ema`. `rng` (default `RandomSource(config.seed)`) draws the
     client split, schedule and shuffle seeds; `config.seed` also seeds Keras (`keras_model`).
+    `progress` (`tfpriv.progress`) hears ('round', rounds done, rounds) with the round's test
+    accuracy and ε.
     """
-    import tensorflow as tf
     if not 0.0 <= config.model_ema < 1.0:
         raise ValueError(f'model_ema must be in [0, 1) (0: off), got {config.model_ema}')
     check_dp(config)
-    run = _setup(config, data, rng or RandomSource(config.seed))
+    run = _setup(config, data, rng or RandomSource(
+        config.seed, "FedAvg's client split and schedule (seed; train.py --seed)"))
+    report(progress, 'round', 0, config.rounds)
     with tff_context(config.workers, insecure=config.insecure_workers):
         _initialize(run)
         _restore(run)
-        progbar = tf.keras.utils.Progbar(config.rounds, verbose=config.verbose,
-                                         stateful_metrics=['val_accuracy', 'val_loss', 'epsilon'],
-                                         unit_name='round')
-        progbar.update(run.start)
+        report(progress, 'round', run.start, config.rounds)
         for r in range(run.start, config.rounds):
             row = _round(run, r, _sample(run, r))
             _evaluate(run, r, row)
             _checkpoint(run, row)
-            progbar.update(r + 1, [(k, row[k]) for k in ('loss', 'val_loss', 'val_accuracy', 'epsilon')
-                                   if k in row])
+            report(progress, 'round', r + 1, config.rounds,
+                   {k: row[k] for k in ('loss', 'val_accuracy', 'epsilon') if k in row})
     return _finish(run)
 
 

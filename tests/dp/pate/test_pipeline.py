@@ -68,13 +68,15 @@ def test_end_to_end_small_real_mnist(tmp_path):
          '--pate-noise', '1', '--pate-seeded-noise', '--pate-cache', str(tmp_path / 'cache'),
          '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
     assert cli.validate(args) == []
-    metrics = cli.run(args)
+    calls = []
+    metrics = cli.run(args, lambda *report: calls.append(report[:3])).metrics
+    assert ('teachers', 5, 5) in calls and ('stage 1 student', 4, 4) in calls  # 2 rounds x 2 networks
     assert metrics['queries'] == 30 and 0 < metrics['answered'] <= 30
     assert metrics['answer_accuracy'] > 0.7 and metrics['plurality_accuracy'] > 0.6
     assert metrics['student_accuracy'] > 0.3  # 10 classes: chance is 0.1
     assert 0 < metrics['epsilon_data_dependent'] <= metrics['epsilon_data_independent'] * 1.0001
     assert all(os.path.getsize(path) > 0 for path in metrics['figures'])
-    with open(tmp_path / 'out' / 'pate_metrics.json') as f:
+    with open(tmp_path / 'out' / 'pate' / 'metrics.json') as f:
         assert json.load(f)['answered'] == metrics['answered']
     # The votes are cached: a second call loads the same array from disk.
     config = cli.config_from_args(args).teachers
@@ -129,7 +131,9 @@ def test_end_to_end_two_stages_small_real_mnist(tmp_path):
          '--pate-seeded-noise',
          '--pate-cache', str(tmp_path / 'cache'), '--out', str(tmp_path / 'out'), '--images', str(tmp_path / 'img')])
     assert cli.validate(args) == []
-    metrics = cli.run(args)
+    calls = []
+    metrics = cli.run(args, lambda *report: calls.append(report[:3])).metrics
+    assert ('stage 2 heads', 0, 500) in calls and ('stage 2 student', 2, 2) in calls
     first, second = metrics['stages']
     assert (first['queries'], second['queries'], metrics['queries']) == (60, 40, 100)
     assert metrics['answered'] == first['answered'] + second['answered'] and second['answered'] > 0

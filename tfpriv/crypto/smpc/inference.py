@@ -36,6 +36,7 @@ from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
 from tfpriv.rng import RandomSource
 from tfpriv.errors import UnsupportedLayerError
+from tfpriv.progress import Progress, report
 
 SUPPORTED_LAYERS = ('InputLayer', 'Flatten', 'Reshape', 'Dropout', 'Dense', 'Conv2D',
                     'MaxPooling2D', 'ReLU', 'Activation')
@@ -229,20 +230,23 @@ def _plaintext_predictions(model, images: np.ndarray, batch_size: int) -> Tuple[
     return labels, time.perf_counter() - start
 
 
-def _encrypted_predictions(encrypted: EncryptedModel, images: np.ndarray,
-                           batch_size: int) -> Tuple[np.ndarray, float]:
+def _encrypted_predictions(encrypted: EncryptedModel, images: np.ndarray, batch_size: int,
+                           progress: Optional[Progress] = None) -> Tuple[np.ndarray, float]:
     """SMPC labels for `images`, batch by batch, revealed to a data owner; and the seconds."""
     data_owner = encrypted.cluster.client('data owner')
-    start = time.perf_counter()
-    labels = np.concatenate([encrypted.predict(images[i:i + batch_size], data_owner)
-                             for i in range(0, len(images), batch_size)])
-    return labels, time.perf_counter() - start
+    start, labels = time.perf_counter(), []
+    report(progress, 'encrypted evaluation', 0, len(images))
+    for i in range(0, len(images), batch_size):
+        labels.append(encrypted.predict(images[i:i + batch_size], data_owner))
+        report(progress, 'encrypted evaluation', min(i + batch_size, len(images)), len(images))
+    return np.concatenate(labels), time.perf_counter() - start
 
 
 def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_parties: int = 3,
                        batch_size: Optional[int] = None, precision: int = 16,
                        rng: Optional[RandomSource] = None,
-                       plaintext_batch_size: int = 1024) -> EncryptedEvaluation:
+                       plaintext_batch_size: int = 1024,
+                       progress: Optional[Progress] = None) -> EncryptedEvaluation:
     """Evaluates `model` on `images` under SMPC and in plaintext, and compares the two.
 
     Args:
@@ -255,6 +259,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
       precision: fixed-point fractional bits.
       rng: randomness (default the OS CSPRNG).
       plaintext_batch_size: batch size of the plaintext Keras reference run.
+      progress: hears ('encrypted evaluation', images done, images) per batch (`tfpriv.progress`).
 
     Raises:
       UnsupportedLayerError: a layer or activation that cannot be evaluated exactly.
@@ -273,7 +278,7 @@ def evaluate_encrypted(model, images: np.ndarray, labels: np.ndarray, num_partie
         network.offline.bytes
     network.by_operation.clear()
     plain, plaintext_seconds = _plaintext_predictions(model, images, plaintext_batch_size)
-    predicted, seconds = _encrypted_predictions(encrypted, images, batch_size)
+    predicted, seconds = _encrypted_predictions(encrypted, images, batch_size, progress)
     result = EncryptedEvaluation(
         num_images=len(images), num_parties=num_parties, precision=precision,
         batch_size=batch_size, accuracy=float(np.mean(predicted == labels)),

@@ -35,8 +35,9 @@ from tfpriv.dp.pate.analysis import ORDERS, analyze, analyze_stages, data_depend
 from tfpriv.dp.pate.smooth_sensitivity import release_epsilon
 from tfpriv.dp.pate.student import (POOL_SIZE, Student, StudentConfig, ensemble_proba, select_queries,
                                    split_public)
-from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, TeacherConfig, partition, teacher_votes
+from tfpriv.dp.pate.teachers import DEFAULT_CACHE_DIR, SEED_CAUSE, TeacherConfig, partition, teacher_votes
 from tfpriv.dp.pate.transfer import TransferConfig, confident_candidates, head_votes, standardizer, train_heads
+from tfpriv.progress import Progress, prefixed, report as report_progress
 from tfpriv.rng import RandomSource
 
 
@@ -107,14 +108,15 @@ def _stage_metrics(aggregator, counts: np.ndarray, answers: np.ndarray, truth: n
 
 
 def _transfer_votes(student: Student, config: PateConfig, x_train: np.ndarray, y_train: np.ndarray,
-                    x_test: np.ndarray, num_classes: int, rng: RandomSource) -> np.ndarray:
+                    x_test: np.ndarray, num_classes: int, rng: RandomSource,
+                    progress: Optional[Progress] = None) -> np.ndarray:
     """Stage-2 votes on x_test: heads on the student's (public) features, one per fresh shard."""
     transfer = config.transfer
     test_features = student.features(x_test)
     mean, std = standardizer(test_features[:POOL_SIZE])  # the public pool's statistics
     shards = partition(len(x_train), config.teachers.num_teachers, rng)
     heads = train_heads((student.features(x_train) - mean) / std, y_train, shards, num_classes,
-                        transfer.l2, transfer.steps, transfer.learning_rate)
+                        transfer.l2, transfer.steps, transfer.learning_rate, progress)
     return head_votes(heads, (test_features - mean) / std)
 
 
@@ -174,6 +176,7 @@ class PateState:
     public: Tuple[np.ndarray, ...]  # (x_pool, y_pool, x_held, y_held)
     pool_labels: np.ndarray  # the answers so far, UNANSWERED elsewhere
     started: float
+    progress: Optional[Progress] = None  # teachers, students, stage-2 heads (`tfpriv.progress`)
     stages: List[Stage] = dataclasses.field(default_factory=list)
     metrics: List[Dict] = dataclasses.field(default_factory=list)
     truths: List[np.ndarray] = dataclasses.field(default_factory=list)
@@ -181,17 +184,18 @@ class PateState:
     students: List[Student] = dataclasses.field(default_factory=list)
 
 
-def _setup(config: PateConfig, cache_dir: Optional[str]) -> PateState:
+def _setup(config: PateConfig, cache_dir: Optional[str], progress: Optional[Progress]) -> PateState:
     """Teacher votes (cached), MNIST's public pool / held-out split, the two random sources."""
     from tfpriv.data import load_mnist  # pylint: disable=g-import-not-at-top
     started = time.time()
-    votes = teacher_votes(config.teachers, cache_dir)
+    votes = teacher_votes(config.teachers, cache_dir, progress)
     data = load_mnist()
-    noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None) \
+    noise_rng = RandomSource(config.seed + 1 if config.seed is not None else None,
+                             "PATE's aggregator noise (seeded_noise; train.py --pate-seeded-noise)") \
         if config.seeded_noise else RandomSource()
-    return PateState(config, data, votes, RandomSource(config.seed), noise_rng,
+    return PateState(config, data, votes, RandomSource(config.seed, SEED_CAUSE), noise_rng,
                      split_public(data.x_test, data.y_test),
-                     np.full(POOL_SIZE, UNANSWERED, dtype=np.int64), started)
+                     np.full(POOL_SIZE, UNANSWERED, dtype=np.int64), started, progress)
 
 
 def _answer_and_learn(state: PateState, aggregator, votes: np.ndarray, queries: np.ndarray) -> Student:
@@ -204,7 +208,7 @@ def _answer_and_learn(state: PateState, aggregator, votes: np.ndarray, queries: 
     answered = answers != UNANSWERED
     state.pool_labels[queries[answered]] = answers[answered]
     student = Student(config.student, data.input_shape, data.num_classes, state.rng).fit(
-        x_pool, state.pool_labels)
+        x_pool, state.pool_labels, prefixed(state.progress, f'stage {len(state.stages) + 1} '))
     state.stages.append((aggregator, counts, answers))
     state.truths.append(y_pool[queries])
     metrics = _stage_metrics(aggregator, counts, answers, state.truths[-1], votes[:, POOL_SIZE:],
@@ -230,7 +234,7 @@ def _second_stage(state: PateState, student: Student) -> None:
     config, data = state.config, state.data
     transfer, num_train, x_pool = config.transfer, config.teachers.num_train, state.public[0]
     votes = _transfer_votes(student, config, data.x_train[:num_train], data.y_train[:num_train],
-                            data.x_test, data.num_classes, state.rng)
+                            data.x_test, data.num_classes, state.rng, prefixed(state.progress, 'stage 2 '))
     pool = confident_candidates(student.predict_proba(x_pool), transfer.min_confidence, transfer.queries)
     aggregator = ConfidentGNMax(transfer.threshold, transfer.sigma_threshold, transfer.noise,
                                 state.noise_rng)
@@ -275,10 +279,18 @@ def _finish(state: PateState) -> PateResult:
         counts=dict(zip(names, state.counts)))
 
 
-def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> PateResult:
-    """Runs the pipeline stage by stage (setup, stage 1, optional stage 2, release); see `PateResult`."""
-    state = _setup(config, cache_dir)
+def run_pate(config: PateConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
+             progress: Optional[Progress] = None) -> PateResult:
+    """Runs the pipeline stage by stage (setup, stage 1, optional stage 2, release); see `PateResult`.
+
+    `progress` (`tfpriv.progress`) hears the teachers, each stage's student networks, the
+    stage-2 heads and the privacy analysis.
+    """
+    state = _setup(config, cache_dir, progress)
     student = _first_stage(state)
     if config.transfer:
         _second_stage(state, student)
-    return _finish(state)
+    report_progress(progress, 'privacy analysis', 0, 1)
+    result = _finish(state)
+    report_progress(progress, 'privacy analysis', 1, 1)
+    return result

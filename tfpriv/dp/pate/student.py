@@ -34,6 +34,7 @@ from absl import logging
 
 from tfpriv.dp.pate.aggregation import UNANSWERED
 from tfpriv.dp.pate.trainer import Augmentation, Trainer
+from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
 
 POOL_SIZE = 9000
@@ -120,7 +121,8 @@ class Student:
             parts.append(pseudo[self._rng.uniform_mod(len(pseudo), (cfg.steps, cfg.batch_size - n_lab))])
         return np.concatenate(parts, axis=1)
 
-    def fit(self, x_pool: np.ndarray, labels: np.ndarray) -> 'Student':
+    def fit(self, x_pool: np.ndarray, labels: np.ndarray, progress: Optional[Progress] = None) -> 'Student':
+        """Self-training (module docstring); `progress` hears ('student', networks trained, total)."""
         labels = np.asarray(labels, dtype=np.int64)
         if len(labels) != len(x_pool):
             raise ValueError(f'labels ({len(labels)}) must give one entry per pool image ({len(x_pool)})')
@@ -128,13 +130,16 @@ class Student:
         if len(labeled) == 0:
             raise ValueError('the student needs at least one answered query')
         targets, pseudo = labels.copy(), np.zeros(0, dtype=np.int64)
-        aug = self.config.augmentation
+        aug, total = self.config.augmentation, (self.config.rounds + 1) * self.config.ensemble
+        report(progress, 'student', 0, total)
         for rnd in range(self.config.rounds + 1):
             self._members = []
             for _ in range(self.config.ensemble):
                 self._trainer.reset()
                 self._trainer.fit(x_pool, np.maximum(targets, 0), self._schedule(labeled, pseudo), aug)
                 self._members.append(self._trainer.model.get_weights())
+                report(progress, 'student', rnd * self.config.ensemble + len(self._members), total,
+                       {'round': rnd})
             if rnd == self.config.rounds:
                 break
             probs = self.predict_proba(x_pool)

@@ -25,9 +25,12 @@ import numpy as np
 from absl import logging
 
 from tfpriv.dp.pate.trainer import Augmentation, Trainer
+from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'tfpriv', 'pate')
+# The seeded randomness of PATE that protects nothing (the aggregator's noise is the mechanism).
+SEED_CAUSE = "PATE's teacher shards, queries and students (seed; train.py --seed)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,36 +83,40 @@ def partition(num_examples: int, num_teachers: int, rng: RandomSource) -> List[n
 
 def train_teachers(x_train: np.ndarray, y_train: np.ndarray, queries: np.ndarray,
                    config: TeacherConfig, num_classes: int = 10,
-                   rng: Optional[RandomSource] = None) -> np.ndarray:
+                   rng: Optional[RandomSource] = None,
+                   progress: Optional[Progress] = None) -> np.ndarray:
     """Trains `config.num_teachers` teachers on disjoint shards; returns their votes.
 
     Returns an int8 array (num_teachers, len(queries)): teacher t's predicted
-    label for each query.
+    label for each query. `progress` hears ('teachers', t, num_teachers) after each.
     """
     if len(x_train) != len(y_train):
         raise ValueError(f'x_train and y_train differ in length: {len(x_train)} vs {len(y_train)}')
-    rng = rng if rng is not None else RandomSource(config.seed)
+    rng = rng if rng is not None else RandomSource(config.seed, SEED_CAUSE)
     shards = partition(len(x_train), config.num_teachers, rng)
     trainer = Trainer(config.model, x_train.shape[1:], num_classes, rng, learning_rate=config.learning_rate,
                       activation=config.activation, dropout=config.dropout)
     votes = np.empty((config.num_teachers, len(queries)), dtype=np.int8)
+    report(progress, 'teachers', 0, len(shards))
     for t, shard in enumerate(shards):
         trainer.reset()
         trainer.fit(x_train[shard], y_train[shard],
                     trainer.shuffled_epochs(len(shard), config.epochs, config.batch_size),
                     config.augmentation)
         votes[t] = np.argmax(trainer.probabilities(queries), axis=1)
+        report(progress, 'teachers', t + 1, len(shards))
         if (t + 1) % 25 == 0 or t + 1 == len(shards):
             logging.info('trained %d/%d teachers', t + 1, len(shards))
     return votes
 
 
-def teacher_votes(config: TeacherConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR) -> np.ndarray:
+def teacher_votes(config: TeacherConfig, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
+                  progress: Optional[Progress] = None) -> np.ndarray:
     """Votes of the configured teachers on all 10,000 MNIST test images, cached on disk.
 
     Teachers train on the first `config.num_train` MNIST training images. The
     cache file is `<cache_dir>/votes_<config.key()>.npz`; configurations without
-    a seed are not reproducible and are not cached.
+    a seed are not reproducible and are not cached. `progress`: see `train_teachers`.
     """
     from tfpriv.data import load_mnist  # pylint: disable=g-import-not-at-top
     path = os.path.join(cache_dir, f'votes_{config.key()}.npz') if cache_dir else None
@@ -119,7 +126,7 @@ def teacher_votes(config: TeacherConfig, cache_dir: Optional[str] = DEFAULT_CACH
             return cached['votes']
     data = load_mnist()
     votes = train_teachers(data.x_train[:config.num_train], data.y_train[:config.num_train],
-                           data.x_test, config, data.num_classes)
+                           data.x_test, config, data.num_classes, progress=progress)
     if path and config.seed is not None:
         os.makedirs(cache_dir, exist_ok=True)
         np.savez_compressed(path, votes=votes, config=json.dumps(dataclasses.asdict(config)))

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
+
+from tfpriv.progress import Progress, report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +86,14 @@ def standardizer(public_features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def train_heads(features: np.ndarray, labels: np.ndarray, shards: Sequence[np.ndarray],
-                num_classes: int, l2: float = 1e-2, steps: int = 500, learning_rate: float = 0.5) -> np.ndarray:
+                num_classes: int, l2: float = 1e-2, steps: int = 500, learning_rate: float = 0.5,
+                progress: Optional[Progress] = None) -> np.ndarray:
     """One L2-regularized softmax regression per shard, by full-batch gradient descent.
 
     Head t minimizes (1/|S_t|) Σ_{i∈S_t} CE(softmax(W_t^T [φ_i; 1]), y_i) + (l2/2)‖W_t‖²
     over examples i of shard S_t only; all heads step together as one batched
     product. Returns the stacked weights, shape (len(shards), dim + 1, num_classes)
-    (the last input row is the bias).
+    (the last input row is the bias). `progress` hears ('heads', step, steps) every 50 steps.
     """
     features, labels = np.asarray(features, np.float32), np.asarray(labels)
     if features.ndim != 2 or len(features) != len(labels):
@@ -104,12 +107,15 @@ def train_heads(features: np.ndarray, labels: np.ndarray, shards: Sequence[np.nd
     inputs = np.concatenate([features[index], np.ones(index.shape + (1,), np.float32)], axis=-1)
     targets = np.eye(num_classes, dtype=np.float32)[labels[index]]
     heads = np.zeros((len(shards), inputs.shape[-1], num_classes), np.float32)
-    for _ in range(steps):
+    for step in range(steps):
+        if step % 50 == 0:
+            report(progress, 'heads', step, steps)
         logits = inputs @ heads
         probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs /= probs.sum(axis=-1, keepdims=True)
         grad = np.swapaxes(inputs, 1, 2) @ ((probs - targets) * weight[..., None]) + l2 * heads
         heads -= learning_rate * grad
+    report(progress, 'heads', steps, steps)
     return heads
 
 

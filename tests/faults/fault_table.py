@@ -24,6 +24,7 @@ SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
                 'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
+POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +223,9 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
           'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
     Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
-          'accountant uses q)', (POISSON,), _poisson_rate(1.25)),
+          'accountant uses q)', (POISSON, POISSON_RATE), _poisson_rate(1.25)),
+    Fault('dpsgd-poisson-rate-x1.1', 'dp.sampling.poisson_batches samples at 1.1 q (the '
+          'accountant uses q)', (POISSON_RATE,), _poisson_rate(1.1)),
     Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
           (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
            f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),

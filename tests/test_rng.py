@@ -234,3 +234,17 @@ def test_prg_is_keyed_with_all_48_bytes_it_draws_from_its_source():
     source = RandomSource(seed=18)
     key, nonce = source.bytes(32), source.bytes(16)
     assert Prg(RandomSource(seed=18)).uint8(64).tobytes() == _aes_ctr_keystream(key, 64, nonce)
+
+
+def test_unseeded_source_reads_the_os_csprng_and_is_uniform(monkeypatch):
+    """The default source is os.urandom itself (replaces the old "two draws differ" check),
+    and its bytes are uniform: chi-square over 256 cells inside the two-sided 1e-6 region
+    (unseeded, so the tails are made tiny: about 2e-6 false alarms per run)."""
+    from scipy import stats
+    statistic = _chi_square(np.frombuffer(RandomSource().bytes(256_000), dtype=np.uint8), 256)
+    low, high = stats.chi2.ppf([1e-6, 1 - 1e-6], 255)
+    assert low < statistic < high
+    calls = []
+    monkeypatch.setattr(rng.os, 'urandom', lambda n: calls.append(n) or bytes(range(n)))
+    source = RandomSource()
+    assert source.secure and source.bytes(16) == bytes(range(16)) and calls == [16]

@@ -11,7 +11,9 @@
 # .pth file lets it import the project's pinned stack from MAIN_VENV (default .venv)
 # without installing anything there. Each module runs in a copy of the tree under
 # MUT_WORK (default /tmp/tfpriv-mutation/<module>); MUT_BUDGET caps a module's wall time
-# (seconds, default 3600), MUT_CHILDREN its parallel mutants (default 1).
+# (seconds, default 3600), MUT_CHILDREN its parallel mutants (default 1). MUT_RESUME=1
+# keeps an existing work folder, so mutmut continues with the mutants not yet checked
+# (after a budget ran out); otherwise each run starts from a fresh copy of the tree.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 MAIN_VENV="${MAIN_VENV:-$ROOT/.venv}"
@@ -33,9 +35,13 @@ setup_venv() {
 run_module() {  # run_module MODULE TESTS...
   local module="$1"; shift
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
-  rm -rf "$work" && mkdir -p "$work"
-  cp -r "$ROOT/tfpriv" "$ROOT/tests" "$ROOT/setup.cfg" "$work/"
-  find "$work" -name __pycache__ -prune -exec rm -rf {} +
+  if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+    echo "== resuming $module in $work"
+  else
+    rm -rf "$work" && mkdir -p "$work"
+    cp -r "$ROOT/tfpriv" "$ROOT/tests" "$ROOT/setup.cfg" "$work/"
+    find "$work" -name __pycache__ -prune -exec rm -rf {} +
+  fi
   {
     echo '[tool.mutmut]'
     echo 'source_paths = ["tfpriv"]'

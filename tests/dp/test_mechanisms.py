@@ -203,3 +203,16 @@ def test_randomized_response_standard_error_is_the_binomial_one(p, true_fraction
     estimates = (noisy.mean(axis=1) - (1 - p) / 2) / p
     sd = rr.standard_error(true_fraction, n)
     assert abs(estimates.std() - sd) <= Z * sd / math.sqrt(2 * repeats)
+
+
+def test_mechanisms_without_a_source_use_the_os_csprng_at_the_right_scale():
+    """No rng given: OS randomness (unseeded), still the calibrated scale: E|Lap(b)| = b
+    (se b / sqrt(n)), Var N(0, s^2) = s^2 (se s^2 sqrt(2 / (n - 1))), RR's yes-rate for
+    all-false truths (1 - p) / 2; 5 se each, two-sided."""
+    n = 20_000
+    laplace = LaplaceMechanism(1.0, 0.5)(np.zeros(n))
+    assert abs(np.abs(laplace).mean() - 2.0) <= Z * 2.0 / math.sqrt(n)
+    gauss = GaussianMechanism(1.0, 3.0)(np.zeros(n))
+    assert abs(gauss.var(ddof=1) - 9.0) <= Z * 9.0 * math.sqrt(2 / (n - 1))
+    yes = RandomizedResponse(0.5)(np.zeros(n, dtype=bool)).mean()
+    assert abs(yes - 0.25) <= Z * math.sqrt(0.25 * 0.75 / n)

@@ -138,3 +138,18 @@ def test_ternary_rejects_exactly_the_byte_255():
     # positions 0 and 3 redrawn: (255, 255), then (255, 4), then position 0 alone: 5
     np.testing.assert_array_equal(values, [[5 % 3 - 1, -1, 254 % 3 - 1],
                                            [4 % 3 - 1, 7 % 3 - 1, 128 % 3 - 1]])
+
+
+def test_keygen_draws_from_the_given_source_and_names_a_bad_params():
+    """A seeded source gives the same key twice (it is used, not the OS CSPRNG); the key is
+    the source's Prg stream: key id first, then the ternary secret (reference: the sampler
+    called on the same stream)."""
+    params = rp.preset(rp.TOY_PRESET, insecure=True)
+    first, _ = keys.keygen(params, RandomSource(seed=52))
+    second, _ = keys.keygen(params, RandomSource(seed=52))
+    np.testing.assert_array_equal(first.s, second.s)
+    prg = Prg(RandomSource(seed=52))
+    assert first.key_id == prg.uint8(keys.KEY_ID_BYTES).tobytes()
+    np.testing.assert_array_equal(first.s, sampling.ternary(prg, (params.n,)))
+    with pytest.raises(TypeError, match='^params must be a Params, got dict$'):
+        keys.keygen({})

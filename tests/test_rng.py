@@ -160,12 +160,17 @@ def test_prg_is_the_aes_ctr_keystream_across_chunks():
     sizes = (rng._CHUNK + 4099, 13, 16, 24)
     reference = np.frombuffer(_aes_ctr_keystream(seed, sum(sizes) + 7), dtype=np.uint8)
     prg = Prg.from_seed(seed)
-    got = [prg.uint8(sizes[0]), prg.bits(8 * sizes[1] - 3), prg.uint8(sizes[2]),
+    got = [prg.uint8(sizes[0]), prg.bits(8 * sizes[1]), prg.uint8(sizes[2]),
            prg.uint64(sizes[3] // 8)]
     np.testing.assert_array_equal(got[0], reference[:sizes[0]])
     start = sizes[0]
     np.testing.assert_array_equal(
-        got[1], np.unpackbits(reference[start:start + sizes[1]])[:8 * sizes[1] - 3].astype(bool))
+        got[1], np.unpackbits(reference[start:start + sizes[1]]).astype(bool))
+    tail = Prg.from_seed(seed)
+    tail.uint8(sizes[0])
+    np.testing.assert_array_equal(  # a bit count that is not a multiple of 8
+        tail.bits(8 * sizes[1] - 3),
+        np.unpackbits(reference[start:start + sizes[1]])[:8 * sizes[1] - 3].astype(bool))
     start += sizes[1]
     np.testing.assert_array_equal(got[2], reference[start:start + sizes[2]])
     start += sizes[2]
@@ -185,8 +190,11 @@ def test_random_source_uniform_mod_rejects_exactly_the_words_above_the_limit():
     """For m = 3 the largest multiple of 3 below 2^64 is 2^64 - 1, so the limit is 2^64 - 2
     (kept) and the word 2^64 - 1 is redrawn: the reference values come from Python ints."""
     limit = (2**64 // 3) * 3 - 1
-    source = _ScriptedSource([limit, 2**64 - 1, 10], [2**64 - 1], [7])
-    np.testing.assert_array_equal(source.uniform_mod(3, 3), [limit % 3, 7 % 3, 10 % 3])
+    top = 2**64 - 1
+    # positions 1 and 3 redrawn: (top, limit) -> position 3 keeps limit; then position 1: 7
+    source = _ScriptedSource([limit, top, 10, top], [top, limit], [7])
+    np.testing.assert_array_equal(source.uniform_mod(3, 4),
+                                  [limit % 3, 7 % 3, 10 % 3, limit % 3])
     assert RandomSource(seed=1).uniform_mod(2**63, 4).max() < 2**63
     assert set(RandomSource(seed=1).uniform_mod(2, 64).tolist()) == {0, 1}
     for modulus in (1, 2**63 + 1):
@@ -248,3 +256,38 @@ def test_unseeded_source_reads_the_os_csprng_and_is_uniform(monkeypatch):
     monkeypatch.setattr(rng.os, 'urandom', lambda n: calls.append(n) or bytes(range(n)))
     source = RandomSource()
     assert source.secure and source.bytes(16) == bytes(range(16)) and calls == [16]
+
+
+def _reference_prg_uniform_mod(seed: bytes, modulus: int, count: int) -> list:
+    """The documented rejection sampler in Python ints, on the AES-CTR keystream: little-endian
+    words of 4 bytes (8 above 2^32), masked to the bit length of m - 1; the rejected
+    positions are redrawn, in order, from the next words, round after round."""
+    width = 4 if modulus <= 2**32 else 8
+    mask = (1 << (modulus - 1).bit_length()) - 1
+    stream = _aes_ctr_keystream(seed, width * count * 64)
+    position = 0
+
+    def draw(n):
+        nonlocal position
+        words = [int.from_bytes(stream[position + width * i:position + width * (i + 1)],
+                                'little') & mask for i in range(n)]
+        position += width * n
+        return words
+
+    values = draw(count)
+    bad = [i for i, v in enumerate(values) if v >= modulus]
+    while bad:
+        for i, v in zip(bad, draw(len(bad))):
+            values[i] = v
+        bad = [i for i in bad if values[i] >= modulus]
+    return values
+
+
+@pytest.mark.parametrize('modulus', [5, 3**20, 2**32, 2**32 + 15, 2**61 - 1])
+def test_prg_uniform_mod_is_the_documented_rejection_sampler(modulus):
+    seed = bytes(range(1, 33))
+    got = Prg.from_seed(seed).uniform_mod(modulus, 200)
+    assert got.tolist() == _reference_prg_uniform_mod(seed, modulus, 200)
+    for bad in (1, 2**63 + 1):
+        with pytest.raises(ValueError, match='modulus'):
+            Prg.from_seed(seed).uniform_mod(bad, 3)

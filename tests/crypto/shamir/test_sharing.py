@@ -198,6 +198,7 @@ def test_sums_of_shares_carry_one_split_id_per_sum_whatever_the_order():
     np.testing.assert_allclose(shamir.reconstruct(mixed), np.full(3, 3.0), atol=1e-4)
     other = a[0] + c[0]
     assert mixed[0].split_id == mixed[1].split_id != other.split_id
+    assert other.split_id == (a[0].split_id + c[0].split_id) % 2**128  # Python-int reference
     assert isinstance(other.split_id, int) and 0 <= other.split_id < 2**128
     with pytest.raises(ValueError, match='^the second share has threshold=3 but'):
         a[0] + dataclasses.replace(b[0], threshold=3)

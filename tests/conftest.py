@@ -1,5 +1,9 @@
 """Shared fixtures: real MNIST subsets, a private Keras cache, quiet TensorFlow, test markers.
 
+Hypothesis is derandomized (profile `ci`, the default): every run draws the same
+examples, so a property test cannot pass on one CI run and fail on the next. Set
+`TFPRIV_HYPOTHESIS_PROFILE=explore` to search with fresh random examples locally.
+
 The tests never touch the user's Keras cache: `KERAS_HOME` points at a temporary
 folder holding a copy of MNIST (from `../shared/data/mnist.npz`, else from the
 user's cache), set before anything reads it; subprocesses inherit it.
@@ -35,6 +39,13 @@ os.environ['KERAS_HOME'] = _private_keras_home()
 
 import numpy as np  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position
+from hypothesis import settings  # pylint: disable=wrong-import-position
+
+# No `deadline` in either profile: a per-example wall-clock bound is a flaky test on a
+# loaded CI machine.
+settings.register_profile('ci', derandomize=True, deadline=None, print_blob=True)
+settings.register_profile('explore', derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get('TFPRIV_HYPOTHESIS_PROFILE', 'ci'))
 
 
 @pytest.fixture(scope='session')

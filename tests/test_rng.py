@@ -133,3 +133,165 @@ def test_prg_draw_dtypes():
     assert prg.draw((2,), np.uint64).dtype == np.uint64
     with pytest.raises(TypeError, match='cannot draw'):
         prg.draw(3, np.float32)
+
+
+# --- Exact checks against independent references (written for the mutation run, issue #20) ---
+
+def _aes_ctr_keystream(key: bytes, nbytes: int, nonce: bytes = bytes(16)) -> bytes:
+    """Reference: AES-256-CTR encrypting zeros, straight from `cryptography`."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
+    return encryptor.update(bytes(nbytes)) + encryptor.finalize()
+
+
+class _ScriptedSource(RandomSource):
+    """A RandomSource whose 64-bit words are given in advance (one list per uint64 call)."""
+
+    def __init__(self, *calls):
+        super().__init__()
+        self._calls = list(calls)
+
+    def uint64(self, shape):
+        words = np.array(self._calls.pop(0), dtype=np.uint64)
+        assert words.size == rng._size(shape)
+        return words.reshape(shape)
+
+
+def test_prg_is_the_aes_ctr_keystream_across_chunks():
+    """Prg.from_seed is AES-256-CTR(key=seed, nonce=0), also past the 1 MiB chunk boundary,
+    and consecutive draws continue the stream without skipping or repeating bytes."""
+    seed = bytes(range(32))
+    sizes = (rng._CHUNK + 4099, 13, 16, 24)
+    reference = np.frombuffer(_aes_ctr_keystream(seed, sum(sizes) + 7), dtype=np.uint8)
+    prg = Prg.from_seed(seed)
+    got = [prg.uint8(sizes[0]), prg.bits(8 * sizes[1]), prg.uint8(sizes[2]),
+           prg.uint64(sizes[3] // 8)]
+    np.testing.assert_array_equal(got[0], reference[:sizes[0]])
+    start = sizes[0]
+    np.testing.assert_array_equal(
+        got[1], np.unpackbits(reference[start:start + sizes[1]]).astype(bool))
+    tail = Prg.from_seed(seed)
+    tail.uint8(sizes[0])
+    np.testing.assert_array_equal(  # a bit count that is not a multiple of 8
+        tail.bits(8 * sizes[1] - 3),
+        np.unpackbits(reference[start:start + sizes[1]])[:8 * sizes[1] - 3].astype(bool))
+    start += sizes[1]
+    np.testing.assert_array_equal(got[2], reference[start:start + sizes[2]])
+    start += sizes[2]
+    np.testing.assert_array_equal(got[3], reference[start:start + sizes[3]].view('<u8'))
+
+
+@pytest.mark.parametrize('shape', [(3, 4), (2, 1, 5)])
+def test_every_draw_has_the_requested_shape(shape):
+    source, prg = RandomSource(seed=13), Prg(RandomSource(seed=13))
+    for values in (source.uint64(shape), source.uniform_mod(7, shape), source.uniform01(shape),
+                   source.normal(shape), source.laplace(shape), prg.uint8(shape),
+                   prg.uint64(shape), prg.bits(shape), prg.uniform_mod(7, shape)):
+        assert values.shape == shape
+
+
+def test_random_source_uniform_mod_rejects_exactly_the_words_above_the_limit():
+    """For m = 3 the largest multiple of 3 below 2^64 is 2^64 - 1, so the limit is 2^64 - 2
+    (kept) and the word 2^64 - 1 is redrawn: the reference values come from Python ints."""
+    limit = (2**64 // 3) * 3 - 1
+    top = 2**64 - 1
+    # positions 1 and 3 redrawn: (top, limit) -> position 3 keeps limit; then position 1: 7
+    source = _ScriptedSource([limit, top, 10, top], [top, limit], [7])
+    np.testing.assert_array_equal(source.uniform_mod(3, 4),
+                                  [limit % 3, 7 % 3, 10 % 3, limit % 3])
+    assert RandomSource(seed=1).uniform_mod(2**63, 4).max() < 2**63
+    assert set(RandomSource(seed=1).uniform_mod(2, 64).tolist()) == {0, 1}
+    for modulus in (1, 2**63 + 1):
+        with pytest.raises(ValueError, match=r'modulus must be in \[2, 2\^63\]'):
+            RandomSource(seed=1).uniform_mod(modulus, 3)
+
+
+def test_uniform01_stays_inside_the_open_interval_at_both_extreme_words():
+    """Words 0 and 2^64 - 1 map to 0.5 / 2^53 and 1 - 0.5 / 2^53 (53-bit midpoints)."""
+    values = _ScriptedSource([0, 2**64 - 1]).uniform01(2)
+    np.testing.assert_array_equal(values, [0.5 / 2**53, 1 - 0.5 / 2**53])
+
+
+def test_normal_default_scale_is_one_and_box_muller_pairs_are_uncorrelated():
+    """Default N(0, 1): variance 1 within 5 se (sqrt(2 / n)). Box-Muller's two halves come
+    from the same (radius, angle) pairs and must be independent: their correlation is 0
+    within 5 / sqrt(n / 2) (a wrong angle, e.g. cos(3 pi u), gives E[z z'] = -8 / (5 pi))."""
+    n = 200_000
+    x = RandomSource(seed=14).normal(n)
+    assert abs(x.var() - 1.0) <= Z * np.sqrt(2 / n)
+    assert abs(np.corrcoef(x[:n // 2], x[n // 2:])[0, 1]) <= Z / np.sqrt(n / 2)
+
+
+def test_laplace_default_scale_is_one():
+    """Default Laplace(0, 1): E|X| = 1 within 5 se (1 / sqrt(n))."""
+    n = 200_000
+    assert abs(np.abs(RandomSource(seed=15).laplace(n)).mean() - 1.0) <= Z / np.sqrt(n)
+
+
+def test_insecure_warning_names_the_seed(caplog, monkeypatch):
+    monkeypatch.setattr(rng, '_insecure_warned', False)
+    with caplog.at_level(logging.WARNING):
+        RandomSource(seed=16)
+    assert 'RandomSource(seed=16) is INSECURE' in caplog.text
+
+
+def test_as_prg_keys_from_the_given_source():
+    np.testing.assert_array_equal(as_prg(RandomSource(seed=17)).uint64(4),
+                                  Prg(RandomSource(seed=17)).uint64(4))
+
+
+def test_prg_is_keyed_with_all_48_bytes_it_draws_from_its_source():
+    """Prg(rng) is AES-256-CTR with key = rng.bytes(32) and nonce = the next 16 bytes: all
+    384 bits drawn reach the keystream (a low-entropy key would still look uniform)."""
+    source = RandomSource(seed=18)
+    key, nonce = source.bytes(32), source.bytes(16)
+    assert Prg(RandomSource(seed=18)).uint8(64).tobytes() == _aes_ctr_keystream(key, 64, nonce)
+
+
+def test_unseeded_source_reads_the_os_csprng_and_is_uniform(monkeypatch):
+    """The default source is os.urandom itself (replaces the old "two draws differ" check),
+    and its bytes are uniform: chi-square over 256 cells inside the two-sided 1e-6 region
+    (unseeded, so the tails are made tiny: about 2e-6 false alarms per run)."""
+    from scipy import stats
+    statistic = _chi_square(np.frombuffer(RandomSource().bytes(256_000), dtype=np.uint8), 256)
+    low, high = stats.chi2.ppf([1e-6, 1 - 1e-6], 255)
+    assert low < statistic < high
+    calls = []
+    monkeypatch.setattr(rng.os, 'urandom', lambda n: calls.append(n) or bytes(range(n)))
+    source = RandomSource()
+    assert source.secure and source.bytes(16) == bytes(range(16)) and calls == [16]
+
+
+def _reference_prg_uniform_mod(seed: bytes, modulus: int, count: int) -> list:
+    """The documented rejection sampler in Python ints, on the AES-CTR keystream: little-endian
+    words of 4 bytes (8 above 2^32), masked to the bit length of m - 1; the rejected
+    positions are redrawn, in order, from the next words, round after round."""
+    width = 4 if modulus <= 2**32 else 8
+    mask = (1 << (modulus - 1).bit_length()) - 1
+    stream = _aes_ctr_keystream(seed, width * count * 64)
+    position = 0
+
+    def draw(n):
+        nonlocal position
+        words = [int.from_bytes(stream[position + width * i:position + width * (i + 1)],
+                                'little') & mask for i in range(n)]
+        position += width * n
+        return words
+
+    values = draw(count)
+    bad = [i for i, v in enumerate(values) if v >= modulus]
+    while bad:
+        for i, v in zip(bad, draw(len(bad))):
+            values[i] = v
+        bad = [i for i in bad if values[i] >= modulus]
+    return values
+
+
+@pytest.mark.parametrize('modulus', [5, 3**20, 2**32, 2**32 + 15, 2**61 - 1])
+def test_prg_uniform_mod_is_the_documented_rejection_sampler(modulus):
+    seed = bytes(range(1, 33))
+    got = Prg.from_seed(seed).uniform_mod(modulus, 200)
+    assert got.tolist() == _reference_prg_uniform_mod(seed, modulus, 200)
+    for bad in (1, 2**63 + 1):
+        with pytest.raises(ValueError, match='modulus'):
+            Prg.from_seed(seed).uniform_mod(bad, 3)

@@ -117,3 +117,54 @@ def test_fedavg_and_pate_events_come_from_here():
         10, 3, dp_accounting.GaussianDpEvent(0.5))
     from tfpriv.dp.pate.aggregation import GNMax
     assert GNMax(2.0).dp_events([1, 2]) == [accounting.repeated(accounting.gaussian_event(2.0 / 2 ** 0.5), 2)]
+
+
+@pytest.mark.parametrize('n, delta', [(1, 1e-2), (6, 1e-2), (99, 1e-2), (100, 1e-3),
+                                      (999, 1e-3), (1000, 1e-4), (59999, 1e-5), (10**6, 1e-7)])
+def test_default_delta_is_ten_to_minus_the_digit_count_at_most_1e_2(n, delta):
+    """The documented rule, figures written out: n of d decimal digits gets 10^-max(d, 2)."""
+    assert accounting.default_delta(n) == delta
+
+
+@pytest.mark.parametrize('bad', [0, -5])
+def test_default_delta_needs_a_positive_count(bad):
+    with pytest.raises(ValueError, match='^num_examples must be'):
+        accounting.default_delta(bad)
+
+
+def test_fedavg_event_accepts_one_to_all_clients_per_round():
+    assert accounting.fedavg_event(10, 1, 2.0) == dp_accounting.SampledWithoutReplacementDpEvent(
+        10, 1, dp_accounting.GaussianDpEvent(1.0))
+    for bad in (0, 11):
+        with pytest.raises(ValueError, match=r'^clients_per_round must be in \[1, 10\], got'):
+            accounting.fedavg_event(10, bad, 1.0)
+
+
+@pytest.mark.parametrize('delta', [0.0, 1.0, 1.5, -1e-9])
+def test_epsilon_needs_delta_strictly_inside_zero_one(delta):
+    with pytest.raises(ValueError, match=r'^delta must be in \(0, 1\)'):
+        accounting.epsilon(accounting.dpsgd_event(1.0, 0.1, 10), delta)
+    with pytest.raises(ValueError, match=r'^delta must be in \(0, 1\)'):
+        accounting.fedavg_epsilons(10, 3, 1.0, 2, delta)
+
+
+def test_fedavg_event_accepts_all_clients_and_epsilon_defaults_to_poisson_rdp():
+    assert accounting.fedavg_event(10, 10, 2.0) == dp_accounting.SampledWithoutReplacementDpEvent(
+        10, 10, dp_accounting.GaussianDpEvent(1.0))
+    q, steps = 256 / 60000, int(60 * 60000 / 256)  # the test_reference_figures setting
+    assert accounting.epsilon(accounting.dpsgd_event(1.1, q, steps), 1e-5) == pytest.approx(
+        2.597, abs=5e-4)
+
+
+def test_fedavg_epsilons_per_round_from_dp_accounting_directly():
+    """K = 6, m = 3, sigma = 1: replace-one RDP of SampledWithoutReplacement(Gaussian(sigma / 2)),
+    composed round by round; the reference is built here from dp_accounting's classes."""
+    got = accounting.fedavg_epsilons(6, 3, 1.0, 3, 1e-2)
+    for rounds, value in enumerate(got, start=1):
+        acc = dp_accounting.rdp.RdpAccountant(
+            neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+        acc.compose(dp_accounting.SampledWithoutReplacementDpEvent(
+            6, 3, dp_accounting.GaussianDpEvent(0.5)), rounds)
+        assert value == pytest.approx(acc.get_epsilon(1e-2), rel=1e-9)
+    assert got[0] < got[1] < got[2]
+    assert accounting.fedavg_epsilons(6, 3, 0.0, 2, 1e-2) == [float('inf')] * 2

@@ -39,6 +39,31 @@ def test_poisson_batches_have_binomial_sizes_and_empty_batches():
     assert counts.max() <= 14
 
 
+def test_poisson_rate_batch_size_variance_and_row_counts_two_sided():
+    """q = 0.1, n = 200, S = 500 steps, against the Binomial laws of Poisson sampling:
+    - total rows Binomial(S n, q): mean 10,000, sd 94.9; 5 sd is +-4.7 %, so a rate off by
+      10 % (11,000) fails by 10 sd;
+    - batch sizes i.i.d. Binomial(n, q), variance n q (1 - q) = 18; the sample variance of
+      500 has se ~ 18 sqrt(2 / 499) (6.3 %): within 5 se, so fixed-size batches (variance 0)
+      fail;
+    - per-row counts i.i.d. Binomial(S, q) (rows join independently): the sum of
+      (c - S q)^2 / (S q (1 - q)) is ~ chi-square with n = 200 df; inside its two-sided
+      0.1 % region (scipy quantiles), so skewed or too-even row coverage fails."""
+    from scipy import stats
+    tf.keras.utils.set_random_seed(1)
+    q, steps = 0.1, 500
+    batches = _rows(poisson_batches(*_ids(), q, steps))
+    sizes = np.array([len(b) for b in batches])
+    mean, sd = steps * N * q, np.sqrt(steps * N * q * (1 - q))
+    assert abs(sizes.sum() - mean) <= 5 * sd, sizes.sum()
+    var = N * q * (1 - q)
+    assert abs(sizes.var(ddof=1) - var) <= 5 * var * np.sqrt(2 / (steps - 1)), sizes.var()
+    counts = np.bincount(np.concatenate(batches), minlength=N)
+    statistic = float(((counts - steps * q) ** 2).sum() / (steps * q * (1 - q)))
+    low, high = stats.chi2.ppf([0.001, 0.999], N)
+    assert low < statistic < high, statistic
+
+
 def test_each_epoch_draws_new_batches():
     tf.keras.utils.set_random_seed(0)
     for dataset in (poisson_batches(*_ids(), 0.1, 5), fixed_size_batches(*_ids(), 20, 5)):
@@ -51,8 +76,13 @@ def test_fixed_size_batches_are_uniform_subsets_of_exactly_b():
     batches = _rows(fixed_size_batches(*_ids(), 20, 100))
     assert all(len(b) == 20 == len(set(b.tolist())) for b in batches)
     counts = np.bincount(np.concatenate(batches), minlength=N)
-    # Each row in a step w.p. 0.1: counts Binomial(100, 0.1), mean 10, sd 3; 5 sd bounds.
-    assert counts.min() >= 0 and counts.max() <= 25 and abs(counts.mean() - 10) < 1e-9
+    # Each row in a step w.p. B / n = 0.1, so its count has variance S (B/n)(1 - B/n) = 9;
+    # the counts sum to S B exactly, so sum (c - 10)^2 / 9 is ~ chi-square with n - 1 df.
+    # Two-sided 0.1 % region (scipy quantiles): a biased or a round-robin picker fails.
+    from scipy import stats
+    statistic = float(((counts - 10) ** 2).sum() / 9)
+    low, high = stats.chi2.ppf([0.001, 0.999], N - 1)
+    assert low < statistic < high, statistic
 
 
 def _private(**kwargs):

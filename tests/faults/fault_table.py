@@ -13,13 +13,18 @@ import dataclasses
 import functools
 from typing import Callable, Dict, Tuple
 
+import numpy as np
 import pytest
 
 KERAS = 'tests/dp/test_keras.py::test_noise_is_scaled_to_the_expected_batch_size'
 SAMPLING = 'tests/crypto/rlwe/test_sampling.py'
 MULTIPARTY = 'tests/crypto/rlwe/test_multiparty.py'
 MASKING = 'tests/crypto/masking/test_secagg.py'
+SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
+                'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
+DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
+POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +166,49 @@ def _no_self_mask(monkeypatch):
     _wrap(monkeypatch, primitives, 'add_masks', skip)
 
 
+def _smpc_low_bits_zero(monkeypatch):
+    """The n - 1 random SMPC shares have their low 16 bits zero (a low-entropy Prg draw)."""
+    from tfpriv.crypto.smpc import sharing
+
+    class _Weak:
+        def __init__(self, prg):
+            self._prg = prg
+
+        def draw(self, shape, dtype):
+            return self._prg.draw(shape, dtype) & ~np.array(0xFFFF, dtype=dtype)
+
+    _wrap(monkeypatch, sharing, 'split', lambda original: lambda values, num_parties, prg,
+          binary=False: original(values, num_parties, _Weak(prg), binary))
+
+
+def _prg_modulo_bias(monkeypatch):
+    """Prg.uniform_mod reduces bit-length-masked words mod m without rejection (modulo bias)."""
+    from tfpriv import rng
+
+    def biased(self, modulus, shape):
+        mask = (1 << (modulus - 1).bit_length()) - 1
+        words = self.uint64(rng._size(shape)) & np.uint64(mask)  # pylint: disable=protected-access
+        return (words % np.uint64(modulus)).astype(np.int64).reshape(shape)
+    monkeypatch.setattr(rng.Prg, 'uniform_mod', biased)
+
+
+def _prg_low_entropy_key(monkeypatch):
+    """Prg keys AES with 16 bits of its source's entropy (rest of the key and the nonce zero)."""
+    from tfpriv import rng
+    _wrap(monkeypatch, rng.Prg, '_start', lambda original: lambda self, key, nonce: original(
+        self, key[:2] + bytes(30), bytes(16)))
+
+
+def _dpfedavg_noise(factor: float):
+    """TFF's DP aggregator is built with factor x the noise multiplier that ε is computed for."""
+    def inject(monkeypatch):
+        from tfpriv.federated import dp_fedavg
+        _wrap(monkeypatch, dp_fedavg, 'aggregator_factory',
+              lambda original: lambda clients_per_round, noise_multiplier, *args, **kwargs:
+              original(clients_per_round, noise_multiplier * factor, *args, **kwargs))
+    return inject
+
+
 def _drop_scheme(monkeypatch):
     """The registry silently loses the 'smpc' scheme."""
     from tfpriv.crypto import secagg
@@ -175,7 +223,9 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
           'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
     Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
-          'accountant uses q)', (POISSON,), _poisson_rate(1.25)),
+          'accountant uses q)', (POISSON, POISSON_RATE), _poisson_rate(1.25)),
+    Fault('dpsgd-poisson-rate-x1.1', 'dp.sampling.poisson_batches samples at 1.1 q (the '
+          'accountant uses q)', (POISSON_RATE,), _poisson_rate(1.1)),
     Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
           (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
            f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),
@@ -211,4 +261,13 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('secagg-registry-drops-smpc', "crypto.secagg.SCHEMES loses 'smpc'",
           ('tests/crypto/test_secagg.py::test_registry_holds_exactly_the_five_schemes',),
           _drop_scheme),
+    Fault('smpc-shares-low-bits-zero', 'smpc.sharing.split draws the n - 1 random shares with '
+          'their low 16 bits zero', (SMPC_SECRECY,), _smpc_low_bits_zero),
+    Fault('prg-modulo-bias', 'rng.Prg.uniform_mod reduces masked words mod m without rejection',
+          ('tests/test_rng.py::test_prg_output_is_uniform_chi_square',), _prg_modulo_bias),
+    Fault('prg-low-entropy-key', 'rng.Prg keys AES-CTR with 16 bits of entropy (zero nonce)',
+          ('tests/test_rng.py::test_prg_is_keyed_with_all_48_bytes_it_draws_from_its_source',),
+          _prg_low_entropy_key),
+    Fault('dpfedavg-half-noise', 'federated.dp_fedavg.aggregator_factory gives TFF sigma / 2 '
+          '(epsilon still computed for sigma)', (DP_FEDAVG_NOISE,), _dpfedavg_noise(0.5)),
 )}

@@ -79,3 +79,19 @@ def test_add_masks_adds_the_keystreams_across_blocks(dtype):
     np.testing.assert_array_equal(out, start + words[0] - words[1] + words[2])
     back = primitives.add_masks(out, seeds, [-1, 1, -1])
     np.testing.assert_array_equal(back, start)
+
+
+@pytest.mark.parametrize('top_limb, ok', [(2**16 - 1, True), (2**16, False), (2**17, False)])
+def test_reconstruct_secret_refuses_exactly_the_limbs_from_2_to_the_16(top_limb, ok):
+    """Shares of 16 limbs (the top one chosen here) made with shamir.field directly, at
+    x = holder + 1: a limb in [0, 2^16) decodes, 2^16 and above is a DecodingError."""
+    from tfpriv.crypto.shamir import field
+    limbs = np.array([top_limb] + [7] * 15, dtype=np.int64)
+    rows = field.split_field(limbs, 2, 3, primitives.PRIME, RandomSource(seed=50))
+    shares = [row.astype('<u4').tobytes() for row in rows]
+    if ok:
+        secret = primitives.reconstruct_secret([0, 2], [shares[0], shares[2]])
+        assert np.array_equal(np.frombuffer(secret, dtype='<u2'), limbs)
+    else:
+        with pytest.raises(DecodingError, match='do not reconstruct'):
+            primitives.reconstruct_secret([0, 2], [shares[0], shares[2]])

@@ -113,3 +113,43 @@ def test_encryption_noise_has_the_specified_variance():
     # coefficients of one ciphertext share s and u, so allow 10 % (> 5 se of 60 x 1024 draws)
     assert abs(noise.var() / expected - 1) <= 0.10
     assert noise.var() <= ct.noise.variance  # the tracked (worst-case) variance is an upper bound
+
+
+class _ScriptedBytes:
+    """A stand-in Prg whose uint8 draws are given in advance (one list per call)."""
+
+    def __init__(self, *calls):
+        self._calls = list(calls)
+
+    def uint8(self, size):
+        values = np.array(self._calls.pop(0), dtype=np.uint8)
+        assert values.size == size
+        return values
+
+
+def test_ternary_rejects_exactly_the_byte_255():
+    """Bytes 0..254 are kept and reduced mod 3 (85 each per value: exactly uniform); 255 alone
+    is redrawn, until it is not 255. Keeping 255 would give P(0) = 86/256, a bias too small
+    for a frequency test of reasonable size, so this checks the rule on scripted bytes;
+    the reference values are computed here by hand (b mod 3 - 1)."""
+    prg = _ScriptedBytes([255, 0, 254, 255, 7, 128], [255, 255], [255, 4], [5])
+    values = sampling.ternary(prg, (2, 3))
+    assert values.dtype == np.int64
+    # positions 0 and 3 redrawn: (255, 255), then (255, 4), then position 0 alone: 5
+    np.testing.assert_array_equal(values, [[5 % 3 - 1, -1, 254 % 3 - 1],
+                                           [4 % 3 - 1, 7 % 3 - 1, 128 % 3 - 1]])
+
+
+def test_keygen_draws_from_the_given_source_and_names_a_bad_params():
+    """A seeded source gives the same key twice (it is used, not the OS CSPRNG); the key is
+    the source's Prg stream: key id first, then the ternary secret (reference: the sampler
+    called on the same stream)."""
+    params = rp.preset(rp.TOY_PRESET, insecure=True)
+    first, _ = keys.keygen(params, RandomSource(seed=52))
+    second, _ = keys.keygen(params, RandomSource(seed=52))
+    np.testing.assert_array_equal(first.s, second.s)
+    prg = Prg(RandomSource(seed=52))
+    assert first.key_id == prg.uint8(keys.KEY_ID_BYTES).tobytes()
+    np.testing.assert_array_equal(first.s, sampling.ternary(prg, (params.n,)))
+    with pytest.raises(TypeError, match='^params must be a Params, got dict$'):
+        keys.keygen({})

@@ -146,3 +146,17 @@ def test_key_material_is_not_in_reprs(setup):
     for text in (repr(secret), repr(shares[0]), str(shares[1])):
         assert 'array' not in text and 'share=' not in text and ' s=' not in text
     assert 'x=1' in repr(shares[0]) and 'key_id' in repr(secret)
+
+
+def test_threshold_arguments_and_seeded_key_shares():
+    """num_parties >= 1 is checked by name; shares drawn from a given seeded source are
+    reproducible (the source is used, not the OS CSPRNG)."""
+    with pytest.raises(ValueError, match='^num_parties must be'):
+        threshold.check_threshold(0, 0)
+    params = rp.preset(rp.TOY_PRESET, insecure=True)
+    residues = np.arange(len(params.primes) * params.n, dtype=np.int64).reshape(
+        len(params.primes), params.n)
+    first, second = (threshold.share_polynomial(params, residues, 2, 3, RandomSource(seed=51))
+                     for _ in range(2))
+    assert first.shape == (3, len(params.primes), params.n)
+    np.testing.assert_array_equal(first, second)

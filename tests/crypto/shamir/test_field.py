@@ -113,3 +113,9 @@ def test_reconstruct_field_bad_arguments():
         field.reconstruct_field([1, 1], np.zeros((2, 4), dtype=np.int64), modulus)
     with pytest.raises(TypeError, match='modulus must be an int'):
         field.reconstruct_field([1, 2], np.zeros((2, 4), dtype=np.int64), 7.0)
+
+
+def test_reconstruct_field_takes_one_scalar_per_point():
+    """Secret 5 on the line 5 + 3x mod 7 (points (1, 1), (2, 4)): Lagrange at 0 by hand,
+    5 = 2 * 1 - 1 * 4 + 7; the ys may be plain integers (a 1-D sequence)."""
+    assert int(field.reconstruct_field([1, 2], [1, 4], 7)) == 5

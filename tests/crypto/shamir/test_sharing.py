@@ -120,7 +120,8 @@ def _mismatch(field_name, value):
     (_mismatch('threshold', 3), ValueError, 'threshold=3'),
     (_mismatch('precision', 10), ValueError, 'precision=10'),
     (_mismatch('version', 99), ValueError, 'version=99'),
-    (_mismatch('encoding', 'other'), ValueError, 'encoding'),
+    (_mismatch('encoding', 'other'), ValueError, "has encoding='other' but"),
+    (_mismatch('num_shares', 4), ValueError, 'has num_shares=4 but'),
     (lambda s: [s[0], s[1], s[1]], ValueError, r'duplicate shares for x = \[2\]'),
     (lambda s: [], ValueError, 'no shares'),
     (lambda s: s[0], TypeError, 'expected a list of Share'),
@@ -185,3 +186,19 @@ def test_sum_of_shares_checks_headroom_instead_of_wrapping():
     assert total[0].bound == 10000.0 and a[0].bound == 16384.0 - 2.0**-16
     with pytest.raises(ValueError, match='exceeds bound'):
         shamir.split(np.array([6000.0]), 2, 3, bound=5000.0)
+
+
+def test_sums_of_shares_carry_one_split_id_per_sum_whatever_the_order():
+    """u + v and v + u are shares of the same sum (they must combine: the id is symmetric),
+    and two different sums get different ids (so their shares cannot be mixed silently);
+    the id stays a 128-bit integer. Adding shares of other parameters names the mismatch."""
+    a, b, c = (shamir.split(np.full(3, value), 2, 3, rng=RandomSource(seed=40 + i))
+               for i, value in enumerate((1.0, 2.0, 4.0)))
+    mixed = [a[0] + b[0], b[1] + a[1]]
+    np.testing.assert_allclose(shamir.reconstruct(mixed), np.full(3, 3.0), atol=1e-4)
+    other = a[0] + c[0]
+    assert mixed[0].split_id == mixed[1].split_id != other.split_id
+    assert other.split_id == (a[0].split_id + c[0].split_id) % 2**128  # Python-int reference
+    assert isinstance(other.split_id, int) and 0 <= other.split_id < 2**128
+    with pytest.raises(ValueError, match='^the second share has threshold=3 but'):
+        a[0] + dataclasses.replace(b[0], threshold=3)

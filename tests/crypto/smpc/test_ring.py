@@ -77,10 +77,11 @@ def test_prg_is_reproducible_with_seed_and_uniform():
     assert np.array_equal(a.uint64(100), b.uint64(100))
     words = Prg(RandomSource(seed=6)).uint64(200_000)
     counts = np.bincount((words >> np.uint64(60)).astype(np.int64), minlength=16)
-    assert stats.chisquare(counts).pvalue > 1e-4
+    # two-sided: a too-regular (e.g. counter-like) stream fails as well as a biased one
+    assert 1e-4 < stats.chisquare(counts).pvalue < 1 - 1e-4
     bits = Prg(RandomSource(seed=7)).bits(100_000)
     assert bits.dtype == np.bool_ and set(np.unique(bits)) == {False, True}
-    assert abs(bits.mean() - 0.5) < 0.01
+    assert abs(bits.mean() - 0.5) <= 5 * 0.5 / np.sqrt(bits.size)  # 5 se of a fair coin
 
 
 @pytest.mark.parametrize('n', PARTIES)
@@ -111,7 +112,8 @@ def test_each_single_share_is_uniform(n):
     for share in split(secret, n, prg):
         for shift in (0, 28, 56):  # low, middle and high byte
             byte = ((share >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.int64)
-            assert stats.chisquare(np.bincount(byte, minlength=256)).pvalue > 1e-4
+            pvalue = stats.chisquare(np.bincount(byte, minlength=256)).pvalue
+            assert 1e-4 < pvalue < 1 - 1e-4  # two-sided: neither biased nor too regular
 
 
 @pytest.mark.parametrize('n', [2, 3, 4])
@@ -159,3 +161,37 @@ def test_beaver_binary_and(n):
     z = protocols.beaver(cluster, split(x8, n, prg, True), split(y8, n, prg, True),
                          np.bitwise_and, binary=True)
     assert np.array_equal(combine(z, binary=True), x8 & y8)
+
+
+@pytest.mark.parametrize('n', [2, 3])
+def test_n_minus_1_shares_are_uniform_and_independent_of_the_secret(n):
+    """Perfect secrecy of additive sharing, over the small ring Z_16.
+
+    Reducing mod 16 is a ring homomorphism Z_2^64 -> Z_16, so the low nibbles of the
+    shares are additive shares of the secret mod 16. For two secrets that differ mod 16
+    and every set of n - 1 parties (the computed last share included), the joint low
+    nibbles of those shares (16^(n-1) cells) must be uniform: the chi-square statistic
+    inside its two-sided 0.1 % acceptance region (scipy's chi2 quantiles, df = cells - 1),
+    so too-regular fails as well as biased. Independence of the secret: the contingency
+    table (secret x cell) passes a chi-square independence test at p > 1e-4.
+    """
+    draws = 25_600  # >= 100 expected per cell
+    prg = Prg(RandomSource(seed=21))
+    tables = []
+    for secret in (ring.from_int(-12345), ring.from_int(2**40 + 6)):
+        shares = split(np.full(draws, secret, dtype=np.uint64), n, prg)
+        nibbles = [(s & np.uint64(15)).astype(np.int64) for s in shares]
+        for dropped in range(n):
+            cells = np.zeros(draws, dtype=np.int64)
+            for i, nibble in enumerate(nibbles):
+                if i != dropped:
+                    cells = cells * 16 + nibble
+            size = 16 ** (n - 1)
+            counts = np.bincount(cells, minlength=size)
+            statistic = float(((counts - draws / size) ** 2 / (draws / size)).sum())
+            low, high = stats.chi2.ppf([0.001, 0.999], size - 1)
+            assert low < statistic < high, (secret, dropped, statistic)
+            tables.append(counts)
+    for dropped in range(n):
+        pair = np.array([tables[dropped], tables[n + dropped]])
+        assert stats.chi2_contingency(pair[:, pair.sum(axis=0) > 0])[1] > 1e-4

@@ -201,13 +201,17 @@ def test_traffic_is_counted_per_operation(cluster):
     a.relu()
     relu = cluster.network.by_operation['relu']
     assert relu.rounds == 8  # 1 opening, 6 AND levels, 1 bit injection
-    assert relu.messages > 0 and relu.bytes > 0
+    # every online message is part of an all-to-all opening: n (n - 1) messages each
+    assert relu.messages > 0 and relu.messages % (n * (n - 1)) == 0 and relu.bytes > 0
     (a * a)
-    assert cluster.network.by_operation['multiply'].rounds == 2  # Beaver + truncation
+    multiply = cluster.network.by_operation['multiply']
+    assert multiply.rounds == 2  # Beaver + truncation
+    # three openings (d = x - a and e = y - b in one round, then the truncation's masked
+    # value), each of the 10 words (8 bytes) sent by every party to the n - 1 others
+    assert multiply.messages == 3 * n * (n - 1) and multiply.bytes == multiply.messages * 10 * 8
     (a * 3)
     assert cluster.network.by_operation['multiply'].rounds == 2  # integer factor: local
     assert cluster.network.offline.bytes > 0
-    assert n >= 2
 
 
 def test_no_party_holds_another_partys_share(cluster):

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut 3) of the privacy-critical modules: one module at a time,
+# each mutant checked against that module's own tests only (tests/mutation/targets.tsv).
+# Not part of CI (issue #20). Results: docs/testing.md, "Mutation testing".
+#
+#   tests/mutation/run.sh                       # every `numpy` row of targets.tsv
+#   tests/mutation/run.sh tfpriv/dp/clipping.py  # the named module(s), any row
+#   python tests/mutation/summary.py            # the per-module table of the last runs
+#
+# mutmut lives in its own venv (MUT_VENV, default .venv-mut), created on first use; a
+# .pth file lets it import the project's pinned stack from MAIN_VENV (default .venv)
+# without installing anything there. Each module runs in a copy of the tree under
+# MUT_WORK (default /tmp/tfpriv-mutation/<module>); MUT_BUDGET caps a module's wall time
+# (seconds, default 3600), MUT_CHILDREN its parallel mutants (default 1). MUT_RESUME=1
+# keeps an existing work folder, so mutmut continues with the mutants not yet checked
+# (after a budget ran out); otherwise each run starts from a fresh copy of the tree.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+MAIN_VENV="${MAIN_VENV:-$ROOT/.venv}"
+MUT_VENV="${MUT_VENV:-$ROOT/.venv-mut}"
+MUT_WORK="${MUT_WORK:-/tmp/tfpriv-mutation}"
+MUT_BUDGET="${MUT_BUDGET:-3600}"
+MUT_CHILDREN="${MUT_CHILDREN:-1}"
+TARGETS="$ROOT/tests/mutation/targets.tsv"
+
+setup_venv() {
+  local python site
+  python="$(readlink -f "$MAIN_VENV/bin/python")"
+  "$python" -m venv "$MUT_VENV"
+  "$MUT_VENV/bin/pip" install -q 'mutmut==3.8.1' 'pytest==8.3.5'
+  site="$("$MAIN_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$site" > "$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_project_stack.pth"
+}
+
+run_module() {  # run_module MODULE TESTS...
+  local module="$1"; shift
+  local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
+  if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+    echo "== resuming $module in $work"
+  else
+    rm -rf "$work" && mkdir -p "$work"
+    cp -r "$ROOT/tfpriv" "$ROOT/tests" "$ROOT/setup.cfg" "$work/"
+    find "$work" -name __pycache__ -prune -exec rm -rf {} +
+  fi
+  {
+    echo '[tool.mutmut]'
+    echo 'source_paths = ["tfpriv"]'
+    echo "only_mutate = [\"$module\"]"
+    printf 'pytest_add_cli_args_test_selection = [%s]\n' "$(printf '"%s",' "$@" | sed 's/,$//')"
+    echo 'pytest_add_cli_args = ["-p", "no:randomly", "-x", "-q"]'
+    echo 'timeout_multiplier = 5.0'
+    echo 'timeout_constant = 30.0'
+    echo 'use_git_change_detection = false'
+  } > "$work/pyproject.toml"
+  echo "== $module ($*) in $work"
+  (cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \
+     nice -n 10 timeout "$MUT_BUDGET" "$MUT_VENV/bin/mutmut" run --max-children "$MUT_CHILDREN" \
+     > run.log 2>&1 || echo "mutmut exit $? (see $work/run.log)")
+  (cd "$work" && "$MUT_VENV/bin/mutmut" results --all true > results.txt 2>/dev/null || true
+   : > survivors.diff
+   for name in $(awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}' results.txt); do
+     "$MUT_VENV/bin/mutmut" show "$name" >> survivors.diff 2>/dev/null || true
+   done)
+  echo "$module" > "$work/module.txt"
+  awk -F': ' '{n[$2]++} END {for (s in n) printf "   %s: %d\n", s, n[s]}' "$work/results.txt"
+}
+
+[ -x "$MUT_VENV/bin/mutmut" ] || setup_venv
+wanted=("$@")
+while IFS=$'\t' read -r module tests kind; do
+  [[ -z "$module" || "$module" == \#* ]] && continue
+  if [ ${#wanted[@]} -eq 0 ]; then
+    [ "$kind" = numpy ] || continue
+  else
+    [[ " ${wanted[*]} " == *" $module "* ]] || continue
+  fi
+  # shellcheck disable=SC2086
+  run_module "$module" $tests
+done < "$TARGETS"

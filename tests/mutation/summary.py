@@ -1,0 +1,45 @@
+"""Prints the per-module mutation table of the last `tests/mutation/run.sh` runs (markdown).
+
+Reads `<MUT_WORK>/<module>/results.txt` (`mutmut results --all true`), one folder per module.
+With a second folder (an earlier run, e.g. a copy made before tests were added), a mutant
+that the later run did not reach ("not checked") keeps its earlier status: tests were only
+added in between, so a mutant killed then is still killed.
+
+Usage: python tests/mutation/summary.py [MUT_WORK [EARLIER_WORK]]
+"""
+
+import collections
+import pathlib
+import sys
+from typing import Dict, Optional
+
+COLUMNS = ('killed', 'survived', 'timeout', 'no tests', 'not checked')
+
+
+def _statuses(results: pathlib.Path) -> Dict[str, str]:
+    if not results.is_file():
+        return {}
+    pairs = (line.rsplit(': ', 1) for line in results.read_text().splitlines() if ': ' in line)
+    return {name.strip(): status.strip() for name, status in pairs}
+
+
+def main(work: pathlib.Path, earlier: Optional[pathlib.Path]) -> None:
+    print('| module | mutants | ' + ' | '.join(COLUMNS) + ' | other |')
+    print('| --- ' * (len(COLUMNS) + 3) + '|')
+    for folder in sorted(work.iterdir()):
+        module = folder / 'module.txt'
+        statuses = _statuses(folder / 'results.txt')
+        if not (statuses and module.is_file()):
+            continue
+        before = _statuses(earlier / folder.name / 'results.txt') if earlier else {}
+        merged = {name: before.get(name, status) if status == 'not checked' else status
+                  for name, status in statuses.items()}
+        counts = collections.Counter(merged.values())
+        other = sum(n for status, n in counts.items() if status not in COLUMNS)
+        cells = ' | '.join(str(counts.get(status, 0)) for status in COLUMNS)
+        print(f'| `{module.read_text().strip()}` | {len(merged)} | {cells} | {other} |')
+
+
+if __name__ == '__main__':
+    main(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else '/tmp/tfpriv-mutation'),
+         pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import errno
 import inspect
-import json
 import math
 import os
 import sys

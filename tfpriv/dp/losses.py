@@ -104,12 +104,13 @@ def _example_term(loss: tf.keras.losses.Loss, per_element: tf.keras.losses.Loss,
     y_true, y_pred, sample_weight = compile_utils.match_dtype_and_rank(y_true, y_pred,
                                                                       sample_weight)
     sample_weight = losses_utils.apply_mask(y_pred, sample_weight, losses_utils.get_mask(y_pred))
-    values = per_element(y_true, y_pred, sample_weight=sample_weight)
+    values = per_element(y_true, y_pred)
     if values.shape.rank == 0:
         raise ValueError(
             f'loss {loss.name!r} returns one number per batch; DP-SGD clips each example, so the '
             'loss must return one value per example (a function (y_true, y_pred) -> shape (B,) '
             'or a tf.keras.losses.Loss whose call does not reduce over the batch)')
+    values = losses_utils.compute_weighted_loss(values, sample_weight, reduction=Reduction.NONE)
     axes = list(range(1, values.shape.rank))
     if loss.reduction in (Reduction.SUM, Reduction.NONE):
         return tf.reduce_sum(values, axis=axes)

@@ -45,7 +45,8 @@ def check_loss(loss: Any) -> Any:
             known = tf.keras.losses.get(leaf)
         except (ValueError, TypeError):
             known = None
-        if not (isinstance(known, tf.keras.losses.Loss) or callable(known)):
+        function = callable(known) and not isinstance(known, tf.keras.layers.Layer)
+        if not (isinstance(known, tf.keras.losses.Loss) or function):
             raise ValueError(
                 f'loss {_describe(leaf)} is not a Keras loss: give a tf.keras.losses.Loss, a '
                 "name Keras knows (e.g. 'binary_crossentropy', 'mse'), a function "

@@ -11,7 +11,8 @@ element of the batch and its non-batch axes, and `reduce_o` is the loss's
 reduction: SUM_OVER_BATCH_SIZE (the default) divides the total by the number of
 elements, SUM adds them. `ExampleLoss` runs the same machinery (the container's
 output matching, `match_dtype_and_rank`, masks, the loss's own `call` via a copy
-with reduction NONE) and reduces over the non-batch axes only:
+with reduction NONE, `compute_weighted_loss` for the sample weights) and reduces
+over the non-batch axes only:
 
     l_b = sum_o w_o * mean_or_sum_{non-batch axes}( loss_o(y_o, ŷ_o, sample_weight)[b] )
 

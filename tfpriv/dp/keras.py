@@ -161,6 +161,17 @@ def _recurrent_problems(model: tf.keras.Model, clipping: str) -> List[str]:
     return problems
 
 
+def _check_loss(model: tf.keras.Model, loss: Any) -> None:
+    """Every loss leaf is a Keras loss; a dict's keys name outputs (when the model's are known)."""
+    losses.check_loss(loss)
+    names = getattr(model, 'output_names', None)
+    if isinstance(loss, dict) and names:
+        unknown = sorted(set(loss) - set(names))
+        if unknown:
+            raise ValueError(f'loss has keys {unknown} that are not outputs of {model.name!r}; '
+                             f'its outputs are {list(names)}')
+
+
 def _choose_path(model: tf.keras.Model, clipping: str) -> str:
     """Refuses models DP-SGD cannot train; the clipping path to use."""
     problems = clipping_checks.validate(model) + _recurrent_problems(model, clipping)
@@ -220,7 +231,7 @@ def make_private(model: tf.keras.Model, *, num_examples: int, batch_size: int,
         checks.integer('virtual_batch_size', virtual_batch_size, minimum=1)
     if loss is None:
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    losses.check_loss(loss)
+    _check_loss(model, loss)
     path = _choose_path(model, clipping)
     delta = accounting.default_delta(num_examples) if delta is None else float(delta)
     q, steps_per_epoch = batch_size / num_examples, math.ceil(num_examples / batch_size)

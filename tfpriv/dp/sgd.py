@@ -35,9 +35,11 @@ clipped gradients chunk after chunk (`parallel_iterations=1`, so one chunk's
 per-example gradients are alive at a time) and adds the noise once per
 logical batch: the released sum is the same, so the accounting is unchanged.
 By default the chunk is the largest with chunk x (number of weights) x 4 bytes
-<= `GRADIENT_MEMORY_BYTES`: the per-example gradients then add at most that much
-to a chunk's activations (which are at most the whole batch's, as in non-DP
-training). `microbatch` is the chunk size 1.
+<= `GRADIENT_MEMORY_BYTES` (64 MiB). The per-example gradients, their clipped
+copies and the running sum then add at most about 3 x 64 MiB to the memory of a
+chunk's activations, which are at most the whole batch's as in non-DP training:
+peak <= non-DP peak + ~200 MiB, under 2 x the non-DP peak RSS of every model
+measured (`benchmarks/dp_memory.py`). `microbatch` is the chunk size 1.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from tfpriv.dp.losses import ExampleLoss
 GradientsAndOutputs = Tuple[List[tf.Tensor], Any]
 ChunkSum = Callable[[Any, Any], List[tf.Tensor]]
 CLIPPING_PATHS = ('fast', 'vectorized', 'microbatch')
-GRADIENT_MEMORY_BYTES = 256 * 2 ** 20
+GRADIENT_MEMORY_BYTES = 64 * 2 ** 20
 
 
 def _rows(structure, start: tf.Tensor, size: int):

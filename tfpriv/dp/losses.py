@@ -38,7 +38,7 @@ def _describe(loss: Any) -> str:
 
 
 def check_loss(loss: Any) -> Any:
-    """`loss` (a structure of losses, as `compile` takes) if Keras knows every leaf; else ValueError."""
+    """`loss` (any structure `compile` takes) if Keras knows every leaf, else ValueError."""
     for leaf in tf.nest.flatten(loss):
         if leaf is None:
             continue

@@ -101,9 +101,10 @@ class DPSGDModel(tf.keras.Model):
     def compile(self, *args, **kwargs) -> None:
         """Keras `compile`; the compiled loss (any structure Keras takes) is made per-example."""
         super().compile(*args, **kwargs)
-        self._example_loss = ExampleLoss(self.compiled_loss._user_losses,  # pylint: disable=protected-access
-                                         self.compiled_loss._user_loss_weights,  # pylint: disable=protected-access
-                                         output_names=self.output_names)
+        compiled = self.compiled_loss
+        self._example_loss = ExampleLoss(
+            compiled._user_losses, compiled._user_loss_weights,  # pylint: disable=protected-access
+            output_names=self.output_names)
 
     def fit(self, x=None, y=None, *args, **kwargs):  # pylint: disable=keyword-arg-before-vararg
         """Keras `fit` on a dataset made by `PrivateTraining.dataset(...)` only."""
@@ -131,7 +132,7 @@ class DPSGDModel(tf.keras.Model):
         return [tf.reduce_sum(g, axis=0) for g in tf.vectorized_map(one, (x, targets))]
 
     def chunk_size(self) -> int:
-        """Examples per virtual step: `virtual_batch_size`, else the `GRADIENT_MEMORY_BYTES` rule."""
+        """Examples per virtual step: `virtual_batch_size`, else by `GRADIENT_MEMORY_BYTES`."""
         if self.virtual_batch_size is not None:
             return self.virtual_batch_size
         weights = sum(int(v.shape.num_elements()) for v in self.trainable_variables)

@@ -378,3 +378,17 @@ def test_unsupported_is_refused_up_front_by_name(build, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_private(build(), num_examples=8, batch_size=4, l2_norm_clip=1.0,
                      noise_multiplier=1.0, **kwargs)
+
+
+@pytest.mark.parametrize('clipping', ['vectorized', 'microbatch'])
+def test_dropout_model_one_example_update_is_clipped_to_c(clipping):
+    """Stochastic layers: no brute-force equality (another dropout mask), but the update of one
+    example whose raw gradient is >= 10 C has norm in (0.5 C, C]: clipped, not dropped."""
+    tf.keras.utils.set_random_seed(6)
+    model = tf.keras.Sequential([L.Dense(16, activation='relu'), L.Dropout(0.5), L.Dense(3)])
+    private = _private(model, None, clipping=clipping)
+    model(X6[:1])
+    raw, _ = _brute_force_clipped(model, None, X6[:1], CLASSES[:1])
+    assert np.linalg.norm(raw) > 10 * TINY_CLIP
+    got = _one_example_gradient(private, X6[:1], CLASSES[:1])
+    assert 0.5 * TINY_CLIP < np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry
 
-from tfpriv.dp.clipping import fast_clipping_problems
+from tfpriv.dp.grad_sample import problems as fast_clipping_problems
 from tfpriv.dp.keras import make_private
 from tfpriv.model import build_model
 

@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
+from keras.src.engine import compile_utils
+
 from tfpriv.dp import accounting, make_private, replace_batchnorm
 from tfpriv.dp.clipping import all_layers
 from tfpriv.model import build_model
@@ -179,3 +181,213 @@ def test_microbatch_path_handles_a_last_partial_batch(mnist):
                                 epochs=1, verbose=0, callbacks=[private.epsilon_callback])
     assert np.isfinite(history.history['loss'][0])
     assert history.history['epsilon'][0] == pytest.approx(private.epsilon(1))
+
+
+# --- Issue #15: any loss, any model shape, bounded memory, clear errors -------------------------
+
+TINY_CLIP, TINY_LR, TINY_BATCH = 0.01, 40.0, 4  # large steps: float32 weight differences stay exact to ~1e-5
+RNG = np.random.default_rng(1)
+X6 = RNG.normal(size=(8, 6)).astype(np.float32)
+SEQS = RNG.normal(size=(8, 3, 2)).astype(np.float32)
+CLASSES = np.array([0, 2, 1, 1, 0, 2, 1, 0])
+BITS = (X6[:, 0] > 0).astype(np.float32)
+
+
+class _Subclassed(tf.keras.Model):
+    """A user-written model: its own `call`, no Functional graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = L.Dense(5, activation='tanh')
+        self.out = L.Dense(1)
+
+    def call(self, inputs, training=None):
+        return self.out(self.hidden(inputs))
+
+
+def _functional_two_in_two_out():
+    a, b = tf.keras.Input((6,), name='a'), tf.keras.Input((3, 2), name='b')
+    h = L.Concatenate()([L.Dense(4, activation='relu')(a), L.Flatten()(b)])
+    return tf.keras.Model({'a': a, 'b': b}, {'score': L.Dense(2, name='score')(h),
+                                             'label': L.Dense(1, name='label')(h)})
+
+
+def _rnn(layer):
+    return tf.keras.Sequential([tf.keras.Input((3, 2)), layer, L.Dense(3)])
+
+
+# name: (model builder, make_private loss, x, y, expected path)
+SHAPES = {
+    'functional-sparse-default': (
+        lambda: tf.keras.Sequential([tf.keras.Input((6,)), L.Dense(5, activation='relu'),
+                                     L.Dense(3)]), None, X6, CLASSES, 'fast'),
+    'sequential-no-input-onehot-probs': (
+        lambda: tf.keras.Sequential([L.Dense(5, activation='relu'),
+                                     L.Dense(3, activation='softmax')]),
+        'categorical_crossentropy', X6, np.eye(3)[CLASSES], 'vectorized'),
+    'subclassed-binary-logits-N': (
+        _Subclassed, tf.keras.losses.BinaryCrossentropy(from_logits=True), X6, BITS, 'vectorized'),
+    'sigmoid-binary-string-N1': (
+        lambda: tf.keras.Sequential([tf.keras.Input((6,)), L.Dense(1, activation='sigmoid')]),
+        'binary_crossentropy', X6, BITS[:, None], 'fast'),
+    'regression-mse': (
+        lambda: tf.keras.Sequential([tf.keras.Input((6,)), L.Dense(4, activation='relu'),
+                                     L.Dense(2)]), 'mse', X6, X6[:, :2], 'fast'),
+    'regression-huber': (
+        lambda: tf.keras.Sequential([tf.keras.Input((6,)), L.Dense(2)]),
+        tf.keras.losses.Huber(delta=0.5), X6, X6[:, 2:4] * 3, 'fast'),
+    'multi-input-multi-output': (
+        _functional_two_in_two_out, {'score': 'mae', 'label': 'binary_crossentropy'},
+        {'a': X6, 'b': SEQS}, {'score': X6[:, :2], 'label': BITS}, 'fast'),
+    'simple-rnn': (lambda: _rnn(L.SimpleRNN(3)), None, SEQS, CLASSES, 'microbatch'),
+    'lstm': (lambda: _rnn(L.LSTM(2)), None, SEQS, CLASSES, 'microbatch'),
+    'gru': (lambda: _rnn(L.GRU(2)), None, SEQS, CLASSES, 'microbatch'),
+    'bidirectional-gru': (lambda: _rnn(L.Bidirectional(L.GRU(2))), None, SEQS, CLASSES,
+                          'microbatch'),
+}
+
+
+def _take(structure, rows):
+    return tf.nest.map_structure(lambda t: np.asarray(t)[rows], structure)
+
+
+def _brute_force_clipped(model, loss, x, y, weight=1.0):
+    """clip_C(grad of weight * Keras's loss of one example), by GradientTape on the user model."""
+    keras_loss = compile_utils.LossesContainer(
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss is None else loss,
+        output_names=getattr(model, 'output_names', None))
+    with tf.GradientTape() as tape:
+        value = weight * keras_loss(tf.nest.map_structure(tf.constant, y), model(x, training=True))
+    grads = tape.gradient(value, model.trainable_variables)
+    flat = np.concatenate([g.numpy().ravel() for g in grads])
+    return flat, flat * min(1.0, TINY_CLIP / np.linalg.norm(flat))
+
+
+def _one_example_gradient(private, x, y, **kwargs):
+    """The noiseless DP gradient of a one-example batch: -(update) q n / lr."""
+    before = [w.copy() for w in private.model.get_weights()]
+    private.model.train_on_batch(x, y, **kwargs)
+    after = private.model.get_weights()
+    return np.concatenate([(b - a).ravel() for a, b in zip(after, before)]) * TINY_BATCH / TINY_LR
+
+
+def _private(model, loss, **kwargs):
+    args = dict(num_examples=8, batch_size=TINY_BATCH, l2_norm_clip=TINY_CLIP,
+                noise_multiplier=0.0, learning_rate=TINY_LR, loss=loss)
+    private = make_private(model, **{**args, **kwargs})
+    private.model.compile(optimizer=private.optimizer, loss=private.loss)
+    return private
+
+
+@pytest.mark.parametrize('name', list(SHAPES))
+def test_one_example_update_is_the_brute_force_clipped_gradient(name):
+    """For each loss kind and model shape: a one-example noiseless update is exactly
+    clip_C(∇ loss) (brute force: GradientTape of Keras's own loss on the user model),
+    two-sided: rtol 1e-4 (float32, a few hundred weights) and |update| <= C; the raw
+    gradient exceeds C, so a path that did not clip (or clipped to another C, or
+    used another loss or label shape) fails."""
+    build, loss, x, y, path = SHAPES[name]
+    tf.keras.utils.set_random_seed(3)
+    model = build()
+    private = _private(model, loss)
+    assert private.clipping == path and (loss is None or private.loss is loss)
+    x1, y1 = _take(x, [2]), _take(y, [2])
+    model(x1)  # subclassed / Input-less models build here; the snapshot needs the weights
+    raw, expected = _brute_force_clipped(model, loss, x1, y1)
+    assert np.linalg.norm(raw) > 2 * TINY_CLIP
+    got = _one_example_gradient(private, x1, y1)
+    assert np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * TINY_CLIP)
+    # One fit step on the private feed trains (finite loss).
+    history = private.model.fit(private.dataset(x, y, seed=0), epochs=1, verbose=0)
+    assert np.isfinite(history.history['loss'][0])
+
+
+@pytest.mark.parametrize('clipping', ['fast', 'vectorized', 'microbatch'])
+def test_sample_weight_scales_the_loss_before_the_clip(clipping):
+    """Weight 50 on one example: the update is clip_C(50 ∇l), still of norm <= C."""
+    tf.keras.utils.set_random_seed(4)
+    model = SHAPES['regression-mse'][0]()
+    private = _private(model, 'mse', clipping=clipping)
+    x1, y1 = X6[:1], X6[:1, :2]
+    _, expected = _brute_force_clipped(model, 'mse', x1, y1, weight=50.0)
+    got = _one_example_gradient(private, x1, y1, sample_weight=np.array([50.0]))
+    assert np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * TINY_CLIP)
+    small = _one_example_gradient(private, x1, y1, sample_weight=np.array([1e-4]))
+    assert np.linalg.norm(small) < 0.9 * TINY_CLIP  # a tiny weight is not clipped up
+
+
+def test_virtual_steps_give_the_same_summed_clipped_gradient():
+    """7 examples in virtual steps of 3 (3 + 3 + 1) = one vectorized step = the microbatch loop
+    = the brute-force sum of the 7 clipped gradients."""
+    tf.keras.utils.set_random_seed(5)
+    model = SHAPES['functional-sparse-default'][0]()
+    sums = []
+    for kwargs in ({'clipping': 'vectorized', 'virtual_batch_size': 3},
+                   {'clipping': 'vectorized', 'virtual_batch_size': 64},
+                   {'clipping': 'microbatch'}):
+        private = _private(model, None, **kwargs)
+        weights = model.get_weights()
+        sums.append(_one_example_gradient(private, X6[:7], CLASSES[:7]))
+        model.set_weights(weights)
+    reference = sum(_brute_force_clipped(model, None, X6[i:i + 1], CLASSES[i:i + 1])[1]
+                    for i in range(7))
+    for got in sums:  # a dropped or repeated chunk moves the sum by about C
+        np.testing.assert_allclose(got, reference, rtol=1e-4, atol=1e-4 * TINY_CLIP)
+
+
+def test_default_virtual_step_keeps_per_example_gradients_within_the_memory_budget():
+    from tfpriv.dp.sgd import GRADIENT_MEMORY_BYTES
+    model = tf.keras.Sequential([tf.keras.Input((1000,)), L.Dense(1000), L.Dense(3)])
+    private = _private(model, None, clipping='vectorized')
+    weights = 1000 * 1000 + 1000 + 3 * 1000 + 3
+    assert private.model.chunk_size() == GRADIENT_MEMORY_BYTES // (4 * weights) == 16
+
+
+def test_tf_data_and_array_feeds_draw_the_same_batches():
+    """A tf.data.Dataset of single examples is read once; the same seed draws the same rows."""
+    private = _private(SHAPES['multi-input-multi-output'][0](), {'score': 'mae', 'label': 'mse'})
+    x, y = SHAPES['multi-input-multi-output'][2:4]
+    from_arrays = list(private.dataset(x, y, seed=7))
+    from_data = list(private.dataset(tf.data.Dataset.from_tensor_slices((x, y)), seed=7))
+    for a, b in zip(from_arrays, from_data):
+        tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+    with pytest.raises(ValueError, match=r'num_examples=8.*unbatch\(\)'):
+        private.dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(4))
+    with pytest.raises(ValueError, match='inside its'):
+        private.dataset(tf.data.Dataset.from_tensor_slices((x, y)), y)
+
+
+@pytest.mark.parametrize('build,kwargs,message', [
+    (lambda: tf.keras.Sequential([tf.keras.Input(batch_shape=(4, 3, 2)),
+                                  L.LSTM(2, stateful=True), L.Dense(3)]), {},
+     r"layer 'lstm.*' \(LSTM\) is stateful.*stateful=False"),
+    (lambda: _rnn(L.Bidirectional(L.GRU(2))), {'clipping': 'vectorized'},
+     r"\(GRU\) runs a tf.while_loop.*clipping='microbatch'"),
+    (lambda: _rnn(L.GRU(2)), {'loss': 'binary_crossentropyy'},
+     r"loss 'binary_crossentropyy' is not a Keras loss"),
+    (lambda: _rnn(L.GRU(2)), {'loss': {'out': tf.keras.layers.Dense(1)}},
+     r'loss Dense is not a Keras loss'),
+    (lambda: _rnn(L.GRU(2)), {'virtual_batch_size': 0}, 'virtual_batch_size'),
+    (_functional_two_in_two_out, {'loss': {'score': 'mse', 'labels': 'mse'}},
+     r"loss has keys \['labels'\] that are not outputs.*\['label', 'score'\]"),
+])
+def test_unsupported_is_refused_up_front_by_name(build, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_private(build(), num_examples=8, batch_size=4, l2_norm_clip=1.0,
+                     noise_multiplier=1.0, **kwargs)
+
+
+@pytest.mark.parametrize('clipping', ['vectorized', 'microbatch'])
+def test_dropout_model_one_example_update_is_clipped_to_c(clipping):
+    """Stochastic layers: no brute-force equality (another dropout mask), but the update of one
+    example whose raw gradient is >= 10 C has norm in (0.5 C, C]: clipped, not dropped."""
+    tf.keras.utils.set_random_seed(6)
+    model = tf.keras.Sequential([L.Dense(16, activation='relu'), L.Dropout(0.5), L.Dense(3)])
+    private = _private(model, None, clipping=clipping)
+    model(X6[:1])
+    raw, _ = _brute_force_clipped(model, None, X6[:1], CLASSES[:1])
+    assert np.linalg.norm(raw) > 10 * TINY_CLIP
+    got = _one_example_gradient(private, X6[:1], CLASSES[:1])
+    assert 0.5 * TINY_CLIP < np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)

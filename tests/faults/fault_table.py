@@ -85,8 +85,8 @@ def _poisson_rate(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
     def inject(monkeypatch):
         from tfpriv.dp import sampling
         _wrap(monkeypatch, sampling, 'poisson_batches',
-              lambda original: lambda x, y, q, steps, seed=None: original(
-                  x, y, min(1.0, q * factor), steps, seed))
+              lambda original: lambda x, y, q, steps, seed=None, **kwargs: original(
+                  x, y, min(1.0, q * factor), steps, seed, **kwargs))
     return inject
 
 

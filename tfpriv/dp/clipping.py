@@ -12,8 +12,7 @@
   longer breaks the clip bound. `Lambda`, auto-wrapped TF ops (`TFOpLambda`)
   and custom leaf layers are not: they could mix examples (e.g. a mean over
   axis 0). `BATCH_FOLDING` wrappers reshape time steps into the batch axis.
-- `fast_clipping_problems`: why the fast path cannot be used for a model
-  (`tfpriv.dp.grad_sample.problems`).
+Why the fast path cannot be used for a model: `tfpriv.dp.grad_sample.problems`.
 """
 
 from __future__ import annotations
@@ -75,8 +74,3 @@ def validate(model: tf.keras.Model) -> List[str]:
     return [problem for layer in all_layers(model) for problem in map(
         lambda check, layer=layer: check(layer), VALIDATORS) if problem]
 
-
-def fast_clipping_problems(model: tf.keras.Model) -> List[str]:
-    """Why the fast path would not bound every example's gradient by C (empty when eligible)."""
-    from tfpriv.dp import grad_sample  # pylint: disable=import-outside-toplevel  (it imports this module)
-    return grad_sample.problems(model)

@@ -147,7 +147,7 @@ def small():
 
 
 BASE = fedavg.FedConfig(clients=4, rounds=1, client_fraction=0.5, local_epochs=1, batch_size=20,
-                        verbose=0, dp=True, noise_multiplier=1.0, l2_norm_clip=1.0)
+                        dp=True, noise_multiplier=1.0, l2_norm_clip=1.0)
 
 
 def test_dp_with_secure_aggregation_trains_and_reports_its_epsilon(small):

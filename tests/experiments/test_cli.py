@@ -63,6 +63,9 @@ def metrics(tmp_path, tag):
     (['--model', 'scatternet_linear', '--dataset', 'credit'], 'needs --dataset mnist'),
     (['--model', 'scatternet_cnn', '--federated'], 'trains only in the DP-SGD / plain mode'),
     (['--model', 'scatternet_linear', '--audit'], 'trains only in the DP-SGD / plain mode'),
+    (['--augmult', '0'], '--augmult must be >= 1'),
+    (['--augmult', '4', '--clipping', 'fast'], 'only --clipping vectorized'),
+    (['--augmult', '4', '--model', 'scatternet_linear'], '--augmult shifts MNIST images'),
 ])
 def test_bad_flags_exit_2_with_message(tmp_path, flags, message):
     proc = run_cli(*flags, tmp_path=tmp_path, check=False)

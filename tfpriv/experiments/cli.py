@@ -110,6 +110,9 @@ def _add_dpsgd(add) -> None:
     add('--ema-decay', type=float, default=None,
         help='evaluate an exponential moving average of the weights with this decay in (0, 1) '
         f"(post-processing, no privacy cost; 0 = off; default {_both('ema_decay')})")
+    add('--augmult', type=int, default=1,
+        help='augmentation multiplicity K: each per-example gradient is the mean over K random '
+        'shifts (up to 2 pixels) of the image, then clipped; ε unchanged (default 1: off)')
     add('--delta', type=float, default=None,
         help='δ of the reported ε, below 1/n (default 10^-d for an n of d digits; DP-SGD: n = '
              'training examples, 1e-5 for MNIST; --federated: n = clients K, user-level DP; '
@@ -170,6 +173,13 @@ def _validate_training(args: argparse.Namespace) -> List[str]:
         (args.momentum == 0 or args.optimizer == 'sgd',
          f'--momentum needs --optimizer sgd, got --optimizer {args.optimizer}'),
         (0 <= args.ema_decay < 1, f'--ema-decay must be in [0, 1) (0 = off), got {args.ema_decay}'),
+        (args.augmult >= 1, f'--augmult must be >= 1, got {args.augmult}'),
+        (args.augmult == 1 or args.clipping in ('auto', 'vectorized'),
+         f'--augmult averages K views before clipping, which only --clipping vectorized (or auto) '
+         f'does, got --clipping {args.clipping}'),
+        (args.augmult == 1 or (args.dataset == 'mnist' and args.model not in SCATTERNET_MODELS),
+         '--augmult shifts MNIST images: it needs --dataset mnist and a pixel model, got '
+         f'--dataset {args.dataset} --model {args.model}'),
         (args.model not in SCATTERNET_MODELS or args.dataset == 'mnist',
          f'--model {args.model} needs --dataset mnist (scattering of images), got {args.dataset}'),
         (args.model not in SCATTERNET_MODELS or not (
@@ -233,6 +243,7 @@ def _config(args: argparse.Namespace, dp: bool):
         target_epsilon=args.target_epsilon if dp else None, seed=args.seed, dataset=args.dataset,
         activation=args.activation, clipping=args.clipping, sampling=args.sampling,
         lr_schedule=args.lr_schedule, momentum=args.momentum, ema_decay=args.ema_decay or None,
+        augmult=args.augmult,
         num_train=args.num_train, num_test=args.num_test, resume=args.resume,
         verbose=args.verbose, out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
 

@@ -22,6 +22,7 @@ from absl import logging
 
 from tfpriv.data import Dataset, load_dataset
 from tfpriv.data.scatter import scatter_dataset
+from tfpriv.dp.augmult import AugmultModel
 from tfpriv.dp.callbacks import WeightAverage
 from tfpriv.dp.keras import PrivateTraining, make_private
 from tfpriv.model import SCATTERNET_MODELS, build_model
@@ -32,7 +33,7 @@ from tfpriv.errors import ResumeMismatch
 # on it, and composing steps of two different σ under one σ's formula under-reports ε.
 RESUME_KEYS = ('model', 'optimizer', 'learning_rate', 'batch_size', 'epochs', 'dp', 'l2_norm_clip',
                'noise_multiplier', 'delta', 'target_epsilon', 'dataset', 'activation', 'clipping',
-               'sampling', 'num_train', 'seed', 'lr_schedule', 'momentum', 'ema_decay')
+               'sampling', 'num_train', 'seed', 'lr_schedule', 'momentum', 'ema_decay', 'augmult')
 LR_SCHEDULES = ('constant', 'cosine')
 
 
@@ -60,6 +61,7 @@ class TrainConfig:
     lr_schedule: str = 'constant'
     momentum: float = 0.0
     ema_decay: Optional[float] = None
+    augmult: int = 1
     out: str = 'runs/default'
     resume: bool = False
     verbose: int = 1
@@ -207,8 +209,11 @@ def _build(config: TrainConfig, data: Dataset) -> Tuple[tf.keras.Model, Optional
         l2_norm_clip=config.l2_norm_clip,
         noise_multiplier=None if config.target_epsilon else config.noise_multiplier,
         target_epsilon=config.target_epsilon, epochs=config.epochs, delta=config.delta,
-        optimizer=config.optimizer, learning_rate=config.learning_rate, clipping=config.clipping,
+        optimizer=config.optimizer, learning_rate=config.learning_rate,
+        clipping='vectorized' if config.augmult > 1 and config.clipping == 'auto' else config.clipping,
         sampling=config.sampling)
+    if config.augmult > 1:  # K shifted views per example, averaged before clipping
+        private = dataclasses.replace(private, model=AugmultModel.wrap(private.model, config.augmult))
     private.model.compile(optimizer=make_optimizer(config, private.steps_per_epoch),
                           loss=private.loss, metrics=['accuracy'])
     logging.info('DP-SGD: clipping path %s, %s sampling, noise multiplier %.4f, q = %.5f',

@@ -145,11 +145,14 @@ def best_config(results: List[dict], family: str, epsilon: float) -> Optional[di
 
 
 def summarize(results: List[dict]) -> List[dict]:
-    """One row per (family, ε) of the final runs: mean ± sd test accuracy and the rest."""
+    """One row per (family, ε, configuration) of the final runs: mean ± sd test accuracy etc."""
     rows = []
     finals = [r for r in results if r['phase'] == 'final']
-    for family, epsilon in sorted({(r['family'], r['epsilon']) for r in finals}):
-        runs = [r for r in finals if r['family'] == family and r['epsilon'] == epsilon]
+    groups = sorted({(r['family'], r['epsilon'], json.dumps(r['config'], sort_keys=True))
+                     for r in finals})
+    for family, epsilon, config in groups:
+        runs = [r for r in finals if (r['family'], r['epsilon']) == (family, epsilon)
+                and json.dumps(r['config'], sort_keys=True) == config]
         accuracies = [100 * r['accuracy'] for r in runs]
         rows.append(dict(family=family, epsilon=epsilon, config=runs[0]['config'], seeds=len(runs),
                          mean=statistics.mean(accuracies),
@@ -184,7 +187,7 @@ def plot(rows: List[dict], path: str) -> None:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(9, 5))
     for family in sorted({r['family'] for r in rows}):
         points = sorted((r['epsilon_rdp'], r['mean'], r['sd']) for r in rows if r['family'] == family)
         ax.errorbar(*zip(*points), marker='o', capsize=3, label=f'tfpriv {family}')
@@ -195,7 +198,7 @@ def plot(rows: List[dict], path: str) -> None:
     ax.set_ylabel('test accuracy (%)')
     ax.set_title('DP-SGD on MNIST: accuracy vs ε (mean ± sd over seeds)')
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches='tight')
     print(f'figure: {path}')

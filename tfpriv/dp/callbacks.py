@@ -57,7 +57,8 @@ class WeightAverage(tf.keras.callbacks.Callback):
     is post-processing: it costs no privacy (De et al. 2022 "Unlocking High-Accuracy
     Differentially Private Image Classification through Scale", sec. 3).
     `on_train_end` loads the averages into the model (the raw weights stay in
-    `raw_weights`); validation during `fit` sees the raw weights.
+    `raw_weights`); validation during `fit` sees the raw weights. The average lives
+    in memory: a run resumed from a checkpoint restarts it from the restored weights.
     """
 
     def __init__(self, decay: float = 0.999):

@@ -210,6 +210,9 @@ def main() -> None:
     parser.add_argument('--epsilons', nargs='+', type=float, default=EPSILONS)
     parser.add_argument('--search-epsilons', nargs='+', type=float, default=(1.0, 3.0))
     parser.add_argument('--seeds', type=int, default=3)
+    parser.add_argument('--seed-ids', nargs='+', type=int, default=None,
+                        help='final runs of these seeds only (default 0 .. --seeds - 1), to split '
+                        'the finals over processes')
     parser.add_argument('--results', default=RESULTS)
     parser.add_argument('--figure', default=os.path.join('images', 'dp_frontier.png'))
     parser.add_argument('--plot-only', action='store_true', help='table and figure from --results')
@@ -221,7 +224,8 @@ def main() -> None:
             run_all([('search', family, e, c, 0) for e in args.search_epsilons for c in grid(family)],
                     validation_split(data), results, args.results)
             run_all([('final', family, e, best_config(results, family, e), s)
-                     for e in args.epsilons for s in range(args.seeds)], data, results, args.results)
+                     for e in args.epsilons for s in args.seed_ids or range(args.seeds)], data,
+                    results, args.results)
     rows = summarize(results)
     print(f"configurations tried on the validation split: "
           f"{sum(r['phase'] == 'search' for r in results)}")

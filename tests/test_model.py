@@ -51,3 +51,39 @@ def test_bad_arguments(kwargs, message):
     args = {'name': 'mlp', 'input_shape': (28, 28, 1), 'num_classes': 10, **kwargs}
     with pytest.raises(ValueError, match=message):
         build_model(**args)
+
+
+@pytest.mark.parametrize('name,shape,params', [
+    ('scatternet_linear', (7, 7, 81), 3969 * 10 + 10),
+    # Conv(81->16, 3x3) + Conv(16->32, 3x3) + Dense(4*4*32 -> 32) + Dense(32 -> 10)
+    ('scatternet_cnn', (7, 7, 81), (9 * 81 * 16 + 16) + (9 * 16 * 32 + 32) + (512 * 32 + 32) + 330),
+    ('cnn_gn', (28, 28, 1), 26010),  # the CNN's weights; its GroupNorms have none
+])
+def test_new_model_parameter_counts(name, shape, params):
+    model = build_model(name, shape, 10)
+    assert model.count_params() == params and model.output_shape == (None, 10)
+
+
+def test_new_models_take_the_fast_clipping_path_and_tanh():
+    from tfpriv.dp.clipping import fast_clipping_problems
+    for name, shape in (('scatternet_linear', (7, 7, 81)), ('scatternet_cnn', (7, 7, 81)),
+                        ('cnn_gn', (28, 28, 1))):
+        model = build_model(name, shape, 10, activation='tanh')
+        assert fast_clipping_problems(model) == [], name
+    gn = build_model('cnn_gn', (28, 28, 1), activation='tanh')
+    kinds = [type(layer).__name__ for layer in gn.layers]
+    assert kinds[1:4] == ['Conv2D', 'GroupNormalization', 'Activation']
+    assert gn.layers[2].groups == 4 and gn.layers[3].activation.__name__ == 'tanh'
+    assert build_model('scatternet_cnn', (7, 7, 81), activation='tanh').layers[1].activation.__name__ == 'tanh'
+
+
+def test_cnn_gn_normalizes_each_example_alone():
+    """GroupNorm statistics are per example: an example's output does not depend on the batch."""
+    model = build_model('cnn_gn', (28, 28, 1), 10)
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(model(x[:1]).numpy(), model(x).numpy()[:1], atol=1e-5)
+
+
+def test_scatternet_needs_feature_maps():
+    with pytest.raises(ValueError, match='scattering features of shape'):
+        build_model('scatternet_linear', (3969,))

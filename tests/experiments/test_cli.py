@@ -16,11 +16,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SMALL = ['--num-train', '2000', '--num-test', '1000', '--batch-size', '50', '--lr', '0.5',
          '--verbose', '0']
 Q, STEPS_PER_EPOCH = 50 / 2000, 40
+# The seed's settings (README "Differential privacy"); the tests below were written for them.
+SEED = ['--model', 'mlp', '--batch-size', '32', '--lr', '0.1', '--noise-multiplier', '0.9',
+        '--l2-norm-clip', '0.9', '--epochs', '15', '--lr-schedule', 'constant', '--momentum', '0']
 
 
-def run_cli(*args, tmp_path, check=True):
+def run_cli(*args, tmp_path, check=True, seed_settings=True):
     cmd = [sys.executable, os.path.join(ROOT, 'train.py'), '--out', str(tmp_path / 'runs'),
-           '--images', str(tmp_path / 'images'), *args]
+           '--images', str(tmp_path / 'images'), *(SEED if seed_settings else []), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -52,6 +55,17 @@ def metrics(tmp_path, tag):
     (['--audit', '--num-train', '30', '--audit-canaries', '40', '--batch-size', '10'],
      '--audit needs more training examples'),
     (['--encrypted-train', '--parties', '1'], '--parties must be in'),
+    (['--momentum', '1'], r'--momentum must be in \[0, 1\), got 1.0'),
+    (['--momentum', 'nan'], r'--momentum must be in \[0, 1\)'),
+    (['--momentum', '0.5', '--optimizer', 'adam'], '--momentum needs --optimizer sgd'),
+    (['--ema-decay', '1'], r'--ema-decay must be in \[0, 1\)'),
+    (['--lr-schedule', 'step'], "invalid choice: 'step'"),
+    (['--model', 'scatternet_linear', '--dataset', 'credit'], 'needs --dataset mnist'),
+    (['--model', 'scatternet_cnn', '--federated'], 'trains only in the DP-SGD / plain mode'),
+    (['--model', 'scatternet_linear', '--audit'], 'trains only in the DP-SGD / plain mode'),
+    (['--augmult', '0'], '--augmult must be >= 1'),
+    (['--augmult', '4', '--clipping', 'fast'], 'only --clipping vectorized'),
+    (['--augmult', '4', '--model', 'scatternet_linear'], '--augmult shifts MNIST images'),
 ])
 def test_bad_flags_exit_2_with_message(tmp_path, flags, message):
     proc = run_cli(*flags, tmp_path=tmp_path, check=False)
@@ -99,7 +113,7 @@ def test_credit_dataset_trains(tmp_path):
 def test_resume_after_kill_continues_epochs_and_epsilon(tmp_path):
     args = ['--epochs', '3', *SMALL]
     cmd = [sys.executable, os.path.join(ROOT, 'train.py'), '--out', str(tmp_path / 'runs'),
-           '--images', str(tmp_path / 'images'), *args]
+           '--images', str(tmp_path / 'images'), *SEED, *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / 'runs' / 'mlp_dp' / 'history.json'
     deadline = time.time() + 300
@@ -282,7 +296,7 @@ def _interrupt_when(cmd, ready, timeout=600):
 
 
 INTERRUPTED = {  # mode: (flags, what to wait for on stderr or on disk, what the last line says)
-    'dpsgd': (['--epochs', '30', '--num-train', '500', '--num-test', '100', '--batch-size', '50'],
+    'dpsgd': (['--model', 'mlp', '--epochs', '30', '--num-train', '500', '--num-test', '100', '--batch-size', '50'],
               lambda err, runs: 'Epoch 2/30' in err, 'mlp_dp/backup (epoch 1/30): continue with'),
     'federated': (['--federated', '--num-train', '200', '--num-test', '100', '--clients', '4',
                    '--client-fraction', '0.5', '--rounds', '50'],
@@ -311,3 +325,46 @@ def test_ctrl_c_stops_each_mode_with_one_line_and_status_130(tmp_path, mode):
     assert ('--resume' in last) == ('continue with' in saying)
     assert 'Traceback' not in err and out == ''
     assert all(not w.is_running() or w.status() == 'zombie' for w in workers)
+
+
+def test_defaults_are_the_dpsgd_ones_and_the_seeds_in_other_modes():
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
+    parser = build_parser()
+    dp = resolve_defaults(parser.parse_args([]))
+    assert (dp.model, dp.batch_size, dp.learning_rate, dp.epochs, dp.noise_multiplier,
+            dp.l2_norm_clip, dp.lr_schedule, dp.momentum, dp.ema_decay) == (
+                'scatternet_linear', 2048, 4.0, 10, 2.6, 0.1, 'cosine', 0.9, 0.0)
+    for mode in ('--federated', '--pate', '--encrypted-train'):
+        seed = resolve_defaults(parser.parse_args([mode]))
+        assert (seed.model, seed.batch_size, seed.learning_rate, seed.epochs,
+                seed.noise_multiplier, seed.l2_norm_clip, seed.lr_schedule, seed.momentum) == (
+                    'mlp', 32, 0.1, 15, 0.9, 0.9, 'constant', 0.0), mode
+    kept = resolve_defaults(parser.parse_args(['--batch-size', '512', '--momentum', '0']))
+    assert kept.batch_size == 512 and kept.momentum == 0.0 and kept.epochs == 10
+
+
+def test_default_run_spends_epsilon_about_one():
+    """The defaults' privacy: σ 2.6, q = 2048 / 60,000, 10 epochs of ceil(60,000 / 2048) steps,
+    δ = 1e-5 (default_delta(60,000)), computed here with dp_accounting directly."""
+    import dp_accounting
+    steps = 10 * -(-60000 // 2048)
+    event = dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(
+        2048 / 60000, dp_accounting.GaussianDpEvent(2.6)), steps)
+    rdp = dp_accounting.rdp.RdpAccountant().compose(event).get_epsilon(1e-5)
+    assert accounting.default_delta(60000) == 1e-5
+    assert 0.95 <= rdp <= 1.0
+    assert accounting.dpsgd_epsilon(2.6, 2048 / 60000, steps, 1e-5) == pytest.approx(rdp, rel=1e-6)
+
+
+def test_scatternet_run_with_schedule_and_ema(tmp_path, monkeypatch):
+    monkeypatch.setenv('TFPRIV_CACHE', str(tmp_path / 'cache'))
+    proc = run_cli('--model', 'scatternet_linear', '--num-train', '1000', '--num-test', '500',
+                   '--batch-size', '100', '--epochs', '2', '--ema-decay', '0.9', '--verbose', '0',
+                   tmp_path=tmp_path, seed_settings=False)
+    m = metrics(tmp_path, 'scatternet_linear_dp')
+    assert m['clipping'] == 'fast' and m['noise_multiplier'] == 2.6
+    assert m['config']['lr_schedule'] == 'cosine' and m['config']['ema_decay'] == 0.9
+    assert m['test_accuracy'] > 0.5  # chance is 0.1
+    assert m['epsilon'] == pytest.approx(accounting.dpsgd_epsilon(2.6, 0.1, 20, 1e-4))
+    assert len(os.listdir(tmp_path / 'cache')) == 2  # train and test features, cached
+    assert 'scatternet_linear_dp: test accuracy' in proc.stdout

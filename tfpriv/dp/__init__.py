@@ -1,13 +1,15 @@
 """Differential privacy for Keras: `make_private`, accounting, PATE and classic mechanisms.
 
 `tfpriv.dp.accounting` is light (dp_accounting only); `make_private`,
-`PrivateTraining` and `replace_batchnorm` load TensorFlow on first use.
+`PrivateTraining`, `replace_batchnorm`, `WeightAverage` (EMA of the weights) and
+`AugmultModel` (augmentation multiplicity) load TensorFlow on first use.
 """
 
 from tfpriv.dp import accounting
 
 _LAZY = {'make_private': 'keras', 'PrivateTraining': 'keras',
-         'replace_batchnorm': 'normalization'}
+         'replace_batchnorm': 'normalization', 'WeightAverage': 'callbacks',
+         'AugmultModel': 'augmult'}
 
 
 def __getattr__(name):
@@ -17,4 +19,5 @@ def __getattr__(name):
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-__all__ = ['accounting', 'make_private', 'PrivateTraining', 'replace_batchnorm']
+__all__ = ['accounting', 'make_private', 'PrivateTraining', 'replace_batchnorm', 'WeightAverage',
+           'AugmultModel']

@@ -36,6 +36,19 @@ from tfpriv.experiments import pate as pate_mode
 from tfpriv.experiments.progress import StderrProgress
 
 TRAIN_SIZES = {'mnist': 60000}
+# tfpriv.model.MODELS (not imported: flags are checked before TensorFlow loads).
+MODEL_CHOICES = ('mlp', 'cnn', 'cnn_gn', 'cnn_large', 'scatternet_linear', 'scatternet_cnn')
+SCATTERNET_MODELS = ('scatternet_linear', 'scatternet_cnn')
+LR_SCHEDULES = ('constant', 'cosine')  # tfpriv.experiments.dpsgd.LR_SCHEDULES
+# The DP-SGD (and --no-dp, --compare) defaults, chosen on a validation split held out of the
+# 60,000 training images (benchmarks/dp_frontier.py, README "Differential privacy"), and the
+# seed's settings, which the other modes (--federated, --pate, --encrypted-train) keep.
+# σ = 2.6 with q = 2048 / 60,000 for 10 epochs (300 steps): ε = 0.9997 (RDP), 0.908 (PLD), δ = 1e-5.
+DPSGD_DEFAULTS = dict(model='scatternet_linear', learning_rate=4.0, epochs=10, batch_size=2048,
+                      l2_norm_clip=0.1, noise_multiplier=2.6, lr_schedule='cosine', momentum=0.9,
+                      ema_decay=0.0)
+SEED_DEFAULTS = dict(model='mlp', learning_rate=0.1, epochs=15, batch_size=32, l2_norm_clip=0.9,
+                     noise_multiplier=0.9, lr_schedule='constant', momentum=0.0, ema_decay=0.0)
 # The optional modes, imported explicitly: each has add_arguments/validate/run.
 MODES = (('federated', federated_mode, 'federated averaging on TensorFlow Federated',
           ('tensorflow_federated',)),
@@ -59,15 +72,21 @@ def _missing_dependency(requirements: Sequence[str]) -> Optional[str]:
 
 
 def _add_common(add) -> None:
-    """Flags every mode shares (or that the default and --compare modes use)."""
-    add('--model', choices=('mlp', 'cnn', 'cnn_large'), default='mlp', help='architecture (default mlp)')
+    """Flags every mode shares (or that the default and --compare modes use).
+
+    Flags with two defaults (`DPSGD_DEFAULTS` for the DP-SGD / plain runs, `SEED_DEFAULTS`
+    for the other modes) are parsed as None and filled in by `resolve_defaults`.
+    """
+    add('--model', choices=MODEL_CHOICES, default=None,
+        help=f"architecture (default {_both('model')}); scatternet_* train on scattering "
+        'features of the images (tfpriv.data.scatter)')
     add('--optimizer', '--opt', dest='optimizer', choices=('sgd', 'adam'), default='sgd',
         help='optimizer (default sgd)')
-    add('--learning-rate', '--lr', dest='learning_rate', type=float, default=0.1,
-        help='learning rate (default 0.1)')
-    add('--epochs', type=int, default=15, help='training epochs (default 15)')
-    add('--batch-size', type=int, default=32,
-        help='batch size; under DP-SGD the expected batch size q n (default 32)')
+    add('--learning-rate', '--lr', dest='learning_rate', type=float, default=None,
+        help=f"learning rate (default {_both('learning_rate')})")
+    add('--epochs', type=int, default=None, help=f"training epochs (default {_both('epochs')})")
+    add('--batch-size', type=int, default=None,
+        help=f"batch size; under DP-SGD the expected batch size q n (default {_both('batch_size')})")
     add('--activation', choices=('relu', 'tanh'), default='relu', help='hidden activation')
     add('--dataset', choices=('mnist', 'credit'), default='mnist', help='data set (default mnist)')
     add('--num-train', type=int, default=None, help='use only the first N training examples')
@@ -91,10 +110,20 @@ def _add_dpsgd(add) -> None:
     """The DP-SGD flags (`tfpriv.dp.make_private`)."""
     add('--dp', action=argparse.BooleanOptionalAction, default=True,
         help='train with DP-SGD (default) or not (--no-dp)')
-    add('--l2-norm-clip', '--l2_norm_clip', dest='l2_norm_clip', type=float, default=0.9,
-        help='per-example clip norm C (default 0.9)')
-    add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=0.9,
-        help='noise multiplier σ (default 0.9)')
+    add('--l2-norm-clip', '--l2_norm_clip', dest='l2_norm_clip', type=float, default=None,
+        help=f"per-example clip norm C (default {_both('l2_norm_clip')})")
+    add('--noise-multiplier', '--noise_mult', dest='noise_multiplier', type=float, default=None,
+        help=f"noise multiplier σ (default {_both('noise_multiplier')})")
+    add('--lr-schedule', choices=LR_SCHEDULES, default=None,
+        help=f"learning-rate schedule over the run's steps (default {_both('lr_schedule')})")
+    add('--momentum', type=float, default=None,
+        help=f"SGD momentum in [0, 1) (default {_both('momentum')})")
+    add('--ema-decay', type=float, default=None,
+        help='evaluate an exponential moving average of the weights with this decay in (0, 1) '
+        f"(post-processing, no privacy cost; 0 = off; default {_both('ema_decay')})")
+    add('--augmult', type=int, default=1,
+        help='augmentation multiplicity K: each per-example gradient is the mean over K random '
+        'shifts (up to 2 pixels) of the image, then clipped; ε unchanged (default 1: off)')
     add('--delta', type=float, default=None,
         help='δ of the reported ε, below 1/n (default 10^-d for an n of d digits; DP-SGD: n = '
              'training examples, 1e-5 for MNIST; --federated: n = clients K, user-level DP; '
@@ -107,6 +136,20 @@ def _add_dpsgd(add) -> None:
         help='poisson (default): each example in each step with probability q = batch/n, ε by '
         'the Poisson-subsampled Gaussian; shuffle: fixed-size batches, ε by the replace-one '
         'analysis of sampling without replacement (larger)')
+
+
+def _both(name: str) -> str:
+    """Help text of a flag with two defaults."""
+    return f'{DPSGD_DEFAULTS[name]}; {SEED_DEFAULTS[name]} with --federated/--pate/--encrypted-train'
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fills the flags left unset with the DP-SGD defaults, or the seed's in the other modes."""
+    other_mode = any(_mode_on(args, flag) for flag, _, _, _ in MODES)
+    for name, value in (SEED_DEFAULTS if other_mode else DPSGD_DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +177,30 @@ def train_size(args: argparse.Namespace) -> int:
     return min(n, args.num_train) if args.num_train else n
 
 
+def _validate_training(args: argparse.Namespace) -> List[str]:
+    """Problems with the optimizer, schedule, EMA and model/data flags."""
+    checks = [
+        (0 <= args.momentum < 1, f'--momentum must be in [0, 1), got {args.momentum}'),
+        (args.momentum == 0 or args.optimizer == 'sgd',
+         f'--momentum needs --optimizer sgd, got --optimizer {args.optimizer}'),
+        (0 <= args.ema_decay < 1, f'--ema-decay must be in [0, 1) (0 = off), got {args.ema_decay}'),
+        (args.augmult >= 1, f'--augmult must be >= 1, got {args.augmult}'),
+        (args.augmult == 1 or args.clipping in ('auto', 'vectorized'),
+         f'--augmult averages K views before clipping, which only --clipping vectorized (or auto) '
+         f'does, got --clipping {args.clipping}'),
+        (args.augmult == 1 or (args.dataset == 'mnist' and args.model not in SCATTERNET_MODELS),
+         '--augmult shifts MNIST images: it needs --dataset mnist and a pixel model, got '
+         f'--dataset {args.dataset} --model {args.model}'),
+        (args.model not in SCATTERNET_MODELS or args.dataset == 'mnist',
+         f'--model {args.model} needs --dataset mnist (scattering of images), got {args.dataset}'),
+        (args.model not in SCATTERNET_MODELS or not (
+            args.encrypted_eval or args.audit or any(_mode_on(args, flag) for flag, *_ in MODES)),
+         f'--model {args.model} trains only in the DP-SGD / plain mode (--federated, --pate, '
+         '--encrypted-train, --encrypted-eval and --audit take images)'),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
 def validate(args: argparse.Namespace) -> List[str]:
     """All problems with the flags, as messages (empty when fine)."""
     errors = []
@@ -150,6 +217,7 @@ def validate(args: argparse.Namespace) -> List[str]:
         (args.num_test is None or args.num_test >= 1, f'--num-test must be >= 1, got {args.num_test}'),
     ]
     errors += [message for ok, message in checks if not ok]
+    errors += _validate_training(args)
     n = train_size(args)
     if not 1 <= args.batch_size <= n:
         errors.append(f'--batch-size must be in [1, {n}] (the training-set size), got {args.batch_size}')
@@ -185,16 +253,17 @@ def _config(args: argparse.Namespace, dp: bool):
         noise_multiplier=args.noise_multiplier, delta=args.delta,
         target_epsilon=args.target_epsilon if dp else None, seed=args.seed, dataset=args.dataset,
         activation=args.activation, clipping=args.clipping, sampling=args.sampling,
+        lr_schedule=args.lr_schedule, momentum=args.momentum, ema_decay=args.ema_decay or None,
+        augmult=args.augmult,
         num_train=args.num_train, num_test=args.num_test, resume=args.resume,
         verbose=args.verbose, out=os.path.join(args.out or 'runs', f"{args.model}_{'dp' if dp else 'no-dp'}"))
 
 
 def _run_training(args: argparse.Namespace, dp: bool):
     """One DP-SGD (or plain) training run, its figure drawn; the `TrainResult` and the figure."""
-    from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
-    from tfpriv.experiments.dpsgd import train  # pylint: disable=g-import-not-at-top
+    from tfpriv.experiments.dpsgd import load_data, train  # pylint: disable=g-import-not-at-top
     from tfpriv.experiments.plotting import plot_histories  # pylint: disable=g-import-not-at-top
-    data = load_dataset(args.dataset).subset(args.num_train, args.num_test)
+    data = load_data(args.model, args.dataset, args.num_train, args.num_test)
     config = _config(args, dp)
     result = train(config, data)
     title = f"{args.model.upper()} on {args.dataset}, {'DP-SGD' if dp else 'no DP'}"
@@ -323,7 +392,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = resolve_defaults(parser.parse_args(argv))
     try:
         errors = validate(args)
     except Exception as error:  # e.g. an unreadable data file

@@ -20,9 +20,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
-from tfpriv.data import Dataset
+from tfpriv.data import Dataset, load_dataset
+from tfpriv.data.scatter import scatter_dataset
+from tfpriv.dp.augmult import AugmultModel
+from tfpriv.dp.callbacks import WeightAverage
 from tfpriv.dp.keras import PrivateTraining, make_private
-from tfpriv.model import build_model
+from tfpriv.model import SCATTERNET_MODELS, build_model
 from tfpriv.errors import ResumeMismatch
 
 # Config fields that must match for --resume to continue a run. `epochs` (with num_train
@@ -30,7 +33,8 @@ from tfpriv.errors import ResumeMismatch
 # on it, and composing steps of two different σ under one σ's formula under-reports ε.
 RESUME_KEYS = ('model', 'optimizer', 'learning_rate', 'batch_size', 'epochs', 'dp', 'l2_norm_clip',
                'noise_multiplier', 'delta', 'target_epsilon', 'dataset', 'activation', 'clipping',
-               'sampling', 'num_train', 'seed')
+               'sampling', 'num_train', 'seed', 'lr_schedule', 'momentum', 'ema_decay', 'augmult')
+LR_SCHEDULES = ('constant', 'cosine')
 
 
 @dataclasses.dataclass
@@ -54,6 +58,10 @@ class TrainConfig:
     sampling: str = 'poisson'
     num_train: Optional[int] = None
     num_test: Optional[int] = None
+    lr_schedule: str = 'constant'
+    momentum: float = 0.0
+    ema_decay: Optional[float] = None
+    augmult: int = 1
     out: str = 'runs/default'
     resume: bool = False
     verbose: int = 1
@@ -159,6 +167,31 @@ class TrainResult:
         return out
 
 
+def load_data(model: str, dataset: str = 'mnist', num_train: Optional[int] = None,
+              num_test: Optional[int] = None) -> Dataset:
+    """The data `model` trains on: the first `num_train` / `num_test` examples of `dataset`, as
+    scattering features for the ScatterNet models (`tfpriv.data.scatter`, cached)."""
+    data = load_dataset(dataset).subset(num_train, num_test)
+    return scatter_dataset(data) if model in SCATTERNET_MODELS else data
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> tf.keras.optimizers.Optimizer:
+    """SGD (with `config.momentum`) or Adam at `config.learning_rate`, constant or cosine-decayed.
+
+    `cosine`: η_t = η (1 + cos(π t / T)) / 2 over the T = epochs x steps_per_epoch steps
+    (Loshchilov & Hutter 2017, no restarts), the schedule large-batch DP-SGD uses
+    (De et al. 2022; Sander et al. 2023). The schedule is data-independent, so it
+    costs no privacy.
+    """
+    learning_rate = config.learning_rate
+    if config.lr_schedule == 'cosine':
+        learning_rate = tf.keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    if config.optimizer == 'sgd':
+        return tf.keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
+    return tf.keras.optimizers.Adam(learning_rate=learning_rate)
+
+
 def _build(config: TrainConfig, data: Dataset) -> Tuple[tf.keras.Model, Optional[PrivateTraining]]:
     """The model (wrapped by make_private under DP), compiled."""
     # DP on the fast path needs a model without Dropout (see tfpriv.dp.clipping); the
@@ -167,9 +200,8 @@ def _build(config: TrainConfig, data: Dataset) -> Tuple[tf.keras.Model, Optional
     model = build_model(config.model, data.input_shape, data.num_classes,
                         activation=config.activation, dropout=dropout)
     if not config.dp:
-        optimizer = {'sgd': tf.keras.optimizers.SGD, 'adam': tf.keras.optimizers.Adam}[
-            config.optimizer](learning_rate=config.learning_rate)
-        model.compile(optimizer=optimizer, metrics=['accuracy'],
+        model.compile(optimizer=make_optimizer(config, math.ceil(data.num_train / config.batch_size)),
+                      metrics=['accuracy'],
                       loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model, None
     private = make_private(
@@ -177,9 +209,13 @@ def _build(config: TrainConfig, data: Dataset) -> Tuple[tf.keras.Model, Optional
         l2_norm_clip=config.l2_norm_clip,
         noise_multiplier=None if config.target_epsilon else config.noise_multiplier,
         target_epsilon=config.target_epsilon, epochs=config.epochs, delta=config.delta,
-        optimizer=config.optimizer, learning_rate=config.learning_rate, clipping=config.clipping,
+        optimizer=config.optimizer, learning_rate=config.learning_rate,
+        clipping='vectorized' if config.augmult > 1 and config.clipping == 'auto' else config.clipping,
         sampling=config.sampling)
-    private.model.compile(optimizer=private.optimizer, loss=private.loss, metrics=['accuracy'])
+    if config.augmult > 1:  # K shifted views per example, averaged before clipping
+        private = dataclasses.replace(private, model=AugmultModel.wrap(private.model, config.augmult))
+    private.model.compile(optimizer=make_optimizer(config, private.steps_per_epoch),
+                          loss=private.loss, metrics=['accuracy'])
     logging.info('DP-SGD: clipping path %s, %s sampling, noise multiplier %.4f, q = %.5f',
                  private.clipping, private.sampling, private.noise_multiplier,
                  private.sampling_probability)
@@ -206,6 +242,8 @@ def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> TrainResult
     callbacks += [tf.keras.callbacks.BackupAndRestore(os.path.join(config.out, 'backup'),
                                                       delete_checkpoint=False),
                   _HistoryLog(history_path, previous), *extra_callbacks]
+    if config.ema_decay:  # last, so the model ends with the averaged weights
+        callbacks.append(WeightAverage(config.ema_decay))
     if private:
         feed = {'x': private.dataset(data.x_train, data.y_train)}
     else:

@@ -65,7 +65,7 @@ def test_new_model_parameter_counts(name, shape, params):
 
 
 def test_new_models_take_the_fast_clipping_path_and_tanh():
-    from tfpriv.dp.clipping import fast_clipping_problems
+    from tfpriv.dp.grad_sample import problems as fast_clipping_problems
     for name, shape in (('scatternet_linear', (7, 7, 81)), ('scatternet_cnn', (7, 7, 81)),
                         ('cnn_gn', (28, 28, 1))):
         model = build_model(name, shape, 10, activation='tanh')

@@ -55,12 +55,13 @@ def random_shifts(max_shift: int) -> Augment:
 class AugmultModel(DPSGDModel):
     """DP-SGD with K augmentations per example averaged before clipping (see module doc)."""
 
-    def __init__(self, *, augmult: int, augment: Optional[Augment] = None, **kwargs):
+    def __init__(self, model: tf.keras.Model, *, augmult: int, augment: Optional[Augment] = None,
+                 **kwargs):
         if kwargs.get('clipping') != 'vectorized':
             raise ValueError("augmentation multiplicity needs clipping='vectorized' (the fast path "
                              'clips single-input gradients, before views could be averaged), got '
                              f"clipping={kwargs.get('clipping')!r}")
-        super().__init__(**kwargs)
+        super().__init__(model, **kwargs)
         self.augmult = checks.integer('augmult', augmult, minimum=1)
         self.augment = augment or random_shifts(2)
 

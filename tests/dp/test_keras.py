@@ -10,6 +10,7 @@ from keras.src.engine import compile_utils
 from tfpriv.dp import accounting, make_private, replace_batchnorm
 from tfpriv.dp.clipping import all_layers
 from tfpriv.model import build_model
+from tfpriv.errors import FastClippingError
 
 L = tf.keras.layers
 
@@ -224,9 +225,9 @@ SHAPES = {
     'sequential-no-input-onehot-probs': (
         lambda: tf.keras.Sequential([L.Dense(5, activation='relu'),
                                      L.Dense(3, activation='softmax')]),
-        'categorical_crossentropy', X6, np.eye(3)[CLASSES], 'vectorized'),
+        'categorical_crossentropy', X6, np.eye(3)[CLASSES], 'fast'),
     'subclassed-binary-logits-N': (
-        _Subclassed, tf.keras.losses.BinaryCrossentropy(from_logits=True), X6, BITS, 'vectorized'),
+        _Subclassed, tf.keras.losses.BinaryCrossentropy(from_logits=True), X6, BITS, 'fast'),
     'sigmoid-binary-string-N1': (
         lambda: tf.keras.Sequential([tf.keras.Input((6,)), L.Dense(1, activation='sigmoid')]),
         'binary_crossentropy', X6, BITS[:, None], 'fast'),
@@ -239,11 +240,10 @@ SHAPES = {
     'multi-input-multi-output': (
         _functional_two_in_two_out, {'score': 'mae', 'label': 'binary_crossentropy'},
         {'a': X6, 'b': SEQS}, {'score': X6[:, :2], 'label': BITS}, 'fast'),
-    'simple-rnn': (lambda: _rnn(L.SimpleRNN(3)), None, SEQS, CLASSES, 'microbatch'),
-    'lstm': (lambda: _rnn(L.LSTM(2)), None, SEQS, CLASSES, 'microbatch'),
-    'gru': (lambda: _rnn(L.GRU(2)), None, SEQS, CLASSES, 'microbatch'),
-    'bidirectional-gru': (lambda: _rnn(L.Bidirectional(L.GRU(2))), None, SEQS, CLASSES,
-                          'microbatch'),
+    'simple-rnn': (lambda: _rnn(L.SimpleRNN(3)), None, SEQS, CLASSES, 'fast'),
+    'lstm': (lambda: _rnn(L.LSTM(2)), None, SEQS, CLASSES, 'fast'),
+    'gru': (lambda: _rnn(L.GRU(2)), None, SEQS, CLASSES, 'fast'),
+    'bidirectional-gru': (lambda: _rnn(L.Bidirectional(L.GRU(2))), None, SEQS, CLASSES, 'fast'),
 }
 
 
@@ -286,11 +286,28 @@ def test_one_example_update_is_the_brute_force_clipped_gradient(name):
     two-sided: rtol 1e-4 (float32, a few hundred weights) and |update| <= C; the raw
     gradient exceeds C, so a path that did not clip (or clipped to another C, or
     used another loss or label shape) fails."""
+    _check_one_example_update(name, clipping='auto')
+
+
+# The per-example paths every model can take when the fast path cannot (or is not asked to).
+FALLBACKS = [('sequential-no-input-onehot-probs', 'vectorized'),
+             ('subclassed-binary-logits-N', 'vectorized'), ('multi-input-multi-output', 'vectorized'),
+             ('lstm', 'microbatch'), ('bidirectional-gru', 'microbatch')]
+
+
+@pytest.mark.parametrize('name,clipping', FALLBACKS)
+def test_fallback_paths_give_the_brute_force_clipped_gradient(name, clipping):
+    """The same two-sided check on the vectorized / microbatch paths, asked for explicitly."""
+    _check_one_example_update(name, clipping=clipping)
+
+
+def _check_one_example_update(name, clipping):
     build, loss, x, y, path = SHAPES[name]
     tf.keras.utils.set_random_seed(3)
     model = build()
-    private = _private(model, loss)
-    assert private.clipping == path and (loss is None or private.loss is loss)
+    private = _private(model, loss, clipping=clipping)
+    expected_path = path if clipping == 'auto' else clipping
+    assert private.clipping == expected_path and (loss is None or private.loss is loss)
     x1, y1 = _take(x, [2]), _take(y, [2])
     model(x1)  # subclassed / Input-less models build here; the snapshot needs the weights
     raw, expected = _brute_force_clipped(model, loss, x1, y1)
@@ -391,3 +408,23 @@ def test_dropout_model_one_example_update_is_clipped_to_c(clipping):
     assert np.linalg.norm(raw) > 10 * TINY_CLIP
     got = _one_example_gradient(private, X6[:1], CLASSES[:1])
     assert 0.5 * TINY_CLIP < np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)
+
+
+class _LoopedDense(tf.keras.Model):
+    """Calls its Dense inside `tf.map_fn`: the fast path cannot tap it."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = L.Dense(3)
+
+    def call(self, inputs):
+        return tf.map_fn(lambda row: self.dense(row[None])[0], inputs)
+
+
+def test_fast_path_refusal_at_fit_is_one_error_not_a_staging_traceback():
+    model = _LoopedDense()
+    model(np.zeros((2, 6), np.float32))
+    private = _private(model, None, clipping='fast')
+    with pytest.raises(FastClippingError, match='nested graph') as caught:
+        private.model.fit(private.dataset(X6, CLASSES), epochs=1, verbose=0)
+    assert 'StagingError' not in str(caught.value) and '\n' not in str(caught.value)

@@ -52,6 +52,7 @@ import tensorflow as tf
 
 from tfpriv.dp import grad_sample
 from tfpriv.dp.losses import ExampleLoss
+from tfpriv.errors import FastClippingError
 
 GradientsAndOutputs = Tuple[List[tf.Tensor], Any]
 ChunkSum = Callable[[Any, Any], List[tf.Tensor]]
@@ -62,6 +63,17 @@ GRADIENT_MEMORY_BYTES = 64 * 2 ** 20
 def _rows(structure, start: tf.Tensor, size: int):
     """Rows [start, start + size) of every leaf (batch dimension first)."""
     return tf.nest.map_structure(lambda t: t[start:start + size], structure)
+
+
+def _unstaged(error: Exception) -> Exception:
+    """The `FastClippingError` inside Keras/autograph's wrapping of a traced step, else `error`."""
+    marker = 'FastClippingError: '
+    text = str(error)
+    if marker not in text:
+        return error
+    reason = text.split(marker, 1)[1].strip().splitlines()
+    reason = [line for line in reason if line.strip() and 'Exception encountered' not in line]
+    return FastClippingError(reason[0].strip() if reason else text)
 
 
 class DPSGDModel(tf.keras.Model):
@@ -111,7 +123,13 @@ class DPSGDModel(tf.keras.Model):
             raise ValueError('fit a DP-SGD model on private.dataset(x, y): its batches are sampled '
                              'the way ε is computed (got arrays or another dataset, whose batches '
                              'the accounting does not describe)')
-        return super().fit(x, None, *args, **kwargs)
+        try:
+            return super().fit(x, None, *args, **kwargs)
+        except Exception as error:  # pylint: disable=broad-except
+            unstaged = _unstaged(error)
+            if unstaged is error:
+                raise
+            raise unstaged from None
 
     def _clipped_gradient(self, x, targets) -> List[tf.Tensor]:
         """The gradient of a one-example batch's loss, scaled to L2 norm at most C."""

@@ -169,14 +169,44 @@ class _Folded(tf.keras.Model):
         return tf.reshape(self.dense(tf.reshape(inputs, [-1, 3])), [-1, 8])
 
 
+class _Looped(tf.keras.Model):
+    """Calls its Dense inside `tf.map_fn`: a nested graph the taps cannot reach."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = L.Dense(3)
+
+    def call(self, inputs):
+        return tf.map_fn(lambda row: self.dense(row[None])[0], inputs)
+
+
 @pytest.mark.parametrize('model,x,y,message', [
     (_Tied(), np.zeros((2, 4), np.int32), np.zeros((2, 7), np.float32), 'read outside'),
     (_Folded(), np.zeros((2, 4, 3), np.float32), np.zeros((2, 8), np.float32), 'axis 0'),
+    (_Looped(), np.ones((2, 4), np.float32), np.zeros((2, 3), np.float32), 'nested graph'),
 ])
 def test_unsound_models_are_refused_at_trace_time(model, x, y, message):
     model(x)
+    traced = tf.function(lambda x, y: clipped_sum(model, reference.squared_error, x, y, 1.0)[0],
+                         autograph=False)
     with pytest.raises(FastClippingError, match=message):
-        clipped_sum(model, reference.squared_error, x, y, 1.0)
+        traced(tf.constant(x), tf.constant(y))
+
+
+def test_sequential_without_input_builds_inside_the_step():
+    """Keras re-infers a Sequential's graph on a scratch graph at the first traced call: those
+    calls are not taps, and the step still equals brute force."""
+    model = tf.keras.Sequential([L.Dense(4, activation='tanh'), L.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    model(x[:1])
+    traced = tf.function(lambda x, y: clipped_sum(model, reference.squared_error, x, y, 0.5)[0],
+                         input_signature=(tf.TensorSpec([None, 6]), tf.TensorSpec([None, 3])))
+    got = traced(x, y)
+    want = reference.clipped_sum(
+        reference.per_example_gradients(model, reference.squared_error, x, y), 0.5)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 
 def test_dynamic_batch_mismatch_fails_in_the_graph():

@@ -8,7 +8,9 @@ the layer's variables (`tfpriv.dp.grad_sample.forms`). While `intercept` is
 active, every trainable registered layer in the model (found recursively through
 `clipping.all_layers`: nested, Sequential and subclassed models alike) has its
 `call` replaced by its sampler through an instance attribute (set with
-`object.__setattr__`, so Keras does not track it; removed in `finally`). Keras's
+`object.__setattr__`, so Keras does not track it; removed in `finally`). Calls on
+another graph than the step's (Keras's shape inference while a Sequential model
+without `Input` builds itself) run the layer's own `call` untapped. Keras's
 `Layer.__call__` looks `self.call` up at each call, in eager mode and when a
 `tf.function` traces, so the taps are part of the traced graph.
 
@@ -27,6 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 import tensorflow as tf
 
 from tfpriv.dp.grad_sample.forms import Form
+from tfpriv.errors import FastClippingError
 
 FormsFn = Callable[[tf.Tensor], List[Form]]
 Problem = Callable[[tf.keras.layers.Layer], Optional[str]]
@@ -48,6 +51,7 @@ class Recorder:
         self.tape = tape
         self.taps: List[Tap] = []
         self.layer = ''
+        self.graph = _current_graph()
 
     def read(self, variable: tf.Variable) -> tf.Tensor:
         """The variable's value, read without the tape watching the variable."""
@@ -94,8 +98,29 @@ def entry_for(layer: tf.keras.layers.Layer) -> Optional[Entry]:
     return None
 
 
+def _current_graph() -> Optional[tf.Graph]:
+    return None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+
+
+def _keras_scratch(graph: Optional[tf.Graph]) -> bool:
+    """Whether `graph` is one of Keras's shape-inference graphs (keras/src/engine/base_layer.py)."""
+    name = getattr(graph, 'name', '')
+    return name == 'keras_graph' or name.endswith('_scratch_graph')
+
+
 def _routed(sampler: Sampler, layer: tf.keras.layers.Layer, recorder: Recorder, *args,
             **kwargs) -> tf.Tensor:
+    graph = _current_graph()
+    if graph is not recorder.graph:
+        if not _keras_scratch(graph):
+            raise FastClippingError(
+                f'layer {layer.name!r} is called inside a nested graph (a loop or function body '
+                "of the model's own code), where the fast path cannot tap it; use "
+                "clipping='vectorized' or 'microbatch'")
+        # Keras inferring shapes (a Sequential without `Input` building itself): a plain call,
+        # off the tape; nothing of it reaches the training step.
+        with recorder.tape.stop_recording():
+            return type(layer).call(layer, *args, **kwargs)
     recorder.layer = layer.name
     return sampler(layer, recorder, *args, **kwargs)
 

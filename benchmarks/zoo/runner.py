@@ -1,0 +1,172 @@
+"""Runs the zoo: every (model, framework, mode) in a fresh subprocess, then the table.
+
+Keras workers run with this interpreter (the project's .venv), Opacus workers with
+.venv-bench/bin/python (`bash benchmarks/setup_bench.sh`; without it the Opacus columns
+say so). A watchdog polls each worker's RSS and ends it past `max_rss_mb`, and past
+`timeout_s`; either is reported as an error of that configuration, never a crash of
+the benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import psutil
+
+from zoo import spec, worker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_PYTHON = os.path.join(ROOT, '.venv-bench', 'bin', 'python')
+WORKERS = {'keras': 'keras_zoo.py', 'opacus': 'torch_zoo.py'}
+FRAMEWORKS = tuple(WORKERS)
+
+
+@dataclasses.dataclass
+class Settings:
+    """The run's knobs (also written to the JSON)."""
+
+    models: Sequence[str]
+    frameworks: Sequence[str] = FRAMEWORKS
+    steps: int = 5
+    warmup: int = 2
+    max_rss_mb: float = 8000.0
+    timeout_s: float = 300.0
+
+
+def _watch(process: subprocess.Popen, settings: Settings) -> Optional[str]:
+    """Waits for `process`; a reason when it had to be ended (memory or time), else None."""
+    start, parent = time.monotonic(), psutil.Process(process.pid)
+    while process.poll() is None:
+        try:
+            rss = sum(p.memory_info().rss for p in [parent] + parent.children(recursive=True))
+        except psutil.Error:
+            rss = 0
+        reason = (f'RSS {rss / 2**20:.0f} MB > limit {settings.max_rss_mb:.0f} MB'
+                  if rss > settings.max_rss_mb * 2**20 else
+                  f'no result within {settings.timeout_s:.0f} s'
+                  if time.monotonic() - start > settings.timeout_s else None)
+        if reason:
+            process.kill()
+            process.wait()
+            return reason
+        time.sleep(0.2)
+    return None
+
+
+def run_one(model: str, framework: str, mode: str, data: str, settings: Settings) -> dict:
+    """One configuration in a fresh process; its `worker.Result` as a dict."""
+    failed = dataclasses.asdict(worker.Result(model, framework, mode, status='error'))
+    python = sys.executable if framework == 'keras' else BENCH_PYTHON
+    if not os.path.exists(python):
+        return {**failed, 'status': 'skipped',
+                'message': 'no .venv-bench: run `bash benchmarks/setup_bench.sh`'}
+    command = [python, os.path.join(os.path.dirname(__file__), WORKERS[framework]), '--model',
+               model, '--mode', mode, '--data', data, '--steps', str(settings.steps),
+               '--warmup', str(settings.warmup)]
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
+           'PYTHONWARNINGS': 'ignore'}
+    with tempfile.TemporaryFile('w+') as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        killed = _watch(process, settings)
+        out.seek(0)
+        lines = out.read().splitlines()
+    results = [line[len(worker.RESULT_PREFIX):] for line in lines
+               if line.startswith(worker.RESULT_PREFIX)]
+    if killed or not results:
+        tail = killed or (lines[-1][:160] if lines else f'exit {process.returncode}, no output')
+        return {**failed, 'message': tail}
+    return json.loads(results[-1])
+
+
+def run_zoo(settings: Settings, log=print) -> List[dict]:
+    """Every configuration of `settings`, on one shared data file."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, 'zoo.npz')
+        spec.prepare_data(data, spec.BATCH_SIZE * (settings.steps + settings.warmup))
+        for model in settings.models:
+            for framework in settings.frameworks:
+                for mode in ('nodp', 'dp'):
+                    results.append(run_one(model, framework, mode, data, settings))
+                    r = results[-1]
+                    log(f"  {model:18} {framework:6} {mode:4} {r['status']:7} "
+                        f"{r['seconds_per_step'] or 0:8.3f} s/step {r['message']}")
+    return results
+
+
+TIGHT_GOAL = ('mlp', 'convnet', 'convnet_nodrop', 'groupnorm_cnn', 'subclassed_cnn')
+
+
+def _pair(results: List[dict], model: str, framework: str) -> Dict[str, dict]:
+    return {r['mode']: r for r in results if r['model'] == model and r['framework'] == framework}
+
+
+def _ratio(pair: Dict[str, dict], key: str) -> Optional[float]:
+    values = [pair.get(mode, {}).get(key) for mode in ('nodp', 'dp')]
+    return values[1] / values[0] if None not in values and values[0] > 0 else None
+
+
+def _fmt(value: Optional[float], spec_: str = '.2f') -> str:
+    return '—' if value is None else format(value, spec_)
+
+
+def _status(pair: Dict[str, dict], notes: List[str]) -> str:
+    """'yes', or the failing configuration's status with a footnote number."""
+    bad = [r for r in (pair.get('nodp'), pair.get('dp')) if r and r['status'] != 'ok']
+    if not bad:
+        return 'yes'
+    notes.append(f"{bad[0]['framework']} {bad[0]['mode']}: {bad[0]['status']}: {bad[0]['message']}")
+    return f"{bad[0]['status']} [{len(notes)}]" + (' (non-DP)' if bad[0]['mode'] == 'nodp' else '')
+
+
+def _goals(model: str, ours: Dict[str, dict], theirs: Dict[str, dict]) -> str:
+    """Which of issue #15's goals the tfpriv row misses (time, vs Opacus, memory)."""
+    time_ratio, memory_ratio = _ratio(ours, 'seconds_per_step'), _ratio(ours, 'peak_rss_mb')
+    if time_ratio is None:
+        return 'not run'
+    bound = 1.3 if model in TIGHT_GOAL else 2.0
+    opacus = _ratio(theirs, 'seconds_per_step')
+    missed = [f'time > {bound}x'] if time_ratio > bound else []
+    missed += ['> Opacus'] if opacus is not None and time_ratio > opacus else []
+    missed += ['mem > 2x'] if memory_ratio is not None and memory_ratio > 2 else []
+    return 'met' if not missed else ', '.join(missed)
+
+
+def _metric(pair: Dict[str, dict]) -> str:
+    return ' / '.join(_fmt(pair.get(mode, {}).get('metric'), '.3f') for mode in ('nodp', 'dp'))
+
+
+def markdown_table(results: List[dict], settings: Settings) -> str:
+    """The zoo table: tfpriv and Opacus side by side, failures as numbered notes."""
+    head = ('| model | data | tfpriv DP | path | s/epoch non-DP | s/epoch DP | DP/non-DP | '
+            'peak RSS DP/non-DP | acc (MSE) non-DP / DP | Opacus DP | Opacus DP/non-DP | '
+            'Opacus peak RSS DP/non-DP | Opacus acc (MSE) | goals |')
+    lines, notes = [head, '|' + '---|' * head.count(' | ') + '---|'], []
+    for name in settings.models:
+        model = spec.MODELS[name]
+        ours, theirs = _pair(results, name, 'keras'), _pair(results, name, 'opacus')
+        cells = [name, model.data, _status(ours, notes), ours.get('dp', {}).get('path') or '—',
+                 _fmt(ours.get('nodp', {}).get('seconds_per_epoch'), '.1f'),
+                 _fmt(ours.get('dp', {}).get('seconds_per_epoch'), '.1f'),
+                 _fmt(_ratio(ours, 'seconds_per_step')), _fmt(_ratio(ours, 'peak_rss_mb')),
+                 _metric(ours), _status(theirs, notes) if theirs else 'not run',
+                 _fmt(_ratio(theirs, 'seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
+                 _metric(theirs), _goals(name, ours, theirs)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines + [''] + [f'[{i}] {note}' for i, note in enumerate(notes, 1)])
+
+
+def write_json(path: str, results: List[dict], settings: Settings) -> None:
+    constants = {k: getattr(spec, k) for k in (
+        'BATCH_SIZE', 'L2_NORM_CLIP', 'NOISE_MULTIPLIER', 'LEARNING_RATE', 'NUM_TEST',
+        'TF_INTRA_OP_THREADS', 'TF_INTER_OP_THREADS', 'TORCH_THREADS', 'TORCH_INTEROP_THREADS')}
+    with open(path, 'w') as f:
+        json.dump({'settings': dataclasses.asdict(settings), 'constants': constants,
+                   'results': results}, f, indent=1)

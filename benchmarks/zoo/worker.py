@@ -1,0 +1,107 @@
+"""What the Keras and the Opacus worker share: arguments, the timed loop, the result line.
+
+Each (model, framework, mode) runs in a fresh process, so its peak RSS
+(`resource.getrusage(RUSAGE_SELF).ru_maxrss`) is that configuration's alone. A
+worker prints one line `RESULT {json}` (see `Result`) that the runner parses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from zoo import spec
+
+RESULT_PREFIX = 'RESULT '
+
+
+@dataclasses.dataclass
+class Result:
+    """One configuration's measurements (status 'ok', 'refused' or 'error')."""
+
+    model: str
+    framework: str
+    mode: str                       # 'nodp' | 'dp'
+    status: str = 'ok'
+    message: str = ''
+    path: str = ''                  # clipping path / grad_sample_mode
+    seconds_per_step: Optional[float] = None
+    seconds_per_epoch: Optional[float] = None
+    base_rss_mb: Optional[float] = None   # RSS after building, before the first step
+    peak_rss_mb: Optional[float] = None   # ru_maxrss at the end
+    metric: Optional[float] = None  # test accuracy, or MSE for regression
+    steps: int = 0
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--model', required=True, choices=sorted(spec.MODELS))
+    parser.add_argument('--mode', required=True, choices=('nodp', 'dp'))
+    parser.add_argument('--data', required=True, help='.npz written by spec.prepare_data')
+    parser.add_argument('--steps', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def rss_mb() -> float:
+    """Current resident set size (MB), from /proc/self/statm."""
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (MB; ru_maxrss is in kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed_training(step: Callable[[np.ndarray, np.ndarray], None],
+                   batches: List[Tuple[np.ndarray, np.ndarray]], warmup: int) -> float:
+    """Runs every batch through `step`; seconds per step over all but the first `warmup`."""
+    for x, y in batches[:warmup]:
+        step(x, y)
+    start = time.perf_counter()
+    for x, y in batches[warmup:]:
+        step(x, y)
+    return (time.perf_counter() - start) / max(1, len(batches) - warmup)
+
+
+def emit(result: Result) -> None:
+    print(RESULT_PREFIX + json.dumps(dataclasses.asdict(result)), flush=True)
+
+
+def run(args: argparse.Namespace, framework: str,
+        build: Callable[[spec.ZooModel, str, int], Tuple[Callable, Callable, str]]) -> None:
+    """Builds, trains `warmup + steps` batches, scores on the test split and emits the Result.
+
+    `build(model, mode, num_examples)` returns (train step(x, y), predict(x) -> numpy,
+    path); an exception from it is a refusal, one later an error.
+    """
+    model = spec.MODELS[args.model]
+    result = Result(args.model, framework, args.mode, steps=args.steps)
+    arrays = dict(np.load(args.data))
+    x, y = spec.split(arrays, model, 'train')
+    try:
+        step, predict, result.path = build(model, args.mode, spec.epoch_size(model, arrays))
+    except Exception as error:  # pylint: disable=broad-except
+        result.status, result.message = 'refused', spec.one_line(error)
+        emit(result)
+        return
+    result.base_rss_mb = rss_mb()
+    try:
+        result.seconds_per_step = timed_training(step, spec.batches(x, y, args.warmup + args.steps),
+                                                 args.warmup)
+        x_test, y_test = spec.split(arrays, model, 'test')
+        result.metric = spec.score(model, predict(x_test), y_test)
+    except Exception as error:  # pylint: disable=broad-except
+        result.status, result.message = 'error', spec.one_line(error)
+    if result.seconds_per_step is not None:
+        per_epoch = -(-spec.epoch_size(model, arrays) // spec.BATCH_SIZE)
+        result.seconds_per_epoch = result.seconds_per_step * per_epoch
+    result.peak_rss_mb = peak_rss_mb()
+    emit(result)

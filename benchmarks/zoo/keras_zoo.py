@@ -1,7 +1,7 @@
 """Keras side of the zoo: each model written the way keras.io examples write it.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/zoo/keras_zoo.py --model convnet --mode dp \
-        --data zoo.npz [--steps 10 --warmup 3]
+    echo '["--model", "convnet", "--mode", "dp", "--data", "zoo.npz"]' |
+        PYTHONPATH=. .venv/bin/python benchmarks/zoo/keras_zoo.py     # a `worker.serve` server
 
 The DP configuration is what a user of tfpriv writes: build the model, `make_private`
 it (Adam, lr 1e-3, C=1, σ=1.1, batch 256), compile `private.model` with the model's own
@@ -123,12 +123,12 @@ def make_private_kwargs(loss, num_examples: int) -> dict:
 
 
 def build(model: spec.ZooModel, mode: str, num_examples: int):
-    """(train step, predict, clipping path) for `model` without DP or through make_private."""
-    from tfpriv.dp.keras import make_private  # pylint: disable=import-outside-toplevel
+    """Train step, predict and clipping path of `model`, without DP or through make_private."""
     keras_model = build_model(model.name)
     loss, labels = loss_and_labels(model)
     path, optimizer = 'non-DP', tf.keras.optimizers.Adam(spec.LEARNING_RATE)
     if mode == 'dp':
+        from tfpriv.dp.keras import make_private  # pylint: disable=import-outside-toplevel
         private = make_private(keras_model, **make_private_kwargs(loss, num_examples))
         keras_model, optimizer, path = private.model, private.optimizer, private.clipping
     keras_model.compile(optimizer=optimizer, loss=loss)
@@ -137,15 +137,20 @@ def build(model: spec.ZooModel, mode: str, num_examples: int):
         out = keras_model.predict(x, batch_size=500, verbose=0)
         return out['digit'] if isinstance(out, dict) else out
 
-    return lambda x, y: keras_model.train_on_batch(x, labels(y)), predict, path
+    return worker.Built(lambda x, y: keras_model.train_on_batch(x, labels(y)), predict, path,
+                        lambda: sum(int(tf.size(v)) for v in keras_model.trainable_variables))
 
 
-def main() -> None:
-    args = worker.parse_args()
+def setup() -> None:
+    """In each forked child, before any TensorFlow op: threads and seeds."""
     tf.config.threading.set_intra_op_parallelism_threads(spec.TF_INTRA_OP_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(spec.TF_INTER_OP_THREADS)
     tf.keras.utils.set_random_seed(0)
-    worker.run(args, 'keras', build)
+
+
+def main() -> None:
+    import tfpriv.dp.keras  # pylint: disable=import-outside-toplevel,unused-import
+    worker.serve('keras', build, setup)
 
 
 if __name__ == '__main__':

@@ -118,8 +118,11 @@ def score(model: ZooModel, predictions: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(predictions, axis=-1) == y))
 
 
-def one_line(error: BaseException, limit: int = 160) -> str:
+def one_line(error: BaseException, limit: int = 240) -> str:
     """`Type: first line of the message`, cut to `limit` characters (for the table)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = f'{type(error).__name__}: {lines[0] if lines else ""}'
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or ['']
+    # TensorFlow's graph errors open with "in user code:" and end with the actual message.
+    line = lines[-1] if lines[0] == 'in user code:' else lines[0]
+    prefix = f'{type(error).__name__}: '
+    text = line if line.startswith(prefix) else prefix + line
     return text if len(text) <= limit else text[:limit - 3] + '...'

@@ -1,6 +1,7 @@
 """PyTorch side of the zoo: the same architectures as `keras_zoo`, DP-SGD by Opacus 1.6.
 
-    .venv-bench/bin/python benchmarks/zoo/torch_zoo.py --model convnet --mode dp --data zoo.npz
+    echo '["--model", "convnet", "--mode", "dp", "--data", "zoo.npz"]' |
+        .venv-bench/bin/python benchmarks/zoo/torch_zoo.py     # a `worker.serve` server
 
 DP: `PrivacyEngine().make_private(module, optimizer, data_loader, noise_multiplier=1.1,
 max_grad_norm=1.0, poisson_sampling=False)`, Opacus's default `grad_sample_mode='hooks'`
@@ -167,15 +168,20 @@ def build(model: spec.ZooModel, mode: str, num_examples: int):
         out = out[0] if isinstance(out, tuple) else out
         return torch.sigmoid(out).numpy() if model.task == 'binary' else out.numpy()
 
-    return step, predict, path
+    return worker.Built(step, predict, path,
+                        lambda: sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-def main() -> None:
-    args = worker.parse_args()
+def setup() -> None:
+    """In each forked child, before any torch op: threads and seeds."""
     torch.set_num_threads(spec.TORCH_THREADS)
     torch.set_num_interop_threads(spec.TORCH_INTEROP_THREADS)
     torch.manual_seed(0)
-    worker.run(args, 'opacus', build)
+
+
+def main() -> None:
+    import opacus  # pylint: disable=import-outside-toplevel,unused-import
+    worker.serve('opacus', build, setup)
 
 
 if __name__ == '__main__':

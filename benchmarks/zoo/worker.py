@@ -1,8 +1,13 @@
-"""What the Keras and the Opacus worker share: arguments, the timed loop, the result line.
+"""What the Keras and the Opacus worker share: arguments, the timed loop, the fork server.
 
 Each (model, framework, mode) runs in a fresh process, so its peak RSS
-(`resource.getrusage(RUSAGE_SELF).ru_maxrss`) is that configuration's alone. A
-worker prints one line `RESULT {json}` (see `Result`) that the runner parses.
+(`resource.getrusage(RUSAGE_SELF).ru_maxrss`) is that configuration's alone. Importing
+TensorFlow + tfpriv, or torch + Opacus, takes 10-60 s on a loaded 2-core machine, so
+each framework has one server process (`serve`) that imports once and *forks* a fresh
+child per configuration; no framework op runs in the server, so the child starts with
+no thread pools or graphs. A child's peak RSS includes the imported libraries, as a
+freshly started process's would. Protocol on stdout, per configuration: the child
+prints `PID <pid>` and `RESULT {json}` (see `Result`); the server then `EXIT <status>`.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
+import sys
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -37,9 +44,21 @@ class Result:
     peak_rss_mb: Optional[float] = None   # ru_maxrss at the end
     metric: Optional[float] = None  # test accuracy, or MSE for regression
     steps: int = 0
+    num_params: Optional[int] = None  # trainable parameters (the twins should agree)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+@dataclasses.dataclass
+class Built:
+    """What a framework's `build` hands the timed loop."""
+
+    step: Callable[[np.ndarray, np.ndarray], None]   # one training step on (x, y)
+    predict: Callable[[np.ndarray], np.ndarray]      # class scores / probability / value
+    path: str                                        # clipping path, or 'non-DP'
+    num_params: Callable[[], int]                    # after training (subclassed models build late)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """One configuration's arguments (a line the runner sends to `serve`)."""
     parser = argparse.ArgumentParser()
     parser.add_argument('--model', required=True, choices=sorted(spec.MODELS))
     parser.add_argument('--mode', required=True, choices=('nodp', 'dp'))
@@ -76,28 +95,28 @@ def emit(result: Result) -> None:
 
 
 def run(args: argparse.Namespace, framework: str,
-        build: Callable[[spec.ZooModel, str, int], Tuple[Callable, Callable, str]]) -> None:
+        build: Callable[[spec.ZooModel, str, int], Built]) -> None:
     """Builds, trains `warmup + steps` batches, scores on the test split and emits the Result.
 
-    `build(model, mode, num_examples)` returns (train step(x, y), predict(x) -> numpy,
-    path); an exception from it is a refusal, one later an error.
+    An exception from `build(model, mode, num_examples)` is a refusal, one later an error.
     """
     model = spec.MODELS[args.model]
     result = Result(args.model, framework, args.mode, steps=args.steps)
     arrays = dict(np.load(args.data))
     x, y = spec.split(arrays, model, 'train')
     try:
-        step, predict, result.path = build(model, args.mode, spec.epoch_size(model, arrays))
+        built = build(model, args.mode, spec.epoch_size(model, arrays))
     except Exception as error:  # pylint: disable=broad-except
         result.status, result.message = 'refused', spec.one_line(error)
         emit(result)
         return
-    result.base_rss_mb = rss_mb()
+    result.base_rss_mb, result.path = rss_mb(), built.path
     try:
-        result.seconds_per_step = timed_training(step, spec.batches(x, y, args.warmup + args.steps),
-                                                 args.warmup)
+        result.seconds_per_step = timed_training(
+            built.step, spec.batches(x, y, args.warmup + args.steps), args.warmup)
         x_test, y_test = spec.split(arrays, model, 'test')
-        result.metric = spec.score(model, predict(x_test), y_test)
+        result.metric = spec.score(model, built.predict(x_test), y_test)
+        result.num_params = int(built.num_params())
     except Exception as error:  # pylint: disable=broad-except
         result.status, result.message = 'error', spec.one_line(error)
     if result.seconds_per_step is not None:
@@ -105,3 +124,22 @@ def run(args: argparse.Namespace, framework: str,
         result.seconds_per_epoch = result.seconds_per_step * per_epoch
     result.peak_rss_mb = peak_rss_mb()
     emit(result)
+
+
+def serve(framework: str, build: Callable[[spec.ZooModel, str, int], Built],
+          setup: Callable[[], None]) -> None:
+    """Fork server: for each JSON argument list on stdin, one child runs `setup` then `run`."""
+    for line in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                print(f'PID {os.getpid()}', flush=True)
+                setup()
+                run(parse_args(json.loads(line)), framework, build)
+                status = 0
+            finally:
+                sys.stdout.flush()
+                os._exit(status)  # pylint: disable=protected-access
+        _, status = os.waitpid(pid, 0)
+        print(f'EXIT {status}', flush=True)

@@ -91,7 +91,8 @@ def zoo(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     results = runner.run_zoo(settings)
     print(f'\nbatch {spec.BATCH_SIZE}, {settings.warmup} warm-up + {settings.steps} timed steps '
-          f'per configuration (s/epoch extrapolated to 60,000 examples, credit: its train split), '
+          f'per configuration (median step x steps per epoch of 60,000 examples, credit: its '
+          f'train split), '
           f'C={spec.L2_NORM_CLIP}, sigma={spec.NOISE_MULTIPLIER}, Adam lr {spec.LEARNING_RATE}; '
           f'TF threads {spec.TF_INTRA_OP_THREADS} intra / {spec.TF_INTER_OP_THREADS} inter, torch '
           f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '

@@ -81,13 +81,19 @@ def peak_rss_mb() -> float:
 
 def timed_training(step: Callable[[np.ndarray, np.ndarray], None],
                    batches: List[Tuple[np.ndarray, np.ndarray]], warmup: int) -> float:
-    """Runs every batch through `step`; seconds per step over all but the first `warmup`."""
+    """Runs every batch through `step`; the median seconds of the steps after `warmup`.
+
+    The median, not the mean: on a shared machine one step in a few can be stalled
+    by other jobs, and the median is what a step costs when it is not.
+    """
     for x, y in batches[:warmup]:
         step(x, y)
-    start = time.perf_counter()
+    seconds = []
     for x, y in batches[warmup:]:
+        start = time.perf_counter()
         step(x, y)
-    return (time.perf_counter() - start) / max(1, len(batches) - warmup)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
 
 
 def emit(result: Result) -> None:

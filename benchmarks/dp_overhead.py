@@ -15,7 +15,8 @@ example at a time in a `tf.while_loop` (`tfpriv.dp.sgd`), for comparison.
 with tfpriv's `make_private` and its PyTorch twin with Opacus 1.6 (from .venv-bench,
 `bash benchmarks/setup_bench.sh`), non-DP and DP, each configuration in a fresh process:
 accepted?, clipping path, s/epoch, DP/non-DP time and peak-RSS ratios, test accuracy (MSE
-for regression) after the same `--warmup + --steps` batches of 256. Prints a Markdown
+for regression) after the same `--warmup + --steps` batches of 256 (fast models are then
+timed on more steps, up to `--min-seconds`). Prints a Markdown
 table; `--out` writes every measurement as JSON.
 """
 
@@ -87,12 +88,13 @@ def zoo(args: argparse.Namespace) -> None:
         sys.exit(f'dp_overhead.py: unknown --models/--frameworks {unknown}; models: '
                  f'{sorted(spec.MODELS)}, frameworks: {list(runner.FRAMEWORKS)}')
     settings = runner.Settings(models, frameworks, args.steps or 5, args.warmup,
-                               args.max_rss_mb, args.timeout)
+                               args.min_seconds, args.max_rss_mb, args.timeout)
     start = time.perf_counter()
     results = runner.run_zoo(settings)
-    print(f'\nbatch {spec.BATCH_SIZE}, {settings.warmup} warm-up + {settings.steps} timed steps '
-          f'per configuration (median step x steps per epoch of 60,000 examples, credit: its '
-          f'train split), '
+    print(f'\nbatch {spec.BATCH_SIZE}; per configuration {settings.warmup} warm-up + '
+          f'{settings.steps} steps (the budget the accuracy is measured after), timed steps '
+          f'extended to >= {settings.min_seconds:g} s; s/epoch = median step x steps per epoch '
+          f'(60,000 examples; credit: its train split), '
           f'C={spec.L2_NORM_CLIP}, sigma={spec.NOISE_MULTIPLIER}, Adam lr {spec.LEARNING_RATE}; '
           f'TF threads {spec.TF_INTRA_OP_THREADS} intra / {spec.TF_INTER_OP_THREADS} inter, torch '
           f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '
@@ -111,6 +113,8 @@ def main() -> None:
     parser.add_argument('--models', default='', help='comma-separated zoo models (implies --zoo)')
     parser.add_argument('--frameworks', default='keras,opacus')
     parser.add_argument('--warmup', type=int, default=2, help='zoo: untimed first steps')
+    parser.add_argument('--min-seconds', type=float, default=3.0,
+                        help='zoo: time more steps (after the budget) until they add up to this')
     parser.add_argument('--max-rss-mb', type=float, default=8000.0,
                         help='zoo: end a configuration whose RSS exceeds this')
     parser.add_argument('--timeout', type=float, default=300.0,

@@ -37,6 +37,7 @@ class Settings:
     frameworks: Sequence[str] = FRAMEWORKS
     steps: int = 5
     warmup: int = 2
+    min_seconds: float = 3.0
     max_rss_mb: float = 8000.0
     timeout_s: float = 300.0
 
@@ -112,7 +113,8 @@ def run_one(server: Optional[Server], model: str, mode: str, data: str) -> dict:
         return {**failed, 'status': 'skipped',
                 'message': 'no .venv-bench: run `bash benchmarks/setup_bench.sh`'}
     argv = ['--model', model, '--mode', mode, '--data', data, '--steps',
-            str(server.settings.steps), '--warmup', str(server.settings.warmup)]
+            str(server.settings.steps), '--warmup', str(server.settings.warmup),
+            '--min-seconds', str(server.settings.min_seconds)]
     try:
         lines, killed = server.run(argv)
     except (BrokenPipeError, OSError) as error:

@@ -19,7 +19,8 @@ Data:
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+import itertools
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -97,10 +98,11 @@ def split(arrays, model: ZooModel, part: str) -> Tuple[np.ndarray, np.ndarray]:
     return x, arrays[f'mnist_{part}_y']
 
 
-def batches(x: np.ndarray, y: np.ndarray, count: int):
-    """`count` consecutive fixed-size batches, cycling over the training set."""
-    starts = [(i * BATCH_SIZE) % max(1, len(x) - BATCH_SIZE + 1) for i in range(count)]
-    return [(x[s:s + BATCH_SIZE], y[s:s + BATCH_SIZE]) for s in starts]
+def cycle(x: np.ndarray, y: np.ndarray) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Consecutive fixed-size batches, cycling over the training set forever."""
+    for i in itertools.count():
+        start = (i * BATCH_SIZE) % max(1, len(x) - BATCH_SIZE + 1)
+        yield x[start:start + BATCH_SIZE], y[start:start + BATCH_SIZE]
 
 
 def epoch_size(model: ZooModel, arrays) -> int:

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import resource
 import sys
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from zoo import spec
 
 RESULT_PREFIX = 'RESULT '
+MAX_TIMED_STEPS = 100
 
 
 @dataclasses.dataclass
@@ -43,7 +45,7 @@ class Result:
     base_rss_mb: Optional[float] = None   # RSS after building, before the first step
     peak_rss_mb: Optional[float] = None   # ru_maxrss at the end
     metric: Optional[float] = None  # test accuracy, or MSE for regression
-    steps: int = 0
+    steps: int = 0                  # timed steps (>= --steps; see `measure`)
     num_params: Optional[int] = None  # trainable parameters (the twins should agree)
 
 
@@ -65,6 +67,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--data', required=True, help='.npz written by spec.prepare_data')
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--min-seconds', type=float, default=3.0)
     return parser.parse_args(argv)
 
 
@@ -79,25 +82,41 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed_training(step: Callable[[np.ndarray, np.ndarray], None],
-                   batches: List[Tuple[np.ndarray, np.ndarray]], warmup: int) -> float:
-    """Runs every batch through `step`; the median seconds of the steps after `warmup`.
-
-    The median, not the mean: on a shared machine one step in a few can be stalled
-    by other jobs, and the median is what a step costs when it is not.
-    """
-    for x, y in batches[:warmup]:
-        step(x, y)
+def timed_steps(step: Callable[[np.ndarray, np.ndarray], None],
+                batches: Iterator[Tuple[np.ndarray, np.ndarray]], count: int) -> List[float]:
+    """Seconds of each of the next `count` training steps."""
     seconds = []
-    for x, y in batches[warmup:]:
+    for x, y in itertools.islice(batches, count):
         start = time.perf_counter()
         step(x, y)
         seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds))
+    return seconds
 
 
 def emit(result: Result) -> None:
     print(RESULT_PREFIX + json.dumps(dataclasses.asdict(result)), flush=True)
+
+
+def measure(args: argparse.Namespace, built: Built, model: spec.ZooModel,
+            arrays) -> Tuple[List[float], float]:
+    """(step seconds, test metric): trains the budget (`warmup + steps` batches), scores it,
+    then times more steps.
+
+    The metric is taken after exactly the budget; the step times are those of the
+    budget's `steps` timed steps plus, for fast models, more steps until they add up to
+    `min_seconds` (at most `MAX_TIMED_STEPS`): a 10 ms step timed 5 times on a shared
+    machine is mostly noise. Their median is what a step costs when not stalled by
+    other jobs.
+    """
+    x, y = spec.split(arrays, model, 'train')
+    batches = spec.cycle(x, y)
+    timed_steps(built.step, batches, args.warmup)
+    seconds = timed_steps(built.step, batches, args.steps)
+    x_test, y_test = spec.split(arrays, model, 'test')
+    metric = spec.score(model, built.predict(x_test), y_test)
+    while sum(seconds) < args.min_seconds and len(seconds) < MAX_TIMED_STEPS:
+        seconds += timed_steps(built.step, batches, 1)
+    return seconds, metric
 
 
 def run(args: argparse.Namespace, framework: str,
@@ -109,7 +128,6 @@ def run(args: argparse.Namespace, framework: str,
     model = spec.MODELS[args.model]
     result = Result(args.model, framework, args.mode, steps=args.steps)
     arrays = dict(np.load(args.data))
-    x, y = spec.split(arrays, model, 'train')
     try:
         built = build(model, args.mode, spec.epoch_size(model, arrays))
     except Exception as error:  # pylint: disable=broad-except
@@ -118,10 +136,9 @@ def run(args: argparse.Namespace, framework: str,
         return
     result.base_rss_mb, result.path = rss_mb(), built.path
     try:
-        result.seconds_per_step = timed_training(
-            built.step, spec.batches(x, y, args.warmup + args.steps), args.warmup)
-        x_test, y_test = spec.split(arrays, model, 'test')
-        result.metric = spec.score(model, built.predict(x_test), y_test)
+        seconds, result.metric = measure(args, built, model, arrays)
+        result.seconds_per_step = float(np.median(seconds))
+        result.steps = len(seconds)
         result.num_params = int(built.num_params())
     except Exception as error:  # pylint: disable=broad-except
         result.status, result.message = 'error', spec.one_line(error)

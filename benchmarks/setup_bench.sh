@@ -7,10 +7,11 @@
 #   bash benchmarks/setup_bench.sh                  # core bench deps + extras
 #   BENCH_EXTRAS=0 bash benchmarks/setup_bench.sh   # core only
 #   TORCH_INDEX=<PyTorch CPU wheel index URL> bash benchmarks/setup_bench.sh
+#   BENCH_VENV=/tmp/v bash benchmarks/setup_bench.sh   # elsewhere (the zoo uses .venv-bench)
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
-VENV=.venv-bench
+VENV=${BENCH_VENV:-.venv-bench}   # the runner looks for .venv-bench
 TORCH=2.13.0
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || { echo "cannot create $VENV with $PY" >&2; exit 1; }
 pip_install() { "$VENV/bin/python" -m pip install --quiet "$@"; }

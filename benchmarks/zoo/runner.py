@@ -67,6 +67,7 @@ class Server:
 
     def __init__(self, framework: str, settings: Settings):
         self.framework, self.settings, self.process = framework, settings, None
+        self.stderr = tempfile.TemporaryFile('w+')   # the server's and its children's
 
     def _start(self) -> None:
         python = sys.executable if self.framework == 'keras' else BENCH_PYTHON
@@ -76,7 +77,7 @@ class Server:
                'PYTHONWARNINGS': 'ignore', 'OMP_WAIT_POLICY': 'PASSIVE'}
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), WORKERS[self.framework])
         self.process = subprocess.Popen([python, script], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=self.stderr,
                                         text=True, bufsize=1, env=env)
 
     def run(self, argv: List[str]) -> Tuple[List[str], Optional[str]]:
@@ -99,10 +100,18 @@ class Server:
             watcher.join()
         return lines, (killed or [None])[0]
 
+    def last_error(self) -> str:
+        """The last line the server or a child wrote to stderr (why a result is missing)."""
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        self.stderr.seek(0, os.SEEK_END)
+        return lines[-1][:240] if lines else 'no result and nothing on stderr'
+
     def close(self) -> None:
         if self.process is not None:
             self.process.stdin.close()
             self.process.wait()
+        self.stderr.close()
 
 
 def run_one(server: Optional[Server], model: str, mode: str, data: str) -> dict:
@@ -122,7 +131,7 @@ def run_one(server: Optional[Server], model: str, mode: str, data: str) -> dict:
     results = [line[len(worker.RESULT_PREFIX):] for line in lines
                if line.startswith(worker.RESULT_PREFIX)]
     if killed or not results:
-        return {**failed, 'message': killed or (lines[-1][:160] if lines else 'no result')}
+        return {**failed, 'message': killed or (lines[-1][:240] if lines else server.last_error())}
     return json.loads(results[-1])
 
 

@@ -74,3 +74,14 @@ def test_watchdog_ends_a_worker_over_its_memory_limit():
     reason = runner._watch(hog.pid, runner.Settings([], max_rss_mb=100, timeout_s=120))
     assert reason is not None and 'limit 100 MB' in reason
     assert hog.wait(timeout=60) == -9
+
+
+def test_a_server_that_cannot_start_is_an_error_row_with_its_reason(monkeypatch):
+    monkeypatch.setitem(runner.WORKERS, 'keras', 'no_such_worker.py')
+    server = runner.Server('keras', runner.Settings(['mlp'], ('keras',)))
+    try:
+        row = runner.run_one(server, 'mlp', 'dp', 'unused.npz')
+    finally:
+        server.close()
+    assert row['status'] == 'error' and 'no_such_worker.py' in row['message']
+    assert row['seconds_per_step'] is None

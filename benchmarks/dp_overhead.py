@@ -1,27 +1,32 @@
-"""Per-epoch time of DP-SGD vs non-DP training, MLP and CNN, in one run.
+"""Per-epoch time of DP-SGD vs non-DP training: MLP and CNN paths, and the model zoo vs Opacus.
 
     .venv/bin/python benchmarks/dp_overhead.py [--batch-size 256] [--steps 30]
+    .venv/bin/python benchmarks/dp_overhead.py --zoo [--models convnet,lstm_text] [--steps 5]
+        [--frameworks keras,opacus] [--out zoo.json]
 
-Times `--steps` training steps (after 3 warm-up steps that trace the graph) on
+Default: times `--steps` training steps (after 3 warm-up steps that trace the graph) on
 real MNIST batches for each clipping path, extrapolates to one epoch of 60,000
 examples and prints the ratio to the non-DP model in the same run. `auto` is
 what tfpriv picks (the fast registry path, with its Conv2D extension for the CNN);
 `vectorized` is per-example gradients with `tf.vectorized_map`; `microbatch` the same one
 example at a time in a `tf.while_loop` (`tfpriv.dp.sgd`), for comparison.
+
+`--zoo` (or `--models`): the user-style model zoo of `benchmarks/zoo/spec.py`, each model
+with tfpriv's `make_private` and its PyTorch twin with Opacus 1.6 (from .venv-bench,
+`bash benchmarks/setup_bench.sh`), non-DP and DP, each configuration in a fresh process:
+accepted?, clipping path, s/epoch, DP/non-DP time and peak-RSS ratios, test accuracy (MSE
+for regression) after the same `--warmup + --steps` batches of 256 (fast models are then
+timed on more steps, up to `--min-seconds`). Prints a Markdown
+table; `--out` writes every measurement as JSON.
 """
 
 import argparse
 import math
 import os
+import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-import tensorflow as tf  # pylint: disable=wrong-import-position
-
-from tfpriv.data import load_mnist  # pylint: disable=wrong-import-position
-from tfpriv.dp.keras import make_private  # pylint: disable=wrong-import-position
-from tfpriv.model import build_model  # pylint: disable=wrong-import-position
 
 CASES = {
     'mlp': ('no-dp', 'auto', 'vectorized', 'microbatch'),
@@ -30,6 +35,9 @@ CASES = {
 
 
 def seconds_per_step(model_name: str, path: str, data, batch_size: int, steps: int) -> float:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tfpriv.dp.keras import make_private  # pylint: disable=import-outside-toplevel
+    from tfpriv.model import build_model  # pylint: disable=import-outside-toplevel
     tf.keras.utils.set_random_seed(0)
     dp = path != 'no-dp'
     dropout = 0.0 if path == 'auto' else 0.2
@@ -52,11 +60,9 @@ def seconds_per_step(model_name: str, path: str, data, batch_size: int, steps: i
     return (time.perf_counter() - start) / steps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--batch-size', type=int, default=256)
-    parser.add_argument('--steps', type=int, default=30)
-    args = parser.parse_args()
+def clipping_paths(args: argparse.Namespace) -> None:
+    """The original MLP/CNN rows: every clipping path against non-DP."""
+    from tfpriv.data import load_mnist  # pylint: disable=import-outside-toplevel
     data = load_mnist()
     steps_per_epoch = math.ceil(60000 / args.batch_size)
     print(f'batch {args.batch_size}, {steps_per_epoch} steps per epoch, times extrapolated from '
@@ -69,6 +75,57 @@ def main() -> None:
             per_epoch = seconds_per_step(model_name, path, data, args.batch_size, steps) * steps_per_epoch
             base = base or per_epoch
             print(f'{model_name:5} {path:11} {per_epoch:9.2f} {per_epoch / base:8.1f}')
+
+
+def zoo(args: argparse.Namespace) -> None:
+    """The model zoo, tfpriv and Opacus side by side (see the module docstring)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from zoo import runner, spec  # pylint: disable=import-outside-toplevel
+    models = args.models.split(',') if args.models else list(spec.MODELS)
+    frameworks = args.frameworks.split(',')
+    unknown = sorted(set(models) - set(spec.MODELS)) + sorted(set(frameworks) - set(runner.FRAMEWORKS))
+    if unknown:
+        sys.exit(f'dp_overhead.py: unknown --models/--frameworks {unknown}; models: '
+                 f'{sorted(spec.MODELS)}, frameworks: {list(runner.FRAMEWORKS)}')
+    settings = runner.Settings(models, frameworks, args.steps or 5, args.warmup,
+                               args.min_seconds, args.max_rss_mb, args.timeout)
+    start = time.perf_counter()
+    results = runner.run_zoo(settings)
+    print(f'\nbatch {spec.BATCH_SIZE}; per configuration {settings.warmup} warm-up + '
+          f'{settings.steps} steps (the budget the accuracy is measured after), timed steps '
+          f'extended to >= {settings.min_seconds:g} s; s/epoch = median step x steps per epoch '
+          f'(60,000 examples; credit: its train split), '
+          f'C={spec.L2_NORM_CLIP}, sigma={spec.NOISE_MULTIPLIER}, Adam lr {spec.LEARNING_RATE}; '
+          f'TF threads {spec.TF_INTRA_OP_THREADS} intra / {spec.TF_INTER_OP_THREADS} inter, torch '
+          f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '
+          f'examples; total {time.perf_counter() - start:.0f} s\n')
+    print(runner.markdown_table(results, settings))
+    if args.out:
+        runner.write_json(args.out, results, settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument('--steps', type=int, default=None,
+                        help='timed steps per configuration (default 30; zoo: 5)')
+    parser.add_argument('--zoo', action='store_true', help='run the model zoo vs Opacus')
+    parser.add_argument('--models', default='', help='comma-separated zoo models (implies --zoo)')
+    parser.add_argument('--frameworks', default='keras,opacus')
+    parser.add_argument('--warmup', type=int, default=2, help='zoo: untimed first steps')
+    parser.add_argument('--min-seconds', type=float, default=3.0,
+                        help='zoo: time more steps (after the budget) until they add up to this')
+    parser.add_argument('--max-rss-mb', type=float, default=8000.0,
+                        help='zoo: end a configuration whose RSS exceeds this')
+    parser.add_argument('--timeout', type=float, default=300.0,
+                        help='zoo: end a configuration running longer than this (s)')
+    parser.add_argument('--out', default='', help='zoo: write the measurements as JSON here')
+    args = parser.parse_args()
+    if args.zoo or args.models:
+        zoo(args)
+    else:
+        args.steps = args.steps or 30
+        clipping_paths(args)
 
 
 if __name__ == '__main__':

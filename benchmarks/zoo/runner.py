@@ -1,0 +1,234 @@
+"""Runs the zoo: every (model, framework, mode) in a fresh process, then the table.
+
+The Keras fork server runs with this interpreter (the project's .venv), the Opacus one
+with .venv-bench/bin/python (`bash benchmarks/setup_bench.sh`; without it the Opacus
+columns say so); see `worker` for the fork server. A watchdog thread polls each child's
+RSS and ends it past `max_rss_mb`, and past `timeout_s`; either is reported as an error
+of that configuration, never a crash of the benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import psutil
+
+from zoo import spec, worker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_PYTHON = os.path.join(ROOT, '.venv-bench', 'bin', 'python')
+WORKERS = {'keras': 'keras_zoo.py', 'opacus': 'torch_zoo.py'}
+FRAMEWORKS = tuple(WORKERS)
+
+
+@dataclasses.dataclass
+class Settings:
+    """The run's knobs (also written to the JSON)."""
+
+    models: Sequence[str]
+    frameworks: Sequence[str] = FRAMEWORKS
+    steps: int = 5
+    warmup: int = 2
+    min_seconds: float = 3.0
+    max_rss_mb: float = 8000.0
+    timeout_s: float = 300.0
+
+
+def _watch(pid: int, settings: Settings) -> Optional[str]:
+    """Polls process `pid` until it ends; kills it past the RSS or time limit and says why."""
+    start = time.monotonic()
+    try:
+        process = psutil.Process(pid)
+        while process.status() != psutil.STATUS_ZOMBIE:
+            rss = process.memory_info().rss
+            reason = (f'RSS {rss / 2**20:.0f} MB > limit {settings.max_rss_mb:.0f} MB'
+                      if rss > settings.max_rss_mb * 2**20 else
+                      f'no result within {settings.timeout_s:.0f} s'
+                      if time.monotonic() - start > settings.timeout_s else None)
+            if reason:
+                process.kill()
+                return reason
+            time.sleep(0.2)
+    except psutil.NoSuchProcess:
+        pass
+    return None
+
+
+class Server:
+    """One framework's fork server (`worker.serve`), started on first use."""
+
+    def __init__(self, framework: str, settings: Settings):
+        self.framework, self.settings, self.process = framework, settings, None
+        self.stderr = tempfile.TemporaryFile('w+')   # the server's and its children's
+
+    def _start(self) -> None:
+        python = sys.executable if self.framework == 'keras' else BENCH_PYTHON
+        # PASSIVE: OpenMP threads sleep instead of spinning while they wait; on a shared,
+        # oversubscribed machine spinning made torch with 2 threads 10-20x slower than 1.
+        env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
+               'PYTHONWARNINGS': 'ignore', 'OMP_WAIT_POLICY': 'PASSIVE'}
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), WORKERS[self.framework])
+        self.process = subprocess.Popen([python, script], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.stderr,
+                                        text=True, bufsize=1, env=env)
+
+    def run(self, argv: List[str]) -> Tuple[List[str], Optional[str]]:
+        """(the child's output lines, why the watchdog ended it or None)."""
+        if self.process is None:
+            self._start()
+        self.process.stdin.write(json.dumps(argv) + '\n')
+        self.process.stdin.flush()
+        lines, killed, watcher = [], [], None
+        for line in self.process.stdout:
+            if line.startswith('PID '):
+                pid = int(line.split()[1])
+                watcher = threading.Thread(target=lambda: killed.append(_watch(pid, self.settings)))
+                watcher.start()
+            elif line.startswith('EXIT '):
+                break
+            else:
+                lines.append(line.rstrip('\n'))
+        if watcher:
+            watcher.join()
+        return lines, (killed or [None])[0]
+
+    def last_error(self) -> str:
+        """The last line the server or a child wrote to stderr (why a result is missing)."""
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        self.stderr.seek(0, os.SEEK_END)
+        return lines[-1][:240] if lines else 'no result and nothing on stderr'
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait()
+        self.stderr.close()
+
+
+def run_one(server: Optional[Server], model: str, mode: str, data: str) -> dict:
+    """One configuration in a fresh (forked) process; its `worker.Result` as a dict."""
+    framework = server.framework if server else 'opacus'
+    failed = dataclasses.asdict(worker.Result(model, framework, mode, status='error'))
+    if server is None:
+        return {**failed, 'status': 'skipped',
+                'message': 'no .venv-bench: run `bash benchmarks/setup_bench.sh`'}
+    argv = ['--model', model, '--mode', mode, '--data', data, '--steps',
+            str(server.settings.steps), '--warmup', str(server.settings.warmup),
+            '--min-seconds', str(server.settings.min_seconds)]
+    try:
+        lines, killed = server.run(argv)
+    except (BrokenPipeError, OSError) as error:
+        return {**failed, 'message': f'worker server died: {error}'}
+    results = [line[len(worker.RESULT_PREFIX):] for line in lines
+               if line.startswith(worker.RESULT_PREFIX)]
+    if killed or not results:
+        return {**failed, 'message': killed or (lines[-1][:240] if lines else server.last_error())}
+    return json.loads(results[-1])
+
+
+def run_zoo(settings: Settings, log=print) -> List[dict]:
+    """Every configuration of `settings`, on one shared data file."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, 'zoo.npz')
+        spec.prepare_data(data, spec.BATCH_SIZE * (settings.steps + settings.warmup))
+        servers = {f: None if f == 'opacus' and not os.path.exists(BENCH_PYTHON)
+                   else Server(f, settings) for f in settings.frameworks}
+        for model in settings.models:
+            for framework in settings.frameworks:
+                for mode in ('nodp', 'dp'):
+                    start = time.monotonic()
+                    results.append(run_one(servers[framework], model, mode, data))
+                    r = results[-1]
+                    r['process_s'] = time.monotonic() - start
+                    log(f"  {model:18} {framework:6} {mode:4} {r['status']:7} "
+                        f"{r['seconds_per_step'] or 0:8.3f} s/step ({r['process_s']:4.0f} s) "
+                        f"{r['message']}", flush=True)
+        for server in filter(None, servers.values()):
+            server.close()
+    return results
+
+
+TIGHT_GOAL = ('mlp', 'convnet', 'convnet_nodrop', 'groupnorm_cnn', 'subclassed_cnn')
+
+
+def _pair(results: List[dict], model: str, framework: str) -> Dict[str, dict]:
+    return {r['mode']: r for r in results if r['model'] == model and r['framework'] == framework}
+
+
+def _ratio(pair: Dict[str, dict], key: str) -> Optional[float]:
+    """DP value / non-DP value of `key`, when both configurations ran to the end."""
+    if any(pair.get(mode, {}).get('status') != 'ok' for mode in ('nodp', 'dp')):
+        return None
+    values = [pair[mode][key] for mode in ('nodp', 'dp')]
+    return values[1] / values[0] if None not in values and values[0] > 0 else None
+
+
+def _fmt(value: Optional[float], spec_: str = '.2f') -> str:
+    return '—' if value is None else format(value, spec_)
+
+
+def _status(pair: Dict[str, dict], notes: List[str]) -> str:
+    """'yes', or the failing configuration's status with a footnote number."""
+    bad = [r for r in (pair.get('nodp'), pair.get('dp')) if r and r['status'] != 'ok']
+    if not bad:
+        return 'yes'
+    notes.append(f"{bad[0]['framework']} {bad[0]['mode']}: {bad[0]['status']}: {bad[0]['message']}")
+    return f"{bad[0]['status']} [{len(notes)}]" + (' (non-DP)' if bad[0]['mode'] == 'nodp' else '')
+
+
+def _goals(model: str, ours: Dict[str, dict], theirs: Dict[str, dict]) -> str:
+    """Which of issue #15's goals the tfpriv row misses (time, vs Opacus, memory)."""
+    time_ratio, memory_ratio = _ratio(ours, 'seconds_per_step'), _ratio(ours, 'peak_rss_mb')
+    if time_ratio is None:
+        return 'not trained'
+    bound = 1.3 if model in TIGHT_GOAL else 2.0
+    opacus = _ratio(theirs, 'seconds_per_step')
+    missed = [f'time > {bound}x'] if time_ratio > bound else []
+    missed += ['> Opacus'] if opacus is not None and time_ratio > opacus else []
+    missed += ['mem > 2x'] if memory_ratio is not None and memory_ratio > 2 else []
+    return 'met' if not missed else ', '.join(missed)
+
+
+def _metric(pair: Dict[str, dict]) -> str:
+    return ' / '.join(_fmt(pair.get(mode, {}).get('metric'), '.3f') for mode in ('nodp', 'dp'))
+
+
+def markdown_table(results: List[dict], settings: Settings) -> str:
+    """The zoo table: tfpriv and Opacus side by side, failures as numbered notes."""
+    head = ('| model | data | params Keras / torch | tfpriv DP | path | s/epoch non-DP | s/epoch DP | DP/non-DP | '
+            'peak RSS DP/non-DP | acc (MSE) non-DP / DP | Opacus DP | Opacus DP/non-DP | '
+            'Opacus peak RSS DP/non-DP | Opacus acc (MSE) | goals |')
+    lines, notes = [head, '|' + '---|' * head.count(' | ') + '---|'], []
+    for name in settings.models:
+        model = spec.MODELS[name]
+        ours, theirs = _pair(results, name, 'keras'), _pair(results, name, 'opacus')
+        params = ' / '.join(_fmt(pair.get('nodp', {}).get('num_params'), 'd')
+                            for pair in (ours, theirs))
+        cells = [name, model.data, params, _status(ours, notes), ours.get('dp', {}).get('path') or '—',
+                 _fmt(ours.get('nodp', {}).get('seconds_per_epoch'), '.1f'),
+                 _fmt(ours.get('dp', {}).get('seconds_per_epoch'), '.1f'),
+                 _fmt(_ratio(ours, 'seconds_per_step')), _fmt(_ratio(ours, 'peak_rss_mb')),
+                 _metric(ours), _status(theirs, notes) if theirs else 'not run',
+                 _fmt(_ratio(theirs, 'seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
+                 _metric(theirs), _goals(name, ours, theirs)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines + [''] + [f'[{i}] {note}' for i, note in enumerate(notes, 1)])
+
+
+def write_json(path: str, results: List[dict], settings: Settings) -> None:
+    constants = {k: getattr(spec, k) for k in (
+        'BATCH_SIZE', 'L2_NORM_CLIP', 'NOISE_MULTIPLIER', 'LEARNING_RATE', 'NUM_TEST',
+        'TF_INTRA_OP_THREADS', 'TF_INTER_OP_THREADS', 'TORCH_THREADS', 'TORCH_INTEROP_THREADS')}
+    with open(path, 'w') as f:
+        json.dump({'settings': dataclasses.asdict(settings), 'constants': constants,
+                   'results': results}, f, indent=1)

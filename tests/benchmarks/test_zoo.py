@@ -1,0 +1,87 @@
+"""The zoo benchmark's own logic: its token task, scores, failure reporting, watchdog.
+
+NumPy only (no TensorFlow, no torch): the workers themselves are exercised by running
+`benchmarks/dp_overhead.py --zoo`.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'benchmarks'))
+
+from zoo import runner, spec, worker  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def test_tokens_encode_each_row_as_seven_four_pixel_bits():
+    image = np.zeros((28, 28), np.float32)
+    image[3, 4:8] = 1.0            # group 1 of row 3 fully on -> bit 1
+    image[3, 24:28] = 0.5          # group 6 at mean 0.5 > 0.25 -> bit 6
+    image[5, 0:4] = [1, 0, 0, 0]   # group 0 at mean 0.25, not above the threshold
+    tokens = spec.tokens_from_images(image[None, ..., None])
+    expected = np.zeros(28, np.int32)
+    expected[3] = 2 + 64
+    np.testing.assert_array_equal(tokens[0], expected)
+    assert tokens.shape == (1, spec.SEQUENCE_LENGTH) and tokens.max() < spec.VOCAB
+
+
+def test_score_is_accuracy_or_mse_by_task():
+    y = np.array([0, 1, 1, 0])
+    assert spec.score(spec.MODELS['binary_credit'], np.array([0.2, 0.9, 0.4, 0.6]), y) == 0.5
+    scores = np.eye(3)[[0, 2, 1, 0]]
+    assert spec.score(spec.MODELS['mlp'], scores, np.array([0, 1, 1, 0])) == 0.75
+    mse = spec.score(spec.MODELS['regression_credit'], np.array([[1.0], [3.0]]), np.array([0.0, 1.0]))
+    assert mse == pytest.approx(2.5)
+
+
+def test_one_line_keeps_the_message_of_tensorflow_graph_errors():
+    error = TypeError('in user code:\n\n  File "x.py", line 3\n    foo()\n\nTypeError: bad dtype')
+    assert spec.one_line(error) == 'TypeError: bad dtype'
+    assert spec.one_line(ValueError('first\nsecond')) == 'ValueError: first'
+    assert len(spec.one_line(ValueError('x' * 500))) == 240
+
+
+def _pair(model, framework, seconds, rss, status='ok', message=''):
+    rows = []
+    for mode, s, r in (('nodp', seconds[0], rss[0]), ('dp', seconds[1], rss[1])):
+        result = worker.Result(model, framework, mode, status=status if mode == 'dp' else 'ok',
+                               message=message, seconds_per_step=s, peak_rss_mb=r, metric=0.9)
+        rows.append(vars(result))
+    return rows
+
+
+def test_table_ratios_notes_and_goals():
+    results = (_pair('mlp', 'keras', (1.0, 1.2), (100, 150))
+               + _pair('mlp', 'opacus', (1.0, 3.0), (100, 120))
+               + _pair('lstm_text', 'keras', (1.0, 5.0), (100, 250))
+               + _pair('lstm_text', 'opacus', (1.0, 4.0), (100, 110))
+               + _pair('bigru_text', 'keras', (1.0, None), (100, 900), 'refused', 'no RNNs'))
+    table = runner.markdown_table(results, runner.Settings(['mlp', 'lstm_text', 'bigru_text']))
+    mlp, lstm, gru = [line for line in table.splitlines() if line.startswith('| ') and
+                      line.split(' | ')[0][2:] in ('mlp', 'lstm_text', 'bigru_text')]
+    assert ' 1.20 | 1.50 |' in mlp and mlp.endswith('| met |')
+    assert lstm.endswith('| time > 2.0x, > Opacus, mem > 2x |')
+    assert 'refused [1]' in gru and gru.endswith('| not trained |') and ' 9.00 ' not in gru
+    assert '[1] keras dp: refused: no RNNs' in table
+
+
+def test_watchdog_ends_a_worker_over_its_memory_limit():
+    hog = subprocess.Popen([sys.executable, '-c',
+                            "import signal; x = b'x' * (300 << 20); signal.pause()"])
+    reason = runner._watch(hog.pid, runner.Settings([], max_rss_mb=100, timeout_s=120))
+    assert reason is not None and 'limit 100 MB' in reason
+    assert hog.wait(timeout=60) == -9
+
+
+def test_a_server_that_cannot_start_is_an_error_row_with_its_reason(monkeypatch):
+    monkeypatch.setitem(runner.WORKERS, 'keras', 'no_such_worker.py')
+    server = runner.Server('keras', runner.Settings(['mlp'], ('keras',)))
+    try:
+        row = runner.run_one(server, 'mlp', 'dp', 'unused.npz')
+    finally:
+        server.close()
+    assert row['status'] == 'error' and 'no_such_worker.py' in row['message']
+    assert row['seconds_per_step'] is None

@@ -229,10 +229,10 @@ def test_laplace_default_scale_is_one():
 
 
 def test_insecure_warning_names_the_seed(caplog, monkeypatch):
-    monkeypatch.setattr(rng, '_insecure_warned', False)
+    monkeypatch.setattr(rng, '_warned_causes', set())
     with caplog.at_level(logging.WARNING):
         RandomSource(seed=16)
-    assert 'RandomSource(seed=16) is INSECURE' in caplog.text
+    assert 'RandomSource(seed=16) is INSECURE for' in caplog.text
 
 
 def test_as_prg_keys_from_the_given_source():

@@ -316,7 +316,8 @@ def test_out_under_a_file_exits_2(tmp_path, capsys):
 
 
 def test_insecure_workers_lets_a_remote_address_through_validation():
-    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
     from tfpriv.experiments.federated import validate
-    args = build_parser().parse_args(_TINY + ['--workers', '10.0.0.2:8000', '--insecure-workers'])
+    args = resolve_defaults(build_parser().parse_args(
+        _TINY + ["--workers", "10.0.0.2:8000", "--insecure-workers"]))
     assert validate(args) == []  # validated only: the test never connects to it

@@ -259,11 +259,11 @@ def _value_problems(args: argparse.Namespace) -> List[str]:
 
 def _unused_flags(args: argparse.Namespace) -> List[str]:
     """DP-SGD flags given a value other than their default: --federated would ignore them."""
-    from tfpriv.experiments.cli import build_parser  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+    from tfpriv.experiments.cli import SEED_DEFAULTS, build_parser  # pylint: disable=g-import-not-at-top,import-outside-toplevel
     parser = build_parser()
     return [f'--{flag} is not used with --federated ({instead}); drop it'
-            for flag, instead in _UNUSED
-            if hasattr(args, flag) and getattr(args, flag) != parser.get_default(flag)]
+            for flag, instead in _UNUSED if hasattr(args, flag)
+            and getattr(args, flag) != SEED_DEFAULTS.get(flag, parser.get_default(flag))]
 
 
 def _checkpoint_problems(args: argparse.Namespace) -> List[str]:

@@ -187,7 +187,7 @@ def _dp_config(args, sigma: float, seed: int, **options) -> fedavg.FedConfig:
     return fedavg.FedConfig(model='mlp', clients=100, rounds=args.dp_rounds, client_fraction=0.1,
                             local_epochs=1, batch_size=10, client_learning_rate=args.client_learning_rate,
                             dp=True, noise_multiplier=sigma, l2_norm_clip=args.dp_clip, seed=seed,
-                            verbose=0, **options)
+                            **options)
 
 
 def dp_row(args, data, progress: Optional[Progress]) -> None:
@@ -249,7 +249,7 @@ def crx_row(args, progress: Optional[Progress]) -> None:
     data = load_credit()
     config = fedavg.FedConfig(model='mlp', clients=None, partition='per-example', rounds=args.crx_rounds,
                               client_fraction=0.1, local_epochs=1, batch_size=10,
-                              client_learning_rate=0.1, seed=0, verbose=0)
+                              client_learning_rate=0.1, seed=0)
     model = fedavg.keras_model(config, data)
     model.compile(optimizer=tf.keras.optimizers.SGD(0.1), metrics=['accuracy'],
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))

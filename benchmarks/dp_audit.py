@@ -1,6 +1,7 @@
 """Empirical privacy audit of no-DP vs DP-SGD training: MIA and a canary ε lower bound.
 
     PYTHONPATH=. .venv/bin/python benchmarks/dp_audit.py [--full] [--models mlp cnn] [--seeds 0 1 2]
+        [--quiet]
 
 For each seed and model, trains once without DP (Adam) and once with DP-SGD (`make_private`,
 σ calibrated to `--target-epsilon` by the RDP accountant) through
@@ -14,6 +15,8 @@ images/dp_audit.png (means, whiskers from min to max).
 
 Default: the 1,000-example set where the non-DP model overfits. `--full`: 49,000
 members, 10,000 non-members and 1,000 canaries (all 60,000 training images).
+Progress (runs, and each run's training epochs) goes to stderr unless `--quiet`;
+stdout holds the rows, the summary and the figure's path.
 """
 
 import argparse
@@ -31,6 +34,8 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 from tfpriv.data import load_dataset  # pylint: disable=wrong-import-position
 from tfpriv.dp import make_private  # pylint: disable=wrong-import-position
 from tfpriv.dp.audit import AuditReport, audit_training  # pylint: disable=wrong-import-position
+from tfpriv.experiments.progress import StderrProgress  # pylint: disable=wrong-import-position
+from tfpriv.progress import Progress, each, report  # pylint: disable=wrong-import-position
 from tfpriv.model import build_model  # pylint: disable=wrong-import-position
 
 DELTA = 1e-5  # < 1/n for every n here, and 2·m·δ ≤ 0.02 keeps the audit's δ term small
@@ -48,7 +53,16 @@ class Row:
     seconds: float
 
 
-def make_train_fn(model_name: str, dp: bool, seed: int, args, record: dict):
+def epoch_reporter(progress: Optional[Progress], label: str,
+                   epochs: int) -> tf.keras.callbacks.Callback:
+    """A Keras callback telling `progress` (label, epochs done, epochs); reports 0 now."""
+    report(progress, label, 0, epochs)
+    return tf.keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: report(progress, label, epoch + 1, epochs))
+
+
+def make_train_fn(model_name: str, dp: bool, seed: int, args, record: dict,
+                  progress: Optional[Progress] = None):
     """train_fn(x, y) for audit_training: a fresh model, no-DP Adam or DP-SGD on (x, y)."""
 
     def train_fn(x: np.ndarray, y: np.ndarray) -> tf.keras.Model:
@@ -57,6 +71,8 @@ def make_train_fn(model_name: str, dp: bool, seed: int, args, record: dict):
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         optimizer = tf.keras.optimizers.Adam(args.learning_rate)
         epochs = args.dp_epochs if dp else args.epochs
+        callbacks = [epoch_reporter(progress, f'{model_name} {"dp" if dp else "no-dp"} seed '
+                                              f'{seed} epochs', epochs)]
         if dp:
             private = make_private(model, num_examples=len(x), batch_size=args.batch_size,
                                    l2_norm_clip=args.l2_norm_clip, target_epsilon=args.target_epsilon,
@@ -65,23 +81,26 @@ def make_train_fn(model_name: str, dp: bool, seed: int, args, record: dict):
             record.update(sigma=private.noise_multiplier, rdp=private.epsilon(epochs),
                           pld=private.epsilon(epochs, 'pld'))
             private.model.compile(optimizer=private.optimizer, loss=private.loss)
-            private.model.fit(private.dataset(x, y, seed=seed), epochs=epochs, verbose=0)
+            private.model.fit(private.dataset(x, y, seed=seed), epochs=epochs, verbose=0,
+                              callbacks=callbacks)
             return private.model
         model.compile(optimizer=optimizer, loss=loss)
-        model.fit(x, y, batch_size=args.batch_size, epochs=epochs, verbose=0)
+        model.fit(x, y, batch_size=args.batch_size, epochs=epochs, verbose=0,
+                  callbacks=callbacks)
         return model
 
     return train_fn
 
 
-def run_case(model_name: str, dp: bool, seed: int, data, args) -> Row:
+def run_case(model_name: str, dp: bool, seed: int, data, args,
+             progress: Optional[Progress] = None) -> Row:
     record = {'sigma': 0.0, 'rdp': math.inf, 'pld': math.inf}
     start = time.perf_counter()
-    report = audit_training(make_train_fn(model_name, dp, seed, args, record), data,
+    audit = audit_training(make_train_fn(model_name, dp, seed, args, record, progress), data,
                             num_train=args.num_train, num_nonmembers=args.num_nonmembers,
                             num_canaries=args.num_canaries, seed=seed, delta=DELTA)
     return Row(model_name, 'dp' if dp else 'no-dp', seed, record['sigma'], record['rdp'],
-               record['pld'], report, time.perf_counter() - start)
+               record['pld'], audit, time.perf_counter() - start)
 
 
 HEADER = (f"{'model':5} {'setting':7} {'seed':>4} {'sigma':>6} {'test acc':>8} {'eps RDP':>8} {'eps PLD':>8} "
@@ -183,6 +202,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
                         help='one audited run per seed (split, canaries, initialisation)')
     parser.add_argument('--out', default=None, help='figure (images/dp_audit[_full].png)')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args(argv)
     small = {'num_train': 1000, 'num_nonmembers': 1000, 'num_canaries': 200, 'epochs': 200,
              'dp_epochs': 100, 'batch_size': 50, 'out': 'images/dp_audit.png'}
@@ -196,6 +216,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
+    progress.status('loading MNIST')
     data = load_dataset('mnist')
     size = 'full MNIST' if args.full else f'{args.num_train:,}-example set'
     print(f'{size}: {args.num_train} members, {args.num_nonmembers} non-members, '
@@ -205,11 +227,11 @@ def main() -> None:
           f'(RDP), delta={DELTA:g}, seeds {args.seeds}')
     print(HEADER, flush=True)
     rows = []
-    for seed in args.seeds:
-        for name in args.models:
-            for setting in args.settings:
-                rows.append(run_case(name, setting == 'dp', seed, data, args))
-                print(format_row(rows[-1]), flush=True)
+    cases = [(seed, name, setting) for seed in args.seeds for name in args.models
+             for setting in args.settings]
+    for seed, name, setting in each(progress, 'runs', cases):
+        rows.append(run_case(name, setting == 'dp', seed, data, args, progress))
+        print(format_row(rows[-1]), flush=True)
     print_summary(rows)
     plot(rows, args.out, f'MNIST, {size}: no-DP vs DP-SGD (target ε = {args.target_epsilon})')
     print(f'figure: {args.out}')

@@ -1,7 +1,7 @@
 """FedAvg on MNIST: rounds to target accuracy, TFF vs Keras round time, secure-aggregation cost.
 
     .venv/bin/python benchmarks/fedavg_rounds.py [--models mlp,cnn] [--partitions iid,pathological]
-                                                 [--max-rounds 20] [--out runs/bench_fedavg]
+                                                 [--max-rounds 20] [--out runs/bench_fedavg] [--quiet]
 
 1. Rounds to 97% (MLP, McMahan et al.'s 2NN target) and 99% (CNN) central test
    accuracy with K = 100 clients, C = 0.1, E = 5, B = 10, for IID and
@@ -20,6 +20,8 @@
    Poisson (add/remove) client sampling, printed and drawn.
 5. `--crx-row`: Credit Approval with one client per applicant vs the
    centralized model of the same shape on the same split.
+Progress (rounds, timing repeats, secure aggregators' clients) goes to stderr
+unless `--quiet`; stdout holds the figures only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Optional
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,8 +40,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # pylint: disable=wrong-import-position
 
 from tfpriv.data import load_mnist  # pylint: disable=wrong-import-position
+from tfpriv.experiments.progress import StderrProgress  # pylint: disable=wrong-import-position
 from tfpriv.federated import fedavg, partition, secure  # pylint: disable=wrong-import-position
 from tfpriv.federated.runtime import tff_context  # pylint: disable=wrong-import-position
+from tfpriv.progress import Progress, each, prefixed  # pylint: disable=wrong-import-position
 from tfpriv.rng import RandomSource  # pylint: disable=wrong-import-position
 
 TARGETS = {'mlp': 0.97, 'cnn': 0.99, 'cnn_large': 0.99}
@@ -56,7 +61,7 @@ def _config(args, model: str, scheme: str) -> fedavg.FedConfig:
                             out=os.path.join(args.out, f'{model}_{scheme}'))
 
 
-def rounds_to_target(args, data) -> None:
+def rounds_to_target(args, data, progress: Optional[Progress]) -> None:
     momentum = f' momentum {args.server_momentum}' if args.server_optimizer == 'sgdm' else ''
     decay = f' x {args.client_learning_rate_decay}^round' if args.client_learning_rate_decay != 1 else ''
     ema = f', model EMA {args.model_ema}' if args.model_ema else ''
@@ -69,7 +74,8 @@ def rounds_to_target(args, data) -> None:
         for scheme in args.partitions:
             config = _config(args, model, scheme)
             began = time.perf_counter()
-            history = histories[scheme] = fedavg.train(config, data).history
+            history = histories[scheme] = fedavg.train(
+                config, data, progress=prefixed(progress, f'{model} {scheme}: ')).history
             print(f'{model} {scheme:12s}: {_outcome(history, TARGETS[model])} '
                   f'(median round {statistics.median(history["seconds"]):.1f} s, '
                   f'this run {time.perf_counter() - began:.0f} s)'
@@ -136,7 +142,7 @@ def _keras_round(config, data, parts, clients, initial):
     return time.perf_counter() - began, results
 
 
-def round_times(args, data, model: str, repeats: int) -> None:
+def round_times(args, data, model: str, repeats: int, progress: Optional[Progress]) -> None:
     config = dataclasses.replace(_config(args, model, 'iid'), out=None, resume=False)
     rng = RandomSource(seed=1)
     parts = partition.partition('iid', data.y_train, 100, rng)
@@ -149,12 +155,14 @@ def round_times(args, data, model: str, repeats: int) -> None:
         state = rounds.initialize()
         initial = [np.asarray(w) for w in rounds.get_model_weights(state).trainable]
         tff_times = []
-        for _ in range(repeats + 1):  # the first call also compiles: not counted
+        # The first call also compiles: not counted.
+        for _ in each(progress, f'{model} TFF rounds', range(repeats + 1)):
             began = time.perf_counter()
             rounds.next(state, datasets)
             tff_times.append(time.perf_counter() - began)
     keras_times, results = zip(*[_keras_round(config, data, parts, clients, initial)
-                                 for _ in range(repeats + 1)])
+                                 for _ in each(progress, f'{model} Keras rounds',
+                                               range(repeats + 1))])
     tff_s, keras_s = statistics.median(tff_times[1:]), statistics.median(keras_times[1:])
     print(f'{model}: one round (10 clients x 5 epochs x 600 examples, B=10): TFF {tff_s:.2f} s, '
           f'Keras {keras_s:.2f} s, TFF/Keras = {tff_s / keras_s:.2f}x (median of {repeats})',
@@ -164,6 +172,7 @@ def round_times(args, data, model: str, repeats: int) -> None:
     reference, _ = secure.make_aggregator('plain').aggregate(deltas, sizes)
     for scheme in secure.available_schemes():
         aggregator = secure.make_aggregator(scheme, num_parties=len(deltas))
+        aggregator.progress = prefixed(progress, f'{model} {scheme} ')
         began = time.perf_counter()
         average, stats = aggregator.aggregate(deltas, sizes)
         seconds = time.perf_counter() - began
@@ -181,7 +190,7 @@ def _dp_config(args, sigma: float, seed: int, **options) -> fedavg.FedConfig:
                             **options)
 
 
-def dp_row(args, data) -> None:
+def dp_row(args, data, progress: Optional[Progress]) -> None:
     """Central vs distributed DP-FedAvg (every secure aggregator) at the same σ, over seeds."""
     from tfpriv.experiments.plotting import plot_histories
     print(f'== DP-FedAvg, MNIST MLP, K=100 IID, m=10, E=1, B=10, client lr {args.client_learning_rate}, '
@@ -193,7 +202,8 @@ def dp_row(args, data) -> None:
         for label, options in runs:
             accuracies, rounds, aggs = [], [], []
             for seed in args.dp_seeds:
-                result = fedavg.train(_dp_config(args, sigma, seed, **options), data)
+                result = fedavg.train(_dp_config(args, sigma, seed, **options), data,
+                                      progress=prefixed(progress, f'σ={sigma} {label} seed {seed}: '))
                 history = histories[label] = result.history
                 accuracies.append(result.test_accuracy)
                 rounds.append(statistics.median(history['seconds'][1:] or history['seconds']))
@@ -232,7 +242,7 @@ def epsilon_curves(args) -> None:
     print(f'figure: {path}')
 
 
-def crx_row(args) -> None:
+def crx_row(args, progress: Optional[Progress]) -> None:
     """Credit Approval: FedAvg with one client per applicant vs the centralized model."""
     import tensorflow as tf
     from tfpriv.data.credit import load_credit
@@ -245,7 +255,7 @@ def crx_row(args) -> None:
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(data.x_train, data.y_train, batch_size=32, epochs=args.crx_epochs, verbose=0)
     central = model.evaluate(data.x_test, data.y_test, verbose=0)[1]
-    result = fedavg.train(config, data)
+    result = fedavg.train(config, data, progress=prefixed(progress, 'crx: '))
     print(f'crx: centralized MLP (SGD lr 0.1, B=32, {args.crx_epochs} epochs) test accuracy {central:.4f}; '
           f'FedAvg one client per applicant (K={result.num_clients}, C=0.1, E=1, lr 0.1, '
           f'{args.crx_rounds} rounds) {result.test_accuracy:.4f} (best {max(result.history["val_accuracy"]):.4f}); '
@@ -282,12 +292,14 @@ def main() -> None:
     parser.add_argument('--crx-epochs', type=int, default=30)
     parser.add_argument('--figure-from', default=None,
                         help='only plot finished runs in one figure: label=run_dir,label=run_dir')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     if args.figure_from:
         figure_from(args.figure_from, args.images)
         return
     if args.epsilon_curves or args.crx_row or args.dp_row:
-        extra_rows(args)
+        extra_rows(args, progress)
         return
     args.models = args.models.split(',')
     args.partitions = args.partitions.split(',')
@@ -295,22 +307,22 @@ def main() -> None:
     if not args.skip_timing:
         print('== per-round time and secure-aggregation overhead')
         for model in args.models:
-            round_times(args, data, model, args.timing_repeats)
+            round_times(args, data, model, args.timing_repeats, progress)
     if not args.skip_targets:
-        rounds_to_target(args, data)
+        rounds_to_target(args, data, progress)
 
 
-def extra_rows(args) -> None:
+def extra_rows(args, progress: Optional[Progress]) -> None:
     """Only the rows asked for: ε curves, crx, DP-FedAvg."""
     if args.epsilon_curves:
         epsilon_curves(args)
     if args.crx_row:
-        crx_row(args)
+        crx_row(args, progress)
     if args.dp_row:
         args.dp_sigmas = [float(s) for s in args.dp_sigmas.split(',')]
         args.dp_schemes = args.dp_schemes.split(',')
         args.dp_seeds = [int(seed) for seed in args.dp_seeds.split(',')]
-        dp_row(args, load_mnist())
+        dp_row(args, load_mnist(), progress)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """PATE on MNIST: student accuracy and ε (δ = 1e-5) for LNMax and Confident-GNMax.
 
-    .venv/bin/python benchmarks/pate_mnist.py [--teacher-augment]
+    .venv/bin/python benchmarks/pate_mnist.py [--teacher-augment] [--quiet]
 
 250 CNN teachers (`tfpriv.model.cnn`, 240 training images each, 40 epochs,
 with --teacher-augment on randomly rotated/scaled/shifted images; votes cached
@@ -18,6 +18,8 @@ mode, for measurement only).
 Anchors: PATE 2017 (LNMax, 250 teachers, 100 queries) 98.0% at ε = 2.04;
 PATE 2018 (Confident-GNMax) 98.5% at ε = 1.97 (both data-dependent). Goal:
 ≥ 98.5% at ε ≤ 1.0.
+Progress (runs, teachers, students, stage-2 heads) goes to stderr unless
+`--quiet`; stdout holds the table and the figures' paths.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from tfpriv.dp.pate.pipeline import PateConfig, run_pate  # noqa: E402  pylint: 
 from tfpriv.dp.pate.student import POOL_SIZE  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.trainer import Augmentation  # noqa: E402  pylint: disable=wrong-import-position
 from tfpriv.dp.pate.transfer import TransferConfig  # noqa: E402  pylint: disable=wrong-import-position
+from tfpriv.experiments.progress import StderrProgress  # noqa: E402  pylint: disable=wrong-import-position
+from tfpriv.progress import each, prefixed  # noqa: E402  pylint: disable=wrong-import-position
 
 RUNS = (
     ('PATE 2017 setting', PateConfig(aggregator='lnmax', noise=0.05, queries=100, seeded_noise=True)),
@@ -54,7 +58,9 @@ def main() -> None:
     parser.add_argument('--two-stage-seeds', default=None,
                         help='comma-separated seeds: run only the two-stage configuration with these '
                              'seeds (no figures)')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     if args.seeds < 1:
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
     try:
@@ -71,8 +77,8 @@ def main() -> None:
               f"{'ε indep':>7s} {'ε dep':>6s} {'student':>7s} {'time s':>6s}")
     print(header, flush=True)
     results = []
-    for name, config in runs:
-        result = run_pate(config)
+    for name, config in each(progress, 'runs', runs):
+        result = run_pate(config, progress=prefixed(progress, f'{name}: '))
         m, counts = result.metrics(), result.counts
         results.append(m)
         print(f"{name:31s} {m['aggregator']:16s} {m['queries']:5d} {m['answered']:5d} "

@@ -17,19 +17,24 @@ time per client) and one round: encryption per client, the server's sum, the
 threshold decryption (T smudged partial decryptions and their combination).
 
 Run: .venv/bin/python benchmarks/rlwe_bench.py [--clients 10] [--weights 1000000]
-     [--multiparty]
+     [--multiparty] [--quiet]
+Progress (each library's clients) goes to stderr unless `--quiet`; stdout holds the
+figures only.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Optional
 
 import numpy as np
 
 from tfpriv.crypto.rlwe import bfv, keys, modswitch, multiparty, serialize
 from tfpriv.crypto.rlwe.encoding import Encoder
 from tfpriv.crypto.rlwe.params import preset
+from tfpriv.experiments.progress import StderrProgress
+from tfpriv.progress import Progress, each
 
 PRECISION = 15
 
@@ -40,7 +45,7 @@ def timed(fn, *args):
     return out, time.perf_counter() - start
 
 
-def run_tfpriv(updates):
+def run_tfpriv(updates, progress: Optional[Progress] = None):
     params = preset('n2048')
     (secret, public), keygen_s = timed(keys.keygen, params)
     encoder, clients = Encoder(params, PRECISION), len(updates)
@@ -51,7 +56,7 @@ def run_tfpriv(updates):
         return serialize.dumps(modswitch.compress(ct, *widths))
 
     messages, encrypt_s = [], 0.0
-    for update in updates:
+    for update in each(progress, 'tfpriv clients', updates):
         blob, seconds = timed(client, update)
         messages.append(blob)
         encrypt_s += seconds
@@ -75,12 +80,12 @@ def run_tfpriv(updates):
                        f'compressed ciphertexts')
 
 
-def run_multiparty(updates):
+def run_multiparty(updates, progress: Optional[Progress] = None):
     params, clients = preset('n4096'), len(updates)
     needed, encoder = clients // 2 + 1, Encoder(params, PRECISION)
     (holders, key, view, cost), setup_s = timed(multiparty.setup_keys, params, clients, needed)
     encrypt_s = 0.0
-    for update in updates:
+    for update in each(progress, 'multiparty clients', updates):
         blob, seconds = timed(lambda u: serialize.dumps(key.encrypt(encoder.encode(u))), update)
         view.ciphertexts.append(blob)
         encrypt_s += seconds
@@ -115,7 +120,7 @@ def report_multiparty(row, clients, size, exact):
           f'{row["partial_bytes"]:,} B per partial decryption; max error {error:.2e}')
 
 
-def run_tenseal(updates):
+def run_tenseal(updates, progress: Optional[Progress] = None):
     import tenseal as ts
     n, scale = 4096, 2**PRECISION
 
@@ -132,7 +137,7 @@ def run_tenseal(updates):
                 for i in range(0, size, n)]
 
     messages, encrypt_s = [], 0.0
-    for update in updates:
+    for update in each(progress, 'TenSEAL clients', updates):
         blobs, seconds = timed(client, update)
         messages.append(blobs)
         encrypt_s += seconds
@@ -158,14 +163,16 @@ def main():
     parser.add_argument('--weights', type=int, default=1_000_000)
     parser.add_argument('--multiparty', action='store_true',
                         help='also run the dealer-free threshold protocol (multiparty)')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     rng = np.random.default_rng(0)
     updates = [np.clip(rng.normal(0, 0.3, args.weights), -1, 1).astype(np.float32)
                for _ in range(args.clients)]
     exact = np.sum([u.astype(np.float64) for u in updates], axis=0)
-    rows = {'tfpriv': run_tfpriv(updates)}
+    rows = {'tfpriv': run_tfpriv(updates, progress)}
     try:
-        rows['TenSEAL'] = run_tenseal(updates)
+        rows['TenSEAL'] = run_tenseal(updates, progress)
     except ImportError:
         print('TenSEAL not installed (pip install tenseal==0.3.18): skipping the comparison')
     print(f'{args.clients} clients x {args.weights:,} float32 weights, 128-bit security')
@@ -185,7 +192,7 @@ def main():
         print(f'total time tfpriv / TenSEAL = {totals["tfpriv"] / totals["TenSEAL"]:.2f}x '
               f'(goal <= 1.0x); bytes per weight {rows["tfpriv"]["bytes"]:.2f} (goal <= 11)')
     if args.multiparty:
-        report_multiparty(run_multiparty(updates), args.clients, args.weights, exact)
+        report_multiparty(run_multiparty(updates, progress), args.clients, args.weights, exact)
 
 
 if __name__ == '__main__':

@@ -1,7 +1,10 @@
 """Secure aggregation backends side by side: one table row per backend, round size and setting.
 
     PYTHONPATH=. .venv/bin/python benchmarks/secagg_bench.py [--clients 10 100]
-        [--weights 1000000] [--repeats 2] [--backends secagg]
+        [--weights 1000000] [--repeats 2] [--backends secagg] [--quiet]
+
+Progress (each row, and each protocol stage's clients) goes to stderr unless
+`--quiet`; stdout holds the figures and the table only.
 
 For every round size (clients x 1M weights, float32 updates of a 999 x 1000
 kernel and a 1000 bias) it measures, in one run and with the OS CSPRNG:
@@ -26,12 +29,14 @@ import argparse
 import dataclasses
 import math
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from absl import logging
 
 from tfpriv.crypto.masking import Dropouts, MaskingAggregator, Quantizer, primitives
+from tfpriv.experiments.progress import StderrProgress
+from tfpriv.progress import Progress, each, prefixed
 from tfpriv.rng import Prg, RandomSource
 
 
@@ -79,14 +84,17 @@ def masking_settings(n: int) -> Sequence[tuple]:
     return settings
 
 
-def masking_round(updates, weights, setting: tuple, drop: int, repeats: int):
+def masking_round(updates, weights, setting: tuple, drop: int, repeats: int,
+                  progress: Optional[Progress]):
     """Median over clients of each client's best wall and CPU time; best server time; stats."""
     n, (k, t, rounding) = len(updates), setting
     # Any k - t dropouts are tolerated: half of them after sharing, half after the input.
     dropouts = Dropouts(after_share=range(1, 1 + drop // 2),
                         after_masked_input=range(1 + drop // 2, 1 + drop))
     aggregator = MaskingAggregator(n, neighbours=k, threshold=t, bits=32, precision=20,
-                                   bound=512.0, rounding=rounding, dropouts=dropouts)
+                                   bound=512.0, rounding=rounding, dropouts=dropouts,
+                                   progress=prefixed(progress, f'k={k} t={t} {rounding[:3]}. '
+                                                               f'drop {drop}: '))
     wall = cpu = None
     server_seconds, stats = math.inf, None
     for _ in range(repeats):
@@ -99,19 +107,21 @@ def masking_round(updates, weights, setting: tuple, drop: int, repeats: int):
     return float(np.median(wall)), float(np.median(cpu)), server_seconds, stats
 
 
-def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray,
-                 repeats: int) -> List[Row]:
+def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray, repeats: int,
+                 progress: Optional[Progress]) -> List[Row]:
     n = len(updates)
     rows = []
-    for setting in masking_settings(n):
+    cases = [(setting, drop) for setting in masking_settings(n)
+             for drop in (0, setting[0] - setting[1])]
+    for setting, drop in each(progress, f'secagg rows, {n} clients', cases):
         k, t, rounding = setting
-        for drop in (0, k - t):
-            wall, cpu, server, stats = masking_round(updates, weights, setting, drop, repeats)
-            per_weight = stats.extra['bytes_per_weight_per_client']
-            rows.append(Row('secagg', n, f'k={k} t={t} {rounding[:3]}.', 1e3 * wall, 1e3 * cpu,
-                            1e3 * server, per_weight, per_weight / 4.0,
-                            f'{k - t} of each {k} neighbours', drop, 'sum of U3; U1..U4; graph'))
-            print(rows[-1], flush=True)
+        wall, cpu, server, stats = masking_round(updates, weights, setting, drop, repeats,
+                                                 progress)
+        per_weight = stats.extra['bytes_per_weight_per_client']
+        rows.append(Row('secagg', n, f'k={k} t={t} {rounding[:3]}.', 1e3 * wall, 1e3 * cpu,
+                        1e3 * server, per_weight, per_weight / 4.0,
+                        f'{k - t} of each {k} neighbours', drop, 'sum of U3; U1..U4; graph'))
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -133,7 +143,8 @@ def masking_floor(update: np.ndarray) -> None:
               f'{text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
 
 
-BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int], List[Row]]] = {
+BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int, Optional[Progress]],
+                              List[Row]]] = {
     'secagg': masking_rows,
 }
 
@@ -159,7 +170,9 @@ def main():
     parser.add_argument('--weights', type=int, default=1_000_000, choices=[1_000_000])
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--backends', nargs='+', default=sorted(BACKENDS), choices=sorted(BACKENDS))
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     logging.set_verbosity(logging.ERROR)
     rng = np.random.default_rng(0)
     rows, plain_ms = [], {}
@@ -177,7 +190,7 @@ def main():
         if 'secagg' in args.backends and n == args.clients[0]:
             masking_floor(flat[0].astype(np.float64))
         for backend in args.backends:
-            rows += BACKENDS[backend](updates, weights, args.repeats)
+            rows += BACKENDS[backend](updates, weights, args.repeats, progress)
         del updates, flat
     print_table(rows, plain_ms)
 

@@ -1,6 +1,6 @@
 """Shamir secret sharing and Shamir secure aggregation on 1M-weight models.
 
-    .venv/bin/python benchmarks/shamir_bench.py [--repeats 3]
+    .venv/bin/python benchmarks/shamir_bench.py [--repeats 3] [--quiet]
 
 Measures, in one run and with the secure default randomness (the AES-256-CTR
 keystream `tfpriv.rng.Prg` keyed from the OS CSPRNG):
@@ -12,12 +12,15 @@ Each time is the best of `--repeats` runs and is printed with its ratio to a
 plain NumPy sum of the 10 clients' float32 updates measured in the same run
 (the aggregation that the protocol replaces; best of at least 30 runs); the
 sum of two 1M arrays is printed too. Also prints the bytes each client sends per weight.
+Progress (the slow steps' repeats, the aggregator's clients) goes to stderr unless
+`--quiet`; stdout holds the figures only.
 """
 
 import argparse
 import dataclasses
 import os
 import time
+from typing import Optional
 
 import numpy as np
 from absl import logging
@@ -25,15 +28,17 @@ from absl import logging
 from tfpriv.crypto import shamir
 from tfpriv.crypto.secagg import PlainAggregator
 from tfpriv.crypto.shamir.secagg import ShamirAggregator
+from tfpriv.experiments.progress import StderrProgress
+from tfpriv.progress import Progress, each, prefixed
 from tfpriv.rng import Prg
 
 NUM_WEIGHTS = 1_000_000
 NUM_SHARES, THRESHOLD, NUM_CLIENTS = 10, 6, 10
 
 
-def best_of(repeats, fn):
+def best_of(repeats, fn, progress: Optional[Progress] = None, label: str = 'repeats'):
     times = []
-    for _ in range(repeats):
+    for _ in each(progress, label, range(repeats)):
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
@@ -49,7 +54,9 @@ def model_like(rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     logging.set_verbosity(logging.ERROR)
     rng = np.random.default_rng(0)
     clients = [model_like(rng) for _ in range(NUM_CLIENTS)]
@@ -70,9 +77,11 @@ def main():
 
     model = clients[0]
     split_time, shares = best_of(args.repeats,
-                                 lambda: shamir.split(model, THRESHOLD, NUM_SHARES))
+                                 lambda: shamir.split(model, THRESHOLD, NUM_SHARES),
+                                 progress, 'split repeats')
     rec_time, restored = best_of(args.repeats,
-                                 lambda: shamir.reconstruct(shares[:THRESHOLD]))
+                                 lambda: shamir.reconstruct(shares[:THRESHOLD]),
+                                 progress, 'reconstruct repeats')
     error = max(float(np.max(np.abs(a - b))) for a, b in zip(restored, model))
     both = split_time + rec_time
     print(f'split:                     {split_time * 1e3:8.1f} ms')
@@ -99,13 +108,15 @@ def main():
         corrupted[i] = dataclasses.replace(
             shares[i], values=(shares[i].values + noise) % shares[i].modulus)
     robust_time, (robust, bad) = best_of(args.repeats,
-                                         lambda: shamir.reconstruct_with_report(corrupted))
+                                         lambda: shamir.reconstruct_with_report(corrupted),
+                                         progress, 'robust reconstruct repeats')
     robust_error = max(float(np.max(np.abs(a - b))) for a, b in zip(robust, model))
     print(f'robust reconstruct, 10 shares, 2 corrupted: {robust_time * 1e3:8.1f} ms   '
           f'= {robust_time / plain_sum:5.1f}x plain sum   bad parties x = {list(bad)}   '
           f'max error {robust_error:.1e}')
 
-    aggregator = ShamirAggregator(NUM_SHARES, THRESHOLD)
+    aggregator = ShamirAggregator(NUM_SHARES, THRESHOLD,
+                                  progress=prefixed(progress, 'ShamirAggregator '))
     agg_time, (average, stats) = best_of(args.repeats, lambda: aggregator.aggregate(clients))
     agg_error = max(float(np.max(np.abs(a - b))) for a, b in zip(average, reference))
     print(f'ShamirAggregator, {NUM_CLIENTS} clients:     {agg_time * 1e3:8.1f} ms   '

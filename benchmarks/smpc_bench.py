@@ -1,7 +1,7 @@
 """SMPC costs: encrypted MNIST inference (MLP, CNN) and secure aggregation, in one run.
 
     .venv/bin/python benchmarks/smpc_bench.py [--parties 3] [--images 10000]
-        [--epochs 2] [--model-dir DIR] [--skip-cnn]
+        [--epochs 2] [--model-dir DIR] [--skip-cnn] [--quiet]
 
 1. Trains the tfpriv MLP and CNN on the full MNIST training set (non-DP,
    `--epochs` epochs of Adam; with `--model-dir` the trained models are saved
@@ -12,11 +12,14 @@
    Keras time measured in the same run, bytes per image and rounds per batch.
 2. Aggregates 10 clients x 1,000,000 weights with `SmpcAggregator` and compares
    with a plain NumPy weighted sum of the same updates.
+Progress (training epochs, encrypted batches, aggregated clients) goes to stderr
+unless `--quiet`; stdout holds the figures only.
 """
 
 import argparse
 import os
 import time
+from typing import Optional
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
@@ -26,12 +29,14 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=wrong-import-position
 from tfpriv.crypto.smpc.secagg import SmpcAggregator  # pylint: disable=wrong-import-position
 from tfpriv.data import load_mnist  # pylint: disable=wrong-import-position
+from tfpriv.experiments.progress import StderrProgress  # pylint: disable=wrong-import-position
+from tfpriv.progress import Progress, prefixed, report  # pylint: disable=wrong-import-position
 from tfpriv.model import build_model  # pylint: disable=wrong-import-position
 
 BATCH_SIZES = {'mlp': 1000, 'cnn': 50}  # the fastest here; Keras runs batches of 1024
 
 
-def trained_model(name: str, data, epochs: int, model_dir: str):
+def trained_model(name: str, data, epochs: int, model_dir: str, progress: Optional[Progress]):
     path = os.path.join(model_dir, f'smpc_bench_{name}_{epochs}ep.keras') if model_dir else None
     if path and os.path.exists(path):
         print(f'{name}: loading {path}')
@@ -41,7 +46,12 @@ def trained_model(name: str, data, epochs: int, model_dir: str):
     model.compile(tf.keras.optimizers.Adam(1e-3),
                   tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     start = time.perf_counter()
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=128, verbose=0)
+    label = f'{name} plaintext training epochs'
+    report(progress, label, 0, epochs)
+    epoch_done = tf.keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: report(progress, label, epoch + 1, epochs))
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=128, verbose=0,
+              callbacks=[epoch_done])
     print(f'{name}: trained {epochs} epochs on {len(data.x_train)} images in '
           f'{time.perf_counter() - start:.0f} s')
     if path:
@@ -50,11 +60,11 @@ def trained_model(name: str, data, epochs: int, model_dir: str):
     return model
 
 
-def inference(name: str, data, args) -> None:
-    model = trained_model(name, data, args.epochs, args.model_dir)
+def inference(name: str, data, args, progress: Optional[Progress]) -> None:
+    model = trained_model(name, data, args.epochs, args.model_dir, progress)
     images, labels = data.x_test[:args.images], data.y_test[:args.images]
     r = evaluate_encrypted(model, images, labels, num_parties=args.parties,
-                           batch_size=BATCH_SIZES[name])
+                           batch_size=BATCH_SIZES[name], progress=prefixed(progress, f'{name} '))
     print(f'{name}: {r.num_images} test images, {r.num_parties} parties, {r.precision} '
           f'fractional bits, batches of {r.batch_size}')
     print(f'  accuracy encrypted {100 * r.accuracy:.2f}%  plaintext '
@@ -72,7 +82,7 @@ def inference(name: str, data, args) -> None:
               f'{traffic.bytes / r.num_images / 1e6:8.3f} MB/image')
 
 
-def aggregation(args) -> None:
+def aggregation(args, progress: Optional[Progress]) -> None:
     rng = np.random.default_rng(0)
     clients, size = 10, 1_000_000
     updates = [[rng.normal(size=size).astype(np.float32)] for _ in range(clients)]
@@ -81,7 +91,8 @@ def aggregation(args) -> None:
     start = time.perf_counter()
     plain = sum(w * u[0].astype(np.float64) for w, u in zip(normalized, updates))
     plain_seconds = time.perf_counter() - start
-    average, stats = SmpcAggregator(args.parties).aggregate(updates, weights)
+    aggregator = SmpcAggregator(args.parties, progress=prefixed(progress, 'secure aggregation '))
+    average, stats = aggregator.aggregate(updates, weights)
     error = float(np.max(np.abs(average[0] - plain)))
     print(f'secure aggregation: {clients} clients x {size:,} weights, {args.parties} parties')
     print(f'  smpc {stats.seconds:.3f} s  plain weighted sum {plain_seconds:.3f} s  ratio '
@@ -97,12 +108,15 @@ def main() -> None:
     parser.add_argument('--epochs', type=int, default=2)
     parser.add_argument('--model-dir', default='', help='save/reuse the trained models here')
     parser.add_argument('--skip-cnn', action='store_true')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
+    progress.status('loading MNIST')
     data = load_mnist()
-    aggregation(args)
-    inference('mlp', data, args)
+    aggregation(args, progress)
+    inference('mlp', data, args, progress)
     if not args.skip_cnn:
-        inference('cnn', data, args)
+        inference('cnn', data, args, progress)
 
 
 if __name__ == '__main__':

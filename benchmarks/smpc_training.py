@@ -1,7 +1,7 @@
 """Encrypted training under SMPC vs plaintext training of the same model, start and batches.
 
     .venv/bin/python benchmarks/smpc_training.py [--parties 3] [--num-train 10000]
-        [--num-test 2000] [--credit-epochs 10] [--mnist-epochs 3] [--skip-mnist]
+        [--num-test 2000] [--credit-epochs 10] [--mnist-epochs 3] [--skip-mnist] [--quiet]
 
 Rows: Credit Approval logistic regression and MLP (one data owner per
 applicant, raw attributes standardized on shares), MNIST MLP on the first
@@ -15,6 +15,8 @@ their ratio, the encrypted run end to end
 training example per epoch (offline dealer bytes apart) and rounds per epoch.
 Each row's figure goes to `--images`. Timings are wall clock on this machine
 as it is loaded; the parties run in one process (no network latency).
+Progress (rows, and each run's batches per epoch) goes to stderr unless `--quiet`;
+stdout holds the command, the rows' figure paths and the table.
 """
 
 import argparse
@@ -26,6 +28,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # pylint: disable=wrong-import-position
 from tfpriv.experiments.encrypted import EncryptedExperiment, compare
 from tfpriv.experiments.plotting import plot_histories
+from tfpriv.experiments.progress import StderrProgress
+from tfpriv.progress import each, prefixed
 
 COLUMNS = ('row', 'enc acc', 'plain acc', 'gap (pts)', 'enc s/epoch', 'plain s/epoch', 'ratio',
            'end to end s', 'online kB/example', 'offline kB/example', 'rounds/epoch')
@@ -57,11 +61,13 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--skip-mnist', action='store_true')
     parser.add_argument('--images', default='images')
+    parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     args = parser.parse_args()
+    progress = StderrProgress(verbose=0 if args.quiet else 1)
     print('command: python3 benchmarks/smpc_training.py ' + ' '.join(sys.argv[1:]))
     table = []
-    for label, experiment in experiments(args):
-        result = compare(experiment)
+    for label, experiment in each(progress, 'rows', experiments(args)):
+        result = compare(experiment, prefixed(progress, f'{label}: '))
         s = result.summary()
         table.append((label, f"{s['encrypted_test_accuracy']:.4f}",
                       f"{s['plaintext_test_accuracy']:.4f}", f"{s['accuracy_gap_points']:+.2f}",

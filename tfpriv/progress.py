@@ -11,7 +11,9 @@ e.g. the round's test accuracy). `train.py` renders the calls on stderr
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Protocol
+from typing import Iterator, Mapping, Optional, Protocol, Sequence, TypeVar
+
+Item = TypeVar('Item')
 
 
 class Progress(Protocol):
@@ -27,6 +29,14 @@ def report(progress: Optional[Progress], label: str, done: int, total: int,
     """Calls `progress` when there is one (the loops' one-liner)."""
     if progress is not None:
         progress(label, done, total, values)
+
+
+def each(progress: Optional[Progress], label: str, items: Sequence[Item]) -> Iterator[Item]:
+    """Yields `items`, reporting `label` 0/n before the first and i/n after the i-th."""
+    report(progress, label, 0, len(items))
+    for done, item in enumerate(items, 1):
+        yield item
+        report(progress, label, done, len(items))
 
 
 def prefixed(progress: Optional[Progress], prefix: str) -> Optional[Progress]:

@@ -56,6 +56,7 @@ from tfpriv.crypto.masking import primitives
 from tfpriv.crypto.masking.graph import Graph, harary_graph
 from tfpriv.crypto.masking.quantize import Quantizer
 from tfpriv.errors import DecodingError, DropoutError
+from tfpriv.progress import Progress, each
 from tfpriv.rng import Prg, RandomSource
 
 _KEYS = struct.Struct('<BI32s32s')  # stage, sender, c public key, s public key
@@ -153,6 +154,7 @@ class RoundState:
     messages: int = 0
     server_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
+    progress: Optional[Progress] = None  # told ('clients: <stage>', i, n) per client and stage
 
 
 @contextlib.contextmanager
@@ -181,19 +183,19 @@ def _survivors(members: Sequence[int], dropped: Sequence[int]) -> Tuple[int, ...
 
 
 def setup(config: Config, updates: Sequence[np.ndarray], weights: np.ndarray,
-          rng: RandomSource) -> RoundState:
+          rng: RandomSource, progress: Optional[Progress] = None) -> RoundState:
     """Stage 0: the graph and one record per client (its update and public weight)."""
     clients = [Client(u, np.asarray(x, dtype=np.float64), float(w))
                for u, (x, w) in enumerate(zip(updates, weights))]
     graph = harary_graph(config.num_parties, config.neighbours, rng)
     size = int(clients[0].update.size)
     return RoundState(config, graph, rng, clients, size,
-                      sent=np.zeros(config.num_parties, dtype=np.int64))
+                      sent=np.zeros(config.num_parties, dtype=np.int64), progress=progress)
 
 
 def advertise_keys(state: RoundState) -> RoundState:
     """Stage 1: two X25519 key pairs per client; the server forwards public keys to neighbours."""
-    for client in state.clients:
+    for client in each(state.progress, 'clients: keys', state.clients):
         with _clock(state, client):
             client.cipher_key = primitives.private_key(state.rng)
             client.mask_key = primitives.private_key(state.rng)
@@ -241,7 +243,7 @@ def _receive_share(state: RoundState, client: Client, message: bytes) -> None:
 def share_keys(state: RoundState) -> RoundState:
     """Stage 2: each client in U1 that is still online shares (b_u, s_u) among its neighbours."""
     active = _survivors(state.advertised, state.config.dropouts.after_advertise)
-    for u in active:
+    for u in each(state.progress, 'clients: shares', active):
         client = state.clients[u]
         with _clock(state, client):
             messages = _client_shares(state, client)
@@ -273,7 +275,7 @@ def masked_input(state: RoundState) -> RoundState:
     quantizer = state.config.quantizer
     active = _survivors(state.shared, state.config.dropouts.after_share)
     state.total = np.zeros(state.size, dtype=quantizer.dtype)
-    for u in active:
+    for u in each(state.progress, 'clients: masked inputs', active):
         client = state.clients[u]
         with _clock(state, client):
             message = quantizer.to_wire(_masked_vector(state, client), _INPUT.pack(3, u))
@@ -346,7 +348,7 @@ def _dropped_masks(state: RoundState, shares, owner: int) -> List[Tuple[bytes, i
 def unmask(state: RoundState) -> RoundState:
     """Stage 4: survivors send shares; the server removes every mask and decodes the average."""
     state.answered = _survivors(state.submitted, state.config.dropouts.after_masked_input)
-    for v in state.answered:
+    for v in each(state.progress, 'clients: replies', state.answered):
         with _clock(state, state.clients[v]):
             message = _reply(state, state.clients[v])
         state.view.replies[v] = _send(state, v, message)
@@ -370,9 +372,9 @@ STAGES = (advertise_keys, share_keys, masked_input, unmask)
 
 
 def run(config: Config, updates: Sequence[np.ndarray], weights: np.ndarray,
-        rng: RandomSource) -> RoundState:
-    """One round: `setup`, then every stage of `STAGES` in order."""
-    state = setup(config, updates, weights, rng)
+        rng: RandomSource, progress: Optional[Progress] = None) -> RoundState:
+    """One round: `setup`, then every stage of `STAGES` in order (`progress`: see `RoundState`)."""
+    state = setup(config, updates, weights, rng, progress)
     for stage in STAGES:
         state = stage(state)
     return state

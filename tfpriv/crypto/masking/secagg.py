@@ -22,6 +22,7 @@ from tfpriv.crypto.masking.graph import check_neighbours
 from tfpriv.crypto.masking.protocol import Dropouts, RoundState
 from tfpriv.crypto.masking.quantize import Quantizer
 from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
+from tfpriv.progress import Progress
 from tfpriv.rng import RandomSource
 
 
@@ -38,7 +39,8 @@ class MaskingAggregator(SecureAggregator):
     def __init__(self, num_parties: int, neighbours: Optional[int] = None,
                  threshold: Optional[int] = None, bits: int = 32, precision: int = 20,
                  bound: float = 512.0, rounding: str = 'stochastic',
-                 dropouts: Optional[Dropouts] = None, rng: Optional[RandomSource] = None):
+                 dropouts: Optional[Dropouts] = None, rng: Optional[RandomSource] = None,
+                 progress: Optional[Progress] = None):
         """
         Args:
           num_parties: n, the clients of every round.
@@ -53,6 +55,9 @@ class MaskingAggregator(SecureAggregator):
           rounding: 'stochastic' (unbiased) or 'deterministic' (nearest).
           dropouts: clients to drop after each stage (fault injection).
           rng: randomness of keys, seeds, shares and rounding; default OS CSPRNG.
+          progress: `tfpriv.progress` hook, told ('clients: keys', i, n), then
+            'clients: shares', 'clients: masked inputs' and 'clients: replies' over
+            the clients still online at each stage.
 
         Raises:
           FixedPointRangeError: n clients' encodings could wrap modulo 2^b.
@@ -72,6 +77,7 @@ class MaskingAggregator(SecureAggregator):
         self.config = protocol.Config(num_parties, threshold, neighbours, quantizer, dropouts)
         self.rng = rng if rng is not None else RandomSource()
         self.last_round: Optional[RoundState] = None
+        self.progress = progress
 
     def aggregate(self, client_updates, weights=None):
         """Weighted average of the n updates over the clients whose masked input arrived.
@@ -86,7 +92,7 @@ class MaskingAggregator(SecureAggregator):
             raise ValueError(f'expected num_parties={self.config.num_parties} client updates, '
                              f'got {len(client_updates)}')
         state = protocol.run(self.config, [spec.flatten(u) for u in client_updates], normalized,
-                             self.rng)
+                             self.rng, self.progress)
         self.last_round = state
         return spec.unflatten(state.average), self._stats(state, time.perf_counter() - start)
 

@@ -44,6 +44,7 @@ from tfpriv.crypto.rlwe.params import Params, preset
 from tfpriv.crypto.rlwe.threshold import DEFAULT_KAPPA
 from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, UpdateSpec, check_updates
 from tfpriv.errors import FixedPointRangeError
+from tfpriv.progress import Progress, each
 from tfpriv.rng import RandomSource
 
 
@@ -71,7 +72,7 @@ class RlweAggregator(SecureAggregator):
     def __init__(self, params: Union[str, Params] = 'n4096', precision: int = 16,
                  bound: float = 4.0, weight_bits: int = 10, threshold_fraction: float = 0.5,
                  compress_updates: Optional[bool] = None, kappa: int = DEFAULT_KAPPA,
-                 rng: Optional[RandomSource] = None):
+                 rng: Optional[RandomSource] = None, progress: Optional[Progress] = None):
         """
         Args:
           params: a preset name or `Params` (128-bit presets only unless built insecure).
@@ -83,6 +84,7 @@ class RlweAggregator(SecureAggregator):
           compress_updates: True/False to force; None compresses when smudging still fits.
           kappa: statistical security of the smudging, in bits.
           rng: randomness (OS CSPRNG by default).
+          progress: `tfpriv.progress` hook, told ('clients', i, k) as each client encrypts.
         """
         self.params = preset(params) if isinstance(params, str) else params
         if not isinstance(self.params, Params):
@@ -99,6 +101,7 @@ class RlweAggregator(SecureAggregator):
         self.threshold_fraction, self.compress_updates = threshold_fraction, compress_updates
         self.kappa, self.rng = kappa, rng if rng is not None else RandomSource()
         self.transcript: Optional[multiparty.ServerView] = None  # the last round's
+        self.progress = progress
 
     def _integer_weights(self, raw, normalized: np.ndarray) -> np.ndarray:
         """The given weights exactly (divided by their gcd) when they are integers, such as
@@ -183,8 +186,8 @@ class RlweAggregator(SecureAggregator):
         start, self.transcript = time.perf_counter(), None  # (frees the last round's)
         spec, normalized = check_updates(client_updates, weights)
         state = self._setup(spec, self._integer_weights(weights, normalized))
-        for i, update in enumerate(client_updates):
-            state.view.ciphertexts.append(self._client_message(state, i, update))
+        for i in each(self.progress, 'clients', range(len(client_updates))):
+            state.view.ciphertexts.append(self._client_message(state, i, client_updates[i]))
         aggregate = self._weighted_sum(state)
         plain = multiparty.decrypt(aggregate, state.holders[:state.threshold], state.threshold,
                                    state.view, self.kappa, self.rng)

@@ -56,6 +56,7 @@ from tfpriv.crypto.secagg import (AggregationStats, Faults, SecureAggregator, Up
                                   check_updates)
 from tfpriv.crypto.shamir import field, reed_solomon
 from tfpriv.errors import DecodingError, FixedPointRangeError
+from tfpriv.progress import Progress, each
 from tfpriv.rng import Prg, RandomSource, as_prg
 
 _MESSAGE_HEADER_BYTES = 32  # round id, sender, receiver, x-coordinate, length
@@ -90,7 +91,7 @@ class ShamirAggregator(SecureAggregator):
     def __init__(self, num_parties: int = 5, threshold: int = 3, precision: int = 20,
                  bound: float = 512.0, modulus: int = field.DEFAULT_PRIME,
                  robust: bool = True, rng: Union[RandomSource, Prg, None] = None,
-                 faults: Faults = Faults()):
+                 faults: Faults = Faults(), progress: Optional[Progress] = None):
         """
         Args:
           num_parties: n, share-holders (servers that add shares).
@@ -101,6 +102,8 @@ class ShamirAggregator(SecureAggregator):
           robust: decode with error correction when more than t holders answer.
           rng: randomness for the shares (`RandomSource` or `Prg`); default OS CSPRNG.
           faults: failures to simulate in every round (tests); default none.
+          progress: `tfpriv.progress` hook, told ('clients', i, k) as each sending
+            client's shares are added (silent clients are not counted).
         """
         modulus = field.check_modulus(modulus)
         self.num_parties = checks.integer('num_parties', num_parties, 1, modulus - 1)
@@ -111,7 +114,7 @@ class ShamirAggregator(SecureAggregator):
         self.modulus, self.robust, self.prg = modulus, robust, as_prg(rng)
         if not isinstance(faults, Faults):
             raise TypeError(f'faults must be a Faults, got {type(faults).__name__}')
-        self.faults = faults
+        self.faults, self.progress = faults, progress
         Faults.indices('dropped_holders', faults.dropped_holders, self.num_parties)
         Faults.indices('corrupt', list(faults.corrupt), self.num_parties)
         self.traffic: Dict[str, Tuple[int, int]] = {}
@@ -164,7 +167,7 @@ class ShamirAggregator(SecureAggregator):
     def _share(self, state: _Round, client_updates) -> None:
         """Steps 2-3: clients split, every holder adds what it received (faults applied)."""
         sums = np.zeros((self.num_parties, state.spec.size), dtype=np.int64)
-        for i in state.senders:
+        for i in each(self.progress, 'clients', state.senders):
             sums += self._client_shares(i, state.spec.flatten(client_updates[i]),
                                         state.normalized[i])
         np.remainder(sums, self.modulus, out=sums)

@@ -26,6 +26,7 @@ from tfpriv.crypto.smpc.party import Cluster
 from tfpriv.crypto.smpc.ring import Encoding
 from tfpriv.crypto.smpc.tensor import SharedTensor
 from tfpriv.errors import FixedPointRangeError
+from tfpriv.progress import Progress, each
 from tfpriv.rng import RandomSource
 
 
@@ -36,23 +37,26 @@ class SmpcAggregator(SecureAggregator):
       num_parties: computing parties (>= 2); all must stay online.
       precision: fixed-point precision of the shared updates.
       rng: randomness for the shares; default the OS CSPRNG.
+      progress: `tfpriv.progress` hook, told ('clients', i, k) as each client shares.
     """
 
     name = 'smpc'
 
     def __init__(self, num_parties: int = 3, precision: int = 32,
-                 rng: Optional[RandomSource] = None):
+                 rng: Optional[RandomSource] = None, progress: Optional[Progress] = None):
         self._encoding = Encoding(precision)
         Cluster(num_parties, self._encoding)  # validates num_parties now
         self.num_parties = num_parties
         self._rng = RandomSource() if rng is None else rng
+        self.progress = progress
 
     def aggregate(self, client_updates, weights=None):
         start = time.perf_counter()
         spec, normalized = check_updates(client_updates, weights)
         cluster = Cluster(self.num_parties, self._encoding, self._rng)
         total = None
-        for i, (weight, update) in enumerate(zip(normalized, client_updates)):
+        for i in each(self.progress, 'clients', range(len(client_updates))):
+            weight, update = normalized[i], client_updates[i]
             client = cluster.client(f'client{i}')
             try:
                 shared = SharedTensor.share(cluster, weight * spec.flatten(update), owner=client)

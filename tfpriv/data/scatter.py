@@ -25,6 +25,7 @@ added to ε; Tramèr & Boneh found the two within a few tenths of a point on MNI
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import os
@@ -72,7 +73,10 @@ def scatter(images: np.ndarray, J: int = 2, L: int = 8) -> np.ndarray:  # pylint
     if height % 2 ** J or width % 2 ** J:
         raise ValueError(f'J must satisfy 2^J | image height and width ({height} x {width}), got {J}')
     transform = Scattering2D(J=J, shape=(height, width), L=L)
-    chunks = [transform(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)]
+    # scipy.fft (kymatio's NumPy backend) releases the GIL: one thread per core.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        chunks = list(pool.map(transform, [images[i:i + CHUNK]
+                                           for i in range(0, len(images), CHUNK)]))
     return np.transpose(np.concatenate(chunks), (0, 2, 3, 1)).astype(np.float32)
 
 

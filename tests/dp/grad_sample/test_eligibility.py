@@ -60,8 +60,10 @@ class _Subclassed(tf.keras.Model):
     _functional(tf.keras.Sequential([L.Conv2D(4, 3), L.Dropout(0.2)])),
     _functional(L.Conv3D(2, 1, trainable=False), shape=(4, 4, 4, 1)),
     _functional(L.Reshape((8, 24)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.GRU(2)),
+    tf.keras.Sequential([tf.keras.Input((12,), dtype='int32'), L.Embedding(20, 4),
+                         L.Bidirectional(L.GRU(3)), L.Dense(2)]),
 ], ids=['functional_zoo', 'sequential_without_input', 'subclassed', 'nested', 'frozen_conv3d',
-        'recurrent'])
+        'recurrent', 'int_token_input'])
 def test_accepted(model):
     assert problems(model) == []
 
@@ -81,10 +83,11 @@ def test_accepted(model):
     (_functional(L.Dense(3, activity_regularizer='l2')), 'activity_regularizer'),
     (_functional(L.Conv2D(2, 1, data_format='channels_first')), 'channels_first'),
     (tf.keras.Sequential([L.Embedding(5, 2, sparse=True)]), 'sparse=True'),
+    (_functional(L.Dense(3, dtype='float16')), 'computes in float16'),
 ], ids=['batchnorm', 'lambda', 'custom_leaf', 'own_weights', 'dense_subclass_with_call', 'prelu',
         'conv3d', 'time_distributed', 'lstm_dropout', 'gru_reset_before', 'generic_rnn',
         'activity_regularizer', 'channels_first',
-        'sparse_embedding'])
+        'sparse_embedding', 'float16_weights'])
 def test_refused_with_the_reason(model, message):
     found = problems(model)
     assert len(found) == 1, found

@@ -13,7 +13,8 @@ and keeps them on axis 0 of every registered layer's input. What is checked:
 - containers own no trainable variables outside their sublayers;
 - every other leaf layer is on `clipping.PER_EXAMPLE_LAYERS` (not `Lambda`,
   `TFOpLambda`, or unknown custom layers), and no wrapper folds time into batch;
-- float32 computation and no `activity_regularizer` (a data-dependent loss term).
+- float32 computation (an integer `Input` of token ids is fine) and no
+  `activity_regularizer` (a data-dependent loss term).
 
 At trace time `engine` also refuses trainable variables read outside the taps.
 """
@@ -54,7 +55,7 @@ def _unsupported(layer: tf.keras.layers.Layer, name: str) -> Optional[str]:
 
 def _layer_problem(layer: tf.keras.layers.Layer) -> Optional[str]:
     name = f'{layer.name!r} ({type(layer).__name__})'
-    if layer.compute_dtype not in (None, 'float32'):
+    if not isinstance(layer, tf.keras.layers.InputLayer) and layer.compute_dtype not in (None, 'float32'):
         return f'{name} computes in {layer.compute_dtype}; the fast path supports float32 only'
     if getattr(layer, 'activity_regularizer', None) is not None:
         return f'{name} has an activity_regularizer, a data-dependent loss term that is not clipped'

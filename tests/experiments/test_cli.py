@@ -367,4 +367,4 @@ def test_scatternet_run_with_schedule_and_ema(tmp_path, monkeypatch):
     assert m['test_accuracy'] > 0.5  # chance is 0.1
     assert m['epsilon'] == pytest.approx(accounting.dpsgd_epsilon(2.6, 0.1, 20, 1e-4))
     assert len(os.listdir(tmp_path / 'cache')) == 2  # train and test features, cached
-    assert 'scatternet_linear_dp: test accuracy' in proc.stdout
+    assert 'SCATTERNET_LINEAR on mnist' in proc.stdout  # the summary's title

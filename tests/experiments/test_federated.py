@@ -49,10 +49,10 @@ def _checkpoint_of(out, flags, fingerprint_flags=None):
 
     Its fingerprint is that of `fingerprint_flags` (default: `flags`), as `train.py` records it.
     """
-    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
     from tfpriv.experiments.federated import config_from_args
     from tfpriv.federated import checkpoint, fedavg
-    args = build_parser().parse_args(['--federated'] + (fingerprint_flags or flags))
+    args = resolve_defaults(build_parser().parse_args(['--federated'] + (fingerprint_flags or flags)))
     config = config_from_args(args, 'iid')
     directory = fedavg.default_out(config, 'mnist', str(out))
     checkpoint.save(directory, [np.zeros(3, np.float32)], 1, {'round': [1]}, config.fingerprint())
@@ -83,12 +83,12 @@ def test_checkpoint_problems_exit_2_with_one_line(tmp_path, capsys, case, messag
 
 
 def test_overwrite_or_resume_accepts_an_existing_checkpoint(tmp_path):
-    from tfpriv.experiments.cli import build_parser
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
     from tfpriv.experiments.federated import validate
     flags = ['--federated', '--num-train', '1200', '--clients', '6', '--out', str(tmp_path)]
     _checkpoint_of(tmp_path, flags[1:])
     for extra in (['--overwrite'], ['--resume']):
-        assert validate(build_parser().parse_args(flags + extra)) == []
+        assert validate(resolve_defaults(build_parser().parse_args(flags + extra))) == []
 
 
 def test_resume_problems_are_found_before_tensorflow_starts(tmp_path):

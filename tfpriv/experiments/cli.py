@@ -324,6 +324,7 @@ def _encrypted_eval(model, num_test: Optional[int], progress: StderrProgress) ->
     from tfpriv.crypto.smpc.inference import evaluate_encrypted  # pylint: disable=g-import-not-at-top
     from tfpriv.data import load_dataset  # pylint: disable=g-import-not-at-top
     data = load_dataset('mnist').subset(None, num_test)
+    model = getattr(model, 'inner', model)  # the user's Keras model inside a DPSGDModel
     evaluation = evaluate_encrypted(model, data.x_test, data.y_test, progress=progress)
     return {name: getattr(evaluation, name) for name in (
         'num_images', 'num_parties', 'accuracy', 'plaintext_accuracy', 'disagreements', 'seconds',

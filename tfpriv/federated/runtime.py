@@ -126,12 +126,19 @@ class Worker:
     socket_dir: Optional[str] = None
 
 
-def _spawn(argv: List[str], log_path: str) -> subprocess.Popen:
-    """`argv` detached from our stdio (log file), own process group, dies with us."""
+def _spawn(argv: List[str], log_path: str, relay: bool) -> subprocess.Popen:
+    """`argv` detached from our stdio (log file), own process group, dies with us.
+
+    The relay sets its own `PR_SET_PDEATHSIG` (`--parent-pid`): no `preexec_fn`, so Python can
+    spawn without running gRPC's fork handlers in the child (with gRPC threads alive in this
+    process those handlers can abort the child before its exec).
+    """
+    if relay:
+        argv = argv + [f'--parent-pid={os.getpid()}']
     with open(log_path, 'ab') as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=log, close_fds=True, process_group=0,
-                                preexec_fn=worker_main.die_with_parent,
+                                preexec_fn=None if relay else worker_main.die_with_parent,
                                 env={**os.environ, 'PYTHONPATH': os.pathsep.join(
                                     filter(None, [_package_root(), os.environ.get('PYTHONPATH')]))})
 
@@ -165,7 +172,7 @@ def start_worker(port: Optional[int] = None, log_dir: Optional[str] = None,
         argv, target = [sys.executable, '-m', _RELAY_MODULE, f'--unix={path}'], f'unix:{path}'
     if isolate:
         argv.append(f'--binary={worker_binary_path()}')
-    process = _spawn(argv, log_path)
+    process = _spawn(argv, log_path, relay=isolate)
     _STARTED.add(process.pid)
     logging.info('started TFF worker pid %d on %s (log %s)', process.pid, target, log_path)
     return Worker(process, target, log_path, isolate, socket_dir)

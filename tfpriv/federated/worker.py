@@ -266,7 +266,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     where.add_argument('--port', type=int, help='listen on 127.0.0.1:PORT (1..65535)')
     where.add_argument('--unix', help='listen on this Unix socket path (created mode 0600)')
     parser.add_argument('--binary', help='worker_binary to run (default: the installed TFF one)')
+    parser.add_argument('--parent-pid', type=int, default=None,
+                        help='die with this process (set by tfpriv for the workers it owns)')
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent()
+        if os.getppid() != args.parent_pid:  # the parent died before the prctl took effect
+            return EXIT_WORKER_DIED
     if args.port is not None and not 0 < args.port < 65536:
         parser.error(f'--port must be in 1..65535, got {args.port}')
     try:

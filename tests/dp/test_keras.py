@@ -410,19 +410,10 @@ def test_dropout_model_one_example_update_is_clipped_to_c(clipping):
     assert 0.5 * TINY_CLIP < np.linalg.norm(got) <= TINY_CLIP * (1 + 1e-5)
 
 
-class _LoopedDense(tf.keras.Model):
-    """Calls its Dense inside `tf.map_fn`: the fast path cannot tap it."""
-
-    def __init__(self):
-        super().__init__()
-        self.dense = L.Dense(3)
-
-    def call(self, inputs):
-        return tf.map_fn(lambda row: self.dense(row[None])[0], inputs)
-
 
 def test_fast_path_refusal_at_fit_is_one_error_not_a_staging_traceback():
-    model = _LoopedDense()
+    from tests.dp.grad_sample.test_engine import _Looped  # calls its Dense inside tf.map_fn
+    model = _Looped()
     model(np.zeros((2, 6), np.float32))
     private = _private(model, None, clipping='fast')
     with pytest.raises(FastClippingError, match='nested graph') as caught:

@@ -396,6 +396,24 @@ def test_unsupported_is_refused_up_front_by_name(build, kwargs, message):
                      noise_multiplier=1.0, **kwargs)
 
 
+def _nested_activity_regularizer() -> tf.keras.Model:
+    inner = tf.keras.Sequential([L.Dense(4, activity_regularizer='l2')], name='inner')
+    return tf.keras.Sequential([tf.keras.Input((3,)), inner, L.Dense(2)])
+
+
+@pytest.mark.parametrize('clipping', ['auto', 'fast', 'vectorized', 'microbatch'])
+def test_activity_regularizer_is_refused_on_every_path(clipping):
+    """An activity penalty is a loss on the whole batch's activations that no path clips
+    (it was silently dropped before); a kernel_regularizer is data-independent and accepted."""
+    with pytest.raises(ValueError, match=r"'dense.*' \(Dense\) has an activity_regularizer.*"
+                       r'kernel_regularizer'):
+        make_private(_nested_activity_regularizer(), num_examples=8, batch_size=4,
+                     l2_norm_clip=1.0, noise_multiplier=1.0, clipping=clipping)
+    weights_only = tf.keras.Sequential([tf.keras.Input((3,)), L.Dense(2, kernel_regularizer='l2')])
+    assert make_private(weights_only, num_examples=8, batch_size=4, l2_norm_clip=1.0,
+                        noise_multiplier=1.0, clipping=clipping).clipping in (clipping, 'fast')
+
+
 @pytest.mark.parametrize('clipping', ['vectorized', 'microbatch'])
 def test_dropout_model_one_example_update_is_clipped_to_c(clipping):
     """Stochastic layers: no brute-force equality (another dropout mask), but the update of one

@@ -4,7 +4,9 @@
   a problem that makes the model untrainable with DP-SGD at all; `validate`
   runs them over every layer (`all_layers`: the model and, recursively, nested
   models, wrappers, RNN cells and sublayers of custom layers). BatchNormalization
-  is refused: it mixes the examples of a batch.
+  is refused: it mixes the examples of a batch. So is an `activity_regularizer`:
+  a loss term computed from the batch's activations, outside the per-example
+  losses, so no path would clip it.
 - `PER_EXAMPLE_LAYERS`: weightless (or frozen) Keras layers known to compute
   each example's output from that example alone, in training mode too. Dropout,
   noise and augmentation layers are on it: the fast path takes norms and
@@ -65,8 +67,20 @@ def _batchnorm(layer: tf.keras.layers.Layer) -> Optional[str]:
             'model = tfpriv.dp.replace_batchnorm(model)')
 
 
+def _activity_regularizer(layer: tf.keras.layers.Layer) -> Optional[str]:
+    """A penalty on a layer's outputs is data-dependent and outside the per-example losses."""
+    if getattr(layer, 'activity_regularizer', None) is None:
+        return None
+    return (f"layer {layer.name!r} ({type(layer).__name__}) has an activity_regularizer: Keras "
+            "adds it to the batch's loss from the activations of every example together, outside "
+            "the per-example losses that DP-SGD clips, so its gradient would reach the weights "
+            'unclipped and un-noised. Remove it, or penalize the weights instead '
+            '(kernel_regularizer does not depend on the data and is kept)')
+
+
 # Opacus-style validators: layer -> a problem (str) or None. Add new ones here.
-VALIDATORS: List[Callable[[tf.keras.layers.Layer], Optional[str]]] = [_batchnorm]
+VALIDATORS: List[Callable[[tf.keras.layers.Layer], Optional[str]]] = [
+    _batchnorm, _activity_regularizer]
 
 
 def validate(model: tf.keras.Model) -> List[str]:

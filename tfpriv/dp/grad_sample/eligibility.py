@@ -5,16 +5,15 @@ container's own `call` (a Functional, Sequential or subclassed model, or a
 custom layer made of sublayers) treats the examples of a batch independently
 and keeps them on axis 0 of every registered layer's input. What is checked:
 
-- every layer passes the `tfpriv.dp.clipping` validators (no BatchNorm; a layer they
-  refuse is reported once, by them);
+- every layer passes the `tfpriv.dp.clipping` validators (no BatchNorm, no
+  activity_regularizer; a layer they refuse is reported once, by them);
 - every layer with trainable variables has a registry entry (its exact class,
   or a subclass that does not override `call`) and a supported configuration;
   the sublayers of a registered layer (an LSTM's cell) are its sampler's business;
 - containers own no trainable variables outside their sublayers;
 - every other leaf layer is on `clipping.PER_EXAMPLE_LAYERS` (not `Lambda`,
   `TFOpLambda`, or unknown custom layers), and no wrapper folds time into batch;
-- float32 computation (an integer `Input` of token ids is fine) and no
-  `activity_regularizer` (a data-dependent loss term).
+- float32 computation (an integer `Input` of token ids is fine).
 
 At trace time `engine` also refuses trainable variables read outside the taps.
 """
@@ -57,8 +56,6 @@ def _layer_problem(layer: tf.keras.layers.Layer) -> Optional[str]:
     name = f'{layer.name!r} ({type(layer).__name__})'
     if not isinstance(layer, tf.keras.layers.InputLayer) and layer.compute_dtype not in (None, 'float32'):
         return f'{name} computes in {layer.compute_dtype}; the fast path supports float32 only'
-    if getattr(layer, 'activity_regularizer', None) is not None:
-        return f'{name} has an activity_regularizer, a data-dependent loss term that is not clipped'
     entry = entry_for(layer)
     if entry is not None:
         return entry.problem(layer) if entry.problem is not None else None

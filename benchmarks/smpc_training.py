@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/smpc_training.py [--parties 3] [--num-train 10000]
         [--num-test 2000] [--credit-epochs 10] [--seeds 5] [--mnist-epochs 3] [--skip-mnist]
-        [--quiet]
+        [--precision F] [--quiet]
+    .venv/bin/python benchmarks/smpc_training.py --diagnose [--precision F] [--seed S]
 
 Rows: Credit Approval logistic regression and MLP (one data owner per
 applicant, raw attributes standardized on shares), MNIST MLP on the first
@@ -26,6 +27,10 @@ clock on this machine as it is loaded; the parties run in one process (no
 network latency). Progress (rows, and each run's batches per epoch) goes to
 stderr unless `--quiet`; stdout holds the command, the per-run lines, the
 figure paths and the table.
+
+`--diagnose` explains the differences between the twins instead (see `diagnose`):
+the Credit MLP twins stepped in lockstep, with the ReLU decisions on which they
+disagree per epoch.
 """
 
 import argparse
@@ -38,7 +43,13 @@ import numpy as np
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 # pylint: disable=wrong-import-position
-from tfpriv.experiments.encrypted import EncryptedExperiment, compare
+from tfpriv.crypto.smpc import Encoding, SharedTensor
+from tfpriv.crypto.smpc.checked import verified_cluster
+from tfpriv.crypto.smpc.owners import column_bounds, standardize
+from tfpriv.crypto.smpc.training import (DataSharing, DenseLayer, FitState, PlainOps, SecureOps,
+                                         forward, layers_from_keras, sgd_step, share_data)
+from tfpriv.experiments.encrypted import EncryptedExperiment, build, compare, load_data
+from tfpriv.rng import RandomSource
 from tfpriv.experiments.plotting import plot_histories
 from tfpriv.experiments.progress import StderrProgress
 from tfpriv.progress import each, prefixed
@@ -50,8 +61,10 @@ COLUMNS = ('row', 'seeds', 'enc acc', 'plain acc', 'gap (pts)', 'worst seed gap 
 
 def experiments(args):
     """(label, seeds, experiment of the first seed) per row."""
+    precision = {} if args.precision is None else {'precision': args.precision}
     credit = dict(dataset='credit', parties=args.parties, epochs=args.credit_epochs,
-                  batch_size=args.credit_batch_size, learning_rate=0.1, seed=args.seed)
+                  batch_size=args.credit_batch_size, learning_rate=0.1, seed=args.seed,
+                  **precision)
     seeds = list(range(args.seed, args.seed + args.seeds))
     rows = [('credit logreg', seeds, EncryptedExperiment(model='logreg', **credit)),
             ('credit mlp', seeds, EncryptedExperiment(model='mlp', **credit))]
@@ -59,7 +72,7 @@ def experiments(args):
         rows.append((f'mnist mlp ({args.num_train})', [args.seed], EncryptedExperiment(
             dataset='mnist', model='mlp', num_train=args.num_train, num_test=args.num_test,
             parties=args.parties, epochs=args.mnist_epochs, batch_size=args.mnist_batch_size,
-            learning_rate=args.mnist_learning_rate, owners=10, seed=args.seed)))
+            learning_rate=args.mnist_learning_rate, owners=10, seed=args.seed, **precision)))
     return rows
 
 
@@ -109,6 +122,51 @@ def run_row(label, seeds, experiment, args, progress):
     return runs
 
 
+def relu_disagreements(secure, plain, x_shared, x_plain):
+    """ReLU decisions [h > 0] of a batch on which the two twins disagree (masks revealed)."""
+    masks = [[mask for _, mask in forward(state.layers, state.ops, x)[1] if mask is not None]
+             for state, x in ((secure, x_shared), (plain, x_plain))]
+    return sum(int(np.sum(a.reveal() != b)) for a, b in zip(*masks))
+
+
+def diagnose(args):
+    """Credit MLP, both twins stepped in lockstep from the same start and batches, with
+    seeded SMPC randomness (reproducible, insecure): the standardized features' largest
+    difference, then per epoch the ReLU decisions on which the twins disagreed and the
+    largest weight difference. Uses only APIs that commit 7a57b51 also has, so the same
+    command can be pointed (PYTHONPATH) at that commit's library."""
+    experiment = EncryptedExperiment(model='mlp', seed=args.seed)
+    precision = args.precision or experiment.precision
+    data = load_data(experiment)
+    model = build(experiment, data)
+    cluster = verified_cluster(args.parties, Encoding(precision),
+                               RandomSource(args.seed, 'benchmark --diagnose (insecure)'))
+    split, _ = share_data(cluster, data, DataSharing())
+    x = np.asarray(data.x_train, np.float64)
+    x = standardize(PlainOps, x, x, column_bounds(x))[0]
+    y = np.eye(data.num_classes)[np.asarray(data.y_train)]
+    print(f'f = {precision}: standardized features, max |difference| '
+          f'{np.max(np.abs(split.x_train.reveal() - x)):.1e}')
+    owner = cluster.client('model owner')
+    secure = FitState([DenseLayer(SharedTensor.share(cluster, layer.kernel, owner=owner),
+                                  SharedTensor.share(cluster, layer.bias, owner=owner), layer.relu)
+                       for layer in layers_from_keras(model)], SecureOps, cluster)
+    plain = FitState(layers_from_keras(model), PlainOps)
+    decisions = len(x) * sum(layer.kernel.shape[1] for layer in plain.layers if layer.relu)
+    rng = np.random.default_rng(args.seed)
+    for epoch in range(1, args.credit_epochs + 1):
+        order, disagreements = rng.permutation(len(x)), 0
+        for start in range(0, len(order), args.credit_batch_size):
+            rows = order[start:start + args.credit_batch_size]
+            disagreements += relu_disagreements(secure, plain, split.x_train[rows], x[rows])
+            sgd_step(secure, split.x_train[rows], split.y_train[rows], 'cross_entropy', 0.1)
+            sgd_step(plain, x[rows], y[rows], 'cross_entropy', 0.1)
+        drift = max(float(np.max(np.abs(getattr(a, name).reveal() - getattr(b, name))))
+                    for a, b in zip(secure.layers, plain.layers) for name in ('kernel', 'bias'))
+        print(f'f = {precision}, epoch {epoch}: ReLU decisions that differ '
+              f'{disagreements} of {decisions}, max |dW| {drift:.1e}', flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--parties', type=int, default=3)
@@ -125,11 +183,19 @@ def main():
     parser.add_argument('--skip-mnist', action='store_true')
     parser.add_argument('--images', default='images')
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
+    parser.add_argument('--precision', type=int, default=None,
+                        help='fixed-point fractional bits (default: the experiments\' default)')
+    parser.add_argument('--diagnose', action='store_true',
+                        help='only the Credit MLP twins in lockstep: ReLU disagreements and '
+                             'weight drift per epoch (seeded, insecure SMPC randomness)')
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
     progress = StderrProgress(verbose=0 if args.quiet else 1)
     print('command: python3 benchmarks/smpc_training.py ' + ' '.join(sys.argv[1:]))
+    if args.diagnose:
+        diagnose(args)
+        return
     table = [table_row(label, run_row(label, seeds, experiment, args, progress))
              for label, seeds, experiment in each(progress, 'rows', experiments(args))]
     print('| ' + ' | '.join(COLUMNS) + ' |')

@@ -132,8 +132,10 @@ def relu_disagreements(secure, plain, x_shared, x_plain):
 def diagnose(args):
     """Credit MLP, both twins stepped in lockstep from the same start and batches, with
     seeded SMPC randomness (reproducible, insecure): the standardized features' largest
-    difference, then per epoch the ReLU decisions on which the twins disagreed and the
-    largest weight difference. Uses only APIs that commit 7a57b51 also has, so the same
+    difference, then per epoch the ReLU decisions on which the twins disagreed, the
+    largest weight difference, and on the test applicants (both weight sets applied to
+    the plaintext features) the largest logit difference, the twin's smallest margin
+    |z_1 - z_0| and the predictions that differ. Uses only APIs that commit 7a57b51 also has, so the same
     command can be pointed (PYTHONPATH) at that commit's library."""
     experiment = EncryptedExperiment(model='mlp', seed=args.seed)
     precision = args.precision or experiment.precision
@@ -142,8 +144,8 @@ def diagnose(args):
     cluster = verified_cluster(args.parties, Encoding(precision),
                                RandomSource(args.seed, 'benchmark --diagnose (insecure)'))
     split, _ = share_data(cluster, data, DataSharing())
-    x = np.asarray(data.x_train, np.float64)
-    x = standardize(PlainOps, x, x, column_bounds(x))[0]
+    x, x_test = (np.asarray(v, np.float64) for v in (data.x_train, data.x_test))
+    x, x_test = standardize(PlainOps, x, x_test, column_bounds(x))
     y = np.eye(data.num_classes)[np.asarray(data.y_train)]
     print(f'f = {precision}: standardized features, max |difference| '
           f'{np.max(np.abs(split.x_train.reveal() - x)):.1e}')
@@ -161,10 +163,18 @@ def diagnose(args):
             disagreements += relu_disagreements(secure, plain, split.x_train[rows], x[rows])
             sgd_step(secure, split.x_train[rows], split.y_train[rows], 'cross_entropy', 0.1)
             sgd_step(plain, x[rows], y[rows], 'cross_entropy', 0.1)
-        drift = max(float(np.max(np.abs(getattr(a, name).reveal() - getattr(b, name))))
-                    for a, b in zip(secure.layers, plain.layers) for name in ('kernel', 'bias'))
+        revealed = [DenseLayer(a.kernel.reveal(), a.bias.reveal(), a.relu) for a in secure.layers]
+        drift = max(float(np.max(np.abs(getattr(a, name) - getattr(b, name))))
+                    for a, b in zip(revealed, plain.layers) for name in ('kernel', 'bias'))
+        z_secure, z_plain = (forward(layers, PlainOps, x_test)[0]
+                             for layers in (revealed, plain.layers))
+        margins = np.abs(z_plain[:, 1] - z_plain[:, 0])  # two classes
         print(f'f = {precision}, epoch {epoch}: ReLU decisions that differ '
-              f'{disagreements} of {decisions}, max |dW| {drift:.1e}', flush=True)
+              f'{disagreements} of {decisions}, max |dW| {drift:.1e}; test logits: max '
+              f'|difference| {np.max(np.abs(z_secure - z_plain)):.1e}, smallest margin '
+              f'{margins.min():.1e}, predictions that differ '
+              f'{int(np.sum(z_secure.argmax(1) != z_plain.argmax(1)))} of {len(x_test)}',
+              flush=True)
 
 
 def main():

@@ -30,6 +30,7 @@ import numpy as np
 
 from tfpriv.crypto.smpc import Encoding
 from tfpriv.crypto.smpc.checked import verified_cluster
+from tfpriv.crypto.smpc.party import Party
 from tfpriv.crypto.smpc.owners import MAX_TRAINING_PRECISION, PARTITIONS, credit_records
 from tfpriv.crypto.smpc.training import (LOSSES, DataSharing, SgdConfig, logistic_regression,
                                          train_encrypted, train_plaintext)
@@ -181,7 +182,7 @@ class WeightLog:
     """The weights after each epoch (an `on_epoch` hook of `training.fit`), as float64
     arrays: a shared model's are revealed to the party `to` (a measurement, not training)."""
 
-    to: Optional[object] = None
+    to: Optional[Party] = None
     epochs: List[List[np.ndarray]] = dataclasses.field(default_factory=list)
 
     def __call__(self, epoch: int, state) -> None:

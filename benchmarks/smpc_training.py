@@ -135,8 +135,8 @@ def diagnose(args):
     difference, then per epoch the ReLU decisions on which the twins disagreed, the
     largest weight difference, and on the test applicants (both weight sets applied to
     the plaintext features) the largest logit difference, the twin's smallest margin
-    |z_1 - z_0| and the predictions that differ. Uses only APIs that commit 7a57b51 also has, so the same
-    command can be pointed (PYTHONPATH) at that commit's library."""
+    |z_1 - z_0| and the predictions that differ. Uses only APIs that commit 7a57b51
+    also has, so the same command can be pointed (PYTHONPATH) at that commit's library."""
     experiment = EncryptedExperiment(model='mlp', seed=args.seed)
     precision = args.precision or experiment.precision
     data = load_data(experiment)

@@ -41,7 +41,7 @@ def test_defaults_validate():
     (('--parties', '1'), '--parties must be in [2, 16], got 1'),
     (('--model', 'cnn'), '--model mlp or --logistic-regression'),
     (('--activation', 'tanh'), '--activation relu'),
-    (('--precision', '40'), '--precision must be in [8, 28]'),
+    (('--precision', '25'), '--precision must be in [8, 24]'),
     (('--dataset', 'credit', '--owners', '9999'), '--owners must be at most 522'),
     (('--dataset', 'credit', '--owner-split', 'columns', '--owners', '43'),
      '--owners must be at most 42 (the number of columns)'),

@@ -30,7 +30,8 @@ import numpy as np
 
 from tfpriv.crypto.smpc import Encoding
 from tfpriv.crypto.smpc.checked import verified_cluster
-from tfpriv.crypto.smpc.owners import PARTITIONS, credit_records
+from tfpriv.crypto.smpc.party import Party
+from tfpriv.crypto.smpc.owners import MAX_TRAINING_PRECISION, PARTITIONS, credit_records
 from tfpriv.crypto.smpc.training import (LOSSES, DataSharing, SgdConfig, logistic_regression,
                                          train_encrypted, train_plaintext)
 from tfpriv.data import load_credit, load_dataset
@@ -58,7 +59,8 @@ def add_arguments(parser) -> None:
         help='number of data owners (default: one per record for rows, 2 for columns)')
     add('--normalize', action=argparse.BooleanOptionalAction, default=None,
         help='standardize the features on shares (default: on for credit, off for mnist)')
-    add('--precision', type=int, default=20, help='fixed-point fractional bits f (default 20)')
+    add('--precision', type=int, default=MAX_TRAINING_PRECISION,
+        help=f'fixed-point fractional bits f (default and most: {MAX_TRAINING_PRECISION})')
     add('--check-overflow', action='store_true',
         help='test every product securely for fixed-point overflow (slower; stops with an '
              'error instead of wrapping around, e.g. when the learning rate diverges)')
@@ -85,7 +87,7 @@ class EncryptedExperiment:
     owners: Optional[int] = None
     owner_split: str = 'rows'
     normalize: Optional[bool] = None
-    precision: int = 20
+    precision: int = MAX_TRAINING_PRECISION
     seeded: bool = False
     check_overflow: bool = False
 
@@ -115,7 +117,9 @@ def validate(args: argparse.Namespace) -> List[str]:
         (args.activation == 'relu',
          f'--encrypted-train needs --activation relu (exact on shares), got {args.activation}'),
         (args.owners is None or args.owners >= 1, f'--owners must be >= 1, got {args.owners}'),
-        (8 <= args.precision <= 28, f'--precision must be in [8, 28], got {args.precision}'),
+        (8 <= args.precision <= MAX_TRAINING_PRECISION,
+         f'--precision must be in [8, {MAX_TRAINING_PRECISION}] (the secure 1/sqrt of the '
+         f'normalization needs the headroom above), got {args.precision}'),
         (args.epochs >= 1, f'--epochs must be >= 1, got {args.epochs}'),
         (args.batch_size >= 1, f'--batch-size must be >= 1, got {args.batch_size}'),
     ]
@@ -174,6 +178,26 @@ def epoch_progress(progress: Optional[Progress], label: str, epochs: int):
 
 
 @dataclasses.dataclass
+class WeightLog:
+    """The weights after each epoch (an `on_epoch` hook of `training.fit`), as float64
+    arrays: a shared model's are revealed to the party `to` (a measurement, not training)."""
+
+    to: Optional[Party] = None
+    epochs: List[List[np.ndarray]] = dataclasses.field(default_factory=list)
+
+    def __call__(self, epoch: int, state) -> None:
+        del epoch
+        arrays = [w for layer in state.layers for w in (layer.kernel, layer.bias)]
+        self.epochs.append([np.asarray(w.reveal(to=self.to) if self.to is not None else w,
+                                       np.float64) for w in arrays])
+
+    def drift(self, other: 'WeightLog') -> List[float]:
+        """max |w - w'| over all weights, per epoch, against `other`'s weights."""
+        return [max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs))
+                for ours, theirs in zip(self.epochs, other.epochs)]
+
+
+@dataclasses.dataclass
 class Comparison:
     """Both runs of an experiment and the figures of the benchmark table.
 
@@ -186,6 +210,7 @@ class Comparison:
     plaintext: object
     num_train: int
     end_to_end_seconds: float
+    weight_drift: Optional[List[float]] = None  # per epoch, with `compare(track_drift=True)`
 
     def summary(self) -> Dict[str, float]:
         enc, plain = self.encrypted.history, self.plaintext.history
@@ -203,11 +228,18 @@ class Comparison:
             'offline_bytes_per_example': float(np.mean(enc['offline_bytes']) / self.num_train),
             'rounds_per_epoch': float(np.mean(enc['rounds'])),
             'input_bytes': float(self.encrypted.input_traffic.bytes),
+            'final_weight_drift': self.weight_drift[-1] if self.weight_drift else None,
         }
 
 
-def compare(experiment: EncryptedExperiment, progress: Optional[Progress] = None) -> Comparison:
-    """Trains the experiment's model encrypted, then in plaintext from the same start."""
+def compare(experiment: EncryptedExperiment, progress: Optional[Progress] = None,
+            track_drift: bool = False) -> Comparison:
+    """Trains the experiment's model encrypted, then in plaintext from the same start.
+
+    With `track_drift`, the shared weights are also revealed to an 'experimenter'
+    after each epoch (outside the epoch's cost figures) and compared with the
+    plaintext twin's: `Comparison.weight_drift`.
+    """
     data = load_data(experiment)
     model = build(experiment, data)
     config = SgdConfig(experiment.learning_rate, experiment.epochs, experiment.batch_size,
@@ -219,13 +251,17 @@ def compare(experiment: EncryptedExperiment, progress: Optional[Progress] = None
         if experiment.seeded else RandomSource()
     cluster = verified_cluster(experiment.parties, Encoding(experiment.precision), rng,
                                check_overflow=experiment.check_overflow)
+    logs = (WeightLog(cluster.client('experimenter')), WeightLog()) if track_drift \
+        else (None, None)
     start = time.perf_counter()
     encrypted = train_encrypted(model, data, cluster, config, sharing,
-                                epoch_progress(progress, 'encrypted', config.epochs))
+                                epoch_progress(progress, 'encrypted', config.epochs),
+                                on_epoch=logs[0])
     end_to_end = time.perf_counter() - start
     plaintext = train_plaintext(model, data, config, sharing,
-                                epoch_progress(progress, 'plaintext', config.epochs))
-    return Comparison(experiment, encrypted, plaintext, data.num_train, end_to_end)
+                                epoch_progress(progress, 'plaintext', config.epochs), logs[1])
+    drift = logs[0].drift(logs[1]) if track_drift else None
+    return Comparison(experiment, encrypted, plaintext, data.num_train, end_to_end, drift)
 
 
 def _save_model(comparison: Comparison, out: str) -> str:

@@ -7,15 +7,18 @@ NeurIPS 2021, sec. 4.2), with a range the caller states and an error bound
 stated here. u = 2^-f is one unit in the last place of the fixed-point
 encoding; each truncated product adds at most u (`protocols.truncate`).
 
-  exp(x), x <= 0        clamp at -16, Taylor of degree 3 at x / 16, then four
-                        squarings: |error| <= 6.2e-5 + 1.2e-7 + 80 u.
+  exp(x), x <= 0        clamp at -16, Taylor of degree 5 at x / 16, then four
+                        squarings: |error| <= 2.3e-7 + 1.2e-7 + 144 u.
   reciprocal(x)         Newton y <- y (2 - x y) from y0 = 2 / (lo + hi), for
                         x in [lo, hi]: the relative error e = 1 - x y squares each
                         step from |e0| <= rho = (hi - lo) / (hi + lo); enough steps
                         that rho^(2^k) <= u, so |error| <= (1 / lo) u + (1 / lo + 2) u.
   inv_sqrt(v)           v in [4^-K, 1]: y0 = 2^j from K exact comparisons
                         (v y0^2 in [1/4, 1)), then 6 Newton steps
-                        y <- y (3 - v y^2) / 2: relative error <= 3e-12 + 4 u / v.
+                        y <- y (3 - v y^2) / 2 with v y^2 as v (y y), a product
+                        near 1 (v * 0.5 first would lose u / v): relative error
+                        <= 3e-12 + 3 u against the encoded input, whose own
+                        rounding (u / 2) adds u / (4 v).
   log(s), s in [1, hi]  Newton for exp(y) = s: y <- y - 1 + s exp(-y) from
                         ln(hi) / 2, steps until the worst start is within 2e-6
                         (5 for hi = 10); |error| <= 2e-6 + hi exp-error.
@@ -34,7 +37,8 @@ from tfpriv.crypto.smpc.tensor import SharedTensor, stack
 
 EXP_CLAMP = 16.0        # exp(x) is taken as exp(-16) ~ 1.1e-7 below -16
 EXP_HALVINGS = 4        # exp(x) = exp(x / 2^4)^(2^4)
-EXP_APPROX_ERROR = 6.2e-5 + math.exp(-EXP_CLAMP)  # Taylor remainder + clamp, before rounding
+EXP_DEGREE = 5          # Taylor degree at x / 2^4
+EXP_APPROX_ERROR = 2.3e-7 + math.exp(-EXP_CLAMP)  # Taylor remainder + clamp, before rounding
 INV_SQRT_STEPS = 6
 LOG_NEWTON_ERROR = 2e-6
 
@@ -42,19 +46,22 @@ LOG_NEWTON_ERROR = 2e-6
 def exp_error_bound(precision: int) -> float:
     """The stated |exp(x) - `exp`(x)| bound for x <= 0 at `precision` fractional bits.
 
-    Taylor remainder: exp(t) - p3(t) <= t^4 / 24 for t in [-1, 0]; raised to the
-    16th power the error is at most e^(15x/16) x^4 / (24 16^3) <= 6.2e-5 (at
-    x = -64/15). Rounding: 4 u in the polynomial, doubled by each of the
-    4 squarings, plus u per squaring: < 80 u.
+    Taylor remainder: exp(t) - p5(t) <= |t|^6 / 720 for t in [-1, 0]; raised to
+    the 16th power the error is at most 16 e^(15x/16) (x/16)^6 / 720
+    <= 2.3e-7 (at x = -6.4). Rounding: t = x / 16 (u), the encoded constants
+    1/120, 1/24, 1/6 (u / 2 each) and the 5 Horner products (u each; earlier
+    errors are multiplied by |t| <= 1) add at most 8 u, doubled by each of the
+    4 squarings (y <= 1), plus u per squaring: <= 16 * 8 u + 15 u < 144 u.
     """
-    return EXP_APPROX_ERROR + 80 * 2.0 ** -precision
+    return EXP_APPROX_ERROR + 144 * 2.0 ** -precision
 
 
 def exp(x: SharedTensor) -> SharedTensor:
     """exp(x) for x <= 0 (positive x is not supported: its exp may overflow)."""
     t = x.maximum(-EXP_CLAMP) * (1.0 / 2**EXP_HALVINGS)
-    y = (t * (1.0 / 6) + 0.5) * t + 1.0
-    y = y * t + 1.0
+    y = t * (1.0 / math.factorial(EXP_DEGREE)) + 1.0 / math.factorial(EXP_DEGREE - 1)
+    for k in range(EXP_DEGREE - 2, -1, -1):  # Horner: y <- y t + 1 / k!
+        y = y * t + 1.0 / math.factorial(k)
     for _ in range(EXP_HALVINGS):
         y = y * y
     return y
@@ -90,7 +97,7 @@ def inv_sqrt(v: SharedTensor, levels: int) -> SharedTensor:
     weights = np.array([2 ** (k - 1) for k in range(1, levels + 1)], dtype=np.int64)
     y = (bits * weights.reshape(bits.shape[:1] + (1,) * v.ndim)).sum(axis=0) + 1
     for _ in range(INV_SQRT_STEPS):
-        y = y * (1.5 - (v * 0.5) * (y * y))
+        y = y * (1.5 - (v * (y * y)) * 0.5)
     return y
 
 

@@ -31,6 +31,9 @@ from tfpriv.data.credit import BINARY, NUM_COLUMNS, NUMERIC, encode, load_credit
 
 PARTITIONS = ('rows', 'columns')
 NORMALIZATION_LEVELS = 6  # variance floor 4^-6 ~ 2.4e-4 of the squared bound
+# The most fractional bits f that training allows: `approx.inv_sqrt` squares y <= 2^K
+# (K = NORMALIZATION_LEVELS), and a product must stay below 2^(62 - 2f) (`ring`): 4^K < 2^(62 - 2f).
+MAX_TRAINING_PRECISION = 30 - NORMALIZATION_LEVELS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,6 +44,7 @@ from tfpriv.errors import InconsistentResultError, UnsupportedLayerError
 
 LOSSES = ('cross_entropy', 'mse')
 Progress = Callable[[int, int, int], None]  # (epoch, batch, batches)
+EpochHook = Callable[[int, 'FitState'], None]  # (epoch, state) after each epoch's metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,10 +323,14 @@ def _train_epoch(state: FitState, split: Split, config: SgdConfig, order: np.nda
     return tally.result(state.ops, split.num_classes)
 
 
-def fit(state: FitState, split: Split, config: SgdConfig,
-        progress: Optional[Progress] = None) -> Dict[str, List[float]]:
+def fit(state: FitState, split: Split, config: SgdConfig, progress: Optional[Progress] = None,
+        on_epoch: Optional[EpochHook] = None) -> Dict[str, List[float]]:
     """`config.epochs` epochs of SGD; per epoch: loss, accuracy, test loss/accuracy, seconds,
-    and for shared data the online bytes and rounds and offline bytes of training alone."""
+    and for shared data the online bytes and rounds and offline bytes of training alone.
+
+    `on_epoch(epoch, state)` runs after each epoch's figures are recorded (what it
+    sends is outside them), e.g. a benchmark that compares the weights with a twin's.
+    """
     rng = np.random.default_rng(config.seed)
     num_train = split.x_train.shape[0]
     for epoch in range(1, config.epochs + 1):
@@ -341,6 +346,8 @@ def fit(state: FitState, split: Split, config: SgdConfig,
                      rounds=after.rounds - online.rounds, offline_bytes=after_offline - offline)
         logging.info('epoch %d: loss %.4f, accuracy %.4f, test accuracy %.4f, %.1f s',
                      epoch, loss, accuracy, val_accuracy, seconds)
+        if on_epoch is not None:
+            on_epoch(epoch, state)
     return state.history
 
 
@@ -410,7 +417,8 @@ def _plain_arrays(data) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def train_plaintext(model, data, config: SgdConfig, sharing: DataSharing = DataSharing(),
-                    progress: Optional[Progress] = None) -> TrainingRun:
+                    progress: Optional[Progress] = None,
+                    on_epoch: Optional[EpochHook] = None) -> TrainingRun:
     """The plaintext twin: the same model, initialization, normalization, batches and loss
     on float64 arrays with exact functions."""
     start = time.perf_counter()
@@ -421,7 +429,7 @@ def train_plaintext(model, data, config: SgdConfig, sharing: DataSharing = DataS
     state = FitState(layers_from_keras(model), PlainOps)
     split = Split(x_train, y_train, x_test, y_test, data.num_classes)
     setup = time.perf_counter() - start
-    history = fit(state, split, config, progress)
+    history = fit(state, split, config, progress, on_epoch)
     return TrainingRun(history, state.layers, setup)
 
 
@@ -444,7 +452,8 @@ def share_data(cluster: Cluster, data, sharing: DataSharing) -> Tuple[Split, Tra
 
 def train_encrypted(model, data, cluster: Cluster, config: SgdConfig,
                     sharing: DataSharing = DataSharing(), progress: Optional[Progress] = None,
-                    model_owner: Optional[Party] = None) -> TrainingRun:
+                    model_owner: Optional[Party] = None,
+                    on_epoch: Optional[EpochHook] = None) -> TrainingRun:
     """Encrypted training of the Keras `model` (its current weights are the initialization)
     on `data` (a `tfpriv.data.Dataset`); the model owner shares the initial weights."""
     if not isinstance(cluster, Cluster):
@@ -460,5 +469,5 @@ def train_encrypted(model, data, cluster: Cluster, config: SgdConfig,
     setup = time.perf_counter() - start
     logging.info('encrypted training: %d parties, %d records shared in %.1f s', cluster.num_parties,
                  split.x_train.shape[0], setup)
-    history = fit(state, split, config, progress)
+    history = fit(state, split, config, progress, on_epoch)
     return TrainingRun(history, SharedModel(state.layers, cluster), setup, traffic)

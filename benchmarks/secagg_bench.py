@@ -38,6 +38,7 @@ without flwr that part is skipped with one line.
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import math
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -151,8 +152,8 @@ def masking_floor(update: np.ndarray) -> None:
     for masks in (1, 5, 10):
         seeds = [bytes([i]) * 32 for i in range(masks)]
         text, cpu, _ = timed(lambda: primitives.add_masks(encoded, seeds, [1] * masks))
-        print(f'  secagg floor: {masks:2d} AES-256-CTR masks of 4 B/weight added to {update.size:,} weights '
-              f'{text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
+        print(f'  secagg floor: {masks:2d} AES-256-CTR masks of 4 B/weight added to '
+              f'{update.size:,} weights {text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
 
 
 @contextlib.contextmanager
@@ -241,6 +242,136 @@ def rlwe_rows(updates, weights, repeats, progress) -> List[Row]:
                 'weighted sum; ciphertexts; T clients together: every update')]
 
 
+def flower_round(updates, weights, k: int, t: int):
+    """One SecAgg+ round of Flower 1.42 in this process: each client runs the stage functions of
+    `flwr.client.mod.secure_aggregation.secaggplus_mod` (setup, share keys, masked vector,
+    unmask); the routing and the server's unmasking call Flower's own functions in the order
+    of `SecAggPlusWorkflow` (its ring of k neighbours, `combine_shares`, `pseudo_rand_gen`,
+    `parameters_*`, `dequantize`). Returns per-client [stage, (wall, CPU)] seconds, server seconds,
+    bytes each client sent, and the average."""
+    # The package re-exports the function `secaggplus_mod` under the module's name.
+    mod = importlib.import_module('flwr.client.mod.secure_aggregation.secaggplus_mod')
+    from flwr.common import bytes_to_ndarray, ndarrays_to_parameters
+    from flwr.common.secure_aggregation import ndarrays_arithmetic as arith
+    from flwr.common.secure_aggregation.crypto.shamir import combine_shares
+    from flwr.common.secure_aggregation.quantization import dequantize
+    from flwr.common.secure_aggregation.secaggplus_constants import Key
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+    n, target, modulus, clip = len(updates), 2**22, 2**32, 8.0  # Flower's defaults
+    nids = list(range(1, n + 1))
+    ring = {u: {nids[(i + d) % n] for d in range(-(k // 2), k // 2 + 1)}
+            for i, u in enumerate(nids)}
+    states = {u: mod.SecAggPlusState(nid=u) for u in nids}
+    clocks, sent = np.zeros((n + 1, 4, 2)), np.zeros(n + 1)  # client, stage, (wall, CPU)
+    params = [ndarrays_to_parameters(update) for update in updates]
+
+    def client(u, stage, *args):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        reply = stage(states[u], *args)
+        index = [mod._setup, mod._share_keys,  # pylint: disable=protected-access
+                 mod._collect_masked_vectors, mod._unmask].index(stage)  # pylint: disable=protected-access
+        clocks[u, index] += (time.perf_counter() - wall, time.thread_time() - cpu)
+        return reply
+    config = {Key.SAMPLE_NUMBER: n, Key.SHARE_NUMBER: k + 1, Key.THRESHOLD: t,
+              Key.CLIPPING_RANGE: clip, Key.TARGET_RANGE: target, Key.MOD_RANGE: modulus,
+              Key.MAX_WEIGHT: 1000.0}
+    keys = {u: client(u, mod._setup, config) for u in nids}  # pylint: disable=protected-access
+    for u in nids:
+        sent[u] += len(keys[u][Key.PUBLIC_KEY_1]) + len(keys[u][Key.PUBLIC_KEY_2])
+    inbox = {u: ([], []) for u in nids}
+    for u in nids:
+        reply = client(u, mod._share_keys, {  # pylint: disable=protected-access
+            str(v): (keys[v][Key.PUBLIC_KEY_1], keys[v][Key.PUBLIC_KEY_2]) for v in ring[u]})
+        for dst, ciphertext in zip(reply[Key.DESTINATION_LIST], reply[Key.CIPHERTEXT_LIST]):
+            inbox[dst][0].append(u)
+            inbox[dst][1].append(ciphertext)
+            sent[u] += len(ciphertext)
+    server, total = 0.0, None
+    for i, u in enumerate(nids):
+        reply = client(u, mod._collect_masked_vectors,  # pylint: disable=protected-access
+                       {Key.SOURCE_LIST: inbox[u][0], Key.CIPHERTEXT_LIST: inbox[u][1]},
+                       int(weights[i]), params[i])
+        sent[u] += sum(len(b) for b in reply[Key.MASKED_PARAMETERS])
+        start = time.perf_counter()
+        vector = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]
+        total = vector if total is None else arith.parameters_addition(total, vector)
+        server += time.perf_counter() - start
+    start = time.perf_counter()
+    total = arith.parameters_mod(total, modulus)
+    server += time.perf_counter() - start
+    shares = {u: [] for u in nids}
+    for u in nids:
+        reply = client(u, mod._unmask, {  # pylint: disable=protected-access
+            Key.ACTIVE_NODE_ID_LIST: list(ring[u]), Key.DEAD_NODE_ID_LIST: []})
+        for owner, share in zip(reply[Key.NODE_ID_LIST], reply[Key.SHARE_LIST]):
+            shares[owner].append(share)
+            sent[u] += len(share)
+    start = time.perf_counter()
+    for u in nids:
+        mask = pseudo_rand_gen(combine_shares(shares[u]), modulus,
+                               arith.get_parameters_shape(total))
+        total = arith.parameters_subtraction(total, mask)
+    ratio, summed = arith.factor_extract(arith.parameters_mod(total, modulus))
+    average = dequantize(summed, clip, target)
+    for vector in average:
+        vector += -(n - 1) * clip
+        vector *= target / ratio
+    server += time.perf_counter() - start
+    return clocks[1:], server, sent[1:], average
+
+
+def flower_parts(update: List[np.ndarray], k: int, t: int) -> None:
+    """CPU ms of Flower's client building blocks on one update, best of 5 each."""
+    from flwr.common.secure_aggregation.crypto.shamir import create_shares
+    from flwr.common.secure_aggregation.crypto.symmetric_encryption import generate_shared_key
+    from flwr.common.secure_aggregation.quantization import quantize
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+    from flwr.supercore.primitives.asymmetric import generate_key_pairs
+    (secret, _), (_, public) = generate_key_pairs(), generate_key_pairs()
+    shapes = [a.shape for a in update]
+    parts = {'quantize (stochastic, 2^22 levels)': lambda: quantize(update, 8.0, 2**22),
+             'one mask (pseudo_rand_gen, int64)': lambda: pseudo_rand_gen(b'x' * 32, 2**32,
+                                                                           shapes),
+             f'Shamir shares of a 32-byte seed, {t} of {k + 1}':
+                 lambda: create_shares(b'x' * 32, t, k + 1),
+             'one key agreement (X25519 + HKDF)': lambda: generate_shared_key(secret, public)}
+    timings = [f'{name} {1e3 * best_of(5, fn, time.thread_time)[0]:.2f}'
+               for name, fn in parts.items()]
+    print(f'flower: parts, CPU ms: {"; ".join(timings)}', flush=True)
+
+
+def flower_rows(updates, weights, repeats, progress) -> List[Row]:
+    """Flower's SecAgg+ (`flower_round`) at k = 4 neighbours, t = 3, 2^32, 1 line if no flwr."""
+    try:
+        import flwr  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        print('flower: flwr is not importable in this Python: Flower SecAgg+ skipped')
+        return []
+    n, k, t = len(updates), 4, 3
+    size = sum(a.size for a in updates[0])
+    best, server = None, math.inf
+    for _ in each(progress, f'flower rounds, {n} clients', range(repeats)):
+        clocks, seconds, sent, average = flower_round(updates, weights, k, t)
+        best = clocks if best is None else np.minimum(best, clocks)
+        server = min(server, seconds)
+    stages = np.median(best[:, :, 1], axis=0)
+    print(f'flower: client CPU ms by stage (median over clients): setup (2 X25519 key pairs) '
+          f'{1e3 * stages[0]:.2f}, share keys (Shamir shares of seed and key, key agreement, '
+          f'encryption) {1e3 * stages[1]:.2f}, masked vector (deserialize, quantize, '
+          f'{k + 1} masks) {1e3 * stages[2]:.2f}, unmask {1e3 * stages[3]:.2f}')
+    flower_parts(updates[0], k, t)
+    flat = [np.concatenate([a.ravel() for a in u]).astype(np.float64) for u in updates]
+    plain = sum(w * f for w, f in zip(weights, flat)) / float(np.sum(weights))
+    error = float(np.max(np.abs(np.concatenate([a.ravel() for a in average]) - plain)))
+    per_weight = float(np.median(sent)) / size
+    print(f'flower: {n} clients, k = {k}, t = {t}, 2^32, clipping 8, 2^22 levels, '
+          f'Flower\'s weights (num_examples / 1000): max error vs the weighted average '
+          f'{error:.1e}', flush=True)
+    return [Row('flower', n, f'k={k} t={t} sto.', 1e3 * float(np.median(best[:, :, 0].sum(1))),
+                1e3 * float(np.median(best[:, :, 1].sum(1))), 1e3 * server, per_weight, per_weight / 4.0,
+                f'{k - t} of each {k} neighbours', 0, 'sum; who sent; ring graph')]
+
+
 BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int, Optional[Progress]],
                               List[Row]]] = {
     'shamir': shamir_rows,
@@ -273,6 +404,8 @@ def main():
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--backends', nargs='+', default=sorted(BACKENDS), choices=sorted(BACKENDS))
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
+    parser.add_argument('--flower', action='store_true',
+                        help="also Flower's SecAgg+ (flwr; skipped with one line without it)")
     args = parser.parse_args()
     progress = StderrProgress(verbose=0 if args.quiet else 1)
     logging.set_verbosity(logging.ERROR)
@@ -293,6 +426,8 @@ def main():
             masking_floor(flat[0].astype(np.float64))
         for backend in args.backends:
             rows += BACKENDS[backend](updates, weights, args.repeats, progress)
+        if args.flower:
+            rows += flower_rows(updates, weights, args.repeats, progress)
         del updates, flat
     print_table(rows, plain_ms)
 

@@ -35,6 +35,13 @@ times Flower's SecAgg+ client and server steps on the same workload (`flower_row
 without flwr that part is skipped with one line.
 """
 
+import os
+
+# One BLAS thread (Shamir's evaluation runs through matmul): with a second one spinning on a
+# shared 2-core machine, Shamir's client took 3x its CPU time in wall time.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+# pylint: disable=wrong-import-position
 import argparse
 import contextlib
 import dataclasses

@@ -6,30 +6,49 @@
 Progress (each row, and each protocol stage's clients) goes to stderr unless
 `--quiet`; stdout holds the figures and the table only.
 
-For every round size (clients x 1M weights, float32 updates of a 999 x 1000
-kernel and a 1000 bias) it measures, in one run and with the OS CSPRNG:
+For every round size (clients x `--weights`, float32 updates of a kernel and a 1000 bias;
+999 x 1000 for 1M) it measures, in one run and with the OS CSPRNG:
   * the baseline: a plain NumPy sum of the round's float32 updates (the
     aggregation the protocol replaces; best of 30);
-  * each backend of `BACKENDS`: per-client time (median over the clients whose
-    input counted of the time each spends computing its messages, each client's
-    best of `--repeats`; wall-clock and thread CPU time, the latter insensitive
-    to waiting for a shared CPU), server time (best of `--repeats`), bytes each
-    client sends per weight (from the serialized messages), that over the
-    quantized update, the dropouts it tolerates and what the server learns.
+  * each backend of `BACKENDS` (shamir, smpc, rlwe, secagg): per-client time
+    (median over the clients whose input counted of the time each spends
+    computing its messages, each client's best of `--repeats`; wall-clock and
+    thread CPU time, the latter insensitive to waiting for a shared CPU), server
+    time (best of `--repeats`), bytes each client sends per weight (from the
+    serialized messages), that over a 4-byte quantized update, the dropouts it
+    tolerates and what the server learns.
+What counts as client time: secagg, every stage's messages (`protocol.Client`
+clocks); shamir, `_client_shares` (bound check, encoding, split into the holders'
+rows); smpc, `SharedTensor.share` (encoding, the 3 additive shares); rlwe,
+`_client_message` (flatten, encoding, encryption, compression, serialization)
+plus the key setup of all holders divided by the clients. Server time is the
+round less the clients' wall time: for shamir and smpc it includes the holders'
+or parties' additions, for rlwe the threshold decryption (partials included).
 For secagg it also prints what bounds a client, best of 30: the encoding and
 adding k + 1 masks (AES-256-CTR keystreams of 4 bytes per weight).
 Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
-common to every backend). Bytes per weight are over the clients whose input
-counted; the quantized update is 4 bytes per weight at b = 32.
-Rows for the other backends (shamir, smpc, rlwe) plug in as further entries of
-`BACKENDS` returning `Row`s.
+common to every backend) except for rlwe. Bytes per weight are over the clients whose
+input counted; the rlwe figure is the ciphertext upload (the key setup's bytes are
+printed apart).
+With `--flower` (run with the .venv-bench Python, where flwr is installed) it also
+times Flower's SecAgg+ client and server steps on the same workload (`flower_rows`);
+without flwr that part is skipped with one line.
 """
 
+import os
+
+# One BLAS thread (Shamir's evaluation runs through matmul): with a second one spinning on a
+# shared 2-core machine, Shamir's client took 3x its CPU time in wall time.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+# pylint: disable=wrong-import-position
 import argparse
+import contextlib
 import dataclasses
+import importlib
 import math
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
@@ -55,9 +74,10 @@ class Row:
     server_learns: str
 
 
-def model_like(rng: np.random.Generator) -> List[np.ndarray]:
-    """A 1,000,000-weight update: a 999 x 1000 kernel and a 1000 bias, float32."""
-    return [rng.normal(scale=0.05, size=(999, 1000)).astype(np.float32),
+def model_like(rng: np.random.Generator, size: int = 1_000_000) -> List[np.ndarray]:
+    """A `size`-weight update (a multiple of 1000): a (size/1000 - 1) x 1000 kernel and a 1000
+    bias, float32 (999 x 1000 and 1000 for 1M weights)."""
+    return [rng.normal(scale=0.05, size=(size // 1000 - 1, 1000)).astype(np.float32),
             rng.normal(scale=0.05, size=1000).astype(np.float32)]
 
 
@@ -135,16 +155,235 @@ def masking_floor(update: np.ndarray) -> None:
     for rounding in ('stochastic', 'deterministic'):
         quantizer = Quantizer(32, 20, 512.0, rounding)
         text, _, encoded = timed(lambda: quantizer.encode(update, 0.1, Prg(RandomSource())))
-        print(f'  secagg floor: encode 1M weights ({rounding} rounding) {text}')
+        print(f'  secagg floor: encode {update.size:,} weights ({rounding} rounding) {text}')
     for masks in (1, 5, 10):
         seeds = [bytes([i]) * 32 for i in range(masks)]
         text, cpu, _ = timed(lambda: primitives.add_masks(encoded, seeds, [1] * masks))
-        print(f'  secagg floor: {masks:2d} AES-256-CTR masks of 4 B/weight added to 1M weights '
-              f'{text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
+        print(f'  secagg floor: {masks:2d} AES-256-CTR masks of 4 B/weight added to '
+              f'{update.size:,} weights {text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
+
+
+@contextlib.contextmanager
+def timed(owner, name: str) -> Iterator[List[Tuple[float, float]]]:
+    """Wraps owner.name (a method of a class or an instance) to record (wall, CPU) seconds of
+    each call; restores it on exit."""
+    calls: List[Tuple[float, float]] = []
+    raw = owner.__dict__.get(name) if isinstance(owner, type) else None
+    original = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        result = original(*args, **kwargs)
+        calls.append((time.perf_counter() - wall, time.thread_time() - cpu))
+        return result
+    setattr(owner, name, wrapper)
+    try:
+        yield calls
+    finally:
+        if raw is not None:
+            setattr(owner, name, raw)
+        else:
+            delattr(owner, name)
+
+
+def wrapped_rounds(aggregator, owner, name: str, updates, weights, repeats: int):
+    """Runs `repeats` rounds timing the client step owner.name. Returns the median over
+    clients of each one's best (wall, CPU) client time, the best round time less the clients'
+    wall time (the server's and the holders' part), and the last stats."""
+    n, wall, cpu, server, stats = len(updates), None, None, math.inf, None
+    for _ in range(repeats):
+        with timed(owner, name) as calls:
+            start = time.perf_counter()
+            _, stats = aggregator.aggregate(updates, weights)
+            total = time.perf_counter() - start
+        times = np.array(calls[-n:]).T
+        wall = times[0] if wall is None else np.minimum(wall, times[0])
+        cpu = times[1] if cpu is None else np.minimum(cpu, times[1])
+        server = min(server, total - float(np.sum(times[0])))
+    return float(np.median(wall)), float(np.median(cpu)), server, stats
+
+
+def shamir_rows(updates, weights, repeats, progress) -> List[Row]:
+    """Shamir (n = 10 holders, t = 6): client = bound check, encode, split into 10 rows."""
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator
+    n, size = len(updates), updates[0][0].size + updates[0][1].size
+    aggregator = ShamirAggregator(10, 6, progress=prefixed(progress, 'shamir '))
+    wall, cpu, server, stats = wrapped_rounds(aggregator, aggregator, '_client_shares', updates,
+                                              weights, repeats)
+    per_weight = stats.extra['bytes_per_weight_per_client']
+    return [Row('shamir', n, 'n=10 t=6 f=20', 1e3 * wall, 1e3 * cpu, 1e3 * server, per_weight,
+                per_weight / 4.0, '4 of 10 holders; clients any time', 0,
+                'weighted sum; who sent; t holders together: every update')]
+
+
+def smpc_rows(updates, weights, repeats, progress) -> List[Row]:
+    """Additive sharing among 3 parties (Z_2^64): client = encode, draw and send 3 shares."""
+    from tfpriv.crypto.smpc.secagg import SmpcAggregator
+    from tfpriv.crypto.smpc.tensor import SharedTensor
+    n, size = len(updates), updates[0][0].size + updates[0][1].size
+    aggregator = SmpcAggregator(3, progress=prefixed(progress, 'smpc '))
+    wall, cpu, server, stats = wrapped_rounds(aggregator, SharedTensor, 'share', updates,
+                                              weights, repeats)
+    per_weight = stats.bytes_per_client / size
+    return [Row('smpc', n, '3 parties f=32', 1e3 * wall, 1e3 * cpu, 1e3 * server, per_weight,
+                per_weight / 4.0, '0 parties; clients before sending', 0,
+                'weighted sum; who sent; all 3 parties together: every update')]
+
+
+def rlwe_rows(updates, weights, repeats, progress) -> List[Row]:
+    """Dealer-free threshold BFV (n = 4096, T = floor(k/2) + 1, f = 12, B = 0.5): client = encode, encrypt,
+    serialize, plus its share of the key setup (all holders' setup time / k)."""
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator
+    n, size = len(updates), updates[0][0].size + updates[0][1].size
+    # Exact integer weights (the example counts) times 2^f B must stay below t / 2 = 2^29.
+    aggregator = RlweAggregator('n4096', precision=12, bound=0.5,
+                                progress=prefixed(progress, 'rlwe '))
+    wall, cpu, server, stats = wrapped_rounds(aggregator, aggregator, '_client_message',
+                                              updates, weights, repeats)
+    setup = stats.extra['setup_seconds'] / n
+    per_weight = stats.extra['bytes_per_weight']
+    threshold = int(stats.extra['threshold'])
+    return [Row('rlwe', n, f'n=4096 T={threshold} f=12', 1e3 * (wall + setup), 1e3 * (cpu + setup),
+                1e3 * (server - stats.extra['setup_seconds']), per_weight, per_weight / 4.0,
+                f'{n - threshold} of {n} key holders', 0,
+                'weighted sum; ciphertexts; T clients together: every update')]
+
+
+def flower_round(updates, weights, k: int, t: int):
+    """One SecAgg+ round of Flower 1.42 in this process: each client runs the stage functions of
+    `flwr.client.mod.secure_aggregation.secaggplus_mod` (setup, share keys, masked vector,
+    unmask); the routing and the server's unmasking call Flower's own functions in the order
+    of `SecAggPlusWorkflow` (its ring of k neighbours, `combine_shares`, `pseudo_rand_gen`,
+    `parameters_*`, `dequantize`). Returns per-client [stage, (wall, CPU)] seconds, server seconds,
+    bytes each client sent, and the average."""
+    # The package re-exports the function `secaggplus_mod` under the module's name.
+    mod = importlib.import_module('flwr.client.mod.secure_aggregation.secaggplus_mod')
+    from flwr.common import bytes_to_ndarray, ndarrays_to_parameters
+    from flwr.common.secure_aggregation import ndarrays_arithmetic as arith
+    from flwr.common.secure_aggregation.crypto.shamir import combine_shares
+    from flwr.common.secure_aggregation.quantization import dequantize
+    from flwr.common.secure_aggregation.secaggplus_constants import Key
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+    n, target, modulus, clip = len(updates), 2**22, 2**32, 8.0  # Flower's defaults
+    nids = list(range(1, n + 1))
+    ring = {u: {nids[(i + d) % n] for d in range(-(k // 2), k // 2 + 1)}
+            for i, u in enumerate(nids)}
+    states = {u: mod.SecAggPlusState(nid=u) for u in nids}
+    clocks, sent = np.zeros((n + 1, 4, 2)), np.zeros(n + 1)  # client, stage, (wall, CPU)
+    params = [ndarrays_to_parameters(update) for update in updates]
+
+    def client(u, stage, *args):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        reply = stage(states[u], *args)
+        index = [mod._setup, mod._share_keys,  # pylint: disable=protected-access
+                 mod._collect_masked_vectors, mod._unmask].index(stage)  # pylint: disable=protected-access
+        clocks[u, index] += (time.perf_counter() - wall, time.thread_time() - cpu)
+        return reply
+    config = {Key.SAMPLE_NUMBER: n, Key.SHARE_NUMBER: k + 1, Key.THRESHOLD: t,
+              Key.CLIPPING_RANGE: clip, Key.TARGET_RANGE: target, Key.MOD_RANGE: modulus,
+              Key.MAX_WEIGHT: 1000.0}
+    keys = {u: client(u, mod._setup, config) for u in nids}  # pylint: disable=protected-access
+    for u in nids:
+        sent[u] += len(keys[u][Key.PUBLIC_KEY_1]) + len(keys[u][Key.PUBLIC_KEY_2])
+    inbox = {u: ([], []) for u in nids}
+    for u in nids:
+        reply = client(u, mod._share_keys, {  # pylint: disable=protected-access
+            str(v): (keys[v][Key.PUBLIC_KEY_1], keys[v][Key.PUBLIC_KEY_2]) for v in ring[u]})
+        for dst, ciphertext in zip(reply[Key.DESTINATION_LIST], reply[Key.CIPHERTEXT_LIST]):
+            inbox[dst][0].append(u)
+            inbox[dst][1].append(ciphertext)
+            sent[u] += len(ciphertext)
+    server, total = 0.0, None
+    for i, u in enumerate(nids):
+        reply = client(u, mod._collect_masked_vectors,  # pylint: disable=protected-access
+                       {Key.SOURCE_LIST: inbox[u][0], Key.CIPHERTEXT_LIST: inbox[u][1]},
+                       int(weights[i]), params[i])
+        sent[u] += sum(len(b) for b in reply[Key.MASKED_PARAMETERS])
+        start = time.perf_counter()
+        vector = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]
+        total = vector if total is None else arith.parameters_addition(total, vector)
+        server += time.perf_counter() - start
+    start = time.perf_counter()
+    total = arith.parameters_mod(total, modulus)
+    server += time.perf_counter() - start
+    shares = {u: [] for u in nids}
+    for u in nids:
+        reply = client(u, mod._unmask, {  # pylint: disable=protected-access
+            Key.ACTIVE_NODE_ID_LIST: list(ring[u]), Key.DEAD_NODE_ID_LIST: []})
+        for owner, share in zip(reply[Key.NODE_ID_LIST], reply[Key.SHARE_LIST]):
+            shares[owner].append(share)
+            sent[u] += len(share)
+    start = time.perf_counter()
+    for u in nids:
+        mask = pseudo_rand_gen(combine_shares(shares[u]), modulus,
+                               arith.get_parameters_shape(total))
+        total = arith.parameters_subtraction(total, mask)
+    ratio, summed = arith.factor_extract(arith.parameters_mod(total, modulus))
+    average = dequantize(summed, clip, target)
+    for vector in average:
+        vector += -(n - 1) * clip
+        vector *= target / ratio
+    server += time.perf_counter() - start
+    return clocks[1:], server, sent[1:], average
+
+
+def flower_parts(update: List[np.ndarray], k: int, t: int) -> None:
+    """CPU ms of Flower's client building blocks on one update, best of 5 each."""
+    from flwr.common.secure_aggregation.crypto.shamir import create_shares
+    from flwr.common.secure_aggregation.crypto.symmetric_encryption import generate_shared_key
+    from flwr.common.secure_aggregation.quantization import quantize
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+    from flwr.supercore.primitives.asymmetric import generate_key_pairs
+    (secret, _), (_, public) = generate_key_pairs(), generate_key_pairs()
+    shapes = [a.shape for a in update]
+    parts = {'quantize (stochastic, 2^22 levels)': lambda: quantize(update, 8.0, 2**22),
+             'one mask (pseudo_rand_gen, int64)': lambda: pseudo_rand_gen(b'x' * 32, 2**32,
+                                                                           shapes),
+             f'Shamir shares of a 32-byte seed, {t} of {k + 1}':
+                 lambda: create_shares(b'x' * 32, t, k + 1),
+             'one key agreement (X25519 + HKDF)': lambda: generate_shared_key(secret, public)}
+    timings = [f'{name} {1e3 * best_of(5, fn, time.thread_time)[0]:.2f}'
+               for name, fn in parts.items()]
+    print(f'flower: parts, CPU ms: {"; ".join(timings)}', flush=True)
+
+
+def flower_rows(updates, weights, repeats, progress) -> List[Row]:
+    """Flower's SecAgg+ (`flower_round`) at k = 4 neighbours, t = 3, 2^32, 1 line if no flwr."""
+    try:
+        import flwr  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        print('flower: flwr is not importable in this Python: Flower SecAgg+ skipped')
+        return []
+    n, k, t = len(updates), 4, 3
+    size = sum(a.size for a in updates[0])
+    best, server = None, math.inf
+    for _ in each(progress, f'flower rounds, {n} clients', range(repeats)):
+        clocks, seconds, sent, average = flower_round(updates, weights, k, t)
+        best = clocks if best is None else np.minimum(best, clocks)
+        server = min(server, seconds)
+    stages = np.median(best[:, :, 1], axis=0)
+    print(f'flower: client CPU ms by stage (median over clients): setup (2 X25519 key pairs) '
+          f'{1e3 * stages[0]:.2f}, share keys (Shamir shares of seed and key, key agreement, '
+          f'encryption) {1e3 * stages[1]:.2f}, masked vector (deserialize, quantize, '
+          f'{k + 1} masks) {1e3 * stages[2]:.2f}, unmask {1e3 * stages[3]:.2f}')
+    flower_parts(updates[0], k, t)
+    flat = [np.concatenate([a.ravel() for a in u]).astype(np.float64) for u in updates]
+    plain = sum(w * f for w, f in zip(weights, flat)) / float(np.sum(weights))
+    error = float(np.max(np.abs(np.concatenate([a.ravel() for a in average]) - plain)))
+    per_weight = float(np.median(sent)) / size
+    print(f'flower: {n} clients, k = {k}, t = {t}, 2^32, clipping 8, 2^22 levels, '
+          f'Flower\'s weights (num_examples / 1000): max error vs the weighted average '
+          f'{error:.1e}', flush=True)
+    return [Row('flower', n, f'k={k} t={t} sto.', 1e3 * float(np.median(best[:, :, 0].sum(1))),
+                1e3 * float(np.median(best[:, :, 1].sum(1))), 1e3 * server, per_weight, per_weight / 4.0,
+                f'{k - t} of each {k} neighbours', 0, 'sum; who sent; ring graph')]
 
 
 BACKENDS: Dict[str, Callable[[List[List[np.ndarray]], np.ndarray, int, Optional[Progress]],
                               List[Row]]] = {
+    'shamir': shamir_rows,
+    'smpc': smpc_rows,
+    'rlwe': rlwe_rows,
     'secagg': masking_rows,
 }
 
@@ -167,17 +406,20 @@ def print_table(rows: List[Row], plain: Dict[int, tuple]) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--clients', type=int, nargs='+', default=[10, 100])
-    parser.add_argument('--weights', type=int, default=1_000_000, choices=[1_000_000])
+    parser.add_argument('--weights', type=int, default=1_000_000,
+                        help='weights per update, a multiple of 1000 (at least 2000)')
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--backends', nargs='+', default=sorted(BACKENDS), choices=sorted(BACKENDS))
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
+    parser.add_argument('--flower', action='store_true',
+                        help="also Flower's SecAgg+ (flwr; skipped with one line without it)")
     args = parser.parse_args()
     progress = StderrProgress(verbose=0 if args.quiet else 1)
     logging.set_verbosity(logging.ERROR)
     rng = np.random.default_rng(0)
     rows, plain_ms = [], {}
     for n in args.clients:
-        updates = [model_like(rng) for _ in range(n)]
+        updates = [model_like(rng, args.weights) for _ in range(n)]
         weights = rng.integers(100, 1000, size=n).astype(np.float64)
         flat = [np.concatenate([a.ravel() for a in u]) for u in updates]
         wall, _ = best_of(30, lambda: sum(flat[1:], flat[0].copy()))
@@ -191,6 +433,8 @@ def main():
             masking_floor(flat[0].astype(np.float64))
         for backend in args.backends:
             rows += BACKENDS[backend](updates, weights, args.repeats, progress)
+        if args.flower:
+            rows += flower_rows(updates, weights, args.repeats, progress)
         del updates, flat
     print_table(rows, plain_ms)
 

@@ -8,7 +8,8 @@ keystream `tfpriv.rng.Prg` keyed from the OS CSPRNG):
      into n = 10 shares, threshold t = 6;
   2. ShamirAggregator over 10 clients' 1M-weight updates (n = 10, t = 6);
   3. robust reconstruction from all 10 shares with 2 of them corrupted.
-Each time is the best of `--repeats` runs and is printed with its ratio to a
+Each time is the best CPU time (of the calling thread; BLAS runs on it alone) of
+`--repeats` runs and is printed with its ratio to a
 plain NumPy sum of the 10 clients' float32 updates measured in the same run
 (the aggregation that the protocol replaces; best of at least 30 runs); the
 sum of two 1M arrays is printed too. Also prints the bytes each client sends per weight.
@@ -16,9 +17,13 @@ Progress (the slow steps' repeats, the aggregator's clients) goes to stderr unle
 `--quiet`; stdout holds the figures only.
 """
 
+import os
+
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')  # every figure is one thread's CPU time
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+# pylint: disable=wrong-import-position
 import argparse
 import dataclasses
-import os
 import time
 from typing import Optional
 
@@ -26,7 +31,9 @@ import numpy as np
 from absl import logging
 
 from tfpriv.crypto import shamir
+from tfpriv.crypto.fixed_point import FixedPoint
 from tfpriv.crypto.secagg import PlainAggregator
+from tfpriv.crypto.shamir import field
 from tfpriv.crypto.shamir.secagg import ShamirAggregator
 from tfpriv.experiments.progress import StderrProgress
 from tfpriv.progress import Progress, each, prefixed
@@ -37,11 +44,13 @@ NUM_SHARES, THRESHOLD, NUM_CLIENTS = 10, 6, 10
 
 
 def best_of(repeats, fn, progress: Optional[Progress] = None, label: str = 'repeats'):
+    """Best CPU time of this thread (BLAS is pinned to it above): insensitive to waiting for a
+    shared CPU, which wall-clock time on a loaded machine is not."""
     times = []
     for _ in each(progress, label, range(repeats)):
-        start = time.perf_counter()
+        start = time.thread_time()
         result = fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.thread_time() - start)
     return min(times), result
 
 
@@ -89,18 +98,43 @@ def main():
     print(f'share + reconstruct:       {both * 1e3:8.1f} ms   = {both / plain_sum:5.1f}x plain sum '
           f'(goal <= 500 ms and <= 10x)   max error {error:.1e}')
 
-    # What no implementation of this split can avoid: (t - 1) fresh uniform 31-bit
-    # coefficients per weight (here from the Prg; os.urandom shown for comparison),
-    # and one reduction mod p per share element (n per weight): a floor for the ratio.
+    # Where split + reconstruct spend their time (best of --repeats each), and what no NumPy
+    # implementation of this split can avoid: (t - 1) fresh uniform 31-bit coefficients per
+    # weight (from the Prg; os.urandom shown for comparison) and one reduction mod p per share
+    # element (n per weight), here the float64 reduction `field.reduce_exact_floats` that
+    # `matmul_mod` runs and NumPy's int64 `%` for comparison: a floor for the ratio.
+    modulus = shares[0].modulus
     count = (THRESHOLD - 1) * NUM_WEIGHTS
-    prg_time, _ = best_of(args.repeats, lambda: Prg().uniform_mod(shares[0].modulus, count))
+    encoder = FixedPoint(modulus, shares[0].precision)
+    flat_model = np.concatenate([a.ravel() for a in model]).astype(np.float64)
+    encode_time, encoded = best_of(args.repeats, lambda: encoder.encode(flat_model))
+    prg_time, coefficients = best_of(args.repeats, lambda: Prg().uniform_mod(
+        modulus, (THRESHOLD - 1, NUM_WEIGHTS)))
+    vandermonde = [[pow(x, k, modulus) for k in range(THRESHOLD)]
+                   for x in range(1, NUM_SHARES + 1)]
+    eval_time, _ = best_of(args.repeats, lambda: field.matmul_mod(
+        vandermonde, [encoded] + list(coefficients), modulus))
+    lagrange = field.lagrange_coefficients(range(1, THRESHOLD + 1), modulus)
+    combine_time, _ = best_of(args.repeats, lambda: field.combine(
+        lagrange, [s.values for s in shares[:THRESHOLD]], modulus))
     urandom_time, _ = best_of(args.repeats, lambda: os.urandom(4 * count))
-    unreduced = np.random.default_rng(1).integers(0, 2**51, (NUM_SHARES, NUM_WEIGHTS))
-    reduce_time, _ = best_of(args.repeats, lambda: np.remainder(unreduced, shares[0].modulus))
-    print(f'floor: {count / 1e6:.0f}M uniform coefficients from the Prg {prg_time * 1e3:.1f} ms '
+    unreduced = np.random.default_rng(1).integers(0, 2**48, (NUM_SHARES, NUM_WEIGHTS))
+    as_floats = unreduced.astype(np.float64)
+    scratch = np.empty_like(as_floats)
+    reduce_time, _ = best_of(args.repeats, lambda: np.remainder(unreduced, modulus))
+    float_time, _ = best_of(args.repeats, lambda: field.reduce_exact_floats(
+        as_floats.copy(), modulus, scratch))
+    copy_time, _ = best_of(args.repeats, lambda: as_floats.copy())
+    print(f'split breakdown: fixed-point encode {encode_time * 1e3:.1f} ms, '
+          f'{count / 1e6:.0f}M coefficients from the Prg {prg_time * 1e3:.1f} ms, evaluation '
+          f'at {NUM_SHARES} points (matmul_mod) {eval_time * 1e3:.1f} ms; reconstruct: '
+          f'Lagrange combination of {THRESHOLD} rows {combine_time * 1e3:.1f} ms')
+    print(f'floor: the {count / 1e6:.0f}M coefficients {prg_time * 1e3:.1f} ms '
           f'({prg_time / plain_sum:.1f}x; os.urandom of their {4 * count / 1e6:.0f} MB '
-          f'{urandom_time * 1e3:.1f} ms), one % p per share element {reduce_time * 1e3:.1f} ms '
-          f'({reduce_time / plain_sum:.1f}x)')
+          f'{urandom_time * 1e3:.1f} ms); one reduction mod p per share element '
+          f'({NUM_SHARES}M): float64 {max(float_time - copy_time, 0) * 1e3:.1f} ms '
+          f'({max(float_time - copy_time, 0) / plain_sum:.1f}x, a copy of 80 MB subtracted), '
+          f'int64 % {reduce_time * 1e3:.1f} ms ({reduce_time / plain_sum:.1f}x)')
 
     corrupted = list(shares)
     for i in (2, 7):

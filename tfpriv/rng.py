@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 Shape = Union[int, Sequence[int]]
 _CHUNK = 1 << 20  # bytes the Prg encrypts per call; bounds its zero buffer
+_SPARE = 16  # bytes past the output that AES-CTR `update_into` needs (one block)
+_ZEROS = memoryview(bytes(_CHUNK))  # the plaintext of every keystream; slicing does not copy
 
 
 def _size(shape: Shape) -> int:
@@ -129,7 +131,6 @@ class Prg:
 
     def _start(self, key: bytes, nonce: bytes) -> None:
         self._encryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
-        self._zeros = bytes(_CHUNK)
 
     @classmethod
     def from_seed(cls, seed: bytes) -> 'Prg':
@@ -143,11 +144,23 @@ class Prg:
     def uint8(self, shape: Shape) -> np.ndarray:
         """Uniform bytes of the given shape."""
         nbytes = int(np.prod(shape, dtype=np.int64))
-        raw = np.empty(nbytes + 16, dtype=np.uint8)  # update_into needs block_size - 1 spare
+        raw = np.empty(nbytes + _SPARE, dtype=np.uint8)
+        return self.fill(raw, nbytes).reshape(shape)
+
+    def fill(self, buffer: np.ndarray, nbytes: int) -> np.ndarray:
+        """The next `nbytes` keystream bytes written into `buffer`, returned as buffer[:nbytes].
+
+        `buffer` is a writable contiguous uint8 array of at least nbytes + 16 bytes
+        (OpenSSL's `update_into` wants one AES block spare); reusing one buffer
+        avoids a fresh allocation (and its page faults) per draw.
+        """
+        if buffer.dtype != np.uint8 or buffer.size < nbytes + _SPARE:
+            raise ValueError(f'buffer must be uint8 with at least {nbytes + _SPARE} bytes, '
+                             f'got {buffer.dtype} with {buffer.size}')
         for start in range(0, nbytes, _CHUNK):
             stop = min(start + _CHUNK, nbytes)
-            self._encryptor.update_into(self._zeros[:stop - start], raw[start:stop + 15])
-        return raw[:nbytes].reshape(shape)
+            self._encryptor.update_into(_ZEROS[:stop - start], buffer[start:stop + _SPARE])
+        return buffer[:nbytes]
 
     def uint64(self, shape: Shape) -> np.ndarray:
         """Uniform words in [0, 2^64) of the given shape."""

@@ -158,9 +158,9 @@ def _no_self_mask(monkeypatch):
         return client_shares
 
     def skip(original):
-        def add_masks(out, seeds, signs):
+        def add_masks(out, seeds, signs, fill=None):
             kept = [(seed, sign) for seed, sign in zip(seeds, signs) if seed not in self_seeds]
-            return original(out, [s for s, _ in kept], [g for _, g in kept])
+            return original(out, [s for s, _ in kept], [g for _, g in kept], fill)
         return add_masks
     _wrap(monkeypatch, protocol, '_client_shares', record)
     _wrap(monkeypatch, primitives, 'add_masks', skip)

@@ -106,7 +106,8 @@ class FixedPoint:
         ints = self.to_integers(values)
         if self.modulus == RING_MODULUS:
             return ints.view(np.uint64)
-        return np.mod(ints, np.int64(self.modulus))
+        # |ints| <= max_int < m / 2: adding m to the negative ones is the reduction mod m.
+        return np.add(ints, np.int64(self.modulus), out=ints, where=ints < 0)
 
     def lift(self, encoded: np.ndarray) -> np.ndarray:
         """The centred integers (int64) that elements of Z_m stand for, checked against the limit.

@@ -95,3 +95,37 @@ def test_reconstruct_secret_refuses_exactly_the_limbs_from_2_to_the_16(top_limb,
     else:
         with pytest.raises(DecodingError, match='do not reconstruct'):
             primitives.reconstruct_secret([0, 2], [shares[0], shares[2]])
+
+
+@pytest.mark.parametrize('rounding', ['deterministic', 'stochastic'])
+def test_add_masks_with_fill_is_the_encoding_plus_the_keystreams(rounding):
+    """The client's fused path (encode each block, then add its masks) equals encoding the
+    whole vector and adding the reference keystreams; 200,001 values span several blocks of
+    both the mask loop and the encoder, so a block written at the wrong offset, a keystream
+    or rounding draw out of order, or a skipped tail block changes the result."""
+    from tfpriv.crypto.masking import Quantizer
+    from tfpriv.rng import Prg
+    size, seeds = 200_001, [b'\x04' * 32, b'\x05' * 32]
+    update = np.random.default_rng(3).uniform(-1.0, 1.0, size)
+    quantizer = Quantizer(32, 16, 1.0, rounding)
+    fused = primitives.add_masks(np.empty(size, np.uint32), seeds, [1, -1],
+                                 fill=quantizer.encoder(update, 0.5, Prg(RandomSource(seed=4))))
+    encoded = quantizer.encode(update, 0.5, Prg(RandomSource(seed=4)))
+    words = [np.frombuffer(keystream(s, 4 * size), dtype=np.uint32) for s in seeds]
+    np.testing.assert_array_equal(fused, encoded + words[0] - words[1])
+    # The encoding itself against NumPy: R(0.5 x 2^16) within the rounding error, mod 2^32.
+    lifted = encoded.view(np.int32).astype(np.float64)
+    assert np.max(np.abs(lifted - 0.5 * update * 2**16)) <= quantizer.max_error_units
+
+
+def test_prg_fill_writes_the_keystream_into_a_reused_buffer():
+    """Prg.fill continues the AES-256-CTR stream (reference: `cryptography` directly) across
+    calls on one buffer, and refuses a buffer without the 16 spare bytes OpenSSL needs."""
+    from tfpriv.rng import Prg
+    seed = b'\x06' * 32
+    prg, buffer = Prg.from_seed(seed), np.empty(1000 + 16, dtype=np.uint8)
+    first = prg.fill(buffer, 1000).tobytes()
+    second = prg.fill(buffer, 600).tobytes()
+    assert first + second == keystream(seed, 1600)
+    with pytest.raises(ValueError, match='at least 1016 bytes'):
+        prg.fill(np.empty(1015, dtype=np.uint8), 1000)

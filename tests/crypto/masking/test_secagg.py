@@ -166,7 +166,11 @@ def test_server_view_of_one_client_is_uniform_and_hides_its_input():
 
 def test_uniformity_check_rejects_unmasked_input(monkeypatch):
     """With every mask zeroed, the same server view is the constant encoding and is rejected."""
-    monkeypatch.setattr(primitives, 'add_masks', lambda out, seeds, signs: out)
+    def no_masks(out, seeds, signs, fill=None):
+        if fill is not None:
+            fill(0, out)
+        return out
+    monkeypatch.setattr(primitives, 'add_masks', no_masks)
     updates = [[np.full(1 << 12, 0.25)] for _ in range(3)]
     aggregator = MaskingAggregator(3, precision=16, bound=1.0, rounding='deterministic',
                                    rng=RandomSource(seed=13))

@@ -119,3 +119,22 @@ def test_reconstruct_field_takes_one_scalar_per_point():
     """Secret 5 on the line 5 + 3x mod 7 (points (1, 1), (2, 4)): Lagrange at 0 by hand,
     5 = 2 * 1 - 1 * 4 + 7; the ys may be plain integers (a 1-D sequence)."""
     assert int(field.reconstruct_field([1, 2], [1, 4], 7)) == 5
+
+
+@pytest.mark.parametrize('modulus', [67, 65_537, 1_073_741_789, 2**31 - 1])
+def test_reduce_exact_floats_matches_python_integers_at_the_edges(modulus):
+    """Every float64 integer in [0, 2^53) reduces to Python's v % p: multiples of p and their
+    neighbours (where a floor of v/p off by one shows), the top of the range and random values;
+    the reference is Python's big-integer `%`, not the code under test."""
+    rng = np.random.default_rng(modulus)
+    top = 2**53 - 1
+    multiples = [k * modulus for k in (1, 2, 3, top // modulus, top // modulus - 1)]
+    edges = [0, 1, modulus - 1, modulus, modulus + 1, top, top - 1]
+    edges += [m + d for m in multiples for d in (-1, 0, 1) if 0 <= m + d <= top]
+    edges += [int(k) * modulus - 1 for k in rng.integers(top // modulus // 2, top // modulus,
+                                                         10_000)]
+    edges += [int(v) for v in rng.integers(0, 2**53, 10_000)]
+    values = np.array(edges, dtype=np.float64)
+    assert all(int(v) == e for v, e in zip(values, edges))  # exact as float64
+    reduced = field.reduce_exact_floats(values, modulus, np.empty_like(values))
+    assert [int(v) for v in reduced] == [e % modulus for e in edges]

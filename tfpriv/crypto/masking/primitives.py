@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import struct
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -53,24 +53,27 @@ class _Seed:
         return chunk
 
 
-def add_masks(out: np.ndarray, seeds: Sequence[bytes], signs: Sequence[int]) -> np.ndarray:
+def add_masks(out: np.ndarray, seeds: Sequence[bytes], signs: Sequence[int],
+              fill: Optional[Callable[[int, np.ndarray], None]] = None) -> np.ndarray:
     """out += sum_i signs[i] PRG(seeds[i]) mod 2^(8 out.itemsize), in place; returns out.
 
     PRG(seed) is the AES-256-CTR keystream keyed by the 32-byte seed, read as
     words of out's unsigned dtype. All streams advance together over blocks of
-    `_MASK_BLOCK` bytes, so each block of `out` stays in cache while every mask
-    is added to it.
+    `_MASK_BLOCK` bytes, each drawn into one reused buffer, so each block of
+    `out` stays in cache while every mask is added to it. `fill(start, block)`,
+    if given, first writes the block's values (out[start:start + len(block)]),
+    e.g. the client's encoding: its input is then read once and `out` written once.
     """
     streams = [Prg(_Seed(seed)) for seed in seeds]
     step = _MASK_BLOCK // out.itemsize
+    scratch = np.empty(_MASK_BLOCK + 16, dtype=np.uint8)  # one keystream block, reused
     for start in range(0, out.size, step):
         block = out[start:start + step]
+        if fill is not None:
+            fill(start, block)
         for stream, sign in zip(streams, signs):
-            words = stream.uint8(block.size * out.itemsize).view(out.dtype)
-            if sign > 0:
-                block += words
-            else:
-                block -= words
+            words = stream.fill(scratch, block.size * out.itemsize).view(out.dtype)
+            (np.add if sign > 0 else np.subtract)(block, words, out=block)
     return out
 
 

@@ -116,6 +116,7 @@ class Client:
     self_seed: bytes = b''
     peers: Dict[int, Tuple[bytes, bytes]] = dataclasses.field(default_factory=dict)
     held: Dict[int, bytes] = dataclasses.field(default_factory=dict)
+    share_keys: Dict[int, bytes] = dataclasses.field(default_factory=dict)  # per neighbour, stage 2
     seconds: float = 0.0  # wall-clock time computing its messages
     cpu_seconds: float = 0.0  # CPU time of the same (insensitive to waiting for a busy CPU)
 
@@ -213,6 +214,14 @@ def advertise_keys(state: RoundState) -> RoundState:
     return state
 
 
+def _share_key(client: Client, peer: int) -> bytes:
+    """The AES-GCM key of the pair (client, peer), agreed once and kept for both directions."""
+    if peer not in client.share_keys:
+        client.share_keys[peer] = primitives.agree(client.cipher_key, client.peers[peer][0],
+                                                   primitives.SHARE_LABEL)
+    return client.share_keys[peer]
+
+
 def _client_shares(state: RoundState, client: Client) -> Dict[int, bytes]:
     """Client side of stage 2: encrypted t-of-k shares of (b_u, s_u), one message per neighbour."""
     t = state.config.threshold
@@ -225,8 +234,7 @@ def _client_shares(state: RoundState, client: Client) -> Dict[int, bytes]:
                                      recipients, t, state.rng)
     messages = {}
     for v, blob in zip(recipients, blobs):
-        key = primitives.agree(client.cipher_key, client.peers[v][0], primitives.SHARE_LABEL)
-        ciphertext = primitives.seal(key, client.index, v, blob)
+        ciphertext = primitives.seal(_share_key(client, v), client.index, v, blob)
         messages[v] = _SHARE.pack(2, client.index, v) + ciphertext
     return messages
 
@@ -236,8 +244,8 @@ def _receive_share(state: RoundState, client: Client, message: bytes) -> None:
     _, sender, recipient = _SHARE.unpack_from(message)
     if recipient != client.index or sender not in client.peers:
         raise DecodingError(f'client {client.index} got a share routed {sender} -> {recipient}')
-    key = primitives.agree(client.cipher_key, client.peers[sender][0], primitives.SHARE_LABEL)
-    client.held[sender] = primitives.unseal(key, sender, recipient, message[_SHARE.size:])
+    client.held[sender] = primitives.unseal(_share_key(client, sender), sender, recipient,
+                                            message[_SHARE.size:])
 
 
 def share_keys(state: RoundState) -> RoundState:
@@ -261,13 +269,14 @@ def share_keys(state: RoundState) -> RoundState:
 def _masked_vector(state: RoundState, client: Client) -> np.ndarray:
     """y_u = q_u + PRG(b_u) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv) mod 2^b."""
     quantizer = state.config.quantizer
-    masked = quantizer.encode(client.update, client.weight, Prg(state.rng))
+    encoder = quantizer.encoder(client.update, client.weight, Prg(state.rng))
     peers = sorted(client.held)
     seeds = [client.self_seed] + [
         primitives.agree(client.mask_key, client.peers[v][1], primitives.MASK_LABEL)
         for v in peers]
     signs = [1] + [1 if v > client.index else -1 for v in peers]
-    return quantizer.mask(primitives.add_masks(masked, seeds, signs))
+    masked = np.empty(state.size, dtype=quantizer.dtype)
+    return quantizer.mask(primitives.add_masks(masked, seeds, signs, fill=encoder))
 
 
 def masked_input(state: RoundState) -> RoundState:

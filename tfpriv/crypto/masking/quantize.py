@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -96,7 +97,23 @@ class Quantizer:
     def encode(self, update: np.ndarray, weight: float, prg: Prg) -> np.ndarray:
         """R(weight update 2^f) mod 2^bits in the container dtype; prg drives stochastic R.
 
-        Works in blocks of `_BLOCK` values so the float64 intermediates stay in cache.
+        Raises:
+          FixedPointRangeError: a value of `update` exceeds `bound` in magnitude.
+        """
+        out = np.empty(update.size, dtype=self.dtype)
+        fill = self.encoder(update, weight, prg)
+        for start in range(0, update.size, _BLOCK):
+            fill(start, out[start:start + _BLOCK])
+        return self.mask(out)
+
+    def encoder(self, update: np.ndarray, weight: float,
+                prg: Prg) -> Callable[[int, np.ndarray], None]:
+        """`fill(start, block)`: block = R(weight update[start:...] 2^f) mod 2^w, w the container.
+
+        Blocks are filled in order (stochastic R draws the prg's words in that
+        order) and may be of any size; float64 intermediates are reused, so blocks
+        of up to `_BLOCK` values keep them in cache. The result still needs `mask`
+        when bits < w.
 
         Raises:
           FixedPointRangeError: a value of `update` exceeds `bound` in magnitude.
@@ -106,23 +123,25 @@ class Quantizer:
             raise FixedPointRangeError(f'an update value of magnitude {largest:g} exceeds bound='
                              f'{self.bound:g}: raise bound (and bits, if the headroom check '
                              f'then fails) or clip the update')
-        out = np.empty(update.size, dtype=self.dtype)
-        # |q| < 2^(bits-1) by the headroom check: the signed view is two's complement mod 2^w.
-        signed = out.view(np.int32 if self.dtype == np.uint32 else np.int64)
-        scaled, noise = np.empty(min(_BLOCK, update.size)), np.empty(min(_BLOCK, update.size))
         scale = weight * 2.0**self.precision
-        for start in range(0, update.size, _BLOCK):
-            block = update[start:start + _BLOCK]
-            values = np.multiply(block, scale, out=scaled[:block.size])
+        scratch = {'values': np.empty(0), 'noise': np.empty(0), 'words': np.empty(0, np.uint8)}
+
+        def fill(start: int, block: np.ndarray) -> None:
+            size = block.size
+            if scratch['values'].size < size:
+                scratch.update(values=np.empty(size), noise=np.empty(size),
+                               words=np.empty(4 * size + 16, dtype=np.uint8))
+            values = np.multiply(update[start:start + size], scale, out=scratch['values'][:size])
             if self.rounding == 'deterministic':
                 np.rint(values, out=values)
             else:
-                uniform = noise[:block.size]
-                np.multiply(prg.uint8(4 * block.size).view(np.uint32), 2.0**-32, out=uniform)
-                values += uniform
+                uniform = scratch['noise'][:size]
+                words = prg.fill(scratch['words'], 4 * size).view(np.uint32)
+                values += np.multiply(words, 2.0**-32, out=uniform)
                 np.floor(values, out=values)
-            signed[start:start + block.size] = values
-        return self.mask(out)
+            # |q| < 2^(bits-1) by the headroom check: the signed view is two's complement mod 2^w.
+            block.view(np.int32 if block.dtype == np.uint32 else np.int64)[...] = values
+        return fill
 
     def decode(self, total: np.ndarray, total_weight: float) -> np.ndarray:
         """Centred lift of a sum mod 2^bits, divided by 2^f and the summed weight."""

@@ -17,7 +17,10 @@ def test_mnist_counts(mnist):
 
 
 def test_missing_mnist_gives_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setenv('KERAS_HOME', str(tmp_path))
+    """No file in Keras's own cache (~/.keras; KERAS_HOME unset): Keras may download, and an
+    offline failure is one line naming where to put the file."""
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.delenv('KERAS_HOME')
     # No network here (or anywhere the test may run): make the download fail fast.
     import tensorflow as tf
     monkeypatch.setattr(tf.keras.utils, 'get_file',
@@ -30,6 +33,27 @@ def test_missing_mnist_gives_one_line_error(tmp_path, monkeypatch):
             mnist_module.load_mnist()
     finally:
         mnist_module.load_mnist.cache_clear()
+
+
+def test_keras_is_never_asked_when_keras_home_is_elsewhere(tmp_path, monkeypatch):
+    """Keras 2.14's get_file ignores KERAS_HOME and deletes a cached file whose hash differs
+    when it cannot download: with KERAS_HOME elsewhere and no file there, the user's own
+    ~/.keras copy (another hash, as CI's) must stay untouched and Keras must not be called."""
+    home = tmp_path / 'home'
+    real = home / '.keras' / 'datasets' / 'mnist.npz'
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b'a re-packed copy with another hash')
+    monkeypatch.setenv('HOME', str(home))
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'empty'))
+    calls = []
+    monkeypatch.setattr('keras.src.datasets.mnist.get_file', lambda *a, **k: calls.append(a))
+    mnist_module.load_mnist.cache_clear()
+    try:
+        with pytest.raises(DatasetUnavailableError, match=r'MNIST is not at .*empty.*mnist.npz'):
+            mnist_module.load_mnist()
+    finally:
+        mnist_module.load_mnist.cache_clear()
+    assert calls == [] and real.read_bytes() == b'a re-packed copy with another hash'
 
 
 def test_credit_preprocessing():

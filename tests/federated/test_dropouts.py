@@ -126,3 +126,12 @@ def test_distributed_dp_run_with_dropouts_accounts_for_the_shares_summed():
                                                       rel=1e-6)
     full = fedavg.dp_fedavg.epsilons(8, m, 1.0, 3, result.delta)
     assert history['epsilon'][-1] > full[-1] * 1.01  # the missing noise costs privacy
+
+
+@pytest.mark.parametrize('rate', ['1', '-0.5'])
+def test_dropout_rate_flag_outside_its_range_exits_2(rate, capsys):
+    from tfpriv.experiments.cli import main
+    with pytest.raises(SystemExit) as info:
+        main(['--federated', '--dropout-rate', rate])
+    assert info.value.code == 2
+    assert f'--dropout-rate must be in [0, 1), got {float(rate)}' in capsys.readouterr().err

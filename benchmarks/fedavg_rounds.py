@@ -262,15 +262,25 @@ def dp_table(path: str, key: str) -> None:
         seeds = sorted(runs)
         diffs = [runs[s]['test_accuracy'] - central[s]['test_accuracy'] for s in seeds]
         se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float('nan')
+        half = _t_quantile(len(diffs) - 1) * se  # 95 % confidence half-width
         ratio = statistics.median(runs[s]['round_seconds'] / central[s]['round_seconds'] for s in seeds)
         eps = max(runs[s]['epsilon'] for s in seeds)
         agg = [runs[s]['agg_seconds'] for s in seeds if runs[s]['agg_seconds'] is not None]
         print(f'distributed {label:7s}: seeds {seeds}: accuracy '
               f'{statistics.mean(runs[s]["test_accuracy"] for s in seeds):.4f}, paired difference '
-              f'{100 * statistics.mean(diffs):+.2f} ± {100 * se:.2f} points (SE; per seed '
-              f'{", ".join(f"{100 * d:+.2f}" for d in diffs)}), ε = {eps:.4f}, round time '
+              f'{100 * statistics.mean(diffs):+.2f} ± {100 * se:.2f} points (SE; 95 % CI '
+              f'[{100 * (statistics.mean(diffs) - half):+.2f}, {100 * (statistics.mean(diffs) + half):+.2f}]; '
+              f'per seed {", ".join(f"{100 * d:+.2f}" for d in diffs)}), ε = {eps:.4f}, round time '
               f'{ratio:.2f}x central (median of per-seed ratios)'
               + (f', aggregation {statistics.median(agg):.2f} s' if agg else ''), flush=True)
+
+
+def _t_quantile(dof: int) -> float:
+    """The 0.975 quantile of Student's t with `dof` degrees of freedom (nan below 1)."""
+    if dof < 1:
+        return float('nan')
+    from scipy import stats
+    return float(stats.t.ppf(0.975, dof))
 
 
 def epsilon_curves(args) -> None:
@@ -345,6 +355,8 @@ def main() -> None:
     parser.add_argument('--dp-seeds', default='0,1,2,3')
     parser.add_argument('--dp-results', default='runs/bench_fedavg/dp_row.jsonl',
                         help='one JSON line per run; runs already there are reused')
+    parser.add_argument('--dp-table', action='store_true',
+                        help='only print the table of the runs in --dp-results')
     parser.add_argument('--epsilon-curves', action='store_true')
     parser.add_argument('--crx-row', action='store_true', help='Credit Approval: federated vs centralized')
     parser.add_argument('--crx-rounds', type=int, default=60)
@@ -357,7 +369,7 @@ def main() -> None:
     if args.figure_from:
         figure_from(args.figure_from, args.images)
         return
-    if args.epsilon_curves or args.crx_row or args.dp_row:
+    if args.epsilon_curves or args.crx_row or args.dp_row or args.dp_table:
         extra_rows(args, progress)
         return
     args.models = args.models.split(',')
@@ -377,7 +389,10 @@ def extra_rows(args, progress: Optional[Progress]) -> None:
         epsilon_curves(args)
     if args.crx_row:
         crx_row(args, progress)
-    if args.dp_row:
+    if args.dp_table:
+        for sigma in args.dp_sigmas.split(','):
+            dp_table(args.dp_results, _dp_key(args, float(sigma)))
+    elif args.dp_row:
         args.dp_sigmas = [float(s) for s in args.dp_sigmas.split(',')]
         args.dp_schemes = args.dp_schemes.split(',')
         args.dp_seeds = [int(seed) for seed in args.dp_seeds.split(',')]

@@ -275,6 +275,27 @@ def dp_table(path: str, key: str) -> None:
               + (f', aggregation {statistics.median(agg):.2f} s' if agg else ''), flush=True)
 
 
+def dp_figure(path: str, key: str, images: str) -> None:
+    """Mean test accuracy per round over the seeds of each label (central, each backend)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    records = [r for r in _dp_records(path) if r['key'] == key]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label in dict.fromkeys(r['label'] for r in records):
+        curves = np.array([r['val_accuracy'] for r in records if r['label'] == label])
+        ax.plot(range(1, curves.shape[1] + 1), curves.mean(axis=0),
+                label=f'{label if label == "central" else "distributed " + label} ({len(curves)} seeds)')
+    ax.set(xlabel='round', ylabel='test accuracy (mean over seeds)', title=f'DP-FedAvg MLP, MNIST: {key}')
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=8)
+    os.makedirs(images, exist_ok=True)
+    figure = os.path.join(images, 'fedavg_dp_central_vs_distributed.png')
+    fig.tight_layout()
+    fig.savefig(figure)
+    print(f'figure: {figure}')
+
+
 def _t_quantile(dof: int) -> float:
     """The 0.975 quantile of Student's t with `dof` degrees of freedom (nan below 1)."""
     if dof < 1:
@@ -392,6 +413,7 @@ def extra_rows(args, progress: Optional[Progress]) -> None:
     if args.dp_table:
         for sigma in args.dp_sigmas.split(','):
             dp_table(args.dp_results, _dp_key(args, float(sigma)))
+            dp_figure(args.dp_results, _dp_key(args, float(sigma)), args.images)
     elif args.dp_row:
         args.dp_sigmas = [float(s) for s in args.dp_sigmas.split(',')]
         args.dp_schemes = args.dp_schemes.split(',')

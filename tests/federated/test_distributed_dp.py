@@ -203,3 +203,22 @@ def test_poisson_sampled_central_dp_run(small):
     assert result.history['epsilon'] == pytest.approx(
         accounting.fedavg_epsilons(4, 2, 1.0, 2, result.delta, 'poisson', 0.5), rel=1e-9)
     assert 'PoissonSampled' in result.accounting
+
+
+def test_central_and_distributed_runs_pair_by_seed(small):
+    """σ = 0: with the same seed both modes start from the same weights and train the same
+    clients on the same batches, so their models differ only by the DDGauss rounding: the
+    mean of m rounding errors has L2 norm at most γ sqrt(d') (one unit per rotated
+    coordinate, rotation orthonormal). Another seed is far outside that bound."""
+    config = dataclasses.replace(BASE, noise_multiplier=0.0, l2_norm_clip=10.0, seed=3)
+    central = fedavg.train(config, small).model.get_weights()
+    distributed = fedavg.train(dataclasses.replace(config, dp_mode='distributed'), small)
+    other = fedavg.train(dataclasses.replace(config, seed=4), small).model.get_weights()
+    params = distributed_dp.DdgParams(10.0, 0.0, 2, distributed.model.count_params())
+    bound = math.sqrt(params.padded_dim) / params.scale
+
+    def distance(a, b):
+        return math.sqrt(sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b)))
+
+    assert distance(central, distributed.model.get_weights()) <= bound
+    assert distance(central, other) > 10 * bound

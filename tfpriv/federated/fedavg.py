@@ -70,8 +70,9 @@ DP_MODES = ('central', 'distributed')
 _ACCOUNTING = {
     ('central', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one',
     ('central', 'poisson'): 'RDP, PoissonSampled(C, Gaussian(σ)), add/remove-one',
-    ('distributed', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ_eff/2)), '
-                              'replace-one; σ_eff of the m discrete noise shares (DDGauss)'}
+    ('distributed', 'fixed'): 'RDP, SampledWithoutReplacement(K, k, Gaussian(σ_eff/2)), '
+                              'replace-one; σ_eff of the k discrete noise shares summed '
+                              '(DDGauss; k = m without dropouts)'}
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
 
 

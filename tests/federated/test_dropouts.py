@@ -14,6 +14,7 @@ import pytest
 from dp_accounting import rdp
 
 from tfpriv.data import load_mnist
+from tfpriv.errors import DropoutError
 from tfpriv.federated import distributed_dp, dropouts, fedavg, secure
 from tfpriv.rng import RandomSource
 
@@ -99,7 +100,7 @@ def test_noise_of_a_round_with_dropouts_is_that_of_the_survivors():
 def test_every_client_of_a_round_dropping_is_refused_before_training():
     data = load_mnist().subset(100, 10)
     config = fedavg.FedConfig(clients=4, rounds=3, client_fraction=0.5, dropout_rate=0.999)
-    with pytest.raises(ValueError, match='every client sampled for round 1 drops'):
+    with pytest.raises(DropoutError, match='every client sampled for round 1 drops'):
         fedavg.train(config, data)
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match='dropout_rate'):

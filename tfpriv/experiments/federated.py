@@ -361,8 +361,8 @@ def _runtime_failures(args: argparse.Namespace):
     from tfpriv import errors  # pylint: disable=g-import-not-at-top
     try:
         yield
-    except (errors.DatasetUnavailableError, errors.WorkerIsolationError, errors.WorkerLost,
-            errors.WorkerUnreachable) as error:
+    except (errors.DatasetUnavailableError, errors.DropoutError, errors.WorkerIsolationError,
+            errors.WorkerLost, errors.WorkerUnreachable) as error:
         _refuse(str(error), 1)
     except errors.FixedPointRangeError as error:
         _refuse(f'--secure-agg {args.secure_agg}: {error}; {_range_advice(args, str(error))}', 1)

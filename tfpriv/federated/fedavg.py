@@ -58,7 +58,7 @@ from tfpriv import checks
 from tfpriv.crypto.secagg import AggregationStats
 from tfpriv.data.base import Dataset
 from tfpriv.dp import accounting
-from tfpriv.errors import CheckpointExists
+from tfpriv.errors import CheckpointExists, DropoutError
 from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, dropouts, partition, secure
 from tfpriv.federated.runtime import tff_context
 from tfpriv.progress import Progress, report
@@ -391,6 +391,7 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
 
     Raises:
       CheckpointExists: `out` holds a checkpoint and neither `resume` nor `overwrite` is set.
+      DropoutError: every client sampled for some round drops (`dropout_rate`).
     """
     if config.out and not (config.resume or config.overwrite) and checkpoint.exists(config.out):
         raise CheckpointExists(f'{checkpoint.path(config.out)} exists: set resume=True to continue it '
@@ -403,7 +404,7 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
     dropped = dropouts.draw(schedule, config.dropout_rate, rng) if config.dropout_rate else None
     for r, mask in enumerate(dropped or []):
         if mask.size and mask.all():
-            raise ValueError(f'every client sampled for round {r + 1} drops at dropout_rate='
+            raise DropoutError(f'every client sampled for round {r + 1} drops at dropout_rate='
                              f'{config.dropout_rate}: lower it or sample more clients per round')
     element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
                                             config.batch_size).element_spec

@@ -12,11 +12,12 @@
    global weights, then average weighted by size), on the same clients.
 3. Secure aggregation of those 10 real client deltas with each scheme
    available: seconds, bytes per client and max error vs plain averaging.
-4. `--dp-row`: DP-FedAvg on MNIST, K = 100 IID clients, m = 10 per round:
+4. `--dp-row`: DP-FedAvg on MNIST, K = --dp-clients IID clients, m = C K per round:
    central DP (TFF's Gaussian aggregator) vs distributed DP (DDGauss,
    `tfpriv.federated.distributed_dp`) under plain summation and each secure
-   aggregator, at the same σ (hence about the same ε): test accuracy, ε, median
-   round time. `--epsilon-curves`: ε per round of fixed-size (replace-one) vs
+   aggregator, at the same σ and ε, paired by seed (same initial weights, clients
+   and data order): accuracy, paired difference ± SE, ε, round time vs central.
+   `--epsilon-curves`: ε per round of fixed-size (replace-one) vs
    Poisson (add/remove) client sampling, printed and drawn.
 5. `--crx-row`: Credit Approval with one client per applicant vs the
    centralized model of the same shape on the same split.
@@ -184,38 +185,123 @@ def round_times(args, data, model: str, repeats: int, progress: Optional[Progres
 
 
 def _dp_config(args, sigma: float, seed: int, **options) -> fedavg.FedConfig:
-    return fedavg.FedConfig(model='mlp', clients=100, rounds=args.dp_rounds, client_fraction=0.1,
-                            local_epochs=1, batch_size=10, client_learning_rate=args.client_learning_rate,
-                            dp=True, noise_multiplier=sigma, l2_norm_clip=args.dp_clip, seed=seed,
-                            **options)
+    return fedavg.FedConfig(model='mlp', clients=args.dp_clients, rounds=args.dp_rounds,
+                            client_fraction=args.dp_fraction, local_epochs=1, batch_size=10,
+                            client_learning_rate=args.client_learning_rate, dp=True,
+                            noise_multiplier=sigma, l2_norm_clip=args.dp_clip, seed=seed, **options)
+
+
+def _dp_key(args, sigma: float) -> str:
+    return (f'K={args.dp_clients} C={args.dp_fraction} T={args.dp_rounds} S={args.dp_clip} '
+            f'sigma={sigma} lr={args.client_learning_rate}')
+
+
+def _dp_records(path: str) -> list:
+    import json
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _dp_run(args, data, sigma: float, label: str, seed: int, progress) -> dict:
+    """One DP-FedAvg run (central or distributed under one backend), appended to --dp-results."""
+    import json
+    options = {} if label == 'central' else dict(dp_mode='distributed', secure_agg=label)
+    result = fedavg.train(_dp_config(args, sigma, seed, **options), data,
+                          progress=prefixed(progress, f'σ={sigma} {label} seed {seed}: '))
+    history = result.history
+    record = dict(key=_dp_key(args, sigma), label=label, seed=seed, sigma=sigma,
+                  test_accuracy=result.test_accuracy, epsilon=result.epsilon, delta=result.delta,
+                  clients_per_round=result.clients_per_round, num_clients=result.num_clients,
+                  round_seconds=statistics.median(history['seconds'][1:] or history['seconds']),
+                  agg_seconds=statistics.median(history['agg_seconds']) if 'agg_seconds' in history else None,
+                  val_accuracy=history['val_accuracy'])
+    os.makedirs(os.path.dirname(os.path.abspath(args.dp_results)), exist_ok=True)
+    with open(args.dp_results, 'a') as handle:
+        handle.write(json.dumps(record) + '\n')
+    return record
 
 
 def dp_row(args, data, progress: Optional[Progress]) -> None:
-    """Central vs distributed DP-FedAvg (every secure aggregator) at the same σ, over seeds."""
-    from tfpriv.experiments.plotting import plot_histories
-    print(f'== DP-FedAvg, MNIST MLP, K=100 IID, m=10, E=1, B=10, client lr {args.client_learning_rate}, '
-          f'S={args.dp_clip}, {args.dp_rounds} rounds, seeds {args.dp_seeds}')
+    """Central vs distributed DP-FedAvg (every secure aggregator) at the same σ, PAIRED by seed.
+
+    A seed fixes the initial weights, the client split, the client sample of every round and
+    each client's data order in both modes (`fedavg.train`); only the noise realisation
+    differs (TFF's Gaussian vs the clients' discrete-Gaussian shares). The distributed noise
+    is calibrated so that σ_eff = σ (`distributed_dp.matching_params`): both ε are computed
+    by dp_accounting and printed. Runs already in --dp-results are reused, so several
+    processes (e.g. one per backend) fill one table.
+    """
+    labels = ['central'] + args.dp_schemes
     for sigma in args.dp_sigmas:
-        runs = [('central', {})] + [(f'distributed {scheme}', dict(dp_mode='distributed', secure_agg=scheme))
-                                    for scheme in args.dp_schemes]
-        histories = {}
-        for label, options in runs:
-            accuracies, rounds, aggs = [], [], []
-            for seed in args.dp_seeds:
-                result = fedavg.train(_dp_config(args, sigma, seed, **options), data,
-                                      progress=prefixed(progress, f'σ={sigma} {label} seed {seed}: '))
-                history = histories[label] = result.history
-                accuracies.append(result.test_accuracy)
-                rounds.append(statistics.median(history['seconds'][1:] or history['seconds']))
-                aggs += history.get('agg_seconds', [])
-            agg = f', aggregation {statistics.median(aggs):.2f} s' if aggs else ''
-            print(f'σ={sigma} {label:22s}: test accuracy {statistics.mean(accuracies):.4f} '
-                  f'(seeds: {", ".join(f"{a:.4f}" for a in accuracies)}), ε = {result.epsilon:.2f} '
-                  f'(δ = {result.delta:g}), median round {statistics.median(rounds):.2f} s{agg}', flush=True)
-        figure = plot_histories(histories, os.path.join(args.images, f'fedavg_dp_central_vs_distributed_sigma{sigma}.png'),
-                                f'DP-FedAvg MLP on MNIST, K=100, m=10, σ={sigma}, S={args.dp_clip} '
-                                f'(seed {args.dp_seeds[-1]})', xlabel='round')
-        print(f'figure: {figure}')
+        key = _dp_key(args, sigma)
+        for seed in args.dp_seeds:
+            for label in labels:
+                done = {(r['label'], r['seed']) for r in _dp_records(args.dp_results) if r['key'] == key}
+                if (label, seed) not in done:
+                    _dp_run(args, data, sigma, label, seed, progress)
+        dp_table(args.dp_results, key)
+
+
+def dp_table(path: str, key: str) -> None:
+    """Per backend: mean accuracy, mean paired difference to central ± its standard error, ε,
+    round time vs central's, over the seeds that have both runs."""
+    records = [r for r in _dp_records(path) if r['key'] == key]
+    central = {r['seed']: r for r in records if r['label'] == 'central'}
+    print(f'== DP-FedAvg, MNIST MLP, {key}, E=1, B=10 (paired by seed; {path})')
+    if not central:
+        return
+    first = next(iter(central.values()))
+    print(f'central: K={first["num_clients"]}, m={first["clients_per_round"]}, '
+          f'ε = {first["epsilon"]:.4f} (δ = {first["delta"]:g}); seeds {sorted(central)}: '
+          f'accuracy {statistics.mean(r["test_accuracy"] for r in central.values()):.4f}, '
+          f'median round {statistics.median(r["round_seconds"] for r in central.values()):.2f} s')
+    for label in dict.fromkeys(r['label'] for r in records if r['label'] != 'central'):
+        runs = {r['seed']: r for r in records if r['label'] == label and r['seed'] in central}
+        seeds = sorted(runs)
+        diffs = [runs[s]['test_accuracy'] - central[s]['test_accuracy'] for s in seeds]
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float('nan')
+        half = _t_quantile(len(diffs) - 1) * se  # 95 % confidence half-width
+        ratio = statistics.median(runs[s]['round_seconds'] / central[s]['round_seconds'] for s in seeds)
+        eps = max(runs[s]['epsilon'] for s in seeds)
+        agg = [runs[s]['agg_seconds'] for s in seeds if runs[s]['agg_seconds'] is not None]
+        print(f'distributed {label:7s}: seeds {seeds}: accuracy '
+              f'{statistics.mean(runs[s]["test_accuracy"] for s in seeds):.4f}, paired difference '
+              f'{100 * statistics.mean(diffs):+.2f} ± {100 * se:.2f} points (SE; 95 % CI '
+              f'[{100 * (statistics.mean(diffs) - half):+.2f}, {100 * (statistics.mean(diffs) + half):+.2f}]; '
+              f'per seed {", ".join(f"{100 * d:+.2f}" for d in diffs)}), ε = {eps:.4f}, round time '
+              f'{ratio:.2f}x central (median of per-seed ratios)'
+              + (f', aggregation {statistics.median(agg):.2f} s' if agg else ''), flush=True)
+
+
+def dp_figure(path: str, key: str, images: str) -> None:
+    """Mean test accuracy per round over the seeds of each label (central, each backend)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    records = [r for r in _dp_records(path) if r['key'] == key]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label in dict.fromkeys(r['label'] for r in records):
+        curves = np.array([r['val_accuracy'] for r in records if r['label'] == label])
+        ax.plot(range(1, curves.shape[1] + 1), curves.mean(axis=0),
+                label=f'{label if label == "central" else "distributed " + label} ({len(curves)} seeds)')
+    ax.set(xlabel='round', ylabel='test accuracy (mean over seeds)', title=f'DP-FedAvg MLP, MNIST: {key}')
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=8)
+    os.makedirs(images, exist_ok=True)
+    figure = os.path.join(images, 'fedavg_dp_central_vs_distributed.png')
+    fig.tight_layout()
+    fig.savefig(figure)
+    print(f'figure: {figure}')
+
+
+def _t_quantile(dof: int) -> float:
+    """The 0.975 quantile of Student's t with `dof` degrees of freedom (nan below 1)."""
+    if dof < 1:
+        return float('nan')
+    from scipy import stats
+    return float(stats.t.ppf(0.975, dof))
 
 
 def epsilon_curves(args) -> None:
@@ -281,11 +367,17 @@ def main() -> None:
     parser.add_argument('--out', default='runs/bench_fedavg')
     parser.add_argument('--images', default='images')
     parser.add_argument('--dp-row', action='store_true', help='central vs distributed DP-FedAvg')
-    parser.add_argument('--dp-sigmas', default='0.3,1.0')
+    parser.add_argument('--dp-sigmas', default='1.0')
     parser.add_argument('--dp-schemes', default='plain,shamir,smpc,rlwe,secagg')
-    parser.add_argument('--dp-rounds', type=int, default=10)
+    parser.add_argument('--dp-clients', type=int, default=500)
+    parser.add_argument('--dp-fraction', type=float, default=0.1)
+    parser.add_argument('--dp-rounds', type=int, default=20)
     parser.add_argument('--dp-clip', type=float, default=0.5)
-    parser.add_argument('--dp-seeds', default='0')
+    parser.add_argument('--dp-seeds', default='0,1,2,3')
+    parser.add_argument('--dp-results', default='runs/bench_fedavg/dp_row.jsonl',
+                        help='one JSON line per run; runs already there are reused')
+    parser.add_argument('--dp-table', action='store_true',
+                        help='only print the table of the runs in --dp-results')
     parser.add_argument('--epsilon-curves', action='store_true')
     parser.add_argument('--crx-row', action='store_true', help='Credit Approval: federated vs centralized')
     parser.add_argument('--crx-rounds', type=int, default=60)
@@ -298,7 +390,7 @@ def main() -> None:
     if args.figure_from:
         figure_from(args.figure_from, args.images)
         return
-    if args.epsilon_curves or args.crx_row or args.dp_row:
+    if args.epsilon_curves or args.crx_row or args.dp_row or args.dp_table:
         extra_rows(args, progress)
         return
     args.models = args.models.split(',')
@@ -318,7 +410,11 @@ def extra_rows(args, progress: Optional[Progress]) -> None:
         epsilon_curves(args)
     if args.crx_row:
         crx_row(args, progress)
-    if args.dp_row:
+    if args.dp_table:
+        for sigma in args.dp_sigmas.split(','):
+            dp_table(args.dp_results, _dp_key(args, float(sigma)))
+            dp_figure(args.dp_results, _dp_key(args, float(sigma)), args.images)
+    elif args.dp_row:
         args.dp_sigmas = [float(s) for s in args.dp_sigmas.split(',')]
         args.dp_schemes = args.dp_schemes.split(',')
         args.dp_seeds = [int(seed) for seed in args.dp_seeds.split(',')]

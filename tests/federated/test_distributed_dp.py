@@ -103,6 +103,23 @@ def test_every_secure_aggregator_carries_the_integers_exactly(scheme):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize('scheme', ['rlwe', 'secagg'])
+def test_fifty_clients_fit_the_fixed_point_range(scheme):
+    """m = 50 (the DP-FedAvg benchmark's clients per round): RLWE's plaintext range used to
+    refuse the sum from m = 17 at b = 16 (f = b + 1 + 2 log2 m is needless for its integer
+    weights); the integers must come through bit for bit (SecAgg+ as a second wide case)."""
+    m, dim = 50, 64
+    params = distributed_dp.DdgParams(1.0, 1.0, m, dim, bits=16)
+    updates = [[np.random.default_rng(i).normal(size=dim) * 0.1] for i in range(m)]
+    results = []
+    for name in ('plain', scheme):
+        aggregator = distributed_dp.DistributedDpAggregator(
+            params, distributed_dp.inner_aggregator(name, 16, m, RandomSource(seed=1)),
+            rng=RandomSource(seed=7))
+        results.append(aggregator.aggregate(updates)[0][0])
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_ddgauss_accounting_counts_only_the_noise_present():
     params = distributed_dp.DdgParams(0.9, 1.0, 10, 199_210, bits=16)
     sigma_eff = params.noise_multiplier_with(10)
@@ -121,6 +138,21 @@ def test_ddgauss_accounting_counts_only_the_noise_present():
     assert dropped[0] == full[0] and dropped[-1] > full[-1] * 1.01
     with pytest.raises(ValueError, match='raise bits or noise_multiplier'):
         distributed_dp.make_aggregator('plain', 1.0, 1e-4, 10, 1000, bits=6)
+
+
+def test_matching_params_give_the_requested_noise_multiplier():
+    """σ_eff of all m shares equals σ (so ε equals central DP's); the rounding inflation
+    is paid in noise: σ_l exceeds the uncalibrated one by Δ̃ / (S/γ)."""
+    for sigma, clip, m, dim in ((1.0, 0.5, 50, 55050), (0.3, 1.0, 10, 1000), (2.0, 0.1, 3, 70)):
+        params = distributed_dp.matching_params(sigma, clip, m, dim, bits=16)
+        assert params.noise_multiplier_with(m) == pytest.approx(sigma, rel=1e-10)
+        assert params.noise_multiplier_with(m) >= sigma
+        assert params.noise_multiplier > sigma  # the request is raised, never lowered
+        inflation = params.inflated_l2 / (clip * params.scale)
+        assert params.noise_multiplier == pytest.approx(sigma * inflation, rel=1e-6)
+        plain = distributed_dp.DdgParams(clip, sigma, m, dim, bits=16)
+        assert plain.noise_multiplier_with(m) < sigma
+    assert distributed_dp.matching_params(0.0, 1.0, 4, 100).noise_multiplier == 0.0
 
 
 def test_poisson_client_sampling_and_its_add_remove_epsilon():
@@ -154,9 +186,10 @@ def test_dp_with_secure_aggregation_trains_and_reports_its_epsilon(small):
     config = dataclasses.replace(BASE, dp_mode='distributed', secure_agg='shamir')
     result = fedavg.train(config, small, RandomSource(seed=0))
     assert 'DDGauss' in result.accounting and result.rounds_done == 1
-    sigma_eff = distributed_dp.DdgParams(1.0, 1.0, 2, result.model.count_params()).noise_multiplier_with(2)
+    # the shares are calibrated to σ_eff = σ: the ε of central DP-FedAvg at the same σ
     assert result.epsilon == pytest.approx(
-        accounting.fedavg_epsilons(4, 2, sigma_eff, 1, result.delta)[0], rel=1e-9)
+        accounting.fedavg_epsilons(4, 2, 1.0, 1, result.delta)[0], rel=1e-9)
+    assert result.history['contributors'] == [2.0]
     for bad, match in ((dict(client_sampling='poisson'), "needs client_sampling='fixed'"),
                        (dict(dp_mode='central'), "needs dp_mode='distributed'"),
                        (dict(client_sampling='uniform'), 'client_sampling')):
@@ -170,3 +203,22 @@ def test_poisson_sampled_central_dp_run(small):
     assert result.history['epsilon'] == pytest.approx(
         accounting.fedavg_epsilons(4, 2, 1.0, 2, result.delta, 'poisson', 0.5), rel=1e-9)
     assert 'PoissonSampled' in result.accounting
+
+
+def test_central_and_distributed_runs_pair_by_seed(small):
+    """σ = 0: with the same seed both modes start from the same weights and train the same
+    clients on the same batches, so their models differ only by the DDGauss rounding: the
+    mean of m rounding errors has L2 norm at most γ sqrt(d') (one unit per rotated
+    coordinate, rotation orthonormal). Another seed is far outside that bound."""
+    config = dataclasses.replace(BASE, noise_multiplier=0.0, l2_norm_clip=10.0, seed=3)
+    central = fedavg.train(config, small).model.get_weights()
+    distributed = fedavg.train(dataclasses.replace(config, dp_mode='distributed'), small)
+    other = fedavg.train(dataclasses.replace(config, seed=4), small).model.get_weights()
+    params = distributed_dp.DdgParams(10.0, 0.0, 2, distributed.model.count_params())
+    bound = math.sqrt(params.padded_dim) / params.scale
+
+    def distance(a, b):
+        return math.sqrt(sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b)))
+
+    assert distance(central, distributed.model.get_weights()) <= bound
+    assert distance(central, other) > 10 * bound

@@ -158,7 +158,7 @@ def _out_problems(out: str) -> List[str]:
 
 
 def _add_dp_arguments(parser) -> None:
-    """Client sampling and the DP mode of DP-FedAvg."""
+    """Client sampling, client dropouts and the DP mode of DP-FedAvg."""
     add = parser.add_argument
     add('--client-sampling', choices=('fixed', 'poisson'), default='fixed',
         help='fixed: round(C K) clients per round without replacement (ε under replace-one); '
@@ -170,6 +170,10 @@ def _add_dp_arguments(parser) -> None:
              'distributed with --secure-agg, else central')
     add('--dp-bits', type=int, default=16,
         help='distributed DP: the secure sum is taken mod 2^bits, bits in [2, 24] (default 16)')
+    add('--dropout-rate', type=float, default=0.0,
+        help='each sampled client drops out before its update reaches the aggregate with this '
+             'probability, in [0, 1) (drawn from --seed); the secure aggregators sum the '
+             'survivors and distributed DP accounts for the noise shares summed (default 0)')
 
 
 def dp_mode(args: argparse.Namespace) -> str:
@@ -193,13 +197,14 @@ def _dp_problems(args: argparse.Namespace) -> List[str]:
         (not (args.dp and mode == 'distributed' and args.adaptive_clipping),
          '--adaptive-clipping is not supported with --dp-mode distributed'),
         (2 <= args.dp_bits <= 24, f'--dp-bits must be in [2, 24], got {args.dp_bits}'),
+        (0 <= args.dropout_rate < 1, f'--dropout-rate must be in [0, 1), got {args.dropout_rate}'),
     ])
 
 
 def _dp_options(args: argparse.Namespace) -> Dict[str, object]:
     """The `FedConfig` fields of the sampling and DP-mode flags."""
     return {'client_sampling': args.client_sampling, 'dp_mode': dp_mode(args),
-            'dp_bits': args.dp_bits}
+            'dp_bits': args.dp_bits, 'dropout_rate': args.dropout_rate}
 
 
 def _partitions(args) -> List[str]:
@@ -356,8 +361,8 @@ def _runtime_failures(args: argparse.Namespace):
     from tfpriv import errors  # pylint: disable=g-import-not-at-top
     try:
         yield
-    except (errors.DatasetUnavailableError, errors.WorkerIsolationError, errors.WorkerLost,
-            errors.WorkerUnreachable) as error:
+    except (errors.DatasetUnavailableError, errors.DropoutError, errors.WorkerIsolationError,
+            errors.WorkerLost, errors.WorkerUnreachable) as error:
         _refuse(str(error), 1)
     except errors.FixedPointRangeError as error:
         _refuse(f'--secure-agg {args.secure_agg}: {error}; {_range_advice(args, str(error))}', 1)

@@ -58,8 +58,8 @@ from tfpriv import checks
 from tfpriv.crypto.secagg import AggregationStats
 from tfpriv.data.base import Dataset
 from tfpriv.dp import accounting
-from tfpriv.errors import CheckpointExists
-from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, partition, secure
+from tfpriv.errors import CheckpointExists, DropoutError
+from tfpriv.federated import checkpoint, distributed_dp, dp_fedavg, dropouts, partition, secure
 from tfpriv.federated.runtime import tff_context
 from tfpriv.progress import Progress, report
 from tfpriv.rng import RandomSource
@@ -70,8 +70,9 @@ DP_MODES = ('central', 'distributed')
 _ACCOUNTING = {
     ('central', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ/2)), replace-one',
     ('central', 'poisson'): 'RDP, PoissonSampled(C, Gaussian(σ)), add/remove-one',
-    ('distributed', 'fixed'): 'RDP, SampledWithoutReplacement(K, m, Gaussian(σ_eff/2)), '
-                              'replace-one; σ_eff of the m discrete noise shares (DDGauss)'}
+    ('distributed', 'fixed'): 'RDP, SampledWithoutReplacement(K, k, Gaussian(σ_eff/2)), '
+                              'replace-one; σ_eff of the k discrete noise shares summed '
+                              '(DDGauss; k = m without dropouts)'}
 SERVER_OPTIMIZERS = ('sgd', 'sgdm', 'adam', 'yogi', 'adagrad')
 
 
@@ -109,6 +110,7 @@ class FedConfig:
     client_sampling: str = 'fixed'
     dp_mode: str = 'central'
     dp_bits: int = 16
+    dropout_rate: float = 0.0
     workers: Optional[List[str]] = None
     insecure_workers: bool = False
     seed: Optional[int] = 0
@@ -122,7 +124,7 @@ class FedConfig:
         skip.update(k for k in ('secagg_bound', 'secagg_precision') if getattr(self, k) is None)
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0),
                                 ('client_sampling', 'fixed'), ('dp_mode', 'central'),
-                                ('dp_bits', 16)):
+                                ('dp_bits', 16), ('dropout_rate', 0.0)):
             if getattr(self, option) == default:  # checkpoints from before the option resume
                 skip.add(option)
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
@@ -228,7 +230,10 @@ class _LearningProcessRound:
     def get_model_weights(self, state):
         return self._process.get_model_weights(state)
 
-    def next(self, state, client_data):
+    def next(self, state, client_data, dropped: Optional[Sequence[bool]] = None):
+        """One round over the clients that did not drop (TFF never hears from the others)."""
+        if dropped is not None:
+            client_data = [d for d, gone in zip(client_data, dropped) if not gone]
         output = self._process.next(state, client_data)
         metrics = dict(output.metrics['client_work']['train'])
         metrics.update(_scalars(output.metrics.get('aggregator', {}), 'aggregator'))
@@ -297,6 +302,9 @@ def check_dp(config: FedConfig) -> None:
     """Validates the sampling and DP-mode options (ValueError naming the option)."""
     checks.choice('client_sampling', config.client_sampling, CLIENT_SAMPLINGS)
     checks.choice('dp_mode', config.dp_mode, DP_MODES)
+    checks.number('dropout_rate', config.dropout_rate, minimum=0, maximum=1)
+    if config.dropout_rate >= 1:
+        raise ValueError(f'dropout_rate must be in [0, 1), got {config.dropout_rate}')
     if config.dp and config.dp_mode == 'distributed':
         checks.integer('dp_bits', config.dp_bits, minimum=2, maximum=24)
         if config.client_sampling != 'fixed':
@@ -318,13 +326,12 @@ def _distributed_aggregator(config: FedConfig, model_fn, num_clients: int,
         config.dp_bits, rng, rotation_seed=config.seed or 0)
 
 
-def _distributed_epsilons(run: 'FedState') -> List[float]:
-    """ε per round of distributed DP, from the noise shares each round's sum holds (m)."""
-    params = run.rounds.aggregator.params
-    m = params.clients_per_round
-    return accounting.ddgauss_fedavg_epsilons(run.num_clients, [m] * run.config.rounds,
-                                              [params.noise_multiplier_with(m)] * run.config.rounds,
-                                              run.delta)
+def _distributed_epsilon(run: 'FedState', contributors: Sequence[int]) -> float:
+    """ε after the rounds so far of distributed DP, from the noise shares each round's sum
+    actually held (`contributors`: k_r, fewer than m in a round with dropouts)."""
+    params, counts = run.rounds.aggregator.params, [int(k) for k in contributors]
+    return accounting.ddgauss_fedavg_epsilons(
+        run.num_clients, counts, [params.noise_multiplier_with(k) for k in counts], run.delta)[-1]
 
 
 @dataclasses.dataclass
@@ -363,6 +370,7 @@ class FedState:
     parts: List[np.ndarray]
     schedule: Sequence[np.ndarray]  # per round, the client ids (a (rounds, m) array if fixed)
     shuffle_seeds: Sequence[np.ndarray]  # per round, the clients' shuffle seeds
+    dropped: Optional[List[np.ndarray]]  # per round, which sampled clients drop (dropout_rate)
     element_spec: Any
     delta: float
     epsilons: Optional[List[float]]
@@ -383,6 +391,7 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
 
     Raises:
       CheckpointExists: `out` holds a checkpoint and neither `resume` nor `overwrite` is set.
+      DropoutError: every client sampled for some round drops (`dropout_rate`).
     """
     if config.out and not (config.resume or config.overwrite) and checkpoint.exists(config.out):
         raise CheckpointExists(f'{checkpoint.path(config.out)} exists: set resume=True to continue it '
@@ -391,6 +400,12 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
                                 config.alpha, config.shards_per_client)
     per_round = clients_per_round(config.client_fraction, len(parts))
     schedule, shuffle_seeds = schedule_clients(config, len(parts), rng)
+    # Drawn after the schedule, and only with dropouts: runs without them keep their streams.
+    dropped = dropouts.draw(schedule, config.dropout_rate, rng) if config.dropout_rate else None
+    for r, mask in enumerate(dropped or []):
+        if mask.size and mask.all():
+            raise DropoutError(f'every client sampled for round {r + 1} drops at dropout_rate='
+                             f'{config.dropout_rate}: lower it or sample more clients per round')
     element_spec = partition.client_dataset(data.x_train, data.y_train, parts[0],
                                             config.batch_size).element_spec
     delta = config.delta or dp_fedavg.default_delta(len(parts))
@@ -398,7 +413,8 @@ def _setup(config: FedConfig, data: Dataset, rng: RandomSource) -> FedState:
     epsilons = (dp_fedavg.epsilons(len(parts), per_round, config.noise_multiplier, config.rounds,
                                    delta, config.client_sampling, config.client_fraction)
                 if central else None)
-    return FedState(config, data, parts, schedule, shuffle_seeds, element_spec, delta, epsilons)
+    return FedState(config, data, parts, schedule, shuffle_seeds, dropped, element_spec, delta,
+                    epsilons)
 
 
 def _initialize(run: FedState) -> None:
@@ -409,8 +425,6 @@ def _initialize(run: FedState) -> None:
     run.rounds = build_round(config, make_model_fn(config, run.data, run.element_spec),
                              run.element_spec, run.num_clients)
     run.server = run.rounds.initialize()
-    if config.dp and config.dp_mode == 'distributed':
-        run.epsilons = _distributed_epsilons(run)
     # Built after TFF traced its graphs: a Keras model made before would be invalidated.
     run.evaluator = keras_model(config, run.data, compiled=True)
     run.ema = run.evaluator.get_weights() if config.model_ema else None
@@ -439,15 +453,24 @@ def _sample(run: FedState, r: int) -> list:
 def _round(run: FedState, r: int, datasets: list) -> Dict[str, float]:
     """Stage 5: one round; its row of client metrics, timing, ε and aggregation cost."""
     began = time.perf_counter()
-    run.server, train_metrics, stats = run.rounds.next(run.server, datasets)
+    dropped = None if run.dropped is None else run.dropped[r]
+    run.server, train_metrics, stats = run.rounds.next(run.server, datasets, dropped)
     row = {'round': r + 1, 'loss': float(train_metrics.pop('loss')),
            'accuracy': float(train_metrics.pop('accuracy')),
            'seconds': time.perf_counter() - began}
     row.update({k: float(v) for k, v in train_metrics.items()})
+    if dropped is not None:
+        row['dropped'] = float(np.count_nonzero(dropped))
     if run.epsilons is not None:
         row['epsilon'] = run.epsilons[r]
     if isinstance(stats, AggregationStats):
         row.update(agg_seconds=stats.seconds, bytes_per_client=stats.bytes_per_client)
+        if 'contributors' in stats.extra:  # distributed DP: ε of the noise shares summed
+            row['contributors'] = stats.extra['contributors']
+            summed = run.history.get('contributors', [])
+            # rounds checkpointed before contributors were recorded had no dropouts: m each
+            summed = [float(run.rounds.aggregator.params.clients_per_round)] * (r - len(summed)) + summed
+            row['epsilon'] = _distributed_epsilon(run, summed + [row['contributors']])
     return row
 
 

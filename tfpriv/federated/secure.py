@@ -31,10 +31,13 @@ The schemes come from the registry of `tfpriv.crypto.secagg` (`SCHEMES`,
 from __future__ import annotations
 
 import inspect
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from tfpriv.crypto.secagg import (PER_ROUND_SCHEMES, SCHEMES, AggregationStats, SecureAggregator,
                                   registry, scheme_class)
+from tfpriv.federated import dropouts
 from tfpriv.rng import RandomSource
 
 CHOICES = ('none',) + tuple(name for name in SCHEMES if name != 'plain')
@@ -104,12 +107,31 @@ class SecureRound:
     def get_model_weights(state):
         return state[0]
 
-    def next(self, state, client_data) -> Tuple[object, dict, AggregationStats]:
-        """One round: TFF client work, secure aggregation, TFF server finalizer."""
+    def next(self, state, client_data, dropped: Optional[Sequence[bool]] = None
+             ) -> Tuple[object, dict, AggregationStats]:
+        """One round: TFF client work, secure aggregation, TFF server finalizer.
+
+        `dropped[i]`: sampled client i goes offline before its update reaches the sum
+        (`dropouts`); only the others are trained (a dropped client's update is never used)
+        and the aggregate is their mean.
+        """
         weights, finalizer_state = state
-        results, measurements = self._client_round(weights, client_data)
-        updates = [[a for a in r.update] for r in results]
-        counts = [float(r.update_weight) for r in results]
-        average, stats = self.aggregator.aggregate(updates, counts)
+        mask = np.zeros(len(client_data), bool) if dropped is None else np.asarray(dropped, bool)
+        results, measurements = self._client_round(
+            weights, [d for d, gone in zip(client_data, mask) if not gone])
+        updates, counts = self._slots(results, mask)
+        average, stats = dropouts.aggregate(self.aggregator, updates, counts, mask)
         output = self._finalizer.next(finalizer_state, weights, average)
         return (output.result, output.state), dict(measurements['train']), stats
+
+    def _slots(self, results, mask: np.ndarray) -> Tuple[List[List[np.ndarray]], List[float]]:
+        """One (update, example count) per sampled client: the survivors' TFF results in
+        order, a zero update of count 0 in a dropped client's slot (never summed)."""
+        survivors = iter(results)
+        zeros = [np.zeros(np.shape(w), np.asarray(w).dtype) for w in self._initial_weights.trainable]
+        updates, counts = [], []
+        for gone in mask:
+            result = None if gone else next(survivors)
+            updates.append(zeros if gone else list(result.update))
+            counts.append(0.0 if gone else float(result.update_weight))
+        return updates, counts

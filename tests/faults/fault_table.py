@@ -23,6 +23,7 @@ MASKING = 'tests/crypto/masking/test_secagg.py'
 SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
                 'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
+DP_FEDAVG_ADAPTIVE = 'tests/federated/test_dp_fedavg_adaptive_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
 
@@ -209,6 +210,15 @@ def _dpfedavg_noise(factor: float):
     return inject
 
 
+def _adaptive_noise_not_split(monkeypatch):
+    """TFF's adaptive clipping adds value noise sigma (not sigma_v > sigma) while still
+    noising the clipped count: the count's privacy cost is not paid, the total is below sigma."""
+    from tensorflow_federated.python.aggregators import differential_privacy
+    _wrap(monkeypatch, differential_privacy, 'adaptive_clip_noise_params',
+          lambda original: lambda noise_multiplier, *args: (
+              noise_multiplier, original(noise_multiplier, *args)[1]))
+
+
 def _drop_scheme(monkeypatch):
     """The registry silently loses the 'smpc' scheme."""
     from tfpriv.crypto import secagg
@@ -270,4 +280,10 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _prg_low_entropy_key),
     Fault('dpfedavg-half-noise', 'federated.dp_fedavg.aggregator_factory gives TFF sigma / 2 '
           '(epsilon still computed for sigma)', (DP_FEDAVG_NOISE,), _dpfedavg_noise(0.5)),
+    Fault('dpfedavg-adaptive-half-noise', 'federated.dp_fedavg.aggregator_factory(adaptive=True) '
+          'gives TFF sigma / 2 (epsilon still computed for sigma)', (DP_FEDAVG_ADAPTIVE,),
+          _dpfedavg_noise(0.5)),
+    Fault('dpfedavg-adaptive-noise-not-split', "TFF's adaptive clipping adds value noise sigma, "
+          'not sigma_v = (sigma^-2 - (2 s_c)^-2)^-1/2, and still noises the count',
+          (DP_FEDAVG_ADAPTIVE,), _adaptive_noise_not_split),
 )}

@@ -7,6 +7,9 @@
 #   tests/mutation/run.sh tfpriv/dp/clipping.py  # the named module(s), any row
 #   python tests/mutation/summary.py            # the per-module table of the last runs
 #
+# A row's optional fourth column lists mutmut name patterns (fnmatch, e.g.
+# `*_privatize*`): only the mutants of the matching functions are run (the noise, clipping
+# and sampling code of a large TF module); the others are reported as "not targeted".
 # mutmut lives in its own venv (MUT_VENV, default .venv-mut), created on first use; a
 # .pth file lets it import the project's pinned stack from MAIN_VENV (default .venv)
 # without installing anything there. Each module runs in a copy of the tree under
@@ -32,8 +35,8 @@ setup_venv() {
   echo "$site" > "$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_project_stack.pth"
 }
 
-run_module() {  # run_module MODULE TESTS...
-  local module="$1"; shift
+run_module() {  # run_module MODULE "PATTERNS" TESTS...
+  local module="$1" patterns="$2"; shift 2
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
   if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
     echo "== resuming $module in $work"
@@ -52,10 +55,12 @@ run_module() {  # run_module MODULE TESTS...
     echo 'timeout_constant = 30.0'
     echo 'use_git_change_detection = false'
   } > "$work/pyproject.toml"
-  echo "== $module ($*) in $work"
-  (cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \
+  echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
+  echo "== $module ($*) ${patterns:+[only $patterns] }in $work"
+  # shellcheck disable=SC2086
+  (set -f; cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \
      nice -n 10 timeout "$MUT_BUDGET" "$MUT_VENV/bin/mutmut" run --max-children "$MUT_CHILDREN" \
-     > run.log 2>&1 || echo "mutmut exit $? (see $work/run.log)")
+     $patterns > run.log 2>&1 || echo "mutmut exit $? (see $work/run.log)")
   (cd "$work" && "$MUT_VENV/bin/mutmut" results --all true > results.txt 2>/dev/null || true
    : > survivors.diff
    for name in $(awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}' results.txt); do
@@ -67,7 +72,7 @@ run_module() {  # run_module MODULE TESTS...
 
 [ -x "$MUT_VENV/bin/mutmut" ] || setup_venv
 wanted=("$@")
-while IFS=$'\t' read -r module tests kind; do
+while IFS=$'\t' read -r module tests kind patterns; do
   [[ -z "$module" || "$module" == \#* ]] && continue
   if [ ${#wanted[@]} -eq 0 ]; then
     [ "$kind" = numpy ] || continue
@@ -75,5 +80,5 @@ while IFS=$'\t' read -r module tests kind; do
     [[ " ${wanted[*]} " == *" $module "* ]] || continue
   fi
   # shellcheck disable=SC2086
-  run_module "$module" $tests
+  run_module "$module" "${patterns:-}" $tests
 done < "$TARGETS"

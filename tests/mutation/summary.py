@@ -1,6 +1,9 @@
 """Prints the per-module mutation table of the last `tests/mutation/run.sh` runs (markdown).
 
 Reads `<MUT_WORK>/<module>/results.txt` (`mutmut results --all true`), one folder per module.
+A module run with name patterns (`patterns.txt`, targets.tsv's fourth column) counts the
+mutants outside them as "not targeted".
+
 With a second folder (an earlier run, e.g. a copy made before tests were added), a mutant
 that the later run did not reach ("not checked") keeps its earlier status: tests were only
 added in between, so a mutant killed then is still killed.
@@ -9,11 +12,12 @@ Usage: python tests/mutation/summary.py [MUT_WORK [EARLIER_WORK]]
 """
 
 import collections
+import fnmatch
 import pathlib
 import sys
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
-COLUMNS = ('killed', 'survived', 'timeout', 'no tests', 'not checked')
+COLUMNS = ('killed', 'survived', 'timeout', 'no tests', 'not checked', 'not targeted')
 
 
 def _statuses(results: pathlib.Path) -> Dict[str, str]:
@@ -21,6 +25,10 @@ def _statuses(results: pathlib.Path) -> Dict[str, str]:
         return {}
     pairs = (line.rsplit(': ', 1) for line in results.read_text().splitlines() if ': ' in line)
     return {name.strip(): status.strip() for name, status in pairs}
+
+
+def _patterns(path: pathlib.Path) -> List[str]:
+    return path.read_text().split() if path.is_file() else []
 
 
 def main(work: pathlib.Path, earlier: Optional[pathlib.Path]) -> None:
@@ -34,6 +42,10 @@ def main(work: pathlib.Path, earlier: Optional[pathlib.Path]) -> None:
         before = _statuses(earlier / folder.name / 'results.txt') if earlier else {}
         merged = {name: before.get(name, status) if status == 'not checked' else status
                   for name, status in statuses.items()}
+        patterns = _patterns(folder / 'patterns.txt')
+        if patterns:
+            merged = {name: status if any(fnmatch.fnmatch(name, p) for p in patterns)
+                      else 'not targeted' for name, status in merged.items()}
         counts = collections.Counter(merged.values())
         other = sum(n for status, n in counts.items() if status not in COLUMNS)
         cells = ' | '.join(str(counts.get(status, 0)) for status in COLUMNS)

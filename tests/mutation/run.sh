@@ -35,8 +35,8 @@ setup_venv() {
   echo "$site" > "$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_project_stack.pth"
 }
 
-run_module() {  # run_module MODULE "PATTERNS" TESTS...
-  local module="$1" patterns="$2"; shift 2
+run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
+  local module="$1" kind="$2" patterns="$3"; shift 3
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
   if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
     echo "== resuming $module in $work"
@@ -54,6 +54,12 @@ run_module() {  # run_module MODULE "PATTERNS" TESTS...
     echo 'timeout_multiplier = 5.0'
     echo 'timeout_constant = 30.0'
     echo 'use_git_change_detection = false'
+    if [ "$kind" = tf ]; then
+      # TensorFlow's runtime threads do not survive fork() once ops have run: each mutant
+      # forks from a server that has only imported the tests (pytest --collect-only).
+      echo 'process_isolation = "forkserver"'
+      echo 'forkserver_warmup = "collect"'
+    fi
   } > "$work/pyproject.toml"
   echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
   echo "== $module ($*) ${patterns:+[only $patterns] }in $work"
@@ -80,5 +86,5 @@ while IFS=$'\t' read -r module tests kind patterns; do
     [[ " ${wanted[*]} " == *" $module "* ]] || continue
   fi
   # shellcheck disable=SC2086
-  run_module "$module" "${patterns:-}" $tests
+  run_module "$module" "$kind" "${patterns:-}" $tests
 done < "$TARGETS"

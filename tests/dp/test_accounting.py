@@ -35,10 +35,12 @@ def test_calibration_meets_target_tightly():
 
 
 @pytest.mark.parametrize('args,message', [
-    ((-1.0, 0.1, 10), 'noise_multiplier'),
-    ((1.0, 0.0, 10), 'sampling_probability'),
-    ((1.0, 1.5, 10), 'sampling_probability'),
-    ((1.0, 0.1, -1), 'steps'),
+    ((-1.0, 0.1, 10), '^noise_multiplier must be'),
+    ((1.0, 0.0, 10), '^sampling_probability must be'),
+    ((1.0, 1.5, 10), '^sampling_probability must be'),
+    ((1.0, 0.1, -1), '^steps must be'),
+    ((1.0, 0.1, 1, 'uniform'), "^sampling must be one of \\('poisson', 'shuffle'\\)"),
+    ((1.0, 0.1, 1, 'shuffle'), "^sampling='shuffle' needs num_examples$"),
 ])
 def test_bad_event_arguments(args, message):
     with pytest.raises(ValueError, match=message):
@@ -302,3 +304,18 @@ def test_calibration_names_its_target_and_reaches_below_one():
     assert accounting.dpsgd_epsilon(0.99 * sigma, 0.01, 100, 1e-5) > 8.0
     with pytest.raises(ValueError, match='^target_epsilon'):
         accounting.calibrate_noise_multiplier(0.0, 0.01, 100, 1e-5)
+
+
+def test_fixed_size_event_bounds_and_the_smallest_shuffle_batch():
+    """population >= 1 and 1 <= sample_size <= population, each named; a shuffle batch
+    round(q n) of 0 is raised to 1 (q = 0.001, n = 100), and 0 steps are allowed."""
+    one = dp_accounting.SampledWithoutReplacementDpEvent(1, 1, dp_accounting.GaussianDpEvent(0.5))
+    assert accounting.fixed_size_event(1, 1, 1.0) == one
+    with pytest.raises(ValueError, match='^population must be >= 1'):
+        accounting.fixed_size_event(0, 1, 1.0)
+    with pytest.raises(ValueError, match='^sample_size must be <= 10'):
+        accounting.fixed_size_event(10, 11, 1.0)
+    assert accounting.dpsgd_event(1.0, 0.001, 3, 'shuffle', 100) == dp_accounting.SelfComposedDpEvent(
+        dp_accounting.SampledWithoutReplacementDpEvent(100, 1, dp_accounting.GaussianDpEvent(0.5)), 3)
+    assert accounting.dpsgd_event(1.0, 0.1, 0) == dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)), 0)

@@ -110,3 +110,24 @@ def test_fit_takes_only_the_private_feed(mnist):
         private.model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(50), verbose=0)
     history = private.model.fit(private.dataset(x, y), epochs=1, verbose=0)
     assert np.isfinite(history.history['loss'][0])
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda: fixed_size_batches(*_ids(), 0, 5), '^batch_size must be >= 1'),
+    (lambda: fixed_size_batches(*_ids(), N + 1, 5), f'^batch_size must be <= {N}'),
+    (lambda: fixed_size_batches(*_ids(), 10, 0), '^steps must be >= 1'),
+    (lambda: poisson_batches(*_ids(), 0.0, 5), '^sampling_probability must be'),
+    (lambda: poisson_batches(*_ids(), 1.5, 5), '^sampling_probability must be'),
+    (lambda: poisson_batches(*_ids(), 0.1, 0), '^steps must be >= 1'),
+])
+def test_sampler_arguments_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_whole_population_and_q_one_take_every_row_once():
+    """B = n and q = 1 are allowed (the bounds are inclusive): every step is all n rows."""
+    for dataset in (fixed_size_batches(*_ids(), N, 3), poisson_batches(*_ids(), 1.0, 3)):
+        batches = _rows(dataset)
+        assert len(batches) == 3
+        assert all(sorted(b.tolist()) == list(range(N)) for b in batches)

@@ -126,7 +126,9 @@ def test_sampler_arguments_are_named(make, message):
 
 
 def test_the_whole_population_and_q_one_take_every_row_once():
-    """B = n and q = 1 are allowed (the bounds are inclusive): every step is all n rows."""
+    """B = n and q = 1 are allowed (the bounds are inclusive): every step is all n rows;
+    B = 1 gives one row per step."""
+    assert [len(b) for b in _rows(fixed_size_batches(*_ids(), 1, 4))] == [1, 1, 1, 1]
     for dataset in (fixed_size_batches(*_ids(), N, 3), poisson_batches(*_ids(), 1.0, 3)):
         batches = _rows(dataset)
         assert len(batches) == 3

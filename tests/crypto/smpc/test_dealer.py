@@ -135,3 +135,15 @@ def test_each_single_share_of_a_dealt_value_is_uniform():
     bundles = Dealer(3, Network(), RandomSource(seed=27)).triple(np.multiply, (SIZE,), (SIZE,))
     for party in range(3):
         _assert_uniform_nibbles(bundles[party][2])
+
+
+def test_a_seeded_dealer_draws_from_its_source():
+    """The dealer's Prg is keyed from the given source: two dealers from one seed deal the same
+    bundles, a different seed different ones (the OS CSPRNG would never repeat)."""
+    first = Dealer(2, Network(), RandomSource(seed=28)).triple(np.multiply, (64,), (64,))
+    second = Dealer(2, Network(), RandomSource(seed=28)).triple(np.multiply, (64,), (64,))
+    other = Dealer(2, Network(), RandomSource(seed=29)).triple(np.multiply, (64,), (64,))
+    for a, b, c in zip(first, second, other):
+        for x, y, z in zip(a, b, c):
+            np.testing.assert_array_equal(x, y)
+            assert not np.array_equal(x, z)

@@ -17,6 +17,9 @@
 # (seconds, default 3600), MUT_CHILDREN its parallel mutants (default 1). MUT_RESUME=1
 # keeps an existing work folder, so mutmut continues with the mutants not yet checked
 # (after a budget ran out); otherwise each run starts from a fresh copy of the tree.
+# MUT_RERUN=1 copies the current tests into the existing work folder and re-runs only the
+# mutants that survived or had no tests there (after tests were written to kill them).
+# Tests that read MNIST find it through $KERAS_HOME/datasets/mnist.npz (tests/conftest.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 MAIN_VENV="${MAIN_VENV:-$ROOT/.venv}"
@@ -38,7 +41,15 @@ setup_venv() {
 run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
   local module="$1" kind="$2" patterns="$3"; shift 3
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
-  if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+  if [ "${MUT_RERUN:-0}" = 1 ] && [ -f "$work/results.txt" ]; then
+    [ -f "$work/results-first.txt" ] || cp "$work/results.txt" "$work/results-first.txt"
+    rm -rf "$work/tests" && cp -r "$ROOT/tests" "$work/"
+    find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
+    patterns="$(awk -F': ' '$2 == "survived" || $2 == "no tests" {gsub(/ /, "", $1); print $1}' \
+                "$work/results.txt" | tr '\n' ' ')"
+    echo "== re-running the survivors of $module in $work"
+    [ -n "$patterns" ] || return 0
+  elif [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
     echo "== resuming $module in $work"
   else
     rm -rf "$work" && mkdir -p "$work"
@@ -61,7 +72,7 @@ run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
       echo 'forkserver_warmup = "collect"'
     fi
   } > "$work/pyproject.toml"
-  echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
+  [ "${MUT_RERUN:-0}" = 1 ] || echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
   echo "== $module ($*) ${patterns:+[only $patterns] }in $work"
   # shellcheck disable=SC2086
   (set -f; cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \

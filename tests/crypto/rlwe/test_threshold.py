@@ -160,3 +160,38 @@ def test_threshold_arguments_and_seeded_key_shares():
                      for _ in range(2))
     assert first.shape == (3, len(params.primes), params.n)
     np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize('bits', [1, 2, 63, 64, 65, 127, 128, 129, 200])
+def test_smudging_residues_are_the_python_int_noise_mod_each_prime(bits):
+    """e = sum_k w_k 2^(64 k) - 2^(bits-1) over ceil(bits / 64) words of the Prg stream, all
+    64-bit but the top one, which keeps its high bits - 64 (ceil(bits / 64) - 1) bits; the
+    reference rebuilds e from the replayed stream with Python ints (so it lies in
+    [-2^(bits-1), 2^(bits-1))) and reduces it mod each prime."""
+    from tfpriv.crypto.rlwe.threshold import smudging_residues
+    from tfpriv.rng import Prg, RandomSource
+    primes, shape = [12289, 1073479681, 2147352577], (3, 5)
+    got = smudging_residues(Prg(RandomSource(seed=bits)), primes, shape, bits)
+    count = -(-bits // 64)
+    widths = [64] * (count - 1) + [bits - 64 * (count - 1)]
+    prg = Prg(RandomSource(seed=bits))
+    words = [[int(w) >> (64 - width) for w in prg.uint64(shape).ravel()] for width in widths]
+    noise = [sum(word[i] << (64 * k) for k, word in enumerate(words)) - 2 ** (bits - 1)
+             for i in range(15)]
+    assert all(-2 ** (bits - 1) <= e < 2 ** (bits - 1) for e in noise)
+    assert got.shape == (3,) + shape
+    for row, p in enumerate(primes):
+        assert got[row].ravel().tolist() == [e % p for e in noise]
+
+
+def test_threshold_bounds_are_one_and_num_parties():
+    from tfpriv.crypto.rlwe.threshold import check_threshold
+    check_threshold(1, 1)
+    check_threshold(1, 3)
+    check_threshold(3, 3)
+    with pytest.raises(ValueError, match='^threshold must be >= 1'):
+        check_threshold(0, 3)
+    with pytest.raises(ValueError, match='^threshold must be <= 3'):
+        check_threshold(4, 3)
+    with pytest.raises(ValueError, match='^num_parties must be >= 1'):
+        check_threshold(1, 0)

@@ -122,3 +122,15 @@ def test_chunk_size_fits_the_gradient_memory_budget():
     dp_model, _ = _private('vectorized', 1.0, 1.0)
     assert dp_model.chunk_size() == GRADIENT_MEMORY_BYTES // (4 * (IN * OUT + OUT)) == 2 ** 21
     assert _private('vectorized', 1.0, 1.0, virtual_batch_size=3)[0].chunk_size() == 3
+
+
+def test_per_example_norms_of_the_fast_engine_are_the_numpy_norms():
+    """`grad_sample.per_example_norms` on the linear model: ||dl_b/dθ|| of each example, the
+    NumPy norms of `_reference` (loss: Keras 'mse' of each example, unweighted)."""
+    from tfpriv.dp.grad_sample import per_example_norms
+    _, inner = _private('fast', 1.0, 1.0)
+    x, y = _data()
+    want, _ = _reference(inner, x, y, 1.0)
+    got = per_example_norms(inner, lambda y_true, y_pred: tf.reduce_mean(
+        tf.square(y_pred - y_true), axis=1), tf.constant(x), tf.constant(y))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4)

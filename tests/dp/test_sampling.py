@@ -133,3 +133,18 @@ def test_the_whole_population_and_q_one_take_every_row_once():
         batches = _rows(dataset)
         assert len(batches) == 3
         assert all(sorted(b.tolist()) == list(range(N)) for b in batches)
+
+
+def test_a_seed_fixes_the_batches_and_sample_weights_ride_along():
+    """The same seed draws the same batches from two datasets, another seed others; with a
+    sample_weight each batch is (x, y, w) with w the rows of x (here w = 10 x id)."""
+    x, y = _ids()
+    weight = 10 * x[:, 0]
+    for make in (lambda s, w=None: fixed_size_batches(x, y, 20, 4, seed=s, sample_weight=w),
+                 lambda s, w=None: poisson_batches(x, y, 0.1, 4, seed=s, sample_weight=w)):
+        first, again, other = _rows(make(7)), _rows(make(7)), _rows(make(8))
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+        for xb, yb, wb in make(7, weight):
+            np.testing.assert_array_equal(wb.numpy(), 10 * xb.numpy()[:, 0])
+            assert len(yb) == len(xb)

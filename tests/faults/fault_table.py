@@ -182,6 +182,18 @@ def _smpc_low_bits_zero(monkeypatch):
           binary=False: original(values, num_parties, _Weak(prg), binary))
 
 
+def _dealer_low_entropy_triples(monkeypatch):
+    """The dealer's Beaver triples draw a and b with their low 16 bits zero."""
+    from tfpriv.crypto.smpc.dealer import Dealer
+
+    def triple(self, op, shape_a, shape_b, binary=False, dtype=np.uint64):
+        weak = ~np.array(0xFFFF, dtype=dtype)
+        a, b = self._prg.draw(shape_a, dtype) & weak, self._prg.draw(shape_b, dtype) & weak
+        return self._deal([(a, binary), (b, binary), (op(a, b), binary)])
+
+    monkeypatch.setattr(Dealer, 'triple', triple)
+
+
 def _prg_modulo_bias(monkeypatch):
     """Prg.uniform_mod reduces bit-length-masked words mod m without rejection (modulo bias)."""
     from tfpriv import rng
@@ -273,6 +285,10 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _drop_scheme),
     Fault('smpc-shares-low-bits-zero', 'smpc.sharing.split draws the n - 1 random shares with '
           'their low 16 bits zero', (SMPC_SECRECY,), _smpc_low_bits_zero),
+    Fault('smpc-dealer-low-entropy-triples', 'smpc.dealer.Dealer.triple draws a and b with '
+          'their low 16 bits zero', ('tests/crypto/smpc/test_dealer.py::'
+                                     'test_arithmetic_triple_is_a_b_ab_with_uniform_independent_a_b',),
+          _dealer_low_entropy_triples),
     Fault('prg-modulo-bias', 'rng.Prg.uniform_mod reduces masked words mod m without rejection',
           ('tests/test_rng.py::test_prg_output_is_uniform_chi_square',), _prg_modulo_bias),
     Fault('prg-low-entropy-key', 'rng.Prg keys AES-CTR with 16 bits of entropy (zero nonce)',

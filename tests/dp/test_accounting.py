@@ -320,3 +320,24 @@ def test_fixed_size_event_bounds_and_the_smallest_shuffle_batch():
         dp_accounting.SampledWithoutReplacementDpEvent(100, 1, dp_accounting.GaussianDpEvent(0.5)), 3)
     assert accounting.dpsgd_event(1.0, 0.1, 0) == dp_accounting.SelfComposedDpEvent(
         dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)), 0)
+
+
+def test_randomized_response_adds_to_what_the_rdp_accountant_already_holds():
+    """Gaussian(2) then RR(0.5) under RDP: the composition spends more than either alone
+    (an accountant that overwrote its RDP curve with the RR one would report RR alone)."""
+    from tfpriv.dp.randomized_response import RandomizedResponseDpEvent
+    gaussian, rr = dp_accounting.GaussianDpEvent(2.0), RandomizedResponseDpEvent(0.5)
+    both = accounting.epsilon_of([gaussian, rr], 1e-5)
+    alone = [accounting.epsilon_of([event], 1e-5) for event in (gaussian, rr)]
+    assert both > max(alone) * 1.05
+
+
+def test_make_accountant_defaults_and_names():
+    """RDP under add/remove by default; a bad sampling or size is refused by name."""
+    acc = accounting.make_accountant()
+    assert isinstance(acc, dp_accounting.rdp.RdpAccountant)
+    assert acc.neighboring_relation == dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+    with pytest.raises(ValueError, match="^sampling must be one of"):
+        accounting.make_accountant(sampling='uniform')
+    with pytest.raises(ValueError, match='^sample_size must be >= 1'):
+        accounting.fixed_size_event(10, 0, 1.0)

@@ -134,3 +134,28 @@ def test_per_example_norms_of_the_fast_engine_are_the_numpy_norms():
     got = per_example_norms(inner, lambda y_true, y_pred: tf.reduce_mean(
         tf.square(y_pred - y_true), axis=1), tf.constant(x), tf.constant(y))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4)
+
+
+def test_chunk_size_floor_and_the_weight_count(monkeypatch):
+    """A budget below one example's gradient still gives chunks of 1; a model with one weight
+    gets budget // 4 examples."""
+    from tfpriv.dp import sgd
+    dp_model, _ = _private('vectorized', 1.0, 1.0)
+    monkeypatch.setattr(sgd, 'GRADIENT_MEMORY_BYTES', 4 * (IN * OUT + OUT) - 1)
+    assert dp_model.chunk_size() == 1
+    monkeypatch.undo()
+    tf.keras.utils.set_random_seed(3)
+    one = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1, use_bias=False)])
+    private = make_private(one, num_examples=100, batch_size=4, l2_norm_clip=1.0,
+                           noise_multiplier=1.0, clipping='vectorized', loss='mse')
+    assert private.model.chunk_size() == sgd.GRADIENT_MEMORY_BYTES // 4
+
+
+def test_vectorized_step_reports_the_loss_of_the_weights_it_started_from():
+    """train_on_batch on the vectorized path returns Keras's mse of the pre-step weights
+    (the y_pred the step computes), by NumPy."""
+    dp_model, inner = _private('vectorized', 0.0, 1.0)
+    x, y = _data()
+    kernel, bias = (v.numpy().astype(np.float64) for v in inner.trainable_variables)
+    want = np.mean((x @ kernel + bias - y) ** 2)
+    assert dp_model.train_on_batch(x, y) == pytest.approx(want, rel=1e-5)

@@ -8,7 +8,10 @@ With a second folder (an earlier run, e.g. a copy made before tests were added),
 that the later run did not reach ("not checked") keeps its earlier status: tests were only
 added in between, so a mutant killed then is still killed.
 
-Usage: python tests/mutation/summary.py [MUT_WORK [EARLIER_WORK]]
+`--first` prints each module's first run instead (`results-first.txt`, kept by
+`MUT_RERUN=1` before it re-runs the survivors with new tests).
+
+Usage: python tests/mutation/summary.py [--first] [MUT_WORK [EARLIER_WORK]]
 """
 
 import collections
@@ -31,12 +34,13 @@ def _patterns(path: pathlib.Path) -> List[str]:
     return path.read_text().split() if path.is_file() else []
 
 
-def main(work: pathlib.Path, earlier: Optional[pathlib.Path]) -> None:
+def main(work: pathlib.Path, earlier: Optional[pathlib.Path], first: bool = False) -> None:
     print('| module | mutants | ' + ' | '.join(COLUMNS) + ' | other |')
     print('| --- ' * (len(COLUMNS) + 3) + '|')
     for folder in sorted(work.iterdir()):
         module = folder / 'module.txt'
-        statuses = _statuses(folder / 'results.txt')
+        kept = folder / 'results-first.txt'
+        statuses = _statuses(kept if first and kept.is_file() else folder / 'results.txt')
         if not (statuses and module.is_file()):
             continue
         before = _statuses(earlier / folder.name / 'results.txt') if earlier else {}
@@ -53,5 +57,7 @@ def main(work: pathlib.Path, earlier: Optional[pathlib.Path]) -> None:
 
 
 if __name__ == '__main__':
-    main(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else '/tmp/tfpriv-mutation'),
-         pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    FIRST = '--first' in sys.argv[1:]
+    ARGS = [arg for arg in sys.argv[1:] if arg != '--first']
+    main(pathlib.Path(ARGS[0] if ARGS else '/tmp/tfpriv-mutation'),
+         pathlib.Path(ARGS[1]) if len(ARGS) > 1 else None, FIRST)

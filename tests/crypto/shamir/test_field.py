@@ -119,3 +119,11 @@ def test_reconstruct_field_takes_one_scalar_per_point():
     """Secret 5 on the line 5 + 3x mod 7 (points (1, 1), (2, 4)): Lagrange at 0 by hand,
     5 = 2 * 1 - 1 * 4 + 7; the ys may be plain integers (a 1-D sequence)."""
     assert int(field.reconstruct_field([1, 2], [1, 4], 7)) == 5
+
+
+@pytest.mark.parametrize('kwargs, message', [({'threshold': 1.5}, '^threshold must be an int'),
+                                             ({'num_shares': 2.5}, '^num_shares must be an int')])
+def test_split_parameters_name_a_non_integer(kwargs, message):
+    args = {'threshold': 2, 'num_shares': 3, **kwargs}
+    with pytest.raises(TypeError, match=message):
+        field.split_field(np.zeros(2, np.int64), args['threshold'], args['num_shares'], 7)

@@ -43,10 +43,10 @@ def adaptive_round():
     import tensorflow_federated as tff
 
     def run(deltas):
-        factory = dp_fedavg.aggregator_factory(len(deltas), SIGMA, CLIP0, adaptive=True)
-        process = factory.create(tff.TensorType(np.float32, [DIM]))
-        output = process.next(process.initialize(), [np.asarray(d, np.float32) for d in deltas])
-        return np.asarray(output.result, dtype=np.float64)
+        process = dp_fedavg.aggregator_factory(len(deltas), SIGMA, CLIP0, adaptive=True).create(
+            tff.TensorType(np.float32, [DIM]))
+        clients = [np.asarray(d, np.float32) for d in deltas]
+        return np.asarray(process.next(process.initialize(), clients).result, np.float64)
 
     with tff_context():
         yield run

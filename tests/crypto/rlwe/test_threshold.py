@@ -242,3 +242,20 @@ def test_no_room_for_smudging_is_refused_by_name(room):
     noise = SimpleNamespace(bound=lambda: 2.0)
     with pytest.raises(ValueError, match=r'^smudging needs 2\^40 times .* only leaves 2\^-1 per'):
         threshold.smudging_bits(params, noise, 3)
+
+
+def test_partial_decryption_smudges_from_the_given_source(setup):
+    """d_j = λ_j c1 s_j + e_j: with a seeded source, e_j is `smudging_residues` of that source's
+    Prg (replayed here), so d_j minus the replayed e_j is the same for two seeds."""
+    from tfpriv.rng import Prg
+    _, key, plain, shares = setup
+    ct = key.encrypt(plain)
+    bits = threshold.smudging_bits(ct.params, ct.noise, 3)
+    ring = keys.ring_of(ct.params)
+    unsmudged = []
+    for seed in (71, 72):
+        d = threshold.partial_decrypt(shares[0], ct, [1, 2, 3], bits, RandomSource(seed=seed))
+        e = threshold.smudging_residues(Prg(RandomSource(seed=seed)), ct.params.primes,
+                                        ct.c0.shape[1:], bits)
+        unsmudged.append(ring.sub(d, e))
+    np.testing.assert_array_equal(unsmudged[0], unsmudged[1])

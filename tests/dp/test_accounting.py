@@ -341,3 +341,21 @@ def test_make_accountant_defaults_and_names():
         accounting.make_accountant(sampling='uniform')
     with pytest.raises(ValueError, match='^sample_size must be >= 1'):
         accounting.fixed_size_event(10, 0, 1.0)
+
+
+def test_pld_refuses_shuffle_by_name_and_rdp_orders_are_used():
+    """PLD cannot account for fixed-size batches: refused with the documented message. Given
+    orders replace dp_accounting's default grid: Gaussian(1) at orders 2 and 4 only gives the
+    figure dp_accounting computes on that grid, larger than on the default grid."""
+    with pytest.raises(ValueError, match=r"^accountant='pld' cannot account for "
+                                         r"sampling='shuffle' \(fixed-size batches\); use "
+                                         r"accountant='rdp'$"):
+        accounting.make_accountant('pld', sampling='shuffle')
+    event = dp_accounting.GaussianDpEvent(1.0)
+    coarse = accounting.make_accountant(orders=[2.0, 4.0]).compose(event).get_epsilon(1e-5)
+    ref = dp_accounting.rdp.RdpAccountant(orders=[2.0, 4.0]).compose(event).get_epsilon(1e-5)
+    fine = accounting.make_accountant().compose(event).get_epsilon(1e-5)
+    assert coarse == pytest.approx(ref, rel=1e-12)
+    assert fine == pytest.approx(dp_accounting.rdp.RdpAccountant().compose(event).get_epsilon(1e-5),
+                                 rel=1e-12)
+    assert coarse > fine * 1.01

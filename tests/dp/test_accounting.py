@@ -1,3 +1,5 @@
+import math
+
 import dp_accounting
 import dp_accounting.rdp
 import pytest
@@ -33,10 +35,12 @@ def test_calibration_meets_target_tightly():
 
 
 @pytest.mark.parametrize('args,message', [
-    ((-1.0, 0.1, 10), 'noise_multiplier'),
-    ((1.0, 0.0, 10), 'sampling_probability'),
-    ((1.0, 1.5, 10), 'sampling_probability'),
-    ((1.0, 0.1, -1), 'steps'),
+    ((-1.0, 0.1, 10), '^noise_multiplier must be'),
+    ((1.0, 0.0, 10), '^sampling_probability must be'),
+    ((1.0, 1.5, 10), '^sampling_probability must be'),
+    ((1.0, 0.1, -1), '^steps must be'),
+    ((1.0, 0.1, 1, 'uniform'), "^sampling must be one of \\('poisson', 'shuffle'\\)"),
+    ((1.0, 0.1, 1, 'shuffle'), "^sampling='shuffle' needs num_examples$"),
 ])
 def test_bad_event_arguments(args, message):
     with pytest.raises(ValueError, match=message):
@@ -168,3 +172,190 @@ def test_fedavg_epsilons_per_round_from_dp_accounting_directly():
         assert value == pytest.approx(acc.get_epsilon(1e-2), rel=1e-9)
     assert got[0] < got[1] < got[2]
     assert accounting.fedavg_epsilons(6, 3, 0.0, 2, 1e-2) == [float('inf')] * 2
+
+
+# --- distributed DP (DDGauss) and Poisson client sampling: NumPy-only references (issue #20) ---
+
+def _rdp_epsilons(events, delta, relation):
+    """ε(δ) after each prefix of `events`, from dp_accounting's RdpAccountant built here."""
+    acc, out = dp_accounting.rdp.RdpAccountant(neighboring_relation=relation), []
+    for event in events:
+        acc.compose(event)
+        out.append(acc.get_epsilon(delta))
+    return out
+
+
+@pytest.mark.parametrize('sigma_l, k', [(0.5, 2), (0.3, 3), (0.25, 5)])
+def test_ddgauss_tau_is_kairouz_liu_steinke_theorem_1(sigma_l, k):
+    """τ = 10 Σ_{j=1}^{k-1} exp(-2π² σ_l² j/(j+1)) (Kairouz, Liu, Steinke 2021, Thm. 1), summed
+    here term by term; the σ_l are small enough that every term matters (τ > 1e-3)."""
+    terms = [math.exp(-2 * math.pi ** 2 * sigma_l ** 2 * j / (j + 1)) for j in range(1, k)]
+    assert accounting.ddgauss_tau(sigma_l, k) == pytest.approx(10 * sum(terms), rel=1e-12)
+    assert accounting.ddgauss_tau(sigma_l, k) > 1e-3
+    assert accounting.ddgauss_tau(sigma_l, 1) == 0.0  # one share: no sum, no gap
+
+
+def test_ddgauss_tau_figure():
+    """σ_l = 0.5, k = 2: 10 exp(-π²/4) = 0.8480 (one term, j = 1, by hand)."""
+    assert accounting.ddgauss_tau(0.5, 2) == pytest.approx(0.84804, abs=1e-5)
+
+
+def test_ddgauss_noise_multiplier_is_sqrt_k_sigma_over_sensitivity():
+    """σ_eff = sqrt(k) σ_l / Δ: 4 shares of σ_l = 3 over Δ = 2 give 3.0; 9 shares of 1 over 1.5
+    give 2.0."""
+    assert accounting.ddgauss_noise_multiplier(3.0, 2.0, 4) == pytest.approx(3.0, rel=1e-12)
+    assert accounting.ddgauss_noise_multiplier(1.0, 1.5, 9) == pytest.approx(2.0, rel=1e-12)
+    assert accounting.ddgauss_noise_multiplier(1.0, 1.0, 1) == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda: accounting.ddgauss_noise_multiplier(1.0, 0.0, 4), '^l2_sensitivity'),
+    (lambda: accounting.ddgauss_noise_multiplier(1.0, 1.0, 0), '^contributors'),
+    (lambda: accounting.ddgauss_tau(1.0, 0), '^contributors'),
+    (lambda: accounting.poisson_fedavg_event(0.0, 1.0), '^client_fraction'),
+    (lambda: accounting.poisson_fedavg_event(1.5, 1.0), '^client_fraction'),
+    (lambda: accounting.fedavg_epsilons(20, 5, 1.0, 2, 1e-2, 'poisson'),
+     "^client_sampling='poisson' needs client_fraction$"),
+    (lambda: accounting.fedavg_epsilons(20, 5, 1.0, 2, 1e-2, 'uniform'), '^client_sampling'),
+    (lambda: accounting.ddgauss_fedavg_epsilons(100, [10, 10], [1.0], 1e-3),
+     r'^contributors \(2\) and noise_multipliers \(1\) must have one entry per round'),
+    (lambda: accounting.ddgauss_fedavg_epsilons(100, [10], [1.0], 1.0), r'^delta must be in \(0, 1\)'),
+])
+def test_ddgauss_and_poisson_fedavg_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_ddgauss_fedavg_epsilons_per_round_from_dp_accounting_directly():
+    """K = 50 clients; rounds of k = 10, 7, 10 noise shares with σ_eff = 1.2, 1.0, 1.2: each a
+    replace-one SampledWithoutReplacement(K, k, Gaussian(σ/2)); the reference composes them
+    with dp_accounting's own classes, round by round."""
+    ks, sigmas = [10, 7, 10], [1.2, 1.0, 1.2]
+    got = accounting.ddgauss_fedavg_epsilons(50, ks, sigmas, 1e-3)
+    ref = _rdp_epsilons([dp_accounting.SampledWithoutReplacementDpEvent(
+        50, k, dp_accounting.GaussianDpEvent(s / 2)) for k, s in zip(ks, sigmas)], 1e-3,
+        dp_accounting.NeighboringRelation.REPLACE_ONE)
+    assert got == pytest.approx(ref, rel=1e-9)
+    assert len(got) == 3 and got[0] < got[1] < got[2]
+
+
+def test_a_round_without_noise_makes_every_later_epsilon_infinite():
+    """A σ = 0 round releases the clipped sum in the clear: ε = ∞ from it on, finite before."""
+    got = accounting.ddgauss_fedavg_epsilons(50, [10, 10, 10], [1.0, 0.0, 1.0], 1e-3)
+    ref = _rdp_epsilons([dp_accounting.SampledWithoutReplacementDpEvent(
+        50, 10, dp_accounting.GaussianDpEvent(0.5))], 1e-3,
+        dp_accounting.NeighboringRelation.REPLACE_ONE)
+    assert got[0] == pytest.approx(ref[0], rel=1e-9) and math.isfinite(got[0])
+    assert got[1:] == [math.inf, math.inf]
+
+
+def test_poisson_fedavg_is_the_poisson_sampled_gaussian_add_remove():
+    """Poisson client sampling with fraction C: PoissonSampled(C, Gaussian(σ)) under add/remove-
+    one (McMahan et al. 2018); C = 0.25, σ = 1.0, 4 rounds, δ = 1e-2, reference from
+    dp_accounting; C = 1 (every client) is allowed."""
+    assert accounting.poisson_fedavg_event(0.25, 1.0) == dp_accounting.PoissonSampledDpEvent(
+        0.25, dp_accounting.GaussianDpEvent(1.0))
+    assert accounting.poisson_fedavg_event(1.0, 2.0) == dp_accounting.PoissonSampledDpEvent(
+        1.0, dp_accounting.GaussianDpEvent(2.0))
+    got = accounting.fedavg_epsilons(20, 5, 1.0, 4, 1e-2, 'poisson', 0.25)
+    ref = _rdp_epsilons([dp_accounting.PoissonSampledDpEvent(
+        0.25, dp_accounting.GaussianDpEvent(1.0))] * 4, 1e-2,
+        dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE)
+    assert got == pytest.approx(ref, rel=1e-9)
+
+
+def test_repeated_needs_a_count_of_at_least_zero():
+    event = accounting.gaussian_event(1.0)
+    assert accounting.repeated(event, 0) == dp_accounting.SelfComposedDpEvent(event, 0)
+    with pytest.raises(ValueError, match='^count must be'):
+        accounting.repeated(event, -1)
+
+
+def test_epsilon_names_an_event_the_accountant_cannot_handle():
+    with pytest.raises(ValueError, match=r'^the pld accountant cannot account for'):
+        accounting.epsilon(dp_accounting.UnsupportedDpEvent(), 1e-5, 'pld')
+
+
+def test_epsilon_of_composes_under_rdp_by_default():
+    """Gaussian(2) then Laplace(1.5), δ = 1e-5: the default is dp_accounting's add/remove RDP
+    accountant (built here); PLD (given explicitly) is a different, smaller figure. Laplace(b)
+    of sensitivity 1 alone is pure (1/b)-DP: PLD at δ = 1e-12 gives 1/b (to its 1e-4
+    discretization); δ >= 1 is refused."""
+    events = [dp_accounting.GaussianDpEvent(2.0), dp_accounting.LaplaceDpEvent(1.5)]
+    acc = dp_accounting.rdp.RdpAccountant()
+    acc.compose(dp_accounting.ComposedDpEvent(events))
+    rdp_eps = acc.get_epsilon(1e-5)
+    assert accounting.epsilon_of(events, 1e-5) == pytest.approx(rdp_eps, rel=1e-9)
+    pld_eps = accounting.epsilon_of(events, 1e-5, 'pld')
+    assert pld_eps < 0.95 * rdp_eps
+    laplace = accounting.epsilon_of([dp_accounting.LaplaceDpEvent(1.5)], 1e-12, 'pld')
+    assert laplace == pytest.approx(1 / 1.5, rel=1e-3)
+    for bad in (1.0, 1.5, -1e-9):
+        with pytest.raises(ValueError, match=r'^delta must be in \[0, 1\)'):
+            accounting.epsilon_of(events, bad)
+
+
+def test_calibration_names_its_target_and_reaches_below_one():
+    """A target needing σ < 1 (ε = 8 after 100 steps at q = 0.01, δ = 1e-5): the bracket starts at
+    1e-3, so the smallest σ meeting it is found (ε(σ) within 1 % of the target, ε(0.99 σ) above)."""
+    sigma = accounting.calibrate_noise_multiplier(8.0, 0.01, 100, 1e-5)
+    assert sigma < 1.0
+    eps = accounting.dpsgd_epsilon(sigma, 0.01, 100, 1e-5)
+    assert 0.99 * 8.0 <= eps <= 8.0
+    assert accounting.dpsgd_epsilon(0.99 * sigma, 0.01, 100, 1e-5) > 8.0
+    with pytest.raises(ValueError, match='^target_epsilon'):
+        accounting.calibrate_noise_multiplier(0.0, 0.01, 100, 1e-5)
+
+
+def test_fixed_size_event_bounds_and_the_smallest_shuffle_batch():
+    """population >= 1 and 1 <= sample_size <= population, each named; a shuffle batch
+    round(q n) of 0 is raised to 1 (q = 0.001, n = 100), and 0 steps are allowed."""
+    one = dp_accounting.SampledWithoutReplacementDpEvent(1, 1, dp_accounting.GaussianDpEvent(0.5))
+    assert accounting.fixed_size_event(1, 1, 1.0) == one
+    with pytest.raises(ValueError, match='^population must be >= 1'):
+        accounting.fixed_size_event(0, 1, 1.0)
+    with pytest.raises(ValueError, match='^sample_size must be <= 10'):
+        accounting.fixed_size_event(10, 11, 1.0)
+    assert accounting.dpsgd_event(1.0, 0.001, 3, 'shuffle', 100) == dp_accounting.SelfComposedDpEvent(
+        dp_accounting.SampledWithoutReplacementDpEvent(100, 1, dp_accounting.GaussianDpEvent(0.5)), 3)
+    assert accounting.dpsgd_event(1.0, 0.1, 0) == dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)), 0)
+
+
+def test_randomized_response_adds_to_what_the_rdp_accountant_already_holds():
+    """Gaussian(2) then RR(0.5) under RDP: the composition spends more than either alone
+    (an accountant that overwrote its RDP curve with the RR one would report RR alone)."""
+    from tfpriv.dp.randomized_response import RandomizedResponseDpEvent
+    gaussian, rr = dp_accounting.GaussianDpEvent(2.0), RandomizedResponseDpEvent(0.5)
+    both = accounting.epsilon_of([gaussian, rr], 1e-5)
+    alone = [accounting.epsilon_of([event], 1e-5) for event in (gaussian, rr)]
+    assert both > max(alone) * 1.05
+
+
+def test_make_accountant_defaults_and_names():
+    """RDP under add/remove by default; a bad sampling or size is refused by name."""
+    acc = accounting.make_accountant()
+    assert isinstance(acc, dp_accounting.rdp.RdpAccountant)
+    assert acc.neighboring_relation == dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+    with pytest.raises(ValueError, match="^sampling must be one of"):
+        accounting.make_accountant(sampling='uniform')
+    with pytest.raises(ValueError, match='^sample_size must be >= 1'):
+        accounting.fixed_size_event(10, 0, 1.0)
+
+
+def test_pld_refuses_shuffle_by_name_and_rdp_orders_are_used():
+    """PLD cannot account for fixed-size batches: refused with the documented message. Given
+    orders replace dp_accounting's default grid: Gaussian(1) at orders 2 and 4 only gives the
+    figure dp_accounting computes on that grid, larger than on the default grid."""
+    with pytest.raises(ValueError, match=r"^accountant='pld' cannot account for "
+                                         r"sampling='shuffle' \(fixed-size batches\); use "
+                                         r"accountant='rdp'$"):
+        accounting.make_accountant('pld', sampling='shuffle')
+    event = dp_accounting.GaussianDpEvent(1.0)
+    coarse = accounting.make_accountant(orders=[2.0, 4.0]).compose(event).get_epsilon(1e-5)
+    ref = dp_accounting.rdp.RdpAccountant(orders=[2.0, 4.0]).compose(event).get_epsilon(1e-5)
+    fine = accounting.make_accountant().compose(event).get_epsilon(1e-5)
+    assert coarse == pytest.approx(ref, rel=1e-12)
+    assert fine == pytest.approx(dp_accounting.rdp.RdpAccountant().compose(event).get_epsilon(1e-5),
+                                 rel=1e-12)
+    assert coarse > fine * 1.01

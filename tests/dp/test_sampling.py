@@ -110,3 +110,41 @@ def test_fit_takes_only_the_private_feed(mnist):
         private.model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(50), verbose=0)
     history = private.model.fit(private.dataset(x, y), epochs=1, verbose=0)
     assert np.isfinite(history.history['loss'][0])
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda: fixed_size_batches(*_ids(), 0, 5), '^batch_size must be >= 1'),
+    (lambda: fixed_size_batches(*_ids(), N + 1, 5), f'^batch_size must be <= {N}'),
+    (lambda: fixed_size_batches(*_ids(), 10, 0), '^steps must be >= 1'),
+    (lambda: poisson_batches(*_ids(), 0.0, 5), '^sampling_probability must be'),
+    (lambda: poisson_batches(*_ids(), 1.5, 5), '^sampling_probability must be'),
+    (lambda: poisson_batches(*_ids(), 0.1, 0), '^steps must be >= 1'),
+])
+def test_sampler_arguments_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_whole_population_and_q_one_take_every_row_once():
+    """B = n and q = 1 are allowed (the bounds are inclusive): every step is all n rows;
+    B = 1 gives one row per step."""
+    assert [len(b) for b in _rows(fixed_size_batches(*_ids(), 1, 4))] == [1, 1, 1, 1]
+    for dataset in (fixed_size_batches(*_ids(), N, 3), poisson_batches(*_ids(), 1.0, 3)):
+        batches = _rows(dataset)
+        assert len(batches) == 3
+        assert all(sorted(b.tolist()) == list(range(N)) for b in batches)
+
+
+def test_a_seed_fixes_the_batches_and_sample_weights_ride_along():
+    """The same seed draws the same batches from two datasets, another seed others; with a
+    sample_weight each batch is (x, y, w) with w the rows of x (here w = 10 x id)."""
+    x, y = _ids()
+    weight = 10 * x[:, 0]
+    for make in (lambda s, w=None: fixed_size_batches(x, y, 20, 4, seed=s, sample_weight=w),
+                 lambda s, w=None: poisson_batches(x, y, 0.1, 4, seed=s, sample_weight=w)):
+        first, again, other = _rows(make(7)), _rows(make(7)), _rows(make(8))
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+        for xb, yb, wb in make(7, weight):
+            np.testing.assert_array_equal(wb.numpy(), 10 * xb.numpy()[:, 0])
+            assert len(yb) == len(xb)

@@ -23,6 +23,7 @@ MASKING = 'tests/crypto/masking/test_secagg.py'
 SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
                 'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
+DP_FEDAVG_ADAPTIVE = 'tests/federated/test_dp_fedavg_adaptive_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
 
@@ -181,6 +182,18 @@ def _smpc_low_bits_zero(monkeypatch):
           binary=False: original(values, num_parties, _Weak(prg), binary))
 
 
+def _dealer_low_entropy_triples(monkeypatch):
+    """The dealer's Beaver triples draw a and b with their low 16 bits zero."""
+    from tfpriv.crypto.smpc.dealer import Dealer
+
+    def triple(self, op, shape_a, shape_b, binary=False, dtype=np.uint64):
+        weak = ~np.array(0xFFFF, dtype=dtype)
+        a, b = self._prg.draw(shape_a, dtype) & weak, self._prg.draw(shape_b, dtype) & weak
+        return self._deal([(a, binary), (b, binary), (op(a, b), binary)])
+
+    monkeypatch.setattr(Dealer, 'triple', triple)
+
+
 def _prg_modulo_bias(monkeypatch):
     """Prg.uniform_mod reduces bit-length-masked words mod m without rejection (modulo bias)."""
     from tfpriv import rng
@@ -207,6 +220,15 @@ def _dpfedavg_noise(factor: float):
               lambda original: lambda clients_per_round, noise_multiplier, *args, **kwargs:
               original(clients_per_round, noise_multiplier * factor, *args, **kwargs))
     return inject
+
+
+def _adaptive_noise_not_split(monkeypatch):
+    """TFF's adaptive clipping adds value noise sigma (not sigma_v > sigma) while still
+    noising the clipped count: the count's privacy cost is not paid, the total is below sigma."""
+    from tensorflow_federated.python.aggregators import differential_privacy
+    _wrap(monkeypatch, differential_privacy, 'adaptive_clip_noise_params',
+          lambda original: lambda noise_multiplier, *args: (
+              noise_multiplier, original(noise_multiplier, *args)[1]))
 
 
 def _drop_scheme(monkeypatch):
@@ -263,6 +285,10 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _drop_scheme),
     Fault('smpc-shares-low-bits-zero', 'smpc.sharing.split draws the n - 1 random shares with '
           'their low 16 bits zero', (SMPC_SECRECY,), _smpc_low_bits_zero),
+    Fault('smpc-dealer-low-entropy-triples', 'smpc.dealer.Dealer.triple draws a and b with '
+          'their low 16 bits zero', ('tests/crypto/smpc/test_dealer.py::'
+                                     'test_arithmetic_triple_is_a_b_ab_with_uniform_independent_a_b',),
+          _dealer_low_entropy_triples),
     Fault('prg-modulo-bias', 'rng.Prg.uniform_mod reduces masked words mod m without rejection',
           ('tests/test_rng.py::test_prg_output_is_uniform_chi_square',), _prg_modulo_bias),
     Fault('prg-low-entropy-key', 'rng.Prg keys AES-CTR with 16 bits of entropy (zero nonce)',
@@ -270,4 +296,10 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _prg_low_entropy_key),
     Fault('dpfedavg-half-noise', 'federated.dp_fedavg.aggregator_factory gives TFF sigma / 2 '
           '(epsilon still computed for sigma)', (DP_FEDAVG_NOISE,), _dpfedavg_noise(0.5)),
+    Fault('dpfedavg-adaptive-half-noise', 'federated.dp_fedavg.aggregator_factory(adaptive=True) '
+          'gives TFF sigma / 2 (epsilon still computed for sigma)', (DP_FEDAVG_ADAPTIVE,),
+          _dpfedavg_noise(0.5)),
+    Fault('dpfedavg-adaptive-noise-not-split', "TFF's adaptive clipping adds value noise sigma, "
+          'not sigma_v = (sigma^-2 - (2 s_c)^-2)^-1/2, and still noises the count',
+          (DP_FEDAVG_ADAPTIVE,), _adaptive_noise_not_split),
 )}

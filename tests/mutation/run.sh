@@ -7,6 +7,9 @@
 #   tests/mutation/run.sh tfpriv/dp/clipping.py  # the named module(s), any row
 #   python tests/mutation/summary.py            # the per-module table of the last runs
 #
+# A row's optional fourth column lists mutmut name patterns (fnmatch, e.g.
+# `*_privatize*`): only the mutants of the matching functions are run (the noise, clipping
+# and sampling code of a large TF module); the others are reported as "not targeted".
 # mutmut lives in its own venv (MUT_VENV, default .venv-mut), created on first use; a
 # .pth file lets it import the project's pinned stack from MAIN_VENV (default .venv)
 # without installing anything there. Each module runs in a copy of the tree under
@@ -14,6 +17,9 @@
 # (seconds, default 3600), MUT_CHILDREN its parallel mutants (default 1). MUT_RESUME=1
 # keeps an existing work folder, so mutmut continues with the mutants not yet checked
 # (after a budget ran out); otherwise each run starts from a fresh copy of the tree.
+# MUT_RERUN=1 copies the current tests into the existing work folder and re-runs only the
+# mutants that survived or had no tests there (after tests were written to kill them).
+# Tests that read MNIST find it through $KERAS_HOME/datasets/mnist.npz (tests/conftest.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 MAIN_VENV="${MAIN_VENV:-$ROOT/.venv}"
@@ -32,10 +38,18 @@ setup_venv() {
   echo "$site" > "$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_project_stack.pth"
 }
 
-run_module() {  # run_module MODULE TESTS...
-  local module="$1"; shift
+run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
+  local module="$1" kind="$2" patterns="$3"; shift 3
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
-  if [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+  if [ "${MUT_RERUN:-0}" = 1 ] && [ -f "$work/results.txt" ]; then
+    [ -f "$work/results-first.txt" ] || cp "$work/results.txt" "$work/results-first.txt"
+    rm -rf "$work/tests" && cp -r "$ROOT/tests" "$work/"
+    find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
+    patterns="$(awk -F': ' '$2 == "survived" || $2 == "no tests" {gsub(/ /, "", $1); print $1}' \
+                "$work/results.txt" | tr '\n' ' ')"
+    echo "== re-running the survivors of $module in $work"
+    [ -n "$patterns" ] || return 0
+  elif [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
     echo "== resuming $module in $work"
   else
     rm -rf "$work" && mkdir -p "$work"
@@ -51,11 +65,19 @@ run_module() {  # run_module MODULE TESTS...
     echo 'timeout_multiplier = 5.0'
     echo 'timeout_constant = 30.0'
     echo 'use_git_change_detection = false'
+    if [ "$kind" = tf ]; then
+      # TensorFlow's runtime threads do not survive fork() once ops have run: each mutant
+      # forks from a server that has only imported the tests (pytest --collect-only).
+      echo 'process_isolation = "forkserver"'
+      echo 'forkserver_warmup = "collect"'
+    fi
   } > "$work/pyproject.toml"
-  echo "== $module ($*) in $work"
-  (cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \
+  [ "${MUT_RERUN:-0}" = 1 ] || echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
+  echo "== $module ($*) ${patterns:+[only $patterns] }in $work"
+  # shellcheck disable=SC2086
+  (set -f; cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \
      nice -n 10 timeout "$MUT_BUDGET" "$MUT_VENV/bin/mutmut" run --max-children "$MUT_CHILDREN" \
-     > run.log 2>&1 || echo "mutmut exit $? (see $work/run.log)")
+     $patterns > run.log 2>&1 || echo "mutmut exit $? (see $work/run.log)")
   (cd "$work" && "$MUT_VENV/bin/mutmut" results --all true > results.txt 2>/dev/null || true
    : > survivors.diff
    for name in $(awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}' results.txt); do
@@ -67,7 +89,7 @@ run_module() {  # run_module MODULE TESTS...
 
 [ -x "$MUT_VENV/bin/mutmut" ] || setup_venv
 wanted=("$@")
-while IFS=$'\t' read -r module tests kind; do
+while IFS=$'\t' read -r module tests kind patterns; do
   [[ -z "$module" || "$module" == \#* ]] && continue
   if [ ${#wanted[@]} -eq 0 ]; then
     [ "$kind" = numpy ] || continue
@@ -75,5 +97,5 @@ while IFS=$'\t' read -r module tests kind; do
     [[ " ${wanted[*]} " == *" $module "* ]] || continue
   fi
   # shellcheck disable=SC2086
-  run_module "$module" $tests
+  run_module "$module" "$kind" "${patterns:-}" $tests
 done < "$TARGETS"

@@ -153,3 +153,25 @@ def test_keygen_draws_from_the_given_source_and_names_a_bad_params():
     np.testing.assert_array_equal(first.s, sampling.ternary(prg, (params.n,)))
     with pytest.raises(TypeError, match='^params must be a Params, got dict$'):
         keys.keygen({})
+
+
+def test_public_key_comes_from_the_same_source_after_the_secret():
+    """keygen's public key continues the source's Prg stream: after the key id and the secret,
+    the seed of a (SEED_BYTES), then e. Reference: the stream replayed here, a expanded from
+    that seed, b = -(a s + e) checked through b + a s = -e with e Gaussian-small; the key id
+    is the secret's. Two keygens from one seed give the same public key."""
+    params = rp.preset(rp.TOY_PRESET, insecure=True)
+    secret, public = keys.keygen(params, RandomSource(seed=53))
+    _, again = keys.keygen(params, RandomSource(seed=53))
+    prg = Prg(RandomSource(seed=53))
+    prg.uint8(keys.KEY_ID_BYTES)
+    sampling.ternary(prg, (params.n,))
+    seed = prg.uint8(Prg.SEED_BYTES).tobytes()
+    assert public.seed == seed == again.seed
+    assert public.key_id == secret.key_id != b''
+    np.testing.assert_array_equal(public.a, keys.uniform_poly(params, seed, 1))
+    np.testing.assert_array_equal(public.b, again.b)
+    e = sampling.gaussian(prg, (1, params.n), params.sigma)
+    ring = keys.ring_of(params)
+    np.testing.assert_array_equal(public.b, ring.neg(ring.add(secret.operand.times(public.a),
+                                                              ring.from_signed(e))))

@@ -48,6 +48,9 @@ def test_partial_decryption_checks(setup):
     with pytest.raises(ValueError, match='not in the decrypting set'):
         threshold.partial_decrypt(shares[0], ct, [2, 3, 4], 40)
     small = rp.preset('n2048')
+    with pytest.raises(ValueError, match='^the key share and the ciphertext use different '
+                                         'parameters$'):
+        threshold.partial_decrypt(threshold.KeyShare(small, 1, shares[0].share), ct, [1, 2], 40)
     s2, p2 = keys.keygen(small)
     compressed = modswitch.decompress(modswitch.compress(
         bfv.encrypt(p2, np.zeros((1, small.n), dtype=np.int64)), 32, 40))
@@ -160,3 +163,99 @@ def test_threshold_arguments_and_seeded_key_shares():
                      for _ in range(2))
     assert first.shape == (3, len(params.primes), params.n)
     np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize('bits', [1, 2, 63, 64, 65, 127, 128, 129, 200])
+def test_smudging_residues_are_the_python_int_noise_mod_each_prime(bits):
+    """e = sum_k w_k 2^(64 k) - 2^(bits-1) over ceil(bits / 64) words of the Prg stream, all
+    64-bit but the top one, which keeps its high bits - 64 (ceil(bits / 64) - 1) bits; the
+    reference rebuilds e from the replayed stream with Python ints (so it lies in
+    [-2^(bits-1), 2^(bits-1))) and reduces it mod each prime."""
+    from tfpriv.crypto.rlwe.threshold import smudging_residues
+    from tfpriv.rng import Prg, RandomSource
+    primes, shape = [12289, 1073479681, 2147352577], (3, 5)
+    got = smudging_residues(Prg(RandomSource(seed=bits)), primes, shape, bits)
+    count = -(-bits // 64)
+    widths = [64] * (count - 1) + [bits - 64 * (count - 1)]
+    prg = Prg(RandomSource(seed=bits))
+    words = [[int(w) >> (64 - width) for w in prg.uint64(shape).ravel()] for width in widths]
+    noise = [sum(word[i] << (64 * k) for k, word in enumerate(words)) - 2 ** (bits - 1)
+             for i in range(15)]
+    assert all(-2 ** (bits - 1) <= e < 2 ** (bits - 1) for e in noise)
+    assert got.shape == (3,) + shape
+    for row, p in enumerate(primes):
+        assert got[row].ravel().tolist() == [e % p for e in noise]
+
+
+def test_threshold_bounds_are_one_and_num_parties():
+    from tfpriv.crypto.rlwe.threshold import check_threshold
+    check_threshold(1, 1)
+    check_threshold(1, 3)
+    check_threshold(3, 3)
+    with pytest.raises(ValueError, match='^threshold must be >= 1'):
+        check_threshold(0, 3)
+    with pytest.raises(ValueError, match='^threshold must be <= 3'):
+        check_threshold(4, 3)
+    with pytest.raises(ValueError, match='^num_parties must be >= 1'):
+        check_threshold(1, 0)
+
+
+def _largest_smudging_width(q, t, bound, parties):
+    """The documented rule, by search: the largest b >= 1 with bound + N 2^(b-1) <= q/(2t) - 1."""
+    b = 0
+    while bound + parties * 2 ** b <= q / (2 * t) - 1:
+        b += 1
+    return b
+
+
+@pytest.mark.parametrize('parties', [1, 3])
+@pytest.mark.parametrize('k', [2, 5, 20])
+@pytest.mark.parametrize('offset', [-1, 0, 1])
+@pytest.mark.parametrize('bound', [0.5, 1.5, 2.0 ** 10])
+def test_smudging_width_is_the_largest_that_fits_and_kappa_is_enforced(parties, k, offset, bound):
+    """q/(2t) - 1 - bound = N 2^k + offset (t = 1): just below, at and above a power of two.
+    The width against the search above; then kappa at and around the available margin
+    b - 1 - log2 max(bound, 1): it raises exactly when the margin is below kappa."""
+    import math
+    from types import SimpleNamespace
+    q = 2 * (1 + bound + parties * 2 ** k + offset)
+    params = SimpleNamespace(q=q, t=1)
+    noise = SimpleNamespace(bound=lambda: bound)
+    want = _largest_smudging_width(q, 1, bound, parties)
+    margin = want - 1 - math.log2(max(bound, 1.0))
+    for kappa in sorted({math.floor(margin) - 1, math.floor(margin), math.ceil(margin),
+                         math.ceil(margin) + 1}):
+        if margin < kappa:
+            with pytest.raises(ValueError, match=rf'^smudging needs 2\^{kappa} times the noise '
+                                                 rf'bound .* only leaves 2\^{want - 1} per party'):
+                threshold.smudging_bits(params, noise, parties, kappa)
+        else:
+            assert threshold.smudging_bits(params, noise, parties, kappa) == want
+
+
+@pytest.mark.parametrize('room', [-5.0, 0.0, 1.0, 2.0])
+def test_no_room_for_smudging_is_refused_by_name(room):
+    """q/(2t) - 1 - bound <= N (= 3) leaves no width: refused with the documented message
+    (2^-1 per party), not a math error."""
+    from types import SimpleNamespace
+    params = SimpleNamespace(q=2 * (1 + 2.0 + room), t=1)
+    noise = SimpleNamespace(bound=lambda: 2.0)
+    with pytest.raises(ValueError, match=r'^smudging needs 2\^40 times .* only leaves 2\^-1 per'):
+        threshold.smudging_bits(params, noise, 3)
+
+
+def test_partial_decryption_smudges_from_the_given_source(setup):
+    """d_j = λ_j c1 s_j + e_j: with a seeded source, e_j is `smudging_residues` of that source's
+    Prg (replayed here), so d_j minus the replayed e_j is the same for two seeds."""
+    from tfpriv.rng import Prg
+    _, key, plain, shares = setup
+    ct = key.encrypt(plain)
+    bits = threshold.smudging_bits(ct.params, ct.noise, 3)
+    ring = keys.ring_of(ct.params)
+    unsmudged = []
+    for seed in (71, 72):
+        d = threshold.partial_decrypt(shares[0], ct, [1, 2, 3], bits, RandomSource(seed=seed))
+        e = threshold.smudging_residues(Prg(RandomSource(seed=seed)), ct.params.primes,
+                                        ct.c0.shape[1:], bits)
+        unsmudged.append(ring.sub(d, e))
+    np.testing.assert_array_equal(unsmudged[0], unsmudged[1])

@@ -138,3 +138,11 @@ def test_reduce_exact_floats_matches_python_integers_at_the_edges(modulus):
     assert all(int(v) == e for v, e in zip(values, edges))  # exact as float64
     reduced = field.reduce_exact_floats(values, modulus, np.empty_like(values))
     assert [int(v) for v in reduced] == [e % modulus for e in edges]
+
+
+@pytest.mark.parametrize('kwargs, message', [({'threshold': 1.5}, '^threshold must be an int'),
+                                             ({'num_shares': 2.5}, '^num_shares must be an int')])
+def test_split_parameters_name_a_non_integer(kwargs, message):
+    args = {'threshold': 2, 'num_shares': 3, **kwargs}
+    with pytest.raises(TypeError, match=message):
+        field.split_field(np.zeros(2, np.int64), args['threshold'], args['num_shares'], 7)

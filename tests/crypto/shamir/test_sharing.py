@@ -202,3 +202,23 @@ def test_sums_of_shares_carry_one_split_id_per_sum_whatever_the_order():
     assert isinstance(other.split_id, int) and 0 <= other.split_id < 2**128
     with pytest.raises(ValueError, match='^the second share has threshold=3 but'):
         a[0] + dataclasses.replace(b[0], threshold=3)
+
+
+def test_split_draws_coefficients_and_id_from_the_given_source():
+    """With a seeded source, the shares are the Python-int evaluation of s + c1 x + c2 x^2 mod p
+    at x = 1..4, c1, c2 the first uniform_mod draws of the source's Prg, s the fixed-point
+    encoding v 2^16 mod p written out by hand; the 128-bit split id is the next 16 bytes of
+    the stream, little-endian; every share carries t and n."""
+    p, t, n = field.DEFAULT_PRIME, 3, 4
+    shares = shamir.split(np.array([3.0, -2.0, 0.5]), t, n, precision=16,
+                          rng=RandomSource(seed=61))
+    prg = Prg(RandomSource(seed=61))
+    c1, c2 = (row.tolist() for row in prg.uniform_mod(p, (t - 1, 3)))
+    secret = [3 * 2 ** 16, p - 2 * 2 ** 16, 2 ** 15]
+    split_id = int.from_bytes(prg.uint8(16).tobytes(), 'little')
+    for share in shares:
+        x = share.x
+        assert share.values.tolist() == [(s + a * x + b * x * x) % p
+                                         for s, a, b in zip(secret, c1, c2)]
+        assert (share.split_id, share.threshold, share.num_shares) == (split_id, t, n)
+    assert [share.x for share in shares] == [1, 2, 3, 4]

@@ -159,3 +159,28 @@ def test_vectorized_step_reports_the_loss_of_the_weights_it_started_from():
     kernel, bias = (v.numpy().astype(np.float64) for v in inner.trainable_variables)
     want = np.mean((x @ kernel + bias - y) ** 2)
     assert dp_model.train_on_batch(x, y) == pytest.approx(want, rel=1e-5)
+
+
+class _TrainingScale(tf.keras.layers.Layer):
+    """x * 2 in training mode, x at inference: shows which mode produced an output."""
+
+    def call(self, inputs, training=None):  # pylint: disable=arguments-differ
+        return inputs * 2.0 if training else inputs
+
+
+@pytest.mark.parametrize('clipping', ['vectorized', 'microbatch'])
+def test_reported_loss_comes_from_the_training_mode_forward_pass(clipping):
+    """The y_pred that Keras's loss and metrics report is the training-mode output, as in
+    non-DP `fit` (dropout on): the NumPy mse of 2 (W x + b) - y, which differs from the
+    inference-mode mse of (W x + b) - y by far more than the 1e-5 tolerance."""
+    tf.keras.utils.set_random_seed(3)
+    inner = tf.keras.Sequential([tf.keras.Input((IN,)), tf.keras.layers.Dense(OUT),
+                                 _TrainingScale()])
+    private = make_private(inner, num_examples=100, batch_size=4, l2_norm_clip=1.0,
+                           noise_multiplier=0.0, clipping=clipping, loss='mse')
+    private.model.compile(optimizer=private.optimizer, loss=private.loss)
+    x, y = _data()
+    kernel, bias = (v.numpy().astype(np.float64) for v in inner.trainable_variables)
+    train, infer = (np.mean((k * (x @ kernel + bias) - y) ** 2) for k in (2.0, 1.0))
+    assert abs(train - infer) > 1e-2 * train
+    assert private.model.train_on_batch(x, y) == pytest.approx(train, rel=1e-5)

@@ -16,6 +16,7 @@ from dp_accounting import rdp
 
 from tfpriv.data import load_mnist
 from tfpriv.dp import accounting
+from tfpriv.errors import RoundingError
 from tfpriv.federated import distributed_dp, fedavg
 from tfpriv.rng import Prg, RandomSource
 
@@ -222,3 +223,88 @@ def test_central_and_distributed_runs_pair_by_seed(small):
 
     assert distance(central, distributed.model.get_weights()) <= bound
     assert distance(central, other) > 10 * bound
+
+
+def _walsh(d: int) -> np.ndarray:
+    """H_d[i, j] = (-1)^popcount(i & j) / sqrt(d): the orthonormal Walsh-Hadamard matrix by
+    its closed form (not Sylvester's recursion nor the Kronecker factors the code uses)."""
+    i = np.arange(d)
+    bits = np.vectorize(lambda v: bin(v).count('1'))(i[:, None] & i[None, :])
+    return (1.0 - 2.0 * (bits % 2)) / math.sqrt(d)
+
+
+def test_hadamard_is_the_walsh_matrix_in_float64_and_refuses_other_sizes():
+    """d = 1 … 2^7 (one Kronecker factor up to 2^6, two above) against the closed form, exact to
+    1e-12 also for a float32 input (the transform is computed in float64); d = 0, 3, 6, 12 are
+    refused with the documented message."""
+    rng = np.random.default_rng(1)
+    for d in (1, 2, 4, 64, 128):
+        x = rng.normal(size=d).astype(np.float32)
+        np.testing.assert_allclose(distributed_dp.hadamard(x), _walsh(d) @ x.astype(np.float64),
+                                   rtol=0, atol=1e-12)
+    for d in (0, 3, 6, 12):
+        with pytest.raises(ValueError, match=rf'^the Walsh-Hadamard transform needs a '
+                                             rf'power-of-two size, got {d}$'):
+            distributed_dp.hadamard(np.ones(d))
+
+
+def test_rotation_signs_are_fair_independent_signs_per_round():
+    """D is a vector of `size` values ±1, each +1 with probability 1/2 (count within 5
+    binomial sd of n/2, two-sided), and a new round draws new signs."""
+    n = 20_000
+    signs = distributed_dp.rotation_signs(7, 3, n)
+    assert signs.shape == (n,) and set(np.unique(signs)) == {-1.0, 1.0}
+    assert abs((signs > 0).sum() - n / 2) < 5 * math.sqrt(n / 4)
+    other = distributed_dp.rotation_signs(7, 4, n)
+    assert abs((signs == other).sum() - n / 2) < 5 * math.sqrt(n / 4)
+    np.testing.assert_array_equal(signs, distributed_dp.rotation_signs(7, 3, n))
+
+
+def test_centred_mod_is_the_representative_in_the_half_open_range():
+    """z mod 2^b in [-2^(b-1), 2^(b-1)), by Python ints, b = 4 and 16, for values on both edges
+    and several wraps away; float inputs holding integers come back as int64."""
+    for bits in (4, 16):
+        m, h = 1 << bits, 1 << (bits - 1)
+        z = [0, 1, -1, h - 1, h, -h, -h - 1, m, m + 3, -m - 3, 5 * m + h, -7 * m - h + 2]
+        want = [((v + h) % m) - h for v in z]
+        out = distributed_dp.centred_mod(np.array(z, dtype=np.float64), bits)
+        assert out.dtype == np.int64 and out.tolist() == want
+        assert min(want) == -h and max(want) == h - 1
+
+
+def test_conditional_rounding_keeps_a_norm_equal_to_the_bound_and_names_a_failure():
+    """An integer y rounds to itself; ||y|| = bound exactly is accepted (the bound is <=).
+    y = (1.5, 1.5) with bound 1: every rounding has norm >= sqrt 2, so it is refused with the
+    documented message."""
+    prg = Prg(RandomSource(seed=1))
+    out = distributed_dp.conditional_round(np.array([3.0, 4.0]), 5.0, prg)
+    assert out.dtype == np.int64 and out.tolist() == [3, 4]
+    with pytest.raises(RoundingError,
+                       match=r'^conditional rounding found no rounding of norm <= 1 in 1000 '
+                             r'draws \(\|\|y\|\| = 2\.12132\)$'):
+        distributed_dp.conditional_round(np.array([1.5, 1.5]), 1.0, prg)
+
+
+def test_an_update_between_the_clip_and_norm_one_is_clipped():
+    """S = 0.25 and an update of norm 0.8: the decoded sum (σ = 0) has norm S, not 0.8, within
+    the rounding error γ sqrt(d')."""
+    m, dim, clip = 2, 64, 0.25
+    params = distributed_dp.DdgParams(clip, 0.0, m, dim, bits=16)
+    aggregator = distributed_dp.DistributedDpAggregator(
+        params, distributed_dp.inner_aggregator('plain', 16, m), rng=RandomSource(seed=2))
+    update = np.random.default_rng(3).normal(size=dim)
+    update *= 0.8 / np.linalg.norm(update)
+    decoded = aggregator.aggregate([[update], [np.zeros(dim)]])[0][0] * m
+    assert np.linalg.norm(decoded) == pytest.approx(clip, abs=math.sqrt(dim) / params.scale)
+
+
+def test_uniform01_is_the_top_53_bits_of_each_keystream_word_offset_by_half():
+    """u = (floor(w / 2^11) + 1/2) / 2^53 for each 64-bit keystream word w, by Python ints
+    (exact in float64): in (0, 1), never 0 (log u is finite) nor 1; words from a twin source."""
+    shape = (3, 50)
+    got = distributed_dp.uniform01(Prg(RandomSource(seed=9)), shape)
+    words = Prg(RandomSource(seed=9)).uint64(shape)
+    want = np.array([[((int(w) >> 11) * 2 + 1) / 2.0 ** 54 for w in row] for row in words])
+    assert got.shape == shape and got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    assert 0 < got.min() and got.max() < 1

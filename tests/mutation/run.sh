@@ -18,7 +18,10 @@
 # keeps an existing work folder, so mutmut continues with the mutants not yet checked
 # (after a budget ran out); otherwise each run starts from a fresh copy of the tree.
 # MUT_RERUN=1 copies the current tests into the existing work folder and re-runs only the
-# mutants that survived or had no tests there (after tests were written to kill them).
+# mutants that survived, had no tests or were not checked there (after tests were written to
+# kill them), with the rest of the library refreshed from the current tree (the mutated
+# module must be unchanged); MUT_RERUN_MATCH (an extended regex on mutant names) narrows
+# that set.
 # Tests that read MNIST find it through $KERAS_HOME/datasets/mnist.npz (tests/conftest.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -43,10 +46,20 @@ run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
   local work="$MUT_WORK/$(echo "$module" | tr / _ | sed 's/\.py$//')"
   if [ "${MUT_RERUN:-0}" = 1 ] && [ -f "$work/results.txt" ]; then
     [ -f "$work/results-first.txt" ] || cp "$work/results.txt" "$work/results-first.txt"
+    if ! cmp -s "$ROOT/$module" "$work/$module"; then
+      echo "== $module changed since $work was made: run it afresh (without MUT_RERUN)"; return 0
+    fi
     rm -rf "$work/tests" && cp -r "$ROOT/tests" "$work/"
+    # the rest of the library as it is now (the mutated module itself is unchanged)
+    (cd "$ROOT" && find tfpriv -name '*.py' ! -path "$module") | while read -r file; do
+      for dest in "$work" "$work/mutants"; do
+        mkdir -p "$dest/$(dirname "$file")" && cp "$ROOT/$file" "$dest/$file"
+      done
+    done
     find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
-    patterns="$(awk -F': ' '$2 == "survived" || $2 == "no tests" {gsub(/ /, "", $1); print $1}' \
-                "$work/results.txt" | tr '\n' ' ')"
+    patterns="$(awk -F': ' '$2 == "survived" || $2 == "no tests" || $2 == "not checked" \
+                {gsub(/ /, "", $1); print $1}' "$work/results.txt" \
+                | grep -E -- "${MUT_RERUN_MATCH:-.}" | tr '\n' ' ' || true)"
     echo "== re-running the survivors of $module in $work"
     [ -n "$patterns" ] || return 0
   elif [ "${MUT_RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then

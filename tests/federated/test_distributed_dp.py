@@ -308,3 +308,66 @@ def test_uniform01_is_the_top_53_bits_of_each_keystream_word_offset_by_half():
     assert got.shape == shape and got.dtype == np.float64
     np.testing.assert_array_equal(got, want)
     assert 0 < got.min() and got.max() < 1
+
+
+def _tau_d(params) -> float:
+    """τ d' = 10 Σ_{j<m} exp(-2π² σ_l² j/(j+1)) d' (Kairouz, Liu, Steinke 2021, Thm. 1),
+    written out here."""
+    m, s = params.clients_per_round, params.local_stddev
+    return 10.0 * sum(math.exp(-2.0 * math.pi ** 2 * s * s * j / (j + 1))
+                      for j in range(1, m)) * params.padded_dim
+
+
+def test_aggregator_refuses_noise_whose_tau_d_exceeds_1e_minus_6():
+    """The coarse-noise check is on τ d' (not τ / d'): with d' = 1024 and m = 2, a σ whose
+    τ d' lies in (1e-5, 1e-3) is refused (τ / d' < 1e-9 there), one with τ d' < 1e-7 accepted;
+    a non-aggregator inner and a float rotation_seed are named."""
+    inner = distributed_dp.inner_aggregator('plain', 16, 2)
+    grid = [distributed_dp.DdgParams(1.0, s, 2, 1024, bits=16)
+            for s in np.geomspace(1e-6, 1e-4, 400)]
+    coarse = next(p for p in grid if 1e-5 < _tau_d(p) < 1e-3)
+    fine = next(p for p in grid if _tau_d(p) < 1e-7)
+    with pytest.raises(ValueError, match=r'^the discrete noise is too coarse \(τ d = '):
+        distributed_dp.DistributedDpAggregator(coarse, inner)
+    assert distributed_dp.DistributedDpAggregator(fine, inner).rounds == 0
+    with pytest.raises(TypeError, match=r'^inner must be a SecureAggregator, got object$'):
+        distributed_dp.DistributedDpAggregator(fine, object())
+    with pytest.raises(TypeError, match=r'^rotation_seed must be an int'):
+        distributed_dp.DistributedDpAggregator(fine, inner, rotation_seed=1.5)
+
+
+_DDG = dict(l2_norm_clip=1.0, noise_multiplier=1.0, clients_per_round=4, dim=100)
+
+
+@pytest.mark.parametrize('change, error, message', [
+    ({'l2_norm_clip': 0.0}, ValueError, r'l2_norm_clip must be > 0, got 0\.0'),
+    ({'noise_multiplier': -0.5}, ValueError, r'noise_multiplier must be >= 0, got -0\.5'),
+    ({'clients_per_round': 0}, ValueError, r'clients_per_round must be >= 1, got 0'),
+    ({'clients_per_round': 2.0}, TypeError, r'clients_per_round must be an int, got float 2\.0'),
+    ({'dim': 0}, ValueError, r'dim must be >= 1, got 0'),
+    ({'dim': 8.0}, TypeError, r'dim must be an int, got float 8\.0'),
+    ({'bits': 1}, ValueError, r'bits must be >= 2, got 1'),
+    ({'bits': 31}, ValueError, r'bits must be <= 30, got 31'),
+    ({'beta': -0.1}, ValueError, r'beta must be >= 0, got -0\.1'),
+    ({'beta': 1.0}, ValueError, r'beta must be in \[0, 1\), got 1\.0'),
+    ({'beta': 1.5}, ValueError, r'beta must be <= 1, got 1\.5'),
+    ({'modclip_prob': 0.0}, ValueError, r'modclip_prob must be > 0, got 0\.0'),
+    ({'modclip_prob': 1.5}, ValueError, r'modclip_prob must be <= 1, got 1\.5'),
+    ({'bits': 4, 'clients_per_round': 17}, ValueError,
+     r'bits=4 leaves no room for 17 clients at modclip_prob=0\.0001: raise bits'),
+])
+def test_ddg_params_name_each_bad_argument_and_its_bound(change, error, message):
+    """Each argument's bound, exactly: the value just outside is refused naming it, the bound
+    itself (or just inside) accepted. The room check 2^(2b) > m k², k = Φ^-1(1 - p/2) = 3.8906
+    at p = 1e-4: b = 4 holds m = 16 (242.2 < 256), not m = 17 (257.3)."""
+    with pytest.raises(error, match=f'^{message}$'):
+        distributed_dp.DdgParams(**{**_DDG, **change})
+
+
+@pytest.mark.parametrize('change', [
+    {'l2_norm_clip': 1e-9}, {'noise_multiplier': 0.0}, {'clients_per_round': 1}, {'dim': 1},
+    {'bits': 2, 'clients_per_round': 1}, {'bits': 30}, {'beta': 0.0}, {'modclip_prob': 1.0},
+    {'bits': 4, 'clients_per_round': 16}])
+def test_ddg_params_accept_the_bounds(change):
+    params = distributed_dp.DdgParams(**{**_DDG, **change})
+    assert all(getattr(params, key) == value for key, value in change.items())

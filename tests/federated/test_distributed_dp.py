@@ -371,3 +371,17 @@ def test_ddg_params_name_each_bad_argument_and_its_bound(change, error, message)
 def test_ddg_params_accept_the_bounds(change):
     params = distributed_dp.DdgParams(**{**_DDG, **change})
     assert all(getattr(params, key) == value for key, value in change.items())
+
+
+def test_discrete_gaussian_below_sigma_one_matches_its_pmf_in_int64():
+    """σ = 0.8 (proposal scale t = floor σ + 1 = 1, the smallest): counts at |x| <= 3 within 5
+    binomial sd of n P(x), P(x) ∝ exp(-x² / (2σ²)) summed here; samples and zeros are int64."""
+    sigma, n = 0.8, 100_000
+    samples = distributed_dp.discrete_gaussian(sigma, n, Prg(RandomSource(seed=6)))
+    support = np.arange(-30, 31)
+    pmf = np.exp(-support ** 2 / (2 * sigma ** 2))
+    pmf /= pmf.sum()
+    for v, p in zip(support[27:34], pmf[27:34]):
+        assert abs((samples == v).sum() - n * p) < 5 * math.sqrt(n * p * (1 - p)), v
+    assert samples.dtype == np.int64
+    assert distributed_dp.discrete_gaussian(0.0, 4, Prg(RandomSource(seed=6))).dtype == np.int64

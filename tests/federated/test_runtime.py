@@ -321,3 +321,28 @@ def test_insecure_workers_lets_a_remote_address_through_validation():
     args = resolve_defaults(build_parser().parse_args(
         _TINY + ["--workers", "10.0.0.2:8000", "--insecure-workers"]))
     assert validate(args) == []  # validated only: the test never connects to it
+
+
+def test_disposing_on_a_gone_worker_is_quiet_and_other_calls_still_fail():
+    """After Ctrl-C the context stops the worker before TFF's `RemoteValue` finalizers run;
+    their Dispose must not print a traceback, while real calls to a gone worker still raise."""
+    import grpc
+    import tensorflow_federated as tff
+    from tensorflow_federated.proto.v0 import executor_pb2
+    from tensorflow_federated.python.core.impl.executors import executors_errors
+    from tfpriv.federated import runtime
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]  # closed below: nothing listens there
+    channel = grpc.insecure_channel(f'127.0.0.1:{port}')
+    stub = runtime._lenient_dispose_stub(tff, channel)
+    plain = tff.framework.RemoteExecutorGrpcStub(channel)
+    dispose = executor_pb2.DisposeRequest(value_ref=[executor_pb2.ValueRef(id='1')])
+    with pytest.raises(executors_errors.RetryableGRPCError):
+        plain.dispose(dispose)
+    assert stub.dispose(dispose) is None
+    assert stub.dispose_executor(executor_pb2.DisposeExecutorRequest()) is None
+    with pytest.raises(executors_errors.RetryableGRPCError):
+        stub.get_executor(executor_pb2.GetExecutorRequest())
+    channel.close()
+    assert stub.dispose(dispose) is None

@@ -289,12 +289,43 @@ def _check_alive(channel, target: str, timeout_s: float, worker: Optional[Worker
                          f'({timeout_s:g} s)') from error
 
 
+def _lenient_dispose_stub(tff, channel):
+    """TFF's gRPC stub, except that disposing values on a worker that is gone is a no-op.
+
+    TFF's `RemoteValue`s dispose themselves from `weakref.finalize` hooks, at garbage
+    collection or at interpreter exit; after an interrupt that is once the context has
+    stopped the worker, whose memory went with it. TFF's stub raises UNAVAILABLE there and
+    the hook prints a traceback; every other call still raises.
+    """
+    import grpc
+    from tensorflow_federated.python.core.impl.executors import executors_errors
+
+    class LenientDisposeStub(tff.framework.RemoteExecutorGrpcStub):
+        """Dispose and DisposeExecutor succeed when the channel or the worker is gone."""
+
+        def dispose(self, request):
+            return self._release(super().dispose, request)
+
+        def dispose_executor(self, request):
+            return self._release(super().dispose_executor, request)
+
+        @staticmethod
+        def _release(rpc, request):
+            try:
+                return rpc(request)
+            except (executors_errors.RetryableGRPCError, grpc.RpcError, ValueError) as error:
+                logging.debug('worker gone; nothing to release (%s)', type(error).__name__)
+                return None
+
+    return LenientDisposeStub(channel)
+
+
 def _executor_factory(target: str, timeout_s: float, worker: Optional[Worker] = None):
     """A TFF executor factory whose stacks are `RemoteExecutor`s on `target`."""
     import grpc
     import tensorflow_federated as tff
     channel = grpc.insecure_channel(target, _GRPC_OPTIONS)
-    stub = tff.framework.RemoteExecutorGrpcStub(channel)
+    stub = _lenient_dispose_stub(tff, channel)
     _wait_ready(channel, target, timeout_s, worker)
 
     def stack_fn(cardinalities):

@@ -344,5 +344,3 @@ def test_disposing_on_a_gone_worker_is_quiet_and_other_calls_still_fail():
     assert stub.dispose_executor(executor_pb2.DisposeExecutorRequest()) is None
     with pytest.raises(executors_errors.RetryableGRPCError):
         stub.get_executor(executor_pb2.GetExecutorRequest())
-    channel.close()
-    assert stub.dispose(dispose) is None

@@ -301,7 +301,7 @@ def _lenient_dispose_stub(tff, channel):
     from tensorflow_federated.python.core.impl.executors import executors_errors
 
     class LenientDisposeStub(tff.framework.RemoteExecutorGrpcStub):
-        """Dispose and DisposeExecutor succeed when the channel or the worker is gone."""
+        """Dispose and DisposeExecutor succeed when the worker is gone."""
 
         def dispose(self, request):
             return self._release(super().dispose, request)
@@ -313,7 +313,7 @@ def _lenient_dispose_stub(tff, channel):
         def _release(rpc, request):
             try:
                 return rpc(request)
-            except (executors_errors.RetryableGRPCError, grpc.RpcError, ValueError) as error:
+            except (executors_errors.RetryableGRPCError, grpc.RpcError) as error:
                 logging.debug('worker gone; nothing to release (%s)', type(error).__name__)
                 return None
 

@@ -67,7 +67,10 @@ FAMILIES: Dict[str, dict] = {
     'cnn': dict(
         fixed=dict(model='cnn', activation='tanh', l2_norm_clip=1.0, momentum=0.9,
                    lr_schedule='cosine', learning_rate=2.0),
-        points=[dict(batch_size=1024, epochs=10)]),
+        # lr 0.125: the TF Privacy tutorial's lr 0.25 at batch 256, scaled linearly to batch
+        # 1024 and divided by 1 / (1 - momentum)
+        points=[dict(batch_size=1024, epochs=10), dict(batch_size=1024, epochs=10, learning_rate=0.5),
+                dict(batch_size=1024, epochs=10, learning_rate=0.125)]),
     'mlp': dict(
         fixed=dict(model='mlp', activation='tanh', l2_norm_clip=1.0, momentum=0.9,
                    lr_schedule='cosine', learning_rate=2.0),

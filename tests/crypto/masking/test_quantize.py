@@ -79,3 +79,34 @@ def test_headroom_boundary():
 def test_bad_parameters(kwargs, error, message):
     with pytest.raises(error, match=message):
         Quantizer(**kwargs)
+
+
+@pytest.mark.parametrize('bad', [8.5, -8.5, np.nan, np.inf])
+def test_a_value_out_of_range_in_any_block_is_refused(bad):
+    """The range check runs block by block: a bad value in the last block (or a NaN, which
+    compares false with everything) must still be refused, never encoded."""
+    quantizer = Quantizer(bits=32, precision=8, bound=8.0, rounding='deterministic')
+    update = np.zeros(3 * (1 << 15) + 7)
+    update[-1] = bad
+    with pytest.raises(FixedPointRangeError, match='exceeds bound=8'):
+        quantizer.encode(update, 1.0, Prg(RandomSource(seed=0)))
+    update[-1] = 8.0  # the bound itself is allowed
+    assert signed(quantizer, quantizer.encode(update, 1.0, Prg(RandomSource(seed=0))))[-1] == 2048
+
+
+@pytest.mark.parametrize('bits', [32, 30, 20, 64, 40])
+def test_wire_message_is_the_header_then_each_value_mod_2_to_the_bits(bits):
+    """Written in place (whole little-endian containers) or through `to_wire` (packed):
+    either way the message is the header, then each value mod 2^b in ceil(b / 8) bytes,
+    checked against Python ints."""
+    quantizer = Quantizer(bits=bits, precision=0, bound=1.0)
+    words = np.random.default_rng(bits).integers(0, 2**63, size=1000, dtype=np.uint64)
+    header = b'\x03\x00\x00\x00\x07\x00\x00\x00'
+
+    def write(out):
+        out[...] = words.astype(out.dtype)  # wraps to the container: mod 2^32 or 2^64
+    message = quantizer.wire_message(words.size, header, write)
+    width = (bits + 7) // 8
+    assert bytes(message[:8]) == header and len(message) == 8 + width * words.size
+    expected = b''.join((int(w) % 2**bits).to_bytes(width, 'little') for w in words)
+    assert bytes(message[8:]) == expected

@@ -14,7 +14,7 @@ from tfpriv.crypto.secagg import PlainAggregator
 from tfpriv.errors import DropoutError, FixedPointRangeError
 from tfpriv.rng import RandomSource
 
-HEADER = 5  # stage byte + 4-byte sender of a masked-input message
+HEADER = 8  # stage byte, 3 padding bytes, 4-byte sender of a masked-input message
 
 
 def updates_and_weights(num_parties, seed=0, shape=((13, 7), (5,))):
@@ -237,12 +237,12 @@ def test_seeded_source_reproduces_the_round_and_another_seed_does_not():
 
 
 def test_bytes_per_client_are_those_of_the_serialized_messages():
-    """Complete graph of 5: keys 1+4+64, 4 shares of 1+4+4 + 128 + 16 (GCM tag), input 5 + 4d,
+    """Complete graph of 5: keys 1+4+64, 4 shares of 1+4+4 + 128 + 16 (GCM tag), input 8 + 4d,
     reply 1+4+4 + 4 entries of 4+1 + 64."""
     updates, weights = updates_and_weights(5)
     size = 13 * 7 + 5
     _, stats_ = MaskingAggregator(5, rng=RandomSource(seed=0)).aggregate(updates, weights)
-    expected = 69 + 4 * (9 + 128 + 16) + (5 + 4 * size) + (9 + 4 * 69)
+    expected = 69 + 4 * (9 + 128 + 16) + (8 + 4 * size) + (9 + 4 * 69)
     assert stats_.bytes_per_client == expected
     assert stats_.messages == 5 * (1 + 4 + 1 + 1)
 

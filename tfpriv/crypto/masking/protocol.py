@@ -61,7 +61,7 @@ from tfpriv.rng import Prg, RandomSource
 
 _KEYS = struct.Struct('<BI32s32s')  # stage, sender, c public key, s public key
 _SHARE = struct.Struct('<BII')  # stage, sender, recipient; AES-GCM ciphertext follows
-_INPUT = struct.Struct('<BI')  # stage, sender; the masked vector follows
+_INPUT = struct.Struct('<BxxxI')  # stage, sender; the masked vector follows, 8-byte aligned
 _REPLY = struct.Struct('<BII')  # stage, sender, number of entries
 _ENTRY = struct.Struct('<IB')  # owner of the shared secret, 0 = seed b, 1 = key s; share follows
 _SEED, _KEY = 0, 1
@@ -266,8 +266,9 @@ def share_keys(state: RoundState) -> RoundState:
     return state
 
 
-def _masked_vector(state: RoundState, client: Client) -> np.ndarray:
-    """y_u = q_u + PRG(b_u) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv) mod 2^b."""
+def _masked_input(state: RoundState, client: Client) -> bytes:
+    """The stage-3 message: header, then y_u = q_u + PRG(b_u) + sum_{v > u} PRG(s_uv)
+    - sum_{v < u} PRG(s_uv) mod 2^b, computed in place in the message."""
     quantizer = state.config.quantizer
     encoder = quantizer.encoder(client.update, client.weight, Prg(state.rng))
     peers = sorted(client.held)
@@ -275,8 +276,9 @@ def _masked_vector(state: RoundState, client: Client) -> np.ndarray:
         primitives.agree(client.mask_key, client.peers[v][1], primitives.MASK_LABEL)
         for v in peers]
     signs = [1] + [1 if v > client.index else -1 for v in peers]
-    masked = np.empty(state.size, dtype=quantizer.dtype)
-    return quantizer.mask(primitives.add_masks(masked, seeds, signs, fill=encoder))
+    return quantizer.wire_message(
+        state.size, _INPUT.pack(3, client.index),
+        lambda out: primitives.add_masks(out, seeds, signs, fill=encoder))
 
 
 def masked_input(state: RoundState) -> RoundState:
@@ -287,7 +289,7 @@ def masked_input(state: RoundState) -> RoundState:
     for u in each(state.progress, 'clients: masked inputs', active):
         client = state.clients[u]
         with _clock(state, client):
-            message = quantizer.to_wire(_masked_vector(state, client), _INPUT.pack(3, u))
+            message = _masked_input(state, client)
         state.view.masked_inputs[u] = _send(state, u, message)
         with _clock(state):
             state.total += quantizer.from_wire(memoryview(message)[_INPUT.size:], state.size)

@@ -113,16 +113,13 @@ class Quantizer:
         Blocks are filled in order (stochastic R draws the prg's words in that
         order) and may be of any size; float64 intermediates are reused, so blocks
         of up to `_BLOCK` values keep them in cache. The result still needs `mask`
-        when bits < w.
+        when bits < w. Each block's values are checked against `bound` before it is
+        encoded (while they are in cache), so a refused update leaves only a partial
+        result that must be discarded.
 
-        Raises:
-          FixedPointRangeError: a value of `update` exceeds `bound` in magnitude.
+        Raises (from `fill`):
+          FixedPointRangeError: a value of the block exceeds `bound` in magnitude.
         """
-        largest = max(float(update.max()), -float(update.min())) if update.size else 0.0
-        if largest > self.bound:
-            raise FixedPointRangeError(f'an update value of magnitude {largest:g} exceeds bound='
-                             f'{self.bound:g}: raise bound (and bits, if the headroom check '
-                             f'then fails) or clip the update')
         scale = weight * 2.0**self.precision
         scratch = {'values': np.empty(0), 'noise': np.empty(0), 'words': np.empty(0, np.uint8)}
 
@@ -131,7 +128,13 @@ class Quantizer:
             if scratch['values'].size < size:
                 scratch.update(values=np.empty(size), noise=np.empty(size),
                                words=np.empty(4 * size + 16, dtype=np.uint8))
-            values = np.multiply(update[start:start + size], scale, out=scratch['values'][:size])
+            source = update[start:start + size]
+            largest = max(float(source.max()), -float(source.min())) if size else 0.0
+            if not largest <= self.bound:
+                raise FixedPointRangeError(
+                    f'an update value of magnitude {largest:g} exceeds bound={self.bound:g}: '
+                    'raise bound (and bits, if the headroom check then fails) or clip the update')
+            values = np.multiply(source, scale, out=scratch['values'][:size])
             if self.rounding == 'deterministic':
                 np.rint(values, out=values)
             else:
@@ -149,6 +152,23 @@ class Quantizer:
         if self.bits < 64:
             signed[signed >= 2**(self.bits - 1)] -= 2**self.bits
         return signed / (2.0**self.precision * total_weight)
+
+    def wire_message(self, size: int, header: bytes,
+                     write: Callable[[np.ndarray], object]) -> bytes | bytearray:
+        """`to_wire(values, header)` of the `size` values that `write(out)` puts into `out`
+        (then reduced by `mask`). When the wire format is the container's own (little-endian,
+        bits a whole container) `out` is a view into the message itself: no copy, one
+        allocation; `header` should then keep `out` aligned (a multiple of 8 bytes)."""
+        if self.wire_bytes != self.dtype.itemsize or self.dtype.newbyteorder('<') != self.dtype:
+            values = np.empty(size, dtype=self.dtype)
+            write(values)
+            return self.to_wire(self.mask(values), header)
+        message = bytearray(len(header) + size * self.dtype.itemsize)
+        message[:len(header)] = header
+        values = np.frombuffer(message, dtype=self.dtype, count=size, offset=len(header))
+        write(values)
+        self.mask(values)
+        return message
 
     def to_wire(self, values: np.ndarray, header: bytes = b'') -> bytes:
         """`header` then the little-endian values, ceil(bits / 8) bytes each (one copy)."""

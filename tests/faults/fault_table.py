@@ -136,14 +136,14 @@ def _no_pairwise_masks(monkeypatch):
     from tfpriv.crypto.masking import protocol
 
     def make(original):
-        def masked_vector(state, client):
+        def masked_input(state, client):
             held, client.held = client.held, {}
             try:
                 return original(state, client)
             finally:
                 client.held = held
-        return masked_vector
-    _wrap(monkeypatch, protocol, '_masked_vector', make)
+        return masked_input
+    _wrap(monkeypatch, protocol, '_masked_input', make)
 
 
 def _no_self_mask(monkeypatch):
@@ -276,7 +276,7 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
                           'tests/crypto/masking/test_primitives.py::'
                           'test_t_minus_1_shares_are_uniform_whatever_the_secret'),
           _shamir_zero_coefficients),
-    Fault('secagg-no-pairwise-masks', 'masking.protocol._masked_vector adds no pairwise mask',
+    Fault('secagg-no-pairwise-masks', 'masking.protocol._masked_input adds no pairwise mask',
           (f'{MASKING}::test_pairwise_masks_are_uniform_and_cancel',), _no_pairwise_masks),
     Fault('secagg-no-self-mask', 'masking: no self mask added by clients nor removed by the '
           'server', (MASKING + '::test_pairwise_masks_are_uniform_and_cancel',), _no_self_mask),

@@ -20,6 +20,8 @@ equality (reproducibility) or use histograms 150 noise standard deviations from 
 boundary (failure probability below 1e-4000 per query).
 """
 
+import itertools
+import logging
 import math
 import re
 
@@ -31,6 +33,9 @@ from scipy import stats
 from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, GNMax, LNMax, make_aggregator, vote_counts
 from tfpriv.dp.pate.analysis import (ORDERS, analyze_stages, data_dependent_rdp, log_q_gnmax, perform_analysis,
                                      q_lnmax, rdp_gnmax, rdp_lnmax, rdp_threshold)
+from tfpriv.dp.pate.smooth_sensitivity import (beta_for_order, gnss_rdp, local_sensitivity_gnmax,
+                                               local_sensitivity_threshold, release_epsilon, sigma_s_for,
+                                               smooth_sensitivity)
 from tfpriv.rng import RandomSource
 
 REL = 1e-9
@@ -303,3 +308,149 @@ def test_perform_analysis_refuses_an_empty_query_list():
     """
     with pytest.raises(ValueError, match='teacher_preds must be a non-empty 2-D integer array'):
         perform_analysis(np.zeros((3, 4), dtype=np.int64), [], 0.1, 1e-5)
+
+
+# ---------------------------------------------------------------- smooth_sensitivity.py
+
+
+@pytest.mark.parametrize('call,message', [
+    (lambda: gnss_rdp(14.0, 0.0329, 0.0), 'sigma_s must be a finite number > 0, got 0.0'),
+    (lambda: gnss_rdp(10.0, 0.05, 15.0), 'GNSS needs 1 < order < 1/(2*beta) = 10; got order=10.0, beta=0.05'),
+    (lambda: smooth_sensitivity([0.1], -0.1), 'beta must be a finite number >= 0, got -0.1'),
+    (lambda: local_sensitivity_gnmax(np.array([250, 0]), 40.0, 14.0, 2.5),
+     'max_distance must be an integer >= 0, got 2.5'),
+    (lambda: local_sensitivity_gnmax(np.array([250, 0]), 40.0, 1.0, 3), 'order must be a finite number > 1, got 1.0'),
+    (lambda: local_sensitivity_gnmax(np.array([-1, 2]), 40.0, 14.0, 3),
+     'counts must be one vote histogram (>= 2 non-negative counts), got shape (2,)'),
+    (lambda: local_sensitivity_gnmax(np.array([np.nan, 2]), 40.0, 14.0, 3),
+     'counts must be one vote histogram (>= 2 non-negative counts), got shape (2,)'),
+    (lambda: local_sensitivity_threshold(5, np.inf, 1.0, 2.0, 3), 'threshold must be finite, got inf'),
+    (lambda: local_sensitivity_threshold(5, 5.0, 0.0, 2.0, 3), 'sigma_threshold must be a finite number > 0, got 0.0'),
+    (lambda: local_sensitivity_threshold(5, 5.0, 1.0, 1.0, 3), 'order must be a finite number > 1, got 1.0'),
+    (lambda: local_sensitivity_threshold(5, 5.0, 1.0, 2.0, -1), 'max_distance must be an integer >= 0, got -1'),
+    (lambda: local_sensitivity_threshold(5, 5.0, 1.0, 2.0, 3, num_teachers=-1),
+     'num_teachers must be an integer >= 0, got -1'),
+    (lambda: beta_for_order(14.0, 0.0), 'fraction must be in (0, 0.5) so that beta < 1/(2*order), got 0.0'),
+    (lambda: beta_for_order(1.0), 'order must be a finite number > 1, got 1.0'),
+    (lambda: sigma_s_for(14.0, 0.03, 0.0), 'expected_smooth_sensitivity must be a finite number > 0, got 0.0'),
+    (lambda: sigma_s_for(1.0, 0.03, 0.01), 'order must be a finite number > 1, got 1.0'),
+    (lambda: sigma_s_for(14.0, -0.1, 0.01), 'beta must be a finite number >= 0, got -0.1'),
+])
+def test_smooth_sensitivity_arguments_are_named_with_their_bound(call, message):
+    """Kills the argument-check mutants of _number, _count, local_sensitivity_gnmax/threshold, gnss_rdp,
+    beta_for_order, sigma_s_for (name lost or changed, `>` shown as `>=`, a check weakened by `and`)."""
+    with pytest.raises(ValueError, match=_exact(message)):
+        call()
+
+
+def test_boundary_values_are_accepted():
+    """max count 0, LS^(k) of 0, β = 0, order just above 1 (beta_for_order and sigma_s_for take any λ > 1).
+
+    Kills local_sensitivity_threshold 5, 6 (max count 0 refused), smooth_sensitivity 17 (a zero LS refused),
+    beta_for_order 17, sigma_s_for 22 (λ ≤ 2 refused) and 32, 33, 37 (β = 0 refused).
+    """
+    assert local_sensitivity_threshold(0, 5.0, 1.0, 2.0, 3, num_teachers=10).shape == (4,)
+    assert smooth_sensitivity([0.0, 0.2], 0.5) == pytest.approx(0.2 * math.exp(-0.5), rel=REL)
+    assert beta_for_order(1.5) == pytest.approx(0.46 / 1.5, rel=REL)
+    assert sigma_s_for(1.5, 0.0, 0.01) == pytest.approx((1.5 / 0.01) ** (1 / 3), rel=REL)
+
+
+def test_gnss_rdp_is_the_minimum_of_thm23_up_to_the_pole():
+    """β = 0.3, σ_s = 10: Thm. 23's bound falls from +∞ at λ → 1 to its minimum near λ = 1.49, then rises to
+    +∞ at 1/(2β) = 1.667. gnss_rdp(1.05) is that minimum; the reference is a 200,001-point grid of the
+    bound written here (grid step 3e-6, so the grid minimum is within 1e-9 relative of the true one; the
+    optimizer's tolerance allows 1e-7). Kills gnss_rdp 60 (search only up to 1/(3β) = 1.11: 7.96 for 3.23).
+    """
+    beta, sigma_s = 0.3, 10.0
+    lam = np.linspace(1.05, (1 - 1e-9) / (2 * beta), 200_001)
+    bound = lam * math.exp(2 * beta) / sigma_s ** 2 + (beta * lam - 0.5 * np.log1p(-2 * beta * lam)) / (lam - 1)
+    assert 1.4 < lam[np.argmin(bound)] < 1.6
+    assert gnss_rdp(1.05, beta, sigma_s) == pytest.approx(bound.min(), rel=1e-7)
+
+
+def _threshold_ls_reference(v, threshold, sigma_threshold, order, k_max, teachers):
+    """LS^(k) bound of the threshold RDP f(w) (w = max count): the largest |f(w ± 1) - f(w)| over max counts
+    w in [v - k, v + k] ∩ [0, teachers], neighbours also in [0, teachers] (module docstring), by loops."""
+    f = [rdp_threshold(w, threshold, sigma_threshold, [order])[0] for w in range(teachers + 1)]
+    step = [max([abs(f[w + d] - f[w]) for d in (-1, 1) if 0 <= w + d <= teachers]) for w in range(teachers + 1)]
+    return np.array([max(step[max(v - k, 0):min(v + k, teachers) + 1]) for k in range(k_max + 1)])
+
+
+def test_release_bounds_the_threshold_ls_within_the_number_of_teachers():
+    """One unanimous query of 250 teachers, T = 260 > 250 (σ1 = 5): max counts above 250 cannot occur, and
+    the RDP changes most near T. SS against the reference LS^(k) above, discounted by e^{-βk} here.
+
+    Kills release_epsilon 71, 77 (num_teachers not passed: max counts up to 500 make SS 0.0179 for 0.0144).
+    """
+    aggregator = ConfidentGNMax(260.0, 5.0, 40.0)
+    counts, labels = np.array([[250, 0]]), np.array([UNANSWERED])
+    order, beta = 4.0, 0.1
+    ls = _threshold_ls_reference(250, 260.0, 5.0, order, 250, 250)
+    expected = max(ls * np.exp(-beta * np.arange(251)))
+    release = release_epsilon([(aggregator, counts, labels)], 1e-5, order=order, beta=beta, sigma_s=5.0,
+                              rng=RandomSource(12))
+    assert release.smooth_sensitivity == pytest.approx(expected, rel=REL)
+    np.testing.assert_allclose(local_sensitivity_threshold(0, 5.0, 1.0, 2.0, 3, num_teachers=10),
+                               _threshold_ls_reference(0, 5.0, 1.0, 2.0, 3, 10), rtol=REL)
+
+
+def test_gnmax_ls_bounds_do_not_depend_on_how_far_they_are_computed():
+    """LS^(0), LS^(1) with max_distance = 1 equal the first two of max_distance = 12 (every histogram of 12
+    votes over 4 classes, σ = 1.2, λ = 5). Kills local_sensitivity_gnmax 119 (left range from lo[-2])."""
+    for hist in itertools.product(range(13), repeat=4):
+        if sum(hist) != 12:
+            continue
+        counts = np.array(hist)
+        np.testing.assert_array_equal(local_sensitivity_gnmax(counts, 1.2, 5.0, 1),
+                                      local_sensitivity_gnmax(counts, 1.2, 5.0, 12)[:2])
+
+
+def _stage(num_queries=20):
+    counts = np.tile([240, 6, 4, 0], (num_queries, 1))
+    return GNMax(40.0), counts, np.zeros(num_queries, dtype=np.int64)
+
+
+def test_release_adds_ss_sigma_s_times_the_sources_draw():
+    """released = ε_λ(D) + SS·σ_s·z with z the given source's first N(0, 1) draw (a twin source, seed 1,
+    z = +1.10, so the sum is positive and not clipped at 0); δ is reported; no source still releases.
+
+    Kills release_epsilon 104 (`-`), 105 (`/ z`), 106 (`SS/σ_s`), 126 (δ None), 97 (None source kept).
+    """
+    release = release_epsilon([_stage()], 1e-5, sigma_s=15.0, rng=RandomSource(1))
+    z = RandomSource(1).normal(1)[0]
+    assert z > 1 and release.noise_std > 0
+    assert release.released_rdp == pytest.approx(
+        release.data_dependent_rdp + release.smooth_sensitivity * 15.0 * z, rel=REL)
+    assert release.delta == 1e-5
+    assert release_epsilon([_stage()], 1e-5).data_dependent_rdp == release.data_dependent_rdp
+
+
+def test_release_checks_each_round():
+    """Kills release_epsilon 4, 5 (δ = 1), 9 (message), 22 (type name), 26, 29, 31, 32 (shape checks),
+    58, 59 (teacher counts in the message)."""
+    aggregator, counts, labels = _stage()
+    with pytest.raises(ValueError, match=_exact('delta must be in (0, 1), got 1.0')):
+        release_epsilon([_stage()], 1.0)
+    with pytest.raises(ValueError, match=_exact('need at least one round of answers')):
+        release_epsilon([], 1e-5)
+    with pytest.raises(TypeError, match=_exact('smooth sensitivity is implemented for GNMax and ConfidentGNMax, '
+                                               'got LNMax')):
+        release_epsilon([(LNMax(0.1), counts, labels)], 1e-5)
+    for bad in (counts[0], counts[:0]):
+        with pytest.raises(ValueError, match=_exact(f'counts must be a non-empty (queries, classes) array, '
+                                                    f'got shape {bad.shape}')):
+            release_epsilon([(aggregator, bad, labels[:len(bad)])], 1e-5)
+    one = release_epsilon([_stage(1)], 1e-5, rng=RandomSource(1))
+    assert one.smooth_sensitivity > 0
+    with pytest.raises(ValueError, match=_exact('all rounds need the same number of teachers, got 250 and 125')):
+        release_epsilon([_stage(), (aggregator, counts // 2, labels)], 1e-5)
+
+
+def test_release_logs_its_figures(caplog):
+    """The INFO line gives order, RDP, released RDP, GNSS cost and ε. Kills release_epsilon 157-171."""
+    with caplog.at_level(logging.INFO):
+        release = release_epsilon([_stage()], 1e-5, rng=RandomSource(3))
+    expected = ('smooth-sensitivity release at order %g: RDP %.4g -> %.4g (+ GNSS %.4g), eps %.4g'
+                % (release.order, release.data_dependent_rdp, release.released_rdp, release.gnss_rdp,
+                   release.epsilon))
+    assert expected in caplog.messages

@@ -33,7 +33,7 @@ from scipy import stats
 from tfpriv.dp.pate.aggregation import UNANSWERED, ConfidentGNMax, GNMax, LNMax, make_aggregator, vote_counts
 from tfpriv.dp.pate.analysis import (ORDERS, analyze_stages, data_dependent_rdp, log_q_gnmax, perform_analysis,
                                      q_lnmax, rdp_gnmax, rdp_lnmax, rdp_threshold)
-from tfpriv.dp.pate.smooth_sensitivity import (beta_for_order, gnss_rdp, local_sensitivity_gnmax,
+from tfpriv.dp.pate.smooth_sensitivity import (_reachable_log_q, beta_for_order, gnss_rdp, local_sensitivity_gnmax,
                                                local_sensitivity_threshold, release_epsilon, sigma_s_for,
                                                smooth_sensitivity)
 from tfpriv.rng import RandomSource
@@ -454,3 +454,35 @@ def test_release_logs_its_figures(caplog):
                 % (release.order, release.data_dependent_rdp, release.released_rdp, release.gnss_rdp,
                    release.epsilon))
     assert expected in caplog.messages
+
+
+def test_reachable_q_range_follows_the_moved_votes():
+    """Bounds on log q at distance k (module docstring): k votes from the top to the runner-up shrink its gap
+    by 2k and the others' by k, Σ_j Φ̄((Δ_j - shrink_j)/(√2σ)); once 2k ≥ Δ_min (k > 0) only the cap
+    1 - 1/m bounds it; every gap grows by at most 2k, which bounds q below. Written here for histograms
+    with Δ_min = 0, 2, 3 at σ = 1 (so the uncapped values stay below the cap 0.9), and checked to contain
+    log q of every histogram of 12 votes over 3 classes within distance k (enumerated, σ = 1).
+
+    Kills _reachable_log_q 37-41 (the cap rule: k ≥ 0, k > 1, 2/k, 3k, 2k > Δ) and 52, 53 (2/k, 3k below).
+    """
+    sigma, scale = 1.0, math.sqrt(2.0)
+    k = np.arange(5.0)
+    for counts in ([10, 10] + [0] * 8, [10, 8] + [0] * 8, [10, 7] + [0] * 8):
+        counts = np.array(counts, dtype=np.float64)
+        gaps = np.sort(counts.max() - np.delete(counts, np.argmax(counts)))
+        cap = math.log(0.9)
+        shrink = np.array([[2 * kk] + [kk] * (len(gaps) - 1) for kk in k])
+        high = np.log(stats.norm.sf((gaps - shrink) / scale).sum(axis=1))
+        high = np.where((k > 0) & (2 * k >= gaps[0]), cap, np.minimum(high, cap))
+        low = np.minimum(np.log(stats.norm.sf((gaps + 2 * k[:, None]) / scale).sum(axis=1)), cap)
+        got_low, got_high = _reachable_log_q(counts, sigma, k)
+        np.testing.assert_allclose(got_high, high, rtol=REL)
+        np.testing.assert_allclose(got_low, low, rtol=REL)
+    hists = np.array([h for h in itertools.product(range(13), repeat=3) if sum(h) == 12])
+    log_q = np.array([log_q_gnmax(h, sigma) for h in hists])
+    distance = np.abs(hists[:, None, :] - hists[None, :, :]).sum(axis=-1) // 2
+    for i, h in enumerate(hists):
+        low, high = _reachable_log_q(h.astype(np.float64), sigma, np.arange(4.0))
+        for kk in range(4):
+            near = log_q[distance[i] <= kk]
+            assert low[kk] <= near.min() + 1e-12 and near.max() <= high[kk] + 1e-12, (h, kk)

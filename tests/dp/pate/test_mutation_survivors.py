@@ -126,8 +126,8 @@ def test_aggregators_draw_their_noise_from_the_given_source():
         np.testing.assert_array_equal(labels, again(NEAR_TIE))
         assert np.mean(labels != other(NEAR_TIE)) > 0.3
         assert set(np.unique(labels)) == {0, 1, 2}
-    for unseeded in (LNMax(0.5), GNMax(2.0), ConfidentGNMax(-1000.0, 1.0, 2.0)):
-        assert set(np.unique(unseeded(NEAR_TIE))) == {0, 1, 2}
+    for unseeded in (LNMax(0.5), GNMax(2.0), ConfidentGNMax(-1000.0, 1.0, 2.0)):  # the OS source: labels only
+        assert np.isin(unseeded(NEAR_TIE), [0, 1, 2]).all()
 
 
 def test_confident_gnmax_checks_each_querys_own_max_count():

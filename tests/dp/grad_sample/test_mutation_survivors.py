@@ -11,6 +11,8 @@ atol 1e-6. C is the median reference norm, so both branches of min(1, C/||g||) a
 - LayerNormalization with only γ or only β, and γ ≠ 1, β ≠ 0 (the default initializers
   hide a division for the product or a subtraction for the sum).
 - GroupNormalization over a channel axis that is not the last one.
+- Depthwise and separable convolutions on non-square images (height and width swapped in
+  the batch folding would go unnoticed on square ones).
 - A normalization over the batch axis mixes examples: `problems` must refuse it.
 """
 
@@ -58,13 +60,14 @@ def _head(inputs, hidden):
     return tf.keras.Model(inputs, L.Dense(3)(hidden))
 
 
-@pytest.mark.parametrize('case', ['dense', 'embedding'])
+@pytest.mark.parametrize('case', ['dense', 'conv1d', 'embedding'])
 def test_unknown_length_norms_and_clipped_sum_equal_brute_force(case):
     tf.keras.utils.set_random_seed(11)
     rng = np.random.default_rng(11)
-    if case == 'dense':
+    if case != 'embedding':
         inputs = tf.keras.Input((None, 3))
-        hidden = L.Dense(4, activation='tanh')(inputs)
+        layer = L.Dense(4, activation='tanh') if case == 'dense' else L.Conv1D(4, 2)
+        hidden = layer(inputs)
         x = rng.normal(size=(BATCH, 5, 3)).astype(np.float32)
         spec = tf.TensorSpec([None, None, 3], tf.float32)
     else:
@@ -77,18 +80,20 @@ def test_unknown_length_norms_and_clipped_sum_equal_brute_force(case):
     _check(model, x, rng.normal(size=(BATCH, 3)).astype(np.float32), spec)
 
 
-NORMALIZATIONS = {
+VARIANTS = {
     'layer_norm_scale_only': ((5, 4), lambda: L.LayerNormalization(center=False, **_random_affine())),
     'layer_norm_center_only': ((5, 4), lambda: L.LayerNormalization(scale=False, **_random_affine())),
+    'depthwise_non_square': ((6, 4, 2), lambda: L.DepthwiseConv2D(3, depth_multiplier=2)),
+    'separable_non_square': ((5, 7, 2), lambda: L.SeparableConv2D(3, 3)),
     'group_norm_channel_axis_1': ((4, 3, 2), lambda: L.GroupNormalization(2, axis=1, **_random_affine())),
 }
 
 
-@pytest.mark.parametrize('case', sorted(NORMALIZATIONS))
-def test_normalization_variants_equal_brute_force(case):
+@pytest.mark.parametrize('case', sorted(VARIANTS))
+def test_variants_equal_brute_force(case):
     tf.keras.utils.set_random_seed(5)
     rng = np.random.default_rng(5)
-    shape, make = NORMALIZATIONS[case]
+    shape, make = VARIANTS[case]
     inputs = tf.keras.Input(shape)
     model = _head(inputs, L.Flatten()(make()(inputs)))
     x = rng.normal(size=(BATCH, *shape)).astype(np.float32)

@@ -13,6 +13,8 @@ atol 1e-6. C is the median reference norm, so both branches of min(1, C/||g||) a
 - GroupNormalization over a channel axis that is not the last one.
 - Depthwise and separable convolutions on non-square images (height and width swapped in
   the batch folding would go unnoticed on square ones).
+- GRU and LSTM with random biases (zero biases hide an input bias read for the recurrent
+  one, or a recurrent bias subtracted).
 - A normalization over the batch axis mixes examples: `problems` must refuse it.
 """
 
@@ -85,6 +87,10 @@ VARIANTS = {
     'layer_norm_center_only': ((5, 4), lambda: L.LayerNormalization(scale=False, **_random_affine())),
     'depthwise_non_square': ((6, 4, 2), lambda: L.DepthwiseConv2D(3, depth_multiplier=2)),
     'separable_non_square': ((5, 7, 2), lambda: L.SeparableConv2D(3, 3)),
+    'gru_random_biases': ((5, 3), lambda: L.GRU(4, bias_initializer=tf.keras.initializers.
+                                                RandomUniform(-1.0, 1.0, seed=3))),
+    'lstm_random_biases': ((5, 3), lambda: L.LSTM(3, bias_initializer=tf.keras.initializers.
+                                                  RandomUniform(-1.0, 1.0, seed=4))),
     'group_norm_channel_axis_1': ((4, 3, 2), lambda: L.GroupNormalization(2, axis=1, **_random_affine())),
 }
 

@@ -111,3 +111,8 @@ def test_layer_norm_over_the_batch_axis_is_refused(axis):
     inputs = tf.keras.Input((4, 3), batch_size=BATCH)  # a fixed batch, so that the layer builds
     model = _head(inputs, L.Flatten()(L.LayerNormalization(axis=axis, name='over_batch')(inputs)))
     assert problems(model) == ["'over_batch' (LayerNormalization) normalizes over the batch axis"]
+
+
+def test_group_norm_over_channel_axis_1_is_accepted():
+    inputs = tf.keras.Input((4, 3, 2))  # rank 4: axis 1 is neither 0 nor −rank
+    assert problems(_head(inputs, L.Flatten()(L.GroupNormalization(2, axis=1)(inputs)))) == []

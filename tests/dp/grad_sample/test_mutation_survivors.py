@@ -116,3 +116,15 @@ def test_layer_norm_over_the_batch_axis_is_refused(axis):
 def test_group_norm_over_channel_axis_1_is_accepted():
     inputs = tf.keras.Input((4, 3, 2))  # rank 4: axis 1 is neither 0 nor −rank
     assert problems(_head(inputs, L.Flatten()(L.GroupNormalization(2, axis=1)(inputs)))) == []
+
+
+@pytest.mark.parametrize('flag', ['stateful', 'time_major'])
+def test_stateful_or_time_major_recurrent_layer_is_refused(flag):
+    """A stateful RNN starts each batch from the previous batch's states (other examples)."""
+    inputs = tf.keras.Input((5, 3), batch_size=BATCH)
+    if flag == 'time_major':
+        recurrent = L.LSTM(3, time_major=True, name='rnn')
+    else:
+        recurrent = L.LSTM(3, stateful=True, name='rnn')
+    model = _head(inputs, recurrent(inputs))
+    assert problems(model) == ["'rnn' (LSTM) is stateful or time_major"]

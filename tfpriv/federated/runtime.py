@@ -297,7 +297,6 @@ def _lenient_dispose_stub(tff, channel):
     stopped the worker, whose memory went with it. TFF's stub raises UNAVAILABLE there and
     the hook prints a traceback; every other call still raises.
     """
-    import grpc
     from tensorflow_federated.python.core.impl.executors import executors_errors
 
     class LenientDisposeStub(tff.framework.RemoteExecutorGrpcStub):
@@ -313,8 +312,8 @@ def _lenient_dispose_stub(tff, channel):
         def _release(rpc, request):
             try:
                 return rpc(request)
-            except (executors_errors.RetryableGRPCError, grpc.RpcError) as error:
-                logging.debug('worker gone; nothing to release (%s)', type(error).__name__)
+            except executors_errors.RetryableGRPCError:  # UNAVAILABLE: the worker is gone
+                logging.debug('worker gone; nothing to release')
                 return None
 
     return LenientDisposeStub(channel)

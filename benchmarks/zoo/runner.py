@@ -206,8 +206,8 @@ def _metric(pair: Dict[str, dict]) -> str:
 def markdown_table(results: List[dict], settings: Settings) -> str:
     """The zoo table: tfpriv and Opacus side by side, failures as numbered notes."""
     head = ('| model | data | params Keras / torch | tfpriv DP | path | s/epoch non-DP | s/epoch DP | DP/non-DP | '
-            'peak RSS DP/non-DP | acc (MSE) non-DP / DP | Opacus DP | Opacus DP/non-DP | '
-            'Opacus peak RSS DP/non-DP | Opacus acc (MSE) | goals |')
+            'DP/non-DP CPU | peak RSS DP/non-DP | acc (MSE) non-DP / DP | Opacus DP | Opacus DP/non-DP | '
+            'Opacus DP/non-DP CPU | Opacus peak RSS DP/non-DP | Opacus acc (MSE) | goals |')
     lines, notes = [head, '|' + '---|' * head.count(' | ') + '---|'], []
     for name in settings.models:
         model = spec.MODELS[name]
@@ -217,9 +217,11 @@ def markdown_table(results: List[dict], settings: Settings) -> str:
         cells = [name, model.data, params, _status(ours, notes), ours.get('dp', {}).get('path') or '—',
                  _fmt(ours.get('nodp', {}).get('seconds_per_epoch'), '.1f'),
                  _fmt(ours.get('dp', {}).get('seconds_per_epoch'), '.1f'),
-                 _fmt(_ratio(ours, 'seconds_per_step')), _fmt(_ratio(ours, 'peak_rss_mb')),
+                 _fmt(_ratio(ours, 'seconds_per_step')), _fmt(_ratio(ours, 'cpu_seconds_per_step')),
+                 _fmt(_ratio(ours, 'peak_rss_mb')),
                  _metric(ours), _status(theirs, notes) if theirs else 'not run',
-                 _fmt(_ratio(theirs, 'seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
+                 _fmt(_ratio(theirs, 'seconds_per_step')),
+                 _fmt(_ratio(theirs, 'cpu_seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
                  _metric(theirs), _goals(name, ours, theirs)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines + [''] + [f'[{i}] {note}' for i, note in enumerate(notes, 1)])

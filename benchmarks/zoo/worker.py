@@ -41,6 +41,7 @@ class Result:
     message: str = ''
     path: str = ''                  # clipping path / grad_sample_mode
     seconds_per_step: Optional[float] = None
+    cpu_seconds_per_step: Optional[float] = None  # process CPU time (all threads), median
     seconds_per_epoch: Optional[float] = None
     base_rss_mb: Optional[float] = None   # RSS after building, before the first step
     peak_rss_mb: Optional[float] = None   # ru_maxrss at the end
@@ -83,13 +84,18 @@ def peak_rss_mb() -> float:
 
 
 def timed_steps(step: Callable[[np.ndarray, np.ndarray], None],
-                batches: Iterator[Tuple[np.ndarray, np.ndarray]], count: int) -> List[float]:
-    """Seconds of each of the next `count` training steps."""
+                batches: Iterator[Tuple[np.ndarray, np.ndarray]],
+                count: int) -> List[Tuple[float, float]]:
+    """(wall seconds, process CPU seconds) of each of the next `count` training steps.
+
+    CPU time is the steadier of the two on a shared machine: other jobs' load
+    stretches the wall time of a step far more than the CPU work it needs.
+    """
     seconds = []
     for x, y in itertools.islice(batches, count):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step(x, y)
-        seconds.append(time.perf_counter() - start)
+        seconds.append((time.perf_counter() - start, time.process_time() - start_cpu))
     return seconds
 
 
@@ -98,8 +104,8 @@ def emit(result: Result) -> None:
 
 
 def measure(args: argparse.Namespace, built: Built, model: spec.ZooModel,
-            arrays) -> Tuple[List[float], float]:
-    """(step seconds, test metric): trains the budget (`warmup + steps` batches), scores it,
+            arrays) -> Tuple[List[Tuple[float, float]], float]:
+    """((wall, CPU) seconds of each timed step, test metric): trains the budget (`warmup + steps` batches), scores it,
     then times more steps.
 
     The metric is taken after exactly the budget; the step times are those of the
@@ -114,7 +120,7 @@ def measure(args: argparse.Namespace, built: Built, model: spec.ZooModel,
     seconds = timed_steps(built.step, batches, args.steps)
     x_test, y_test = spec.split(arrays, model, 'test')
     metric = spec.score(model, built.predict(x_test), y_test)
-    while sum(seconds) < args.min_seconds and len(seconds) < MAX_TIMED_STEPS:
+    while sum(wall for wall, _ in seconds) < args.min_seconds and len(seconds) < MAX_TIMED_STEPS:
         seconds += timed_steps(built.step, batches, 1)
     return seconds, metric
 
@@ -137,7 +143,8 @@ def run(args: argparse.Namespace, framework: str,
     result.base_rss_mb, result.path = rss_mb(), built.path
     try:
         seconds, result.metric = measure(args, built, model, arrays)
-        result.seconds_per_step = float(np.median(seconds))
+        result.seconds_per_step, result.cpu_seconds_per_step = map(
+            float, np.median(np.array(seconds), axis=0))
         result.steps = len(seconds)
         result.num_params = int(built.num_params())
     except Exception as error:  # pylint: disable=broad-except

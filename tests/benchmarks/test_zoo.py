@@ -48,7 +48,8 @@ def _pair(model, framework, seconds, rss, status='ok', message=''):
     rows = []
     for mode, s, r in (('nodp', seconds[0], rss[0]), ('dp', seconds[1], rss[1])):
         result = worker.Result(model, framework, mode, status=status if mode == 'dp' else 'ok',
-                               message=message, seconds_per_step=s, peak_rss_mb=r, metric=0.9)
+                               message=message, seconds_per_step=s, peak_rss_mb=r, metric=0.9,
+                               cpu_seconds_per_step=None if s is None else s * s)
         rows.append(vars(result))
     return rows
 
@@ -62,7 +63,8 @@ def test_table_ratios_notes_and_goals():
     table = runner.markdown_table(results, runner.Settings(['mlp', 'lstm_text', 'bigru_text']))
     mlp, lstm, gru = [line for line in table.splitlines() if line.startswith('| ') and
                       line.split(' | ')[0][2:] in ('mlp', 'lstm_text', 'bigru_text')]
-    assert ' 1.20 | 1.50 |' in mlp and mlp.endswith('| met |')
+    assert " 1.20 | 1.44 | 1.50 |" in mlp and mlp.endswith("| met |")  # wall, CPU (s^2), memory
+    assert "| yes | 3.00 | 9.00 | 1.20 |" in mlp
     assert lstm.endswith('| time > 2.0x, > Opacus, mem > 2x |')
     assert 'refused [1]' in gru and gru.endswith('| not trained |') and ' 9.00 ' not in gru
     assert '[1] keras dp: refused: no RNNs' in table

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.dp.grad_sample import reference
-from tfpriv.dp.grad_sample import clipped_sum, per_example_norms
+from tfpriv.dp.grad_sample import clipped_sum, forms, per_example_norms
 
 L = tf.keras.layers
 BATCH = 6
@@ -33,7 +33,7 @@ CASES = {
     'conv2d_same_strides': ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), strides=(2, 1), padding='same')),
     'conv2d_dilated': ((7, 7, 2), lambda: L.Conv2D(3, 3, dilation_rate=2, padding='same')),
     'conv2d_groups_no_bias': ((5, 5, 4), lambda: L.Conv2D(6, 3, groups=2, use_bias=False)),
-    'conv2d_ghost': ((4, 4, 4), lambda: L.Conv2D(8, 3, strides=2, padding='same')),
+    'conv2d_ghost': ((4, 4, 16), lambda: L.Conv2D(16, 3, strides=2, padding='same')),
     'depthwise_same_strided': ((6, 6, 3), lambda: L.DepthwiseConv2D(
         3, strides=2, padding='same', depth_multiplier=2)),
     'depthwise_dilated': ((7, 7, 2), lambda: L.DepthwiseConv2D(3, dilation_rate=2)),
@@ -52,12 +52,16 @@ CASES = {
     'bidirectional_gru_concat_states': ((6, 2), lambda: L.Bidirectional(L.GRU(3))),
     'masked_lstm': ((6,), lambda: tf.keras.Sequential([L.Embedding(7, 3, mask_zero=True),
                                                        L.LSTM(4)])),
+    # Bidirectional sets zero_output_for_mask: after a hole, h_{t-1} is the carried state
+    'masked_lstm_sequences': ((6,), lambda: tf.keras.Sequential([
+        L.Embedding(7, 3, mask_zero=True), L.Bidirectional(L.LSTM(4, return_sequences=True)),
+        L.GRU(3)])),
 }
 
 
 def _model(case):
     shape, make = CASES[case]
-    integer = case.startswith('embedding') or case == 'masked_lstm'
+    integer = case.startswith(('embedding', 'masked_lstm'))
     inputs = tf.keras.Input(shape, dtype='int32' if integer else 'float32')
     hidden = L.Flatten()(make()(inputs))
     return tf.keras.Model(inputs, L.Dense(3)(hidden))
@@ -65,13 +69,14 @@ def _model(case):
 
 def _data(case, rng):
     shape, _ = CASES[case]
-    if case.startswith('embedding') or case == 'masked_lstm':
+    if case.startswith(('embedding', 'masked_lstm')):
         vocabulary = {'embedding_explicit': 5, 'embedding_ghost': 50}.get(case, 7)
         x = rng.integers(1, vocabulary, (BATCH, *shape)).astype(np.int32)
         x[:, 1] = x[:, 0]  # repeated ids inside an example: the cross terms of the ghost norm
-        if case == 'masked_lstm':
+        if case.startswith('masked_lstm'):
             x[:, 4:] = 0  # padded ends: masked steps keep the state
             x[0, 2:] = 0
+            x[1, 2] = 0  # a hole: step 3 continues from step 1's state
     else:
         x = rng.normal(size=(BATCH, *shape)).astype(np.float32)
     return x, rng.normal(size=(BATCH, 3)).astype(np.float32)
@@ -91,3 +96,14 @@ def test_norms_and_clipped_sum_equal_brute_force(case):
     for got, want, variable in zip(summed, reference.clipped_sum(grads, l2_norm_clip),
                                    model.trainable_variables):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=variable.name)
+
+
+@pytest.mark.parametrize('positions,inputs,outputs,ghost', [
+    (1, 784, 128, True),      # a Dense on flat inputs: ||a||^2 ||g||^2
+    (28, 64, 256, False),     # an LSTM's recurrent kernel over 28 steps
+    (121, 288, 64, False),    # the keras.io convnet's second convolution
+    (4, 144, 16, True),       # 'conv2d_ghost' above
+    (2, 1024, 1024, True),    # explicit would keep 2^20 floats per example
+    (None, 8, 8, False)])     # T unknown until run time
+def test_ghost_or_explicit_follows_the_book_keeping_cost(positions, inputs, outputs, ghost):
+    assert forms.linear_ghost(positions, inputs, outputs) is ghost

@@ -10,7 +10,8 @@ w_b dL_b/dθ for clip weights w_b: the book-keeping trick of Bu et al. 2023
   the ghost norm <A_b A_b^T, G_b G_b^T> (Goodfellow 2015, arXiv:1510.01799; Li et
   al. 2022, arXiv:2110.05679 for sequences), O(T^2 (K + O)), or the norm of the
   materialised A_b^T G_b, O(T K O): the cheaper one per layer (mixed ghost
-  clipping, Bu et al. 2022, arXiv:2205.10683: ghost when 2 T^2 < K O).
+  clipping, Bu et al. 2022, arXiv:2205.10683), counting the weighted sum too
+  (`linear_ghost`: with book-keeping the explicit gradient makes it almost free).
 - `Rows`: an embedding table E (V x d): dL_b/dE = sum_t e_{i_bt} G_bt^T; ghost
   norm sum_{t,s} [i_bt = i_bs] <G_bt, G_bs>, or explicit rows when V d <= 2 T^2.
 - `Explicit`: the per-example gradient itself (biases, normalization scales).
@@ -21,16 +22,30 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import tensorflow as tf
 
 ToVariable = Callable[[tf.Tensor], tf.Tensor]
 
 
-def ghost_is_cheaper(positions: Optional[int], size: int) -> bool:
-    """Bu et al. 2022's rule: ghost norm when 2 T^2 < (parameters of the block); T unknown: no."""
+def rows_ghost(positions: Optional[int], size: int) -> bool:
+    """Embedding tables: Bu et al. 2022's rule, ghost norm when 2 T^2 < V d; T unknown: no."""
     return positions is not None and 2 * positions * positions < size
+
+
+EXPLICIT_LIMIT = 2 ** 18  # floats of one example's kernel gradient (1 MiB) kept explicitly
+
+
+def linear_ghost(positions: Optional[int], inputs: int, outputs: int) -> bool:
+    """Ghost norm for a K x O kernel over T positions? With book-keeping, per example
+    ghost costs T^2 (K + O) (two Gram matrices) + T K O (the weighted sum) and explicit
+    (T + 2) K O, so ghost is cheaper iff T^2 (K + O) < 2 K O; ghost also when an explicit
+    gradient would exceed `EXPLICIT_LIMIT` floats per example (memory). T unknown: explicit."""
+    if positions is None:
+        return False
+    size = inputs * outputs
+    return positions * positions * (inputs + outputs) < 2 * size or size > EXPLICIT_LIMIT
 
 
 @dataclasses.dataclass
@@ -48,6 +63,15 @@ class Explicit:
         return tf.tensordot(weights, self.per_example, 1)
 
 
+def _by_group(t: tf.Tensor) -> tf.Tensor:
+    """(B, g, T, X) -> (g, B T, X): one matmul per group sums over examples and positions
+    (several times faster than the equivalent `einsum` on CPU)."""
+    groups = t.shape[1]
+    if groups != 1:
+        t = tf.transpose(t, [1, 0, 2, 3])
+    return tf.reshape(t, [groups, -1, t.shape[-1]])
+
+
 @dataclasses.dataclass
 class Linear:
     """dL_b/dW from A (B, g, T, K) and G (B, g, T, O).
@@ -63,23 +87,40 @@ class Linear:
     @property
     def ghost(self) -> bool:
         _, positions, inputs = self.a.shape[1:]
-        return ghost_is_cheaper(positions, inputs * self.g.shape[-1])
+        return linear_ghost(positions, inputs, self.g.shape[-1])
+
+    @functools.cached_property
+    def _products(self) -> Tuple[tf.Tensor, bool]:
+        """(A_b^T G_b per example and group (B, g, K, O), False), or its transpose
+        (G_b^T A_b, (B, g, O, K), True) when K > O: TF's CPU batch matmul is faster with
+        the longer operand on the right (measured in benchmarks/dp_overhead.py's zoo)."""
+        if self.a.shape[-1] > self.g.shape[-1]:
+            return tf.matmul(tf.linalg.matrix_transpose(self.g), self.a), True
+        return tf.matmul(self.a, self.g, transpose_a=True), False
+
+    def _as_kernel(self, products: tf.Tensor) -> tf.Tensor:
+        """(N, g, K, O) from `_products`' layout."""
+        return tf.linalg.matrix_transpose(products) if self._products[1] else products
 
     @functools.cached_property
     def per_example(self) -> tf.Tensor:
-        return self.to_variable(tf.einsum('bgtk,bgto->bgko', self.a, self.g))
+        return self.to_variable(self._as_kernel(self._products[0]))
 
     def sq_norms(self) -> tf.Tensor:
         if not self.ghost:
-            return Explicit(self.variable, self.per_example).sq_norms()
+            return tf.reduce_sum(tf.square(self._products[0]), axis=[1, 2, 3])
         inputs = tf.einsum('bgtk,bgsk->bgts', self.a, self.a)
         outputs = tf.einsum('bgto,bgso->bgts', self.g, self.g)
         return tf.reduce_sum(inputs * outputs, axis=[1, 2, 3])
 
     def weighted_sum(self, weights: tf.Tensor) -> tf.Tensor:
         if not self.ghost:
-            return tf.tensordot(weights, self.per_example, 1)
-        summed = tf.einsum('bgtk,bgto->gko', self.a, self.g * weights[:, None, None, None])
+            summed = tf.tensordot(weights, self._products[0], 1)[None]
+            return self.to_variable(self._as_kernel(summed))[0]
+        scale = weights[:, None, None, None]
+        a, g = ((self.a * scale, self.g) if self.a.shape[-1] <= self.g.shape[-1]
+                else (self.a, self.g * scale))  # scale the narrower operand
+        summed = tf.matmul(_by_group(a), _by_group(g), transpose_a=True)  # (g, K, O)
         return self.to_variable(summed[None])[0]
 
 
@@ -93,7 +134,7 @@ class Rows:
 
     @property
     def ghost(self) -> bool:
-        return ghost_is_cheaper(self.ids.shape[1], self.variable.shape.num_elements())
+        return rows_ghost(self.ids.shape[1], self.variable.shape.num_elements())
 
     @functools.cached_property
     def per_example(self) -> tf.Tensor:

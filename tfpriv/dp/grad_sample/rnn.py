@@ -89,16 +89,28 @@ def _bias_forms(layer: _L.Layer, g: tf.Tensor, row: int) -> List[forms.Form]:
     return [forms.Explicit(layer.cell.bias, summed)]
 
 
-def _step_fn(layer: _L.Layer, recorder: Recorder, cell_fn):
+def _step_fn(layer: _L.Layer, recorder: Recorder, cell_fn, carried: bool):
+    """The cell step; its output is h_t, or [h_t, h_{t-1}] when `carried` (see `_previous`)."""
     recurrent, (_, b_rec) = recorder.read(layer.cell.recurrent_kernel), _biases(layer, recorder)
 
     def step(inputs, states):
         x_t, probe_t = inputs
         r_t = tf.matmul(states[0], recurrent) + probe_t + (0.0 if b_rec is None else b_rec)
         h, new_states = cell_fn(layer.cell, x_t, r_t, states)
-        return tf.concat([h, states[0]], axis=-1), new_states  # h_t and h_{t-1}
+        return (tf.concat([h, states[0]], axis=-1) if carried else h), new_states
 
     return step
+
+
+def _previous(outputs: tf.Tensor, units: int, carried: bool, backwards: bool) -> tf.Tensor:
+    """h_{t-1} of every step in input order: carried in the outputs when masked steps output
+    zeros (`zero_output_for_mask`), else the outputs shifted by one step (h_0 = 0; a masked
+    step's output repeats the previous one, which is the state it keeps)."""
+    if carried:
+        previous = outputs[..., units:]
+    else:
+        previous = tf.concat([tf.zeros_like(outputs[:, :1]), outputs[:, :-1]], axis=1)
+    return tf.reverse(previous, [1]) if backwards else previous
 
 
 def _taps(layer: _L.Layer, recorder: Recorder, inputs: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -128,9 +140,11 @@ def recurrent(layer: _L.Layer, recorder: Recorder, inputs: tf.Tensor, mask=None,
     recorder.probe(probe, lambda g: [forms.Linear(
         layer.cell.recurrent_kernel, forms.rows(previous['h']), forms.rows(g),
         forms.grouped_kernel(layer.cell.recurrent_kernel.shape))] + _bias_forms(layer, g, 1))
+    carried = mask is not None and layer.zero_output_for_mask
     last, outputs, states = tf.keras.backend.rnn(
-        _step_fn(layer, recorder, _cell_fn(layer)), (x, probe), zeros,
+        _step_fn(layer, recorder, _cell_fn(layer), carried), (x, probe), zeros,
         go_backwards=layer.go_backwards, mask=mask, zero_output_for_mask=layer.zero_output_for_mask)
-    previous['h'] = tf.reverse(outputs[..., units:], [1]) if layer.go_backwards else outputs[..., units:]
-    output = outputs[..., :units] if layer.return_sequences else last[..., :units]
+    previous['h'] = _previous(outputs, units, carried, layer.go_backwards)
+    output = outputs if layer.return_sequences else last
+    output = output[..., :units] if carried else output
     return [output] + list(states) if layer.return_state else output

@@ -124,3 +124,13 @@ def test_noise_record_of_a_collective_key_covers_the_measured_noise():
     measured = float(np.var(np.array(noise, dtype=np.float64)))
     assert measured * (1 - 5 * math.sqrt(1 / n)) <= ct.noise.variance
     assert measured > params.sigma**2 * (1 + 2 * n) * 2  # far above a single key's record
+
+
+def test_a_holder_without_a_key_share_is_told_to_run_the_resharing():
+    params = rp.preset('n4096')
+    holders, key, view, _ = multiparty.setup_keys(params, 3, 2, RandomSource(seed=47))
+    ct = key.encrypt(np.zeros((1, params.n), dtype=np.int64), RandomSource(seed=48))
+    fresh = multiparty.KeyHolder.generate(params, 1, RandomSource(seed=49))
+    with pytest.raises(ValueError, match=r'^key holder x = 1 has no share of s yet: run the '
+                                         r're-sharing \(setup_keys\) first$'):
+        fresh.partial_decrypt(ct, [1, 2], 40)

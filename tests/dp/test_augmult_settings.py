@@ -146,3 +146,32 @@ def test_views_run_the_model_in_training_mode():
         updates.append(_update(private.model, x, y, private.loss))
     for a, b in zip(*updates):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+class _Unused(tf.keras.layers.Layer):
+    """Passes its input through; its weight never reaches the loss."""
+
+    def build(self, input_shape):
+        self.unused = self.add_weight(name='unused', shape=(2,), initializer='ones')
+
+    def call(self, inputs):
+        return inputs
+
+
+def test_a_weight_outside_the_loss_gets_a_zero_update():
+    """Its gradient is unconnected (zero, not None): the step runs, leaves that weight as it is,
+    and gives the other weights the update of the same model without it (rtol 1e-5)."""
+    x, y = base._data()
+    updates = []
+    for extra in (False, True):
+        tf.keras.utils.set_random_seed(1)
+        inputs = tf.keras.Input((6, 6, 1))
+        h = tf.keras.layers.Flatten()(tf.keras.layers.Conv2D(2, 3, activation='tanh')(inputs))
+        outputs = tf.keras.layers.Dense(3)(h)
+        model = tf.keras.Model(inputs, _Unused()(outputs) if extra else outputs)
+        private = make_private(model, num_examples=base.N, batch_size=base.N, l2_norm_clip=0.05,
+                               noise_multiplier=0.0, clipping='vectorized')
+        updates.append(_update(private.model, x, y, private.loss))
+    assert len(updates[1]) == 5 and np.array_equal(updates[1][4], np.zeros(2))
+    for a, b in zip(updates[0], updates[1][:4]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)

@@ -54,3 +54,24 @@ def test_permutation_is_random():
     sigma = np.sqrt(trials * p * (1 - p))  # binomial standard deviation, ~7.1
     assert counts[0] == 0
     assert np.all(np.abs(counts[1:] - trials * p) <= 5 * sigma)
+
+
+@pytest.mark.parametrize('n', [4, 6, 7])
+def test_n_minus_1_neighbours_is_the_complete_graph_for_odd_and_even_degree(n):
+    """k = n - 1 is allowed even when odd (n even), and every client then neighbours all others:
+    a Harary construction with k/2 = floor((n-1)/2) on each side would give only n - 2."""
+    graph = harary_graph(n, n - 1, RandomSource(seed=n))
+    assert graph == tuple(tuple(v for v in range(n) if v != u) for u in range(n))
+
+
+@pytest.mark.parametrize('n, k, message', [
+    (10, 0, 'neighbours must be >= 2'), (10, -2, 'neighbours must be >= 2'),
+    (10, 1, 'neighbours must be >= 2'), (10, 5, 'neighbours must be even'),
+    (7, 5, r'neighbours must be even .* or num_parties - 1 = 6 \(complete graph\), got 5'),
+    (10, 10, 'neighbours must be <= 9'),
+])
+def test_a_degree_that_is_not_the_security_parameter_asked_for_is_refused(n, k, message):
+    """The degree k is the security parameter: k = 0 would leave each input with no pairwise
+    mask, and an odd k < n - 1 would be silently rounded down to k - 1 by H_(k,n)."""
+    with pytest.raises(ValueError, match=message):
+        harary_graph(n, k, RandomSource(seed=0))

@@ -110,3 +110,60 @@ def test_wire_message_is_the_header_then_each_value_mod_2_to_the_bits(bits):
     assert bytes(message[:8]) == header and len(message) == 8 + width * words.size
     expected = b''.join((int(w) % 2**bits).to_bytes(width, 'little') for w in words)
     assert bytes(message[8:]) == expected
+
+
+def test_stochastic_rounding_reads_one_keystream_word_per_value_in_order():
+    """R(y) = floor(y + U_i), U_i = w_i 2^-32 with w_i the i-th little-endian 32-bit word of the
+    Prg's AES-256-CTR keystream (key = seed, zero nonce), recomputed here with `cryptography`;
+    over three blocks of `encode`, so a block that drew words out of order or twice fails."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    seed, size = bytes(range(32)), 2 * (1 << 15) + 5
+    values = np.random.default_rng(3).uniform(-4, 4, size)
+    quantizer = Quantizer(bits=32, precision=8, bound=4.0, rounding='stochastic')
+    stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(4 * size))
+    words = np.frombuffer(stream, dtype='<u4').astype(np.float64)
+    expected = np.floor(values * (0.5 * 2.0**8) + words * 2.0**-32)
+    np.testing.assert_array_equal(signed(quantizer, quantizer.encode(values, 0.5,
+                                                                       Prg.from_seed(seed))),
+                                  expected)
+
+
+@pytest.mark.parametrize('rounding', ['stochastic', 'deterministic'])
+def test_a_single_value_is_encoded(rounding):
+    quantizer = Quantizer(bits=16, precision=4, bound=2.0, rounding=rounding)
+    units = signed(quantizer, quantizer.encode(np.array([-1.03125]), 1.0,
+                                               Prg(RandomSource(seed=4))))
+    assert units.shape == (1,) and units[0] in (-17.0, -16.0)  # -16.5 units, rounded
+
+
+def test_negative_precision_is_refused():
+    with pytest.raises(ValueError, match='precision must be >= 0'):
+        Quantizer(bits=16, precision=-1, bound=1.0)
+
+
+def test_suggested_bits_are_the_fewest_that_fit():
+    """needed = ceil(B 2^f) + n = 1020 + 2 = 2^10 - 2 needs bits = 11 (limit 2^10 - 1 = 1023),
+    not 12: the suggestion is checked by accepting it."""
+    with pytest.raises(FixedPointRangeError, match=r'can reach 1022 units, past the 511 that '
+                                                   r'bits=10 holds: raise bits to >= 11 \('):
+        Quantizer(bits=10, precision=0, bound=1020.0).check_headroom(2)
+    Quantizer(bits=11, precision=0, bound=1020.0).check_headroom(2)
+
+
+@pytest.mark.parametrize('bits', [12, 32])
+def test_decode_maps_2_to_the_b_minus_1_to_its_negative(bits):
+    """The centred representatives are [-2^(b-1), 2^(b-1)): 2^(b-1) decodes as -2^(b-1)."""
+    quantizer = Quantizer(bits=bits, precision=0, bound=1.0)
+    words = np.array([2**(bits - 1) - 1, 2**(bits - 1), 2**bits - 1], dtype=quantizer.dtype)
+    np.testing.assert_array_equal(quantizer.decode(words, 1.0),
+                                  [2**(bits - 1) - 1, -2**(bits - 1), -1])
+
+
+def test_refusal_messages_name_the_sizes_and_the_fixes():
+    quantizer = Quantizer(bits=32, precision=8, bound=8.0)
+    with pytest.raises(ValueError, match='^expected 12 bytes for 3 values, got 11$'):
+        quantizer.from_wire(bytes(11), 3)
+    with pytest.raises(FixedPointRangeError, match=(
+            r'^an update value of magnitude 9 exceeds bound=8: raise bound \(and bits, if the '
+            r'headroom check then fails\) or clip the update$')):
+        quantizer.encode(np.array([1.0, -9.0]), 1.0, Prg(RandomSource(seed=0)))

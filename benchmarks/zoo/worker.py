@@ -36,7 +36,7 @@ class Result:
 
     model: str
     framework: str
-    mode: str                       # 'nodp' | 'dp'
+    mode: str                       # 'nodp' | 'dp' | 'ghost' (Opacus's ghost clipping)
     status: str = 'ok'
     message: str = ''
     path: str = ''                  # clipping path / grad_sample_mode
@@ -64,7 +64,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """One configuration's arguments (a line the runner sends to `serve`)."""
     parser = argparse.ArgumentParser()
     parser.add_argument('--model', required=True, choices=sorted(spec.MODELS))
-    parser.add_argument('--mode', required=True, choices=('nodp', 'dp'))
+    parser.add_argument('--mode', required=True, choices=('nodp', 'dp', 'ghost'))
     parser.add_argument('--data', required=True, help='.npz written by spec.prepare_data')
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)

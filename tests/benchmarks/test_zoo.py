@@ -44,10 +44,10 @@ def test_one_line_keeps_the_message_of_tensorflow_graph_errors():
     assert len(spec.one_line(ValueError('x' * 500))) == 240
 
 
-def _pair(model, framework, seconds, rss, status='ok', message=''):
+def _pair(model, framework, seconds, rss, status='ok', message='', dp='dp'):
     rows = []
-    for mode, s, r in (('nodp', seconds[0], rss[0]), ('dp', seconds[1], rss[1])):
-        result = worker.Result(model, framework, mode, status=status if mode == 'dp' else 'ok',
+    for mode, s, r in (('nodp', seconds[0], rss[0]), (dp, seconds[1], rss[1])):
+        result = worker.Result(model, framework, mode, status=status if mode == dp else 'ok',
                                message=message, seconds_per_step=s, peak_rss_mb=r, metric=0.9,
                                cpu_seconds_per_step=None if s is None else s * s)
         rows.append(vars(result))
@@ -59,15 +59,20 @@ def test_table_ratios_notes_and_goals():
                + _pair('mlp', 'opacus', (1.0, 3.0), (100, 120))
                + _pair('lstm_text', 'keras', (1.0, 5.0), (100, 250))
                + _pair('lstm_text', 'opacus', (1.0, 4.0), (100, 110))
-               + _pair('bigru_text', 'keras', (1.0, None), (100, 900), 'refused', 'no RNNs'))
+               + _pair('bigru_text', 'keras', (1.0, None), (100, 900), 'refused', 'no RNNs')
+               + _pair('mlp', 'opacus', (1.0, 2.0), (100, 120), dp='ghost')[1:]
+               + _pair('lstm_text', 'opacus', (1.0, 1.5), (100, 110), dp='ghost')[1:]
+               + _pair('bigru_text', 'opacus', (1.0, None), (100, 110), 'error', 'no DPGRU',
+                       dp='ghost'))
     table = runner.markdown_table(results, runner.Settings(['mlp', 'lstm_text', 'bigru_text']))
     mlp, lstm, gru = [line for line in table.splitlines() if line.startswith('| ') and
                       line.split(' | ')[0][2:] in ('mlp', 'lstm_text', 'bigru_text')]
     assert " 1.20 | 1.44 | 1.50 |" in mlp and mlp.endswith("| met |")  # wall, CPU (s^2), memory
     assert "| yes | 3.00 | 9.00 | 1.20 |" in mlp
-    assert lstm.endswith('| time > 2.0x, > Opacus, mem > 2x |')
-    assert 'refused [1]' in gru and gru.endswith('| not trained |') and ' 9.00 ' not in gru
-    assert '[1] keras dp: refused: no RNNs' in table
+    assert mlp.endswith('| yes | 2.00 | 4.00 | met |')  # Opacus ghost: wall, CPU
+    assert lstm.endswith('| yes | 1.50 | 2.25 | time > 2.0x, > Opacus, mem > 2x |')
+    assert 'refused [1]' in gru and gru.endswith('| error [2] | — | — | not trained |')
+    assert '[1] keras dp: refused: no RNNs' in table and '[2] opacus ghost: error: no DPGRU' in table
 
 
 def test_watchdog_ends_a_worker_over_its_memory_limit():

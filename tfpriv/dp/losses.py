@@ -17,7 +17,11 @@ over the non-batch axes only:
     l_b = sum_o w_o * mean_or_sum_{non-batch axes}( loss_o(y_o, ŷ_o, sample_weight)[b] )
 
 so with SUM_OVER_BATCH_SIZE losses L = mean_b l_b exactly, and with SUM
-losses L = sum_b l_b. A `sample_weight` multiplies each example's loss *before*
+losses L = sum_b l_b, when no Keras mask is set. With a mask (e.g. padded time
+steps), each example's masked steps count as 0 and its mean is over all its T
+steps, while Keras's batch loss divides by the valid steps of the whole batch: the
+two differ by a data-dependent factor, and l_b is the one clipping needs, as it
+depends on example b alone. A `sample_weight` multiplies each example's loss *before*
 its gradient is clipped, so the clipping bound C holds whatever the weights.
 """
 

@@ -34,6 +34,8 @@ CASES = {
     'conv2d_dilated': ((7, 7, 2), lambda: L.Conv2D(3, 3, dilation_rate=2, padding='same')),
     'conv2d_groups_no_bias': ((5, 5, 4), lambda: L.Conv2D(6, 3, groups=2, use_bias=False)),
     'conv2d_ghost': ((4, 4, 16), lambda: L.Conv2D(16, 3, strides=2, padding='same')),
+    'conv2d_groups_ghost': ((4, 4, 32), lambda: L.Conv2D(32, 3, strides=2, padding='same',
+                                                         groups=2)),
     'depthwise_same_strided': ((6, 6, 3), lambda: L.DepthwiseConv2D(
         3, strides=2, padding='same', depth_multiplier=2)),
     'depthwise_dilated': ((7, 7, 2), lambda: L.DepthwiseConv2D(3, dilation_rate=2)),
@@ -102,7 +104,7 @@ def test_norms_and_clipped_sum_equal_brute_force(case):
     (1, 784, 128, True),      # a Dense on flat inputs: ||a||^2 ||g||^2
     (28, 64, 256, False),     # an LSTM's recurrent kernel over 28 steps
     (121, 288, 64, False),    # the keras.io convnet's second convolution
-    (4, 144, 16, True),       # 'conv2d_ghost' above
+    (4, 144, 16, True),       # 'conv2d_ghost' and, per group, 'conv2d_groups_ghost' above
     (2, 1024, 1024, True),    # explicit would keep 2^20 floats per example
     (None, 8, 8, False)])     # T unknown until run time
 def test_ghost_or_explicit_follows_the_book_keeping_cost(positions, inputs, outputs, ghost):

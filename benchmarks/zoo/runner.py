@@ -28,6 +28,7 @@ BENCH_PYTHON = os.path.join(ROOT, '.venv-bench', 'bin', 'python')
 WORKERS = {'keras': 'keras_zoo.py', 'opacus': 'torch_zoo.py'}
 FRAMEWORKS = tuple(WORKERS)
 MODES = {'keras': ('nodp', 'dp'), 'opacus': ('nodp', 'dp', 'ghost')}  # ghost: Opacus's ghost clipping
+INTERLEAVED = worker.INTERLEAVED
 
 
 @dataclasses.dataclass
@@ -129,11 +130,37 @@ def run_one(server: Optional[Server], model: str, mode: str, data: str) -> dict:
         lines, killed = server.run(argv)
     except (BrokenPipeError, OSError) as error:
         return {**failed, 'message': f'worker server died: {error}'}
-    results = [line[len(worker.RESULT_PREFIX):] for line in lines
-               if line.startswith(worker.RESULT_PREFIX)]
+    results = _parse(lines)
     if killed or not results:
         return {**failed, 'message': killed or (lines[-1][:240] if lines else server.last_error())}
-    return json.loads(results[-1])
+    return results[-1]
+
+
+def _parse(lines: List[str]) -> List[dict]:
+    return [json.loads(line[len(worker.RESULT_PREFIX):]) for line in lines
+            if line.startswith(worker.RESULT_PREFIX)]
+
+
+def run_interleaved(server: Optional[Server], model: str, data: str) -> List[dict]:
+    """Every mode of the server's framework in one process, steps alternated
+    (`worker.interleaved`); one result per mode, mode '<mode>:interleaved'. [] without a server."""
+    if server is None:
+        return []
+    modes = MODES[server.framework]
+    argv = ['--model', model, '--mode', modes[0], '--interleave', ','.join(modes), '--data', data,
+            '--steps', str(server.settings.steps), '--warmup', str(server.settings.warmup),
+            '--min-seconds', str(server.settings.min_seconds)]
+    try:
+        lines, killed = server.run(argv)
+    except (BrokenPipeError, OSError):
+        return []
+    return [] if killed else _parse(lines)
+
+
+def _log_row(log, r: dict) -> None:
+    log(f"  {r['model']:18} {r['framework']:6} {r['mode']:16} {r['status']:7} "
+        f"{r['seconds_per_step'] or 0:8.3f} s/step ({r.get('process_s', 0):4.0f} s) "
+        f"{r['message']}", flush=True)
 
 
 def run_zoo(settings: Settings, log=print) -> List[dict]:
@@ -149,11 +176,11 @@ def run_zoo(settings: Settings, log=print) -> List[dict]:
                 for mode in MODES[framework]:
                     start = time.monotonic()
                     results.append(run_one(servers[framework], model, mode, data))
-                    r = results[-1]
-                    r['process_s'] = time.monotonic() - start
-                    log(f"  {model:18} {framework:6} {mode:4} {r['status']:7} "
-                        f"{r['seconds_per_step'] or 0:8.3f} s/step ({r['process_s']:4.0f} s) "
-                        f"{r['message']}", flush=True)
+                    results[-1]['process_s'] = time.monotonic() - start
+                    _log_row(log, results[-1])
+                for row in run_interleaved(servers[framework], model, data):
+                    results.append(row)
+                    _log_row(log, row)
         for server in filter(None, servers.values()):
             server.close()
     return results
@@ -166,12 +193,19 @@ def _pair(results: List[dict], model: str, framework: str) -> Dict[str, dict]:
     return {r['mode']: r for r in results if r['model'] == model and r['framework'] == framework}
 
 
-def _ratio(pair: Dict[str, dict], key: str, dp: str = 'dp') -> Optional[float]:
-    """`dp` mode's value / non-DP value of `key`, when both configurations ran to the end."""
-    if any(pair.get(mode, {}).get('status') != 'ok' for mode in ('nodp', dp)):
+def _ratio(pair: Dict[str, dict], key: str, dp: str = 'dp', base: str = 'nodp') -> Optional[float]:
+    """`dp` mode's value / `base` mode's value of `key`, when both configurations ran to the end."""
+    if any(pair.get(mode, {}).get('status') != 'ok' for mode in (base, dp)):
         return None
-    values = [pair[mode][key] for mode in ('nodp', dp)]
+    values = [pair[mode][key] for mode in (base, dp)]
     return values[1] / values[0] if None not in values and values[0] > 0 else None
+
+
+def _time_ratio(pair: Dict[str, dict], key: str, dp: str = 'dp') -> Optional[float]:
+    """DP/non-DP time from the interleaved run (`worker.interleaved`) when it has both modes,
+    else from the separate runs."""
+    interleaved = _ratio(pair, key, dp + INTERLEAVED, 'nodp' + INTERLEAVED)
+    return interleaved if interleaved is not None else _ratio(pair, key, dp)
 
 
 def _fmt(value: Optional[float], spec_: str = '.2f') -> str:
@@ -189,11 +223,11 @@ def _status(pair: Dict[str, dict], notes: List[str]) -> str:
 
 def _goals(model: str, ours: Dict[str, dict], theirs: Dict[str, dict]) -> str:
     """Which of issue #15's goals the tfpriv row misses (time, vs Opacus's faster mode, memory)."""
-    time_ratio, memory_ratio = _ratio(ours, 'seconds_per_step'), _ratio(ours, 'peak_rss_mb')
+    time_ratio, memory_ratio = _time_ratio(ours, 'seconds_per_step'), _ratio(ours, 'peak_rss_mb')
     if time_ratio is None:
         return 'not trained'
     bound = 1.3 if model in TIGHT_GOAL else 2.0
-    opacus = [r for r in (_ratio(theirs, 'seconds_per_step', mode) for mode in ('dp', 'ghost'))
+    opacus = [r for r in (_time_ratio(theirs, 'seconds_per_step', mode) for mode in ('dp', 'ghost'))
               if r is not None]
     missed = [f'time > {bound}x'] if time_ratio > bound else []
     missed += ['> Opacus'] if opacus and time_ratio > min(opacus) else []
@@ -210,8 +244,8 @@ def _ghost_cells(theirs: Dict[str, dict], notes: List[str]) -> List[str]:
     if 'ghost' not in theirs:
         return ['not run', '—', '—']
     status = _status({'nodp': theirs.get('nodp'), 'dp': theirs['ghost']}, notes)
-    return [status, _fmt(_ratio(theirs, 'seconds_per_step', 'ghost')),
-            _fmt(_ratio(theirs, 'cpu_seconds_per_step', 'ghost'))]
+    return [status, _fmt(_time_ratio(theirs, 'seconds_per_step', 'ghost')),
+            _fmt(_time_ratio(theirs, 'cpu_seconds_per_step', 'ghost'))]
 
 
 def markdown_table(results: List[dict], settings: Settings) -> str:
@@ -229,11 +263,12 @@ def markdown_table(results: List[dict], settings: Settings) -> str:
         cells = [name, model.data, params, _status(ours, notes), ours.get('dp', {}).get('path') or '—',
                  _fmt(ours.get('nodp', {}).get('seconds_per_epoch'), '.1f'),
                  _fmt(ours.get('dp', {}).get('seconds_per_epoch'), '.1f'),
-                 _fmt(_ratio(ours, 'seconds_per_step')), _fmt(_ratio(ours, 'cpu_seconds_per_step')),
+                 _fmt(_time_ratio(ours, 'seconds_per_step')),
+                 _fmt(_time_ratio(ours, 'cpu_seconds_per_step')),
                  _fmt(_ratio(ours, 'peak_rss_mb')),
                  _metric(ours), _status(theirs, notes) if theirs else 'not run',
-                 _fmt(_ratio(theirs, 'seconds_per_step')),
-                 _fmt(_ratio(theirs, 'cpu_seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
+                 _fmt(_time_ratio(theirs, 'seconds_per_step')),
+                 _fmt(_time_ratio(theirs, 'cpu_seconds_per_step')), _fmt(_ratio(theirs, 'peak_rss_mb')),
                  _metric(theirs), *_ghost_cells(theirs, notes), _goals(name, ours, theirs)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines + [''] + [f'[{i}] {note}' for i, note in enumerate(notes, 1)])

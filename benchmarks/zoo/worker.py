@@ -28,6 +28,7 @@ from zoo import spec
 
 RESULT_PREFIX = 'RESULT '
 MAX_TIMED_STEPS = 100
+INTERLEAVED = ':interleaved'   # the mode suffix of `interleaved`'s results
 
 
 @dataclasses.dataclass
@@ -65,6 +66,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument('--model', required=True, choices=sorted(spec.MODELS))
     parser.add_argument('--mode', required=True, choices=('nodp', 'dp', 'ghost'))
+    parser.add_argument('--interleave', help='comma-separated modes: time them in this one '
+                        'process, alternating their steps (`interleaved`)')
     parser.add_argument('--data', required=True, help='.npz written by spec.prepare_data')
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
@@ -156,6 +159,45 @@ def run(args: argparse.Namespace, framework: str,
     emit(result)
 
 
+def interleaved(args: argparse.Namespace, framework: str,
+                build: Callable[[spec.ZooModel, str, int], Built]) -> None:
+    """Every mode of `args.interleave` built in this process, then one step of each in turn
+    (after `warmup` steps each) until the fastest has run `min_seconds` (at least `steps`,
+    at most `MAX_TIMED_STEPS` rounds). A change of machine load then hits all modes alike,
+    so their time ratio is steadier than between processes run one after another. Emits
+    one Result per mode (mode '<mode>:interleaved'; times only: no metric, no peak RSS)."""
+    model = spec.MODELS[args.model]
+    arrays = dict(np.load(args.data))
+    results, steps = {}, {}
+    for mode in args.interleave.split(','):
+        results[mode] = Result(args.model, framework, mode + INTERLEAVED)
+        try:
+            steps[mode] = build(model, mode, spec.epoch_size(model, arrays)).step
+        except Exception as error:  # pylint: disable=broad-except
+            results[mode].status, results[mode].message = 'refused', spec.one_line(error)
+    batches = spec.cycle(*spec.split(arrays, model, 'train'))
+    seconds: dict = {mode: [] for mode in steps}
+    try:
+        for step in steps.values():
+            timed_steps(step, batches, args.warmup)
+        while seconds and (len(next(iter(seconds.values()))) < args.steps or min(
+                sum(wall for wall, _ in times) for times in seconds.values()) < args.min_seconds):
+            for mode, step in steps.items():
+                seconds[mode] += timed_steps(step, batches, 1)
+            if len(seconds[mode]) >= MAX_TIMED_STEPS:
+                break
+    except Exception as error:  # pylint: disable=broad-except
+        for mode in steps:
+            results[mode].status, results[mode].message = 'error', spec.one_line(error)
+    for mode, times in seconds.items():
+        if results[mode].status == 'ok' and times:
+            results[mode].seconds_per_step, results[mode].cpu_seconds_per_step = map(
+                float, np.median(np.array(times), axis=0))
+            results[mode].steps = len(times)
+    for result in results.values():
+        emit(result)
+
+
 def serve(framework: str, build: Callable[[spec.ZooModel, str, int], Built],
           setup: Callable[[], None]) -> None:
     """Fork server: for each JSON argument list on stdin, one child runs `setup` then `run`."""
@@ -166,7 +208,8 @@ def serve(framework: str, build: Callable[[spec.ZooModel, str, int], Built],
             try:
                 print(f'PID {os.getpid()}', flush=True)
                 setup()
-                run(parse_args(json.loads(line)), framework, build)
+                args = parse_args(json.loads(line))
+                (interleaved if args.interleave else run)(args, framework, build)
                 status = 0
             finally:
                 sys.stdout.flush()

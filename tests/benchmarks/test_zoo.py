@@ -92,3 +92,16 @@ def test_a_server_that_cannot_start_is_an_error_row_with_its_reason(monkeypatch)
         server.close()
     assert row['status'] == 'error' and 'no_such_worker.py' in row['message']
     assert row['seconds_per_step'] is None
+
+
+def test_time_ratios_come_from_the_interleaved_run_when_it_has_both_modes():
+    separate = _pair('mlp', 'keras', (1.0, 3.0), (100, 150))
+    interleaved = [dict(row, mode=row['mode'] + worker.INTERLEAVED, peak_rss_mb=None)
+                   for row in _pair('mlp', 'keras', (1.0, 1.25), (100, 100))]
+    row = [line for line in runner.markdown_table(separate + interleaved, runner.Settings(
+        ['mlp'], ('keras',))).splitlines() if line.startswith('| mlp ')][0]
+    assert ' 1.25 | 1.56 | 1.50 |' in row and row.endswith('| met |')  # wall, CPU; RSS: separate
+    broken = [dict(interleaved[0], status='error')] + interleaved[1:]
+    row = [line for line in runner.markdown_table(separate + broken, runner.Settings(
+        ['mlp'], ('keras',))).splitlines() if line.startswith('| mlp ')][0]
+    assert ' 3.00 | 9.00 | 1.50 |' in row and 'time > 1.3x' in row

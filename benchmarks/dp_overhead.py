@@ -21,6 +21,7 @@ table; `--out` writes every measurement as JSON.
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -106,6 +107,15 @@ def zoo(args: argparse.Namespace) -> None:
         runner.write_json(args.out, results, settings)
 
 
+def table(path: str) -> None:
+    """The zoo table of the measurements `zoo --out` saved in `path`."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from zoo import runner  # pylint: disable=import-outside-toplevel
+    with open(path) as handle:
+        saved = json.load(handle)
+    print(runner.markdown_table(saved['results'], runner.Settings(**saved['settings'])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch-size', type=int, default=256)
@@ -122,8 +132,12 @@ def main() -> None:
     parser.add_argument('--timeout', type=float, default=300.0,
                         help='zoo: end a configuration running longer than this (s)')
     parser.add_argument('--out', default='', help='zoo: write the measurements as JSON here')
+    parser.add_argument('--table', default='', metavar='JSON',
+                        help='zoo: print the table of a run saved with --out (runs nothing)')
     args = parser.parse_args()
-    if args.zoo or args.models:
+    if args.table:
+        table(args.table)
+    elif args.zoo or args.models:
         zoo(args)
     else:
         args.steps = args.steps or 30

@@ -67,11 +67,12 @@ def test_table_ratios_notes_and_goals():
     table = runner.markdown_table(results, runner.Settings(['mlp', 'lstm_text', 'bigru_text']))
     mlp, lstm, gru = [line for line in table.splitlines() if line.startswith('| ') and
                       line.split(' | ')[0][2:] in ('mlp', 'lstm_text', 'bigru_text')]
-    assert " 1.20 | 1.44 | 1.50 |" in mlp and mlp.endswith("| met |")  # wall, CPU (s^2), memory
-    assert "| yes | 3.00 | 9.00 | 1.20 |" in mlp
-    assert mlp.endswith('| yes | 2.00 | 4.00 | met |')  # Opacus ghost: wall, CPU
-    assert lstm.endswith('| yes | 1.50 | 2.25 | time > 2.0x, > Opacus, mem > 2x |')
-    assert 'refused [1]' in gru and gru.endswith('| error [2] | — | — | not trained |')
+    # wall, CPU (s^2): separate runs / interleaved (none here); memory
+    assert " 1.20 / — | 1.44 / — | 1.50 |" in mlp and mlp.endswith("| met |")
+    assert "| yes | 3.00 / — | 9.00 / — | 1.20 |" in mlp
+    assert mlp.endswith('| yes | 2.00 / — | 4.00 / — | met |')  # Opacus ghost: wall, CPU
+    assert lstm.endswith('| yes | 1.50 / — | 2.25 / — | time > 2.0x, > Opacus, mem > 2x |')
+    assert 'refused [1]' in gru and gru.endswith('| error [2] | — / — | — / — | not trained |')
     assert '[1] keras dp: refused: no RNNs' in table and '[2] opacus ghost: error: no DPGRU' in table
 
 
@@ -94,14 +95,30 @@ def test_a_server_that_cannot_start_is_an_error_row_with_its_reason(monkeypatch)
     assert row['seconds_per_step'] is None
 
 
-def test_time_ratios_come_from_the_interleaved_run_when_it_has_both_modes():
-    separate = _pair('mlp', 'keras', (1.0, 3.0), (100, 150))
-    interleaved = [dict(row, mode=row['mode'] + worker.INTERLEAVED, peak_rss_mb=None)
-                   for row in _pair('mlp', 'keras', (1.0, 1.25), (100, 100))]
-    row = [line for line in runner.markdown_table(separate + interleaved, runner.Settings(
-        ['mlp'], ('keras',))).splitlines() if line.startswith('| mlp ')][0]
-    assert ' 1.25 | 1.56 | 1.50 |' in row and row.endswith('| met |')  # wall, CPU; RSS: separate
-    broken = [dict(interleaved[0], status='error')] + interleaved[1:]
-    row = [line for line in runner.markdown_table(separate + broken, runner.Settings(
-        ['mlp'], ('keras',))).splitlines() if line.startswith('| mlp ')][0]
-    assert ' 3.00 | 9.00 | 1.50 |' in row and 'time > 1.3x' in row
+def _interleaved(model, framework, seconds, dp='dp'):
+    return [dict(row, mode=row['mode'] + worker.INTERLEAVED, peak_rss_mb=None)
+            for row in _pair(model, framework, seconds, (100, 100), dp=dp)]
+
+
+def _mlp_row(results):
+    table = runner.markdown_table(results, runner.Settings(['mlp']))
+    return [line for line in table.splitlines() if line.startswith('| mlp ')][0]
+
+
+def test_goals_need_both_the_separate_and_the_interleaved_ratio():
+    separate = _pair('mlp', 'keras', (1.0, 1.2), (100, 150))
+    row = _mlp_row(separate + _interleaved('mlp', 'keras', (1.0, 1.25)))
+    assert ' 1.20 / 1.25 | 1.44 / 1.56 | 1.50 |' in row and row.endswith('| met |')
+    assert _mlp_row(separate + _interleaved('mlp', 'keras', (1.0, 1.4))).endswith('| time > 1.3x |')
+    broken = [dict(r, status='error') for r in _interleaved('mlp', 'keras', (1.0, 1.25))]
+    assert ' 1.20 / — | 1.44 / — |' in _mlp_row(separate + broken)
+
+
+def test_opacus_is_beaten_only_if_its_faster_mode_is_in_each_measurement():
+    ours = _pair('mlp', 'keras', (1.0, 1.2), (100, 150)) + _interleaved('mlp', 'keras', (1.0, 1.25))
+    hooks = _pair('mlp', 'opacus', (1.0, 1.5), (100, 120)) + _interleaved('mlp', 'opacus', (1.0, 3.0))
+    ghost = (_pair('mlp', 'opacus', (1.0, 9.0), (100, 120), dp='ghost')[1:]
+             + _interleaved('mlp', 'opacus', (1.0, 1.1), dp='ghost')[1:])
+    assert _mlp_row(ours + hooks).endswith('| met |')
+    row = _mlp_row(ours + hooks + ghost)  # interleaved: 1.25 > ghost's 1.1
+    assert '| 9.00 / 1.10 |' in row and row.endswith('| > Opacus |')

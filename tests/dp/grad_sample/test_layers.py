@@ -105,6 +105,9 @@ def test_norms_and_clipped_sum_equal_brute_force(case):
     (28, 64, 256, False),     # an LSTM's recurrent kernel over 28 steps
     (121, 288, 64, False),    # the keras.io convnet's second convolution
     (4, 144, 16, True),       # 'conv2d_ghost' and, per group, 'conv2d_groups_ghost' above
+    (12, 320, 64, True),      # the Conv1D text model's first convolution
+    (64, 256, 256, True),     # 2^16 floats per example: B of them spill out of the cache
+    (196, 800, 64, False),    # cnn_large's second convolution: ghost's Gram matrices far costlier
     (2, 1024, 1024, True),    # explicit would keep 2^20 floats per example
     (None, 8, 8, False)])     # T unknown until run time
 def test_ghost_or_explicit_follows_the_book_keeping_cost(positions, inputs, outputs, ghost):

@@ -34,18 +34,26 @@ def rows_ghost(positions: Optional[int], size: int) -> bool:
     return positions is not None and 2 * positions * positions < size
 
 
-EXPLICIT_LIMIT = 2 ** 18  # floats of one example's kernel gradient (1 MiB) kept explicitly
+EXPLICIT_LIMIT = 2 ** 18  # floats of one example's kernel gradient ever kept explicitly (memory cap)
+BATCHED_PRODUCT_COST = 1.45  # per-example products / one large product of the same FLOPs
+CACHE_FLOATS = 2 ** 15  # per-example gradient floats beyond which B = 256 of them (32 MiB) spill
+SPILL_COST = 8  # multiply-adds' worth of time per float of a spilled explicit gradient
 
 
 def linear_ghost(positions: Optional[int], inputs: int, outputs: int) -> bool:
-    """Ghost norm for a K x O kernel over T positions? With book-keeping, per example
-    ghost costs T^2 (K + O) (two Gram matrices) + T K O (the weighted sum) and explicit
-    (T + 2) K O, so ghost is cheaper iff T^2 (K + O) < 2 K O; ghost also when an explicit
-    gradient would exceed `EXPLICIT_LIMIT` floats per example (memory). T unknown: explicit."""
+    """Ghost norm for a K x O kernel over T positions? A cost model with book-keeping, per
+    example: ghost T^2 (K + O) (two Gram matrices) + T K O (the weighted sum: one large
+    product over the batch); explicit c T K O (B small products, c = `BATCHED_PRODUCT_COST`)
+    + 2 K O (norm, weighted sum) + s K O when K O > `CACHE_FLOATS` (s = `SPILL_COST`: the B
+    gradients leave the cache and the path turns memory-bound). So ghost iff
+    T^2 (K + O) < (c - 1) T K O + 2 K O [+ s K O], or always when K O > `EXPLICIT_LIMIT`.
+    c and s were read off `benchmarks/ghost_vs_explicit.py`. T unknown: explicit."""
     if positions is None:
         return False
     size = inputs * outputs
-    return positions * positions * (inputs + outputs) < 2 * size or size > EXPLICIT_LIMIT
+    explicit_extra = (BATCHED_PRODUCT_COST - 1) * positions * size + 2 * size
+    explicit_extra += SPILL_COST * size if size > CACHE_FLOATS else 0
+    return positions * positions * (inputs + outputs) < explicit_extra or size > EXPLICIT_LIMIT
 
 
 @dataclasses.dataclass

@@ -101,7 +101,7 @@ class Linear:
     def _products(self) -> Tuple[tf.Tensor, bool]:
         """(A_b^T G_b per example and group (B, g, K, O), False), or its transpose
         (G_b^T A_b, (B, g, O, K), True) when K > O: TF's CPU batch matmul is faster with
-        the longer operand on the right (measured in benchmarks/dp_overhead.py's zoo)."""
+        the longer operand on the right (so for the keras.io convnet's second layer)."""
         if self.a.shape[-1] > self.g.shape[-1]:
             return tf.matmul(tf.linalg.matrix_transpose(self.g), self.a), True
         return tf.matmul(self.a, self.g, transpose_a=True), False

@@ -82,3 +82,39 @@ def test_rows_keeps_a_known_position_count_in_a_graph(shape, positions):
     x = np.random.default_rng(3).normal(size=[2] + [s or 3 for s in shape[1:]]).astype(np.float32)
     np.testing.assert_array_equal(flatten(x), x.reshape(2, 1, -1, x.shape[-1]))
     assert seen == [[None, 1, positions, 5]]
+
+
+@pytest.mark.parametrize('positions,inputs,outputs', [(3, 16, 16), (12, 3, 2), (6, 4, 16)])
+def test_linear_form_takes_the_path_its_rule_names(positions, inputs, outputs):
+    """Norms and weighted sum equal the einsum reference, and only the explicit path
+    materialises A_b^T G_b (`_products`, cached on the form): a swapped branch gives the same
+    values at another cost, which only this check sees."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(4, 1, positions, inputs)).astype(np.float32)
+    g = rng.normal(size=(4, 1, positions, outputs)).astype(np.float32)
+    weights = rng.uniform(0.2, 1.0, 4).astype(np.float32)
+    kernel = tf.Variable(tf.zeros([inputs, outputs]))
+    form = forms.Linear(kernel, tf.constant(a), tf.constant(g), forms.grouped_kernel(kernel.shape))
+    per_example = np.einsum('btk,bto->bko', a[:, 0], g[:, 0])
+    np.testing.assert_allclose(form.sq_norms(), (per_example ** 2).sum(axis=(1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(form.weighted_sum(tf.constant(weights)),
+                               np.tensordot(weights, per_example, 1), rtol=1e-4, atol=1e-5)
+    assert ('_products' in vars(form)) is not form.ghost
+
+
+@pytest.mark.parametrize('vocabulary,width,positions', [(50, 8, 4), (5, 3, 7)])
+def test_rows_form_takes_the_path_its_rule_names(vocabulary, width, positions):
+    """The same for an embedding table: only the explicit path builds the (B, V, d) rows."""
+    rng = np.random.default_rng(6)
+    ids = rng.integers(0, vocabulary, (4, positions)).astype(np.int32)
+    ids[:, 1] = ids[:, 0]  # a repeated id: the cross terms of the ghost norm
+    g = rng.normal(size=(4, positions, width)).astype(np.float32)
+    weights = rng.uniform(0.2, 1.0, 4).astype(np.float32)
+    per_example = np.zeros((4, vocabulary, width), np.float32)
+    for b in range(4):
+        np.add.at(per_example[b], ids[b], g[b])
+    form = forms.Rows(tf.Variable(tf.zeros([vocabulary, width])), tf.constant(ids), tf.constant(g))
+    np.testing.assert_allclose(form.sq_norms(), (per_example ** 2).sum(axis=(1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(form.weighted_sum(tf.constant(weights)),
+                               np.tensordot(weights, per_example, 1), rtol=1e-4, atol=1e-5)
+    assert ('per_example' in vars(form)) is not form.ghost

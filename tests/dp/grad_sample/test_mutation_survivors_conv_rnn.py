@@ -6,6 +6,9 @@
   `patches` hides a too large padding after (its views never reach it) and ignores the
   padding of 'valid'; both would matter to any other caller. Exact equality: the op only
   copies values.
+- LSTM(return_state=True) with the final states read by the head, and a masked
+  Bidirectional sequence read whole by Flatten (its masked steps output zeros), against the brute-force
+  reference (`test_mutation_survivors._check`: norms and clipped sum, rtol 1e-4).
 - The refusals of `rnn.py` word for word (a stateful or dropout RNN, a GRU with
   reset_after=False, an `initial_state` argument at trace time).
 """
@@ -18,6 +21,7 @@ import pytest
 import tensorflow as tf
 
 from tests.dp.grad_sample import reference
+from tests.dp.grad_sample.test_mutation_survivors import _check
 from tfpriv.dp.grad_sample import per_example_norms, problems
 from tfpriv.dp.grad_sample.conv import _unit_stride_geometry
 from tfpriv.errors import FastClippingError
@@ -71,3 +75,29 @@ def test_initial_state_is_refused_at_trace_time():
     with pytest.raises(FastClippingError,
                        match=re.escape("'rnn': initial_state is not supported by fast clipping")):
         per_example_norms(model, reference.squared_error, x, y)
+
+
+def test_return_state_equals_brute_force():
+    """LSTM(return_state=True): the head reads the output and both final states (h, c)."""
+    tf.keras.utils.set_random_seed(13)
+    rng = np.random.default_rng(13)
+    inputs = tf.keras.Input((5, 3))
+    output, h, c = L.LSTM(4, return_state=True)(inputs)
+    model = tf.keras.Model(inputs, L.Dense(3)(L.Concatenate()([output, h, c])))
+    x, y = (rng.normal(size=(BATCH, *shape)).astype(np.float32) for shape in [(5, 3), (3,)])
+    _check(model, x, y)
+
+
+def test_masked_sequence_read_by_a_layer_without_masks_equals_brute_force():
+    """Bidirectional(LSTM) on a masked sequence, read whole by Flatten: the masked steps'
+    outputs (zeros, `zero_output_for_mask`) reach the head, unlike a GRU that skips them."""
+    tf.keras.utils.set_random_seed(17)
+    rng = np.random.default_rng(17)
+    inputs = tf.keras.Input((6,), dtype='int32')
+    sequence = L.Bidirectional(L.LSTM(3, return_sequences=True))(
+        L.Embedding(7, 3, mask_zero=True)(inputs))
+    model = tf.keras.Model(inputs, L.Dense(3)(L.Flatten()(sequence)))
+    x = rng.integers(1, 7, (BATCH, 6)).astype(np.int32)
+    x[:, 4:] = 0  # padded ends
+    x[1, 2] = 0  # a hole
+    _check(model, x, rng.normal(size=(BATCH, 3)).astype(np.float32))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpriv.dp.grad_sample.conv import patches
+from tfpriv.dp.grad_sample.conv import _kernel_forms, patches
 
 
 def _reference(x, kernel, strides, dilation, padding):
@@ -43,3 +43,35 @@ def test_one_dimensional_and_unknown_length(padding):
                          input_signature=[tf.TensorSpec([None, None, 4], tf.float32)])
     np.testing.assert_array_equal(patches(x, (3,), (2,), (1,), padding), want)
     np.testing.assert_array_equal(traced(x), want)
+
+
+@pytest.mark.parametrize('strides,positions', [((1, 1), 20), ((2, 3), 8)])
+def test_positions_stay_static_inside_tf_function(strides, positions):
+    """Keras traces the train step with an unknown batch size: the number of positions T must
+    stay static there, or every convolution falls back to explicit products (T unknown)."""
+    seen = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 7, 6, 3], tf.float32)])
+    def traced(x):
+        out = patches(x, (3, 3), strides, (1, 1), 'valid' if strides == (1, 1) else 'same')
+        seen.append(out.shape.as_list())
+        return out
+
+    traced(tf.zeros([2, 7, 6, 3]))
+    assert seen == [[None, positions, 27]]
+
+
+def test_a_strided_convolution_keeps_its_ghost_norm_inside_tf_function():
+    layer = tf.keras.layers.Conv2D(16, 3, strides=2, padding='same')
+    layer.build((None, 4, 4, 16))  # T = 4, K = 144, O = 16: ghost (test_layers' 'conv2d_ghost')
+    chosen = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 16], tf.float32),
+                                  tf.TensorSpec([None, 2, 2, 16], tf.float32)])
+    def traced(x, g):
+        kernel_form = _kernel_forms(layer, x, g, 'same')[0]
+        chosen.append((kernel_form.a.shape[2], kernel_form.ghost))
+        return kernel_form.sq_norms()
+
+    traced(tf.zeros([3, 4, 4, 16]), tf.zeros([3, 2, 2, 16]))
+    assert chosen == [(4, True)]

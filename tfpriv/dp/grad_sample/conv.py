@@ -56,7 +56,8 @@ def patches(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
     if any(stride != 1 for stride in strides):
         fields = tf.image.extract_patches(x, sizes=[1, *kernel_size, 1], strides=[1, *strides, 1],
                                           rates=[1, *dilation, 1], padding=padding.upper())
-        return tf.reshape(fields, [tf.shape(x)[0], -1, fields.shape[-1]])
+        return tf.reshape(fields, [tf.shape(x)[0], forms.static_positions(fields),
+                                   fields.shape[-1]])
     sizes = [x.shape[a] if x.shape[a] is not None else tf.shape(x)[a] for a in (1, 2)]
     rows, cols = (_unit_stride_geometry(n, k, d, padding.lower())
                   for n, k, d in zip(sizes, kernel_size, dilation))
@@ -65,7 +66,8 @@ def patches(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
     views = [x[:, i * dilation[0]:i * dilation[0] + rows[0], j * dilation[1]:j * dilation[1] + cols[0]]
              for i in range(kernel_size[0]) for j in range(kernel_size[1])]
     fields = tf.concat(views, axis=-1)
-    return tf.reshape(fields, [tf.shape(x)[0], -1, fields.shape[-1]])
+    return tf.reshape(fields, [tf.shape(x)[0], forms.static_positions(fields),
+                               fields.shape[-1]])
 
 
 def grouped(a: tf.Tensor, groups: int) -> tf.Tensor:
@@ -82,8 +84,9 @@ def grouped(a: tf.Tensor, groups: int) -> tf.Tensor:
 def _kernel_forms(layer: _L.Conv2D, x: tf.Tensor, g: tf.Tensor, padding: str) -> List[forms.Form]:
     """Conv kernel and bias forms from the patches of x (grouped by `layer.groups`)."""
     fields = patches(x, layer.kernel_size, layer.strides, layer.dilation_rate, padding)
-    outputs = tf.reshape(g, [tf.shape(g)[0], -1, 1, g.shape[-1]])
-    fields = tf.reshape(fields, [tf.shape(x)[0], -1, fields.shape[-1] // x.shape[-1], x.shape[-1]])
+    outputs = tf.reshape(g, [tf.shape(g)[0], forms.static_positions(g), 1, g.shape[-1]])
+    fields = tf.reshape(fields, [tf.shape(x)[0], fields.shape[1] or -1,
+                                 fields.shape[-1] // x.shape[-1], x.shape[-1]])
     return forms.affine(layer.kernel, _bias(layer), grouped(fields, layer.groups),
                         grouped(outputs, layer.groups), forms.grouped_kernel(layer.kernel.shape))
 

@@ -186,8 +186,14 @@ def affine(kernel: tf.Variable, bias: Optional[tf.Variable], a: tf.Tensor, g: tf
     return found
 
 
+def static_positions(tensor: tf.Tensor) -> int:
+    """T = the product of the middle axes of (B, ..., K) when static, else -1 (for reshapes:
+    a static T keeps the ghost/explicit choice available inside `tf.function`, whose batch
+    axis is unknown)."""
+    middle = tensor.shape[1:-1]
+    return math.prod(middle) if middle.is_fully_defined() else -1
+
+
 def rows(tensor: tf.Tensor) -> tf.Tensor:
     """(B, ..., K) -> (B, 1, T, K): every position of an example as a row of A_b (or G_b)."""
-    middle = tensor.shape[1:-1]
-    positions = math.prod(middle) if middle.is_fully_defined() else -1
-    return tf.reshape(tensor, [tf.shape(tensor)[0], 1, positions, tensor.shape[-1]])
+    return tf.reshape(tensor, [tf.shape(tensor)[0], 1, static_positions(tensor), tensor.shape[-1]])

@@ -47,7 +47,7 @@ def patches(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
 
     With unit strides it is built from the k shifted views of the (padded) input,
     concatenated on the channel axis: the same tensor as `tf.image.extract_patches`,
-    2-3 x faster on CPU. Strided views are slower than `extract_patches` (TF's
+    built faster on CPU. Strided views are slower than `extract_patches` (TF's
     strided slice), so strided convolutions use it.
     """
     if x.shape.rank == 3:  # 1-D: a 2-D convolution over a height-1 image

@@ -73,7 +73,7 @@ class Explicit:
 
 def _by_group(t: tf.Tensor) -> tf.Tensor:
     """(B, g, T, X) -> (g, B T, X): one matmul per group sums over examples and positions
-    (several times faster than the equivalent `einsum` on CPU)."""
+    (faster than the equivalent `einsum` on CPU)."""
     groups = t.shape[1]
     if groups != 1:
         t = tf.transpose(t, [1, 0, 2, 3])

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tfpriv.crypto.masking.graph import harary_graph
+from tfpriv.crypto.masking.graph import default_neighbours, harary_graph
 from tfpriv.rng import RandomSource
 
 
@@ -75,3 +75,25 @@ def test_a_degree_that_is_not_the_security_parameter_asked_for_is_refused(n, k, 
     mask, and an odd k < n - 1 would be silently rounded down to k - 1 by H_(k,n)."""
     with pytest.raises(ValueError, match=message):
         harary_graph(n, k, RandomSource(seed=0))
+
+
+@pytest.mark.parametrize('n, k', [(3, 2), (7, 6), (8, 6), (10, 8), (16, 8), (17, 10), (50, 12),
+                                  (100, 14), (1000, 20)])
+def test_default_degree_is_two_ceil_log2_n_or_the_complete_graph(n, k):
+    """k = 2 ceil(log2 n) (worked by hand: log2 50 = 5.64 -> 12), capped at n - 1; the
+    aggregator builds that graph when no degree is given."""
+    from tfpriv.crypto.masking.secagg import MaskingAggregator  # pylint: disable=g-import-not-at-top
+    assert default_neighbours(n) == k
+    assert MaskingAggregator(n).config.neighbours == k
+
+
+def test_default_graph_for_fifty_clients_survives_any_eleven_removed():
+    """H_{12,50} is 12-connected: removing 11 clients (corrupt or dropped) never splits the rest,
+    so the pairwise masks still tie every honest survivor's input to the others' (sampled
+    removals; a greedy attack removes the 11 clients nearest to one victim)."""
+    graph = harary_graph(50, default_neighbours(50), RandomSource(seed=5))
+    rng = np.random.default_rng(0)
+    victim_neighbours = sorted(graph[0])[:11]
+    removals = [victim_neighbours] + [rng.choice(50, 11, replace=False) for _ in range(300)]
+    assert all(components_after_removing(graph, removed) == 1 for removed in removals)
+    assert components_after_removing(graph, graph[0]) == 2  # all 12 neighbours: 0 is cut off

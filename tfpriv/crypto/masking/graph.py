@@ -8,11 +8,17 @@ the Harary graph H_{k,n} (k even: node i is joined to i +- 1, ..., i +- k/2
 mod n), the k-connected graph with the fewest edges, laid on a uniformly random
 permutation of the clients drawn by the server, so that which clients are
 neighbours cannot be chosen by them. k = n - 1 is the complete graph of the
-original protocol.
+original protocol. The default degree is k = 2 ceil(log2 n), the O(log n) of
+SecAgg+ (each client then masks with, and shares its secrets among, 12 of the
+round's 50 clients instead of 49), or the complete graph when that is not smaller.
+H_{k,n} is k-connected: as long as fewer than k clients are corrupt or dropped, the
+honest survivors' graph stays connected, so their pairwise masks only cancel in
+the sum of all their inputs (the server cannot isolate one of them).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import numpy as np
@@ -21,6 +27,12 @@ from tfpriv import checks
 from tfpriv.rng import RandomSource
 
 Graph = Tuple[Tuple[int, ...], ...]
+
+
+def default_neighbours(num_parties: int) -> int:
+    """k = 2 ceil(log2 n) (even, SecAgg+'s O(log n) degree), or n - 1 if not smaller."""
+    num_parties = checks.integer('num_parties', num_parties, minimum=3)
+    return min(2 * math.ceil(math.log2(num_parties)), num_parties - 1)
 
 
 def check_neighbours(num_parties: int, neighbours: int) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfpriv import checks
 from tfpriv.crypto.masking import protocol
-from tfpriv.crypto.masking.graph import check_neighbours
+from tfpriv.crypto.masking.graph import check_neighbours, default_neighbours
 from tfpriv.crypto.masking.protocol import Dropouts, RoundState
 from tfpriv.crypto.masking.quantize import Quantizer
 from tfpriv.crypto.secagg import AggregationStats, SecureAggregator, check_updates
@@ -45,7 +45,8 @@ class MaskingAggregator(SecureAggregator):
         Args:
           num_parties: n, the clients of every round.
           neighbours: k, each client's neighbours: an even number (sparse Harary
-            graph, O(log n) in SecAgg+) or n - 1 (complete graph), the default.
+            graph) or n - 1 (complete graph); default `default_neighbours(n)`, SecAgg+'s
+            2 ceil(log2 n) (the complete graph up to n = 7).
           threshold: t, neighbours' shares needed to unmask a client, in
             (k/2, k] so honest answers never give the server both b_u and s_u;
             default floor(k/2) + 1 (then k - t neighbours of each client may drop).
@@ -63,8 +64,8 @@ class MaskingAggregator(SecureAggregator):
           FixedPointRangeError: n clients' encodings could wrap modulo 2^b.
         """
         num_parties = checks.integer('num_parties', num_parties, minimum=3)
-        neighbours = check_neighbours(num_parties,
-                                      num_parties - 1 if neighbours is None else neighbours)
+        neighbours = check_neighbours(num_parties, default_neighbours(num_parties)
+                                      if neighbours is None else neighbours)
         threshold = checks.integer('threshold', neighbours // 2 + 1 if threshold is None
                                    else threshold, minimum=neighbours // 2 + 1,
                                    maximum=neighbours)

@@ -38,16 +38,18 @@ class GuardRun:
         return self.returncode == 1 and self.failed >= 1
 
 
-def run_guards(guards: Sequence[str], fault: Optional[str]) -> GuardRun:
-    """`python -m pytest -q -p fault_plugin <guards>` from the repository root, $ENV = fault."""
+def run_guards(guards: Sequence[str], fault: Optional[str], first_failure: bool = False) -> GuardRun:
+    """`python -m pytest -q -p fault_plugin <guards>` from the repository root, $ENV = fault;
+    with `first_failure`, pytest stops at the first failing guard (`-x`: red is then known)."""
     env = dict(os.environ)
     env.pop(ENV, None)
     if fault is not None:
         env[ENV] = fault
     paths = [str(ROOT), str(HERE), env.get('PYTHONPATH', '')]
     env['PYTHONPATH'] = os.pathsep.join(p for p in paths if p)
-    result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'fault_plugin', *guards],
-                            cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    stop = ['-x'] if first_failure else []
+    command = [sys.executable, '-m', 'pytest', '-q', '-p', 'fault_plugin', *stop, *guards]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     counts = {word: int(n) for n, word in re.findall(r'(\d+) (failed|passed)', result.stdout)}
     return GuardRun(result.returncode, counts.get('failed', 0), counts.get('passed', 0),
                     result.stdout[-3000:] + result.stderr[-2000:])

@@ -1,7 +1,7 @@
 """Meta-test of the fault-injection suite: every fault in `fault_table` turns its guard tests red.
 
-For each row, `python -m pytest <guards> -p fault_plugin` runs in a subprocess with
-$TFPRIV_FAULT set (`runner.run_guards`); it must exit 1 (tests ran, some failed: not an
+For each row, `python -m pytest -x <guards> -p fault_plugin` runs in a subprocess with
+$TFPRIV_FAULT set (`runner.run_guards`; `-x`: one red guard settles the row); it must exit 1 (tests ran, some failed: not an
 import or usage error) with failures counted in the summary, and name the fault it
 injected. A control run of every guard without a fault must pass, so a red guard is the
 fault's doing. A row with a `gap` is a known survivor (strict xfail). The four DP-SGD rows
@@ -24,7 +24,7 @@ from runner import all_guards, run_guards  # pylint: disable=wrong-import-positi
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f'known gap: {fault.gap}'))
     if fault.gap else name for name, fault in sorted(FAULTS.items())])
 def test_fault_turns_its_guards_red(name):
-    run = run_guards(FAULTS[name].guards, name)
+    run = run_guards(FAULTS[name].guards, name, first_failure=True)
     assert run.red, run.output
     assert f'fault injected: {name}' in run.output, run.output
 

@@ -100,7 +100,7 @@ _WRITER = textwrap.dedent('''
 
 @pytest.mark.slow
 def test_kill_9_at_random_points_leaves_a_whole_checkpoint(tmp_path):
-    """A writer saving as fast as it can is killed with SIGKILL at random points, 8 times.
+    """A writer saving as fast as it can is killed with SIGKILL at random points, 30 times.
 
     The writer spends nearly all its time writing the file (1 MB in 4 KB writes, no fsync
     wait), so a non-atomic save (writing in place) leaves a torn file and fails here.
@@ -111,7 +111,7 @@ def test_kill_9_at_random_points_leaves_a_whole_checkpoint(tmp_path):
     directory = str(tmp_path)
     env = dict(os.environ, PYTHONPATH=ROOT)
     chooser = random.Random(0)
-    for _ in range(8):
+    for _ in range(30):
         proc = subprocess.Popen([sys.executable, '-c', _WRITER, directory], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:

@@ -6,7 +6,10 @@ the metrics history and a fingerprint of the run's configuration. It is
 written to a temporary file, fsync'ed and renamed over the old one
 (`os.replace` is atomic on POSIX), so a kill at any instant leaves either the
 previous round's checkpoint or the new one, never a torn file. Restoring packs
-the leaves back into the structure of a freshly initialized state.
+the leaves back into the structure of a freshly initialized state. Nests are
+flattened by dm-tree (a dependency of dp-accounting), whose leaf order is
+tf.nest's (sorted mapping keys, attrs fields in order), without importing
+TensorFlow.
 
 This is library code (like Keras' `BackupAndRestore`): `fedavg.train` and the
 benchmarks resume through it without `train.py`. What only the command line
@@ -22,6 +25,7 @@ import zipfile
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+import tree
 from tfpriv.errors import CorruptCheckpoint, ResumeMismatch
 
 FILENAME = 'server_state.npz'
@@ -40,9 +44,8 @@ def exists(directory: str) -> bool:
 def save(directory: str, state: Any, rounds_done: int, history: Dict[str, list],
          fingerprint: Dict[str, Any]) -> str:
     """Atomically writes the checkpoint after `rounds_done` rounds; returns its path."""
-    import tensorflow as tf
     os.makedirs(directory, exist_ok=True)
-    leaves = {f'leaf{i}': np.asarray(leaf) for i, leaf in enumerate(tf.nest.flatten(state))}
+    leaves = {f'leaf{i}': np.asarray(leaf) for i, leaf in enumerate(tree.flatten(state))}
     meta = json.dumps({'rounds_done': rounds_done, 'history': history,
                        'fingerprint': fingerprint}, default=float)
     target = path(directory)
@@ -103,14 +106,13 @@ def load(directory: str, template: Any,
       ResumeMismatch: the checkpoint was made with another configuration or model.
       CorruptCheckpoint: the file is truncated or holds no checkpoint.
     """
-    import tensorflow as tf
     if not exists(directory):
         return None
     meta, leaves = _read(directory)
     check_fingerprint(directory, meta, fingerprint)
-    template_leaves = tf.nest.flatten(template)
+    template_leaves = tree.flatten(template)
     if len(leaves) != len(template_leaves) or any(
             np.shape(a) != np.shape(b) for a, b in zip(leaves, template_leaves)):
         raise ResumeMismatch(f'{path(directory)} holds a server state of another shape')
     leaves = [np.asarray(a, dtype=np.asarray(b).dtype) for a, b in zip(leaves, template_leaves)]
-    return tf.nest.pack_sequence_as(template, leaves), meta['rounds_done'], meta['history']
+    return tree.unflatten_as(template, leaves), meta['rounds_done'], meta['history']

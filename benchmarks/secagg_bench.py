@@ -25,7 +25,7 @@ plus the key setup of all holders divided by the clients. Server time is the
 round less the clients' wall time: for shamir and smpc it includes the holders'
 or parties' additions, for rlwe the threshold decryption (partials included).
 For secagg it also prints what bounds a client, best of 30: the encoding and
-adding k + 1 masks (AES-256-CTR keystreams of 4 bytes per weight).
+adding k + 1 masks (AES-128-CTR keystreams of 4 bytes per weight).
 Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
 common to every backend) except for rlwe. Bytes per weight are over the clients whose
 input counted; the rlwe figure is the ciphertext upload (the key setup's bytes are
@@ -159,7 +159,7 @@ def masking_floor(update: np.ndarray) -> None:
     for masks in (1, 5, 10):
         seeds = [bytes([i]) * 32 for i in range(masks)]
         text, cpu, _ = timed(lambda: primitives.add_masks(encoded, seeds, [1] * masks))
-        print(f'  secagg floor: {masks:2d} AES-256-CTR masks of 4 B/weight added to '
+        print(f'  secagg floor: {masks:2d} AES-128-CTR masks of 4 B/weight added to '
               f'{update.size:,} weights {text} ({4 * masks * update.size / cpu / 1e9:.1f} GB/s CPU)', flush=True)
 
 

@@ -138,7 +138,7 @@ def test_prg_draw_dtypes():
 # --- Exact checks against independent references (written for the mutation run, issue #20) ---
 
 def _aes_ctr_keystream(key: bytes, nbytes: int, nonce: bytes = bytes(16)) -> bytes:
-    """Reference: AES-256-CTR encrypting zeros, straight from `cryptography`."""
+    """Reference: AES-CTR (128 or 256 by the key length) encrypting zeros, from `cryptography`."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     encryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
     return encryptor.update(bytes(nbytes)) + encryptor.finalize()
@@ -295,3 +295,17 @@ def test_prg_uniform_mod_is_the_documented_rejection_sampler(modulus):
     for bad in (1, 2**63 + 1):
         with pytest.raises(ValueError, match='modulus'):
             Prg.from_seed(seed).uniform_mod(bad, 3)
+
+
+@pytest.mark.parametrize('key_bytes', [16, 32])
+def test_prg_from_key_is_aes_128_or_256_ctr_by_key_length(key_bytes):
+    """from_key(key) is AES-CTR(key, nonce 0): AES-128 for 16 bytes, AES-256 for 32 (reference:
+    `cryptography` directly); the two lengths give different streams; other lengths refused."""
+    key = bytes(range(100, 100 + key_bytes))
+    reference = np.frombuffer(_aes_ctr_keystream(key, 4096), dtype=np.uint8)
+    np.testing.assert_array_equal(Prg.from_key(key).uint8(4096), reference)
+    other = bytes(range(100, 132))[:48 - key_bytes]
+    assert not np.array_equal(Prg.from_key(other).uint8(64), reference[:64])
+    for bad in (bytes(15), bytes(24), 'x' * 16):
+        with pytest.raises(ValueError, match='key must be 16 or 32 bytes'):
+            Prg.from_key(bad)

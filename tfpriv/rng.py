@@ -16,6 +16,8 @@ and RLWE samples all come from it. Keyed from a seeded `RandomSource` it is
 reproducible, and as insecure as that source. `Prg.from_seed(seed)` expands a
 *public* seed (e.g. the uniform part `a` of an RLWE ciphertext, sent as its
 seed): deterministic by design, and only for values that are public anyway.
+`Prg.from_key(key)` keys one stream with a secret 128- or 256-bit key (SecAgg+'s
+masks use AES-128, whose 10 rounds make a faster keystream than AES-256's 14).
 `Prg.uniform_mod` gives exactly uniform residues by rejection sampling.
 
 All draws are vectorized: one call fills a whole tensor.
@@ -137,8 +139,16 @@ class Prg:
         """The keystream of a public 32-byte `seed` (key = seed, nonce = 0): deterministic."""
         if not isinstance(seed, bytes) or len(seed) != cls.SEED_BYTES:
             raise ValueError(f'seed must be {cls.SEED_BYTES} bytes, got {seed!r:.40}')
+        return cls.from_key(seed)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> 'Prg':
+        """AES-CTR keyed by `key` (16 bytes: AES-128, 32: AES-256), nonce 0: one stream per key,
+        so a key must never key a second stream. Secret when `key` is (e.g. a mask seed)."""
+        if not isinstance(key, bytes) or len(key) not in (16, 32):
+            raise ValueError(f'key must be 16 or 32 bytes, got {key!r:.40}')
         prg = cls.__new__(cls)
-        prg._start(seed, bytes(16))
+        prg._start(key, bytes(16))
         return prg
 
     def uint8(self, shape: Shape) -> np.ndarray:

@@ -62,10 +62,27 @@ def test_labels_separate_mask_seeds_from_share_keys():
     assert mask != primitives.agree(a, primitives.public_bytes(b), primitives.SHARE_LABEL)
 
 
-def keystream(seed, nbytes):
-    """AES-256-CTR with a zero IV straight from `cryptography`: the reference PRG(seed)."""
+def aes_ctr(key, nbytes):
+    """AES-CTR (AES-128 or -256 by the key's length) with a zero IV straight from `cryptography`."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    return Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(nbytes))
+    return Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(nbytes))
+
+
+def keystream(seed, nbytes):
+    """The reference mask PRG(seed): AES-128-CTR keyed by the seed's first 16 bytes, zero IV."""
+    return aes_ctr(seed[:16], nbytes)
+
+
+def test_mask_stream_is_aes_128_keyed_by_the_first_16_seed_bytes():
+    """Two seeds that differ only after byte 16 give the same mask; a change in the first 16
+    bytes changes it; and the mask is not the AES-256 stream of the whole seed."""
+    size = 1000
+    seed = bytes(range(32))
+    tail_changed = seed[:16] + bytes(16)
+    one = primitives.add_masks(np.zeros(size, np.uint32), [seed], [1])
+    assert one.tobytes() == keystream(seed, 4 * size)
+    assert np.array_equal(one, primitives.add_masks(np.zeros(size, np.uint32), [tail_changed], [1]))
+    assert one.tobytes() != aes_ctr(seed, 4 * size)
 
 
 @pytest.mark.parametrize('dtype', [np.uint32, np.uint64])
@@ -126,6 +143,6 @@ def test_prg_fill_writes_the_keystream_into_a_reused_buffer():
     prg, buffer = Prg.from_seed(seed), np.empty(1000 + 16, dtype=np.uint8)
     first = prg.fill(buffer, 1000).tobytes()
     second = prg.fill(buffer, 600).tobytes()
-    assert first + second == keystream(seed, 1600)
+    assert first + second == aes_ctr(seed, 1600)
     with pytest.raises(ValueError, match='at least 1016 bytes'):
         prg.fill(np.empty(1015, dtype=np.uint8), 1000)

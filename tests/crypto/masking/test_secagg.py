@@ -181,9 +181,11 @@ def test_uniformity_check_rejects_unmasked_input(monkeypatch):
 
 
 def self_mask_reference(seed: bytes, size: int) -> np.ndarray:
-    """PRG(b_u) as 32-bit words: AES-256-CTR (zero IV) straight from `cryptography`."""
+    """PRG(b_u) as 32-bit words: AES-128-CTR (zero IV) keyed by the seed's first 16 bytes,
+    straight from `cryptography`."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(4 * size))
+    stream = Cipher(algorithms.AES(seed[:16]), modes.CTR(bytes(16))).encryptor().update(
+        bytes(4 * size))
     return np.frombuffer(stream, dtype='<u4').astype(np.uint64)
 
 

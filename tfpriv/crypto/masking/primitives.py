@@ -4,9 +4,10 @@
   the `cryptography` package, the shared point hashed by HKDF-SHA256 (RFC 5869)
   with a label per purpose, so the share-encryption key and the mask seed of a
   pair are independent.
-* Masks: a 32-byte seed keys the one AES-256-CTR keystream of tfpriv
-  (`tfpriv.rng.Prg`, zero IV: every seed keys one stream only); `add_masks`
-  adds or subtracts many such streams into a vector mod 2^32 or 2^64.
+* Masks: the first 16 bytes of a 32-byte seed key an AES-128-CTR keystream
+  (`tfpriv.rng.Prg.from_key`, zero IV: every seed keys one stream only), 128-bit
+  security like X25519's; `add_masks` adds or subtracts many such streams into
+  a vector mod 2^32 or 2^64.
 * Authenticated encryption of shares: AES-256-GCM (NIST SP 800-38D). Each
   pair key is used once per direction, so the 96-bit nonce is the pair
   (sender, recipient) itself; both indices are also authenticated data.
@@ -38,33 +39,22 @@ SHARE_BYTES = 4 * LIMBS  # one field element (< 2^31) in 4 bytes per limb
 MASK_LABEL = b'tfpriv secagg+ pairwise mask'
 SHARE_LABEL = b'tfpriv secagg+ share encryption'
 _NONCE = struct.Struct('<IIxxxx')
+MASK_KEY_BYTES = 16  # AES-128: the masks' keystream, a mask seed's first 16 bytes
 _MASK_BLOCK = 1 << 18  # bytes of each mask added at a time (in cache with the output block)
-
-
-class _Seed:
-    """A stand-in for `RandomSource` that hands `Prg` a fixed key and a zero IV."""
-
-    def __init__(self, seed: bytes):
-        self._material, self._offset = seed + bytes(16), 0
-
-    def bytes(self, n: int) -> bytes:
-        chunk = self._material[self._offset:self._offset + n]
-        self._offset += n
-        return chunk
 
 
 def add_masks(out: np.ndarray, seeds: Sequence[bytes], signs: Sequence[int],
               fill: Optional[Callable[[int, np.ndarray], None]] = None) -> np.ndarray:
     """out += sum_i signs[i] PRG(seeds[i]) mod 2^(8 out.itemsize), in place; returns out.
 
-    PRG(seed) is the AES-256-CTR keystream keyed by the 32-byte seed, read as
+    PRG(seed) is the AES-128-CTR keystream keyed by the seed's first 16 bytes, read as
     words of out's unsigned dtype. All streams advance together over blocks of
     `_MASK_BLOCK` bytes, each drawn into one reused buffer, so each block of
     `out` stays in cache while every mask is added to it. `fill(start, block)`,
     if given, first writes the block's values (out[start:start + len(block)]),
     e.g. the client's encoding: its input is then read once and `out` written once.
     """
-    streams = [Prg(_Seed(seed)) for seed in seeds]
+    streams = [Prg.from_key(seed[:MASK_KEY_BYTES]) for seed in seeds]
     step = _MASK_BLOCK // out.itemsize
     scratch = np.empty(_MASK_BLOCK + 16, dtype=np.uint8)  # one keystream block, reused
     for start in range(0, out.size, step):

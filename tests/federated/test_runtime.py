@@ -297,6 +297,13 @@ def test_disk_full_while_checkpointing_is_one_line(tmp_path):
     (['--secure-agg', 'smpc', '--secagg-bound', '4'], 'smpc has no --secagg-bound'),
     (['--secure-agg', 'smpc', '--secagg-precision', '62'], 'precision must be <= 40, got 62'),
     (['--secure-agg', 'shamir', '--secagg-precision', '50'], 'use precision <= 20 bits'),
+    (['--secagg-neighbours', '4'], '--secagg-neighbours needs --secure-agg secagg'),
+    (['--secure-agg', 'shamir', '--secagg-neighbours', '4'],
+     '--secagg-neighbours needs --secure-agg secagg'),
+    (['--secure-agg', 'secagg', '--clients', '20', '--secagg-neighbours', '1'],
+     '--secure-agg secagg with --secagg-neighbours 1: neighbours must be >= 2'),
+    (['--secure-agg', 'secagg', '--clients', '20', '--secagg-neighbours', '5'],
+     '--secure-agg secagg with --secagg-neighbours 5: neighbours must be even'),
 ])
 def test_runtime_flag_problems_exit_2_before_training(flags, message, capsys):
     from tfpriv.experiments.cli import main
@@ -304,6 +311,30 @@ def test_runtime_flag_problems_exit_2_before_training(flags, message, capsys):
         main(_TINY + flags)
     assert info.value.code == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize('dp', [[], ['--dp']])
+def test_secagg_neighbours_reach_the_round_s_graph(dp):
+    """--secagg-neighbours k builds SecAgg+ with k neighbours (also inside distributed DP);
+    without it the graph has the default degree 2 ceil(log2 m): 8 for the m = 10 here."""
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
+    from tfpriv.experiments.federated import config_from_args, validate
+    from tfpriv.federated import distributed_dp, secure
+    base = _TINY + dp + ['--secure-agg', 'secagg', '--clients', '20']
+    for flags, degree in (([], 8), (['--secagg-neighbours', '4'], 4)):
+        args = resolve_defaults(build_parser().parse_args(base + flags))
+        assert validate(args) == []
+        config = config_from_args(args, 'iid')
+        if dp:
+            inner = distributed_dp.make_aggregator('secagg', 1.0, 1.0, 10, 64,
+                                                   neighbours=config.secagg_neighbours).inner
+        else:
+            inner = secure.make_aggregator('secagg', None, 10, neighbours=config.secagg_neighbours)
+        assert inner.config.neighbours == degree
+    with pytest.raises(ValueError, match="neighbours is a setting of .*'secagg'.*not of 'shamir'"):
+        distributed_dp.inner_aggregator('shamir', 16, 10, neighbours=4)
+    with pytest.raises(ValueError, match="'shamir' has no neighbours to set"):
+        secure.make_aggregator('shamir', None, 10, neighbours=4)
 
 
 def test_out_under_a_file_exits_2(tmp_path, capsys):

@@ -103,12 +103,19 @@ def _add_runtime_arguments(parser) -> None:
     add('--secagg-precision', type=int, default=None,
         help='fixed-point fractional bits of --secure-agg (scheme default: shamir 20, smpc 32, '
              'rlwe 16, secagg 20)')
+    add('--secagg-neighbours', type=int, default=None,
+        help="k, each client's neighbours in --secure-agg secagg (SecAgg+ graph): even and below "
+             "the round's m clients, or m - 1 for the complete graph; default 2 ceil(log2 m); "
+             'up to k - floor(k/2) - 1 neighbours of each client may drop')
 
 
 def _runtime_problems(args: argparse.Namespace) -> List[str]:
     """Problems with --workers, --out and the --secagg-* flags (no TensorFlow needed)."""
     bound, precision = args.secagg_bound, args.secagg_precision
+    neighbours = args.secagg_neighbours
     problems = failed([
+        (neighbours is None or args.secure_agg == 'secagg',
+         '--secagg-neighbours needs --secure-agg secagg'),
         (bound is None or (math.isfinite(bound) and bound > 0),
          f'--secagg-bound must be a positive number, got {bound}'),
         (precision is None or 1 <= precision <= 62,
@@ -119,7 +126,7 @@ def _runtime_problems(args: argparse.Namespace) -> List[str]:
          '--secure-agg smpc has no --secagg-bound (its ring holds any value that fits '
          '--secagg-precision)'),
     ])
-    if not problems and (bound is not None or precision is not None):
+    if not problems and (bound, precision, neighbours) != (None, None, None):
         problems += _aggregator_problems(args)
     if args.workers is not None:
         try:
@@ -130,16 +137,18 @@ def _runtime_problems(args: argparse.Namespace) -> List[str]:
 
 
 def _aggregator_problems(args: argparse.Namespace) -> List[str]:
-    """Builds the aggregator with --secagg-bound/--secagg-precision: its own range checks."""
+    """Builds the aggregator with the --secagg-* flags given: its own range checks."""
     from tfpriv.federated import secure  # pylint: disable=g-import-not-at-top
     from tfpriv.federated.fedavg import clients_per_round  # pylint: disable=g-import-not-at-top
     try:
         secure.make_aggregator(args.secure_agg, None,
                                clients_per_round(args.client_fraction, args.clients or 100),
-                               bound=args.secagg_bound, precision=args.secagg_precision)
+                               bound=args.secagg_bound, precision=args.secagg_precision,
+                               neighbours=args.secagg_neighbours)
     except ValueError as error:
         given = [f'--secagg-{k} {v:g}' for k, v in (('bound', args.secagg_bound),
-                                                      ('precision', args.secagg_precision))
+                                                      ('precision', args.secagg_precision),
+                                                      ('neighbours', args.secagg_neighbours))
                  if v is not None]
         return [f'--secure-agg {args.secure_agg} with {" ".join(given)}: {error}']
     return []
@@ -328,7 +337,8 @@ def config_from_args(args: argparse.Namespace, scheme: str):
         noise_multiplier=args.noise_multiplier,
         adaptive_clipping=args.adaptive_clipping, target_quantile=args.target_quantile,
         delta=args.delta, secure_agg=args.secure_agg, secagg_bound=args.secagg_bound,
-        secagg_precision=args.secagg_precision, insecure_workers=args.insecure_workers,
+        secagg_precision=args.secagg_precision, secagg_neighbours=args.secagg_neighbours,
+        insecure_workers=args.insecure_workers,
         workers=parse_workers(args.workers) if args.workers else None, seed=args.seed,
         resume=args.resume, overwrite=args.overwrite, **_dp_options(args))
 

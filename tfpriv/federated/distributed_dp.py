@@ -270,15 +270,19 @@ def inner_precision(bits: int, num_clients: int, name: str = 'shamir') -> int:
 
 
 def inner_aggregator(name: str, bits: int, num_clients: int,
-                     rng: Optional[RandomSource] = None) -> SecureAggregator:
-    """The secure aggregator `name` set up to sum k vectors of values in [-1, 1] exactly."""
+                     rng: Optional[RandomSource] = None,
+                     neighbours: Optional[int] = None) -> SecureAggregator:
+    """The secure aggregator `name` set up to sum k vectors of values in [-1, 1] exactly
+    (`neighbours`: SecAgg+'s graph degree, None for its default)."""
     cls, precision = scheme_class(name), inner_precision(bits, num_clients, name)
+    if neighbours is not None and name not in PER_ROUND_SCHEMES:
+        raise ValueError(f'neighbours is a setting of {PER_ROUND_SCHEMES}, not of {name!r}')
     if name == 'plain':
         return cls()
     if name == 'smpc':
         return cls(precision=precision, rng=rng)
     if name in PER_ROUND_SCHEMES:
-        return cls(num_clients, precision=precision, bound=1.0, rng=rng)
+        return cls(num_clients, neighbours=neighbours, precision=precision, bound=1.0, rng=rng)
     return cls(precision=precision, bound=1.0, rng=rng)
 
 
@@ -375,10 +379,10 @@ class DistributedDpAggregator(SecureAggregator):
 
 def make_aggregator(name: str, l2_norm_clip: float, noise_multiplier: float,
                     clients_per_round: int, dim: int, bits: int = 16,
-                    rng: Optional[RandomSource] = None, rotation_seed: int = 0
-                    ) -> DistributedDpAggregator:
+                    rng: Optional[RandomSource] = None, rotation_seed: int = 0,
+                    neighbours: Optional[int] = None) -> DistributedDpAggregator:
     """DDGauss around the secure aggregator `name` (`plain` for no cryptography), its noise
     calibrated so that all m shares give σ_eff = `noise_multiplier` (`matching_params`)."""
     params = matching_params(noise_multiplier, l2_norm_clip, clients_per_round, dim, bits)
-    return DistributedDpAggregator(params, inner_aggregator(name, bits, clients_per_round, rng),
-                                   rng, rotation_seed)
+    inner = inner_aggregator(name, bits, clients_per_round, rng, neighbours)
+    return DistributedDpAggregator(params, inner, rng, rotation_seed)

@@ -107,6 +107,7 @@ class FedConfig:
     secure_agg: str = 'none'
     secagg_bound: Optional[float] = None
     secagg_precision: Optional[int] = None
+    secagg_neighbours: Optional[int] = None
     client_sampling: str = 'fixed'
     dp_mode: str = 'central'
     dp_bits: int = 16
@@ -121,7 +122,8 @@ class FedConfig:
     def fingerprint(self) -> Dict[str, object]:
         """Settings a resumed run must share with the checkpointed one."""
         skip = {'rounds', 'out', 'resume', 'overwrite', 'workers', 'insecure_workers'}
-        skip.update(k for k in ('secagg_bound', 'secagg_precision') if getattr(self, k) is None)
+        skip.update(k for k in ('secagg_bound', 'secagg_precision', 'secagg_neighbours')
+                    if getattr(self, k) is None)
         for option, default in (('client_learning_rate_decay', 1.0), ('model_ema', 0.0),
                                 ('client_sampling', 'fixed'), ('dp_mode', 'central'),
                                 ('dp_bits', 16), ('dropout_rate', 0.0)):
@@ -278,7 +280,8 @@ def build_round(config: FedConfig, model_fn, element_spec, num_clients: int,
                                   secure.make_aggregator(
                                       config.secure_agg, rng,
                                       clients_per_round(config.client_fraction, num_clients),
-                                      bound=config.secagg_bound, precision=config.secagg_precision),
+                                      bound=config.secagg_bound, precision=config.secagg_precision,
+                                      neighbours=config.secagg_neighbours),
                                   element_spec)
     if config.dp:
         factory = dp_fedavg.aggregator_factory(
@@ -323,7 +326,7 @@ def _distributed_aggregator(config: FedConfig, model_fn, num_clients: int,
     return distributed_dp.make_aggregator(
         'plain' if config.secure_agg == 'none' else config.secure_agg, config.l2_norm_clip,
         config.noise_multiplier, clients_per_round(config.client_fraction, num_clients), dim,
-        config.dp_bits, rng, rotation_seed=config.seed or 0)
+        config.dp_bits, rng, rotation_seed=config.seed or 0, neighbours=config.secagg_neighbours)
 
 
 def _distributed_epsilon(run: 'FedState', contributors: Sequence[int]) -> float:

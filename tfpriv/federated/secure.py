@@ -50,17 +50,20 @@ def available_schemes() -> List[str]:
 
 def make_aggregator(name: str, rng: Optional[RandomSource] = None,
                     num_parties: Optional[int] = None, bound: Optional[float] = None,
-                    precision: Optional[int] = None) -> SecureAggregator:
+                    precision: Optional[int] = None,
+                    neighbours: Optional[int] = None) -> SecureAggregator:
     """An aggregator by name (`plain` is the insecure reference); `num_parties`, the
     clients of every round, is needed by the schemes in `PER_ROUND_SCHEMES` (SecAgg+);
     `bound` (public bound on |update values|) and `precision` (fixed-point fractional
-    bits) override the scheme's defaults where it has them (None: the default)."""
+    bits) and `neighbours` (SecAgg+'s graph degree) override the scheme's defaults where it
+    has them (None: the default)."""
     if name not in SCHEMES:
         raise ValueError(f'unknown secure aggregation {name!r}; choose one of {CHOICES}')
     cls = scheme_class(name)
     if name == 'plain':
         return cls()
-    options = {k: v for k, v in (('bound', bound), ('precision', precision)) if v is not None}
+    options = {k: v for k, v in (('bound', bound), ('precision', precision),
+                                 ('neighbours', neighbours)) if v is not None}
     unsupported = [k for k in options if k not in inspect.signature(cls).parameters]
     if unsupported:
         raise ValueError(f'secure aggregation {name!r} has no {unsupported[0]} to set')

@@ -45,6 +45,16 @@ def test_one_dimensional_and_unknown_length(padding):
     np.testing.assert_array_equal(traced(x), want)
 
 
+@pytest.mark.parametrize('padding', ['valid', 'same'])
+def test_unit_stride_views_with_unknown_spatial_size(padding):
+    """The shifted-views path when height and width are unknown until run time (sizes then
+    come from tf.shape): the same patches as extract_patches, also dilated."""
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, 8, 7, 3)), tf.float32)
+    traced = tf.function(lambda t: patches(t, (3, 2), (1, 1), (2, 1), padding),
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    np.testing.assert_array_equal(traced(x), _reference(x, (3, 2), (1, 1), (2, 1), padding))
+
+
 @pytest.mark.parametrize('strides,positions', [((1, 1), 20), ((2, 3), 8)])
 def test_positions_stay_static_inside_tf_function(strides, positions):
     """Keras traces the train step with an unknown batch size: the number of positions T must

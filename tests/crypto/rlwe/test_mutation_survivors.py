@@ -441,8 +441,10 @@ def test_loads_refuses_each_corrupt_field_even_with_a_valid_digest():
         (layout(1, key, 2, (0, 0), None, [c0, c1, b'\0']),
          rf'expected {39 + 16 * 2 * N + 16} bytes for this ciphertext, got '
          rf'{39 + 16 * 2 * N + 17} \(truncated or padded\)'),
-        (layout(1, key, 2, (0, 0), None, [c0, c1])[:-1] + b'\0', 'digest mismatch'),
-        (b'TFRLWF' + layout(1, key, 2, (0, 0), None, [c0, c1])[6:], r'bad magic'),
+        (layout(1, key, 2, (0, 0), None, [c0, c1])[:-1] + b'\0',
+         '^digest mismatch: the ciphertext was corrupted or tampered with$'),
+        (b'TFRLWF' + layout(1, key, 2, (0, 0), None, [c0, c1])[6:],
+         r'^not a tfpriv RLWE ciphertext \(bad magic\)$'),
     ]
     for blob, message in cases:
         with pytest.raises(SerializationError, match=message):
@@ -457,6 +459,11 @@ def test_loads_refuses_each_corrupt_field_even_with_a_valid_digest():
         serialize.loads(layout(1, key, 2, (0, 0), None, [c0, c1]), TOY.with_plain_modulus(T + 1))
     seeded_no_c1_width = layout(2, key, 2, (8, 0), b'\7' * 32, [b'\0' * 2 * N])
     assert serialize.loads(seeded_no_c1_width, TOY).bits1 is None
+    seeded_c1_width = layout(2, key, 2, (8, 16), b'\7' * 32, [b'\0' * 2 * N])  # width ignored
+    assert serialize.loads(seeded_c1_width, TOY).z1 is None
+    narrowest = layout(2, key, 2, (1, 1), None, [b'\1' * 2 * N, b'\0' * 2 * N])
+    back = serialize.loads(narrowest, TOY)
+    assert (back.bits0, back.bits1) == (1, 1) and back.z0.min() == 1
 
 
 def test_loads_refuses_residues_and_coefficients_out_of_range():
@@ -472,7 +479,8 @@ def test_loads_refuses_residues_and_coefficients_out_of_range():
     for row, value in ((0, p0), (1, p1)):
         bad = full.c1.copy()
         bad[row, 1, 3] = value
-        with pytest.raises(SerializationError, match='a residue is not reduced modulo its prime'):
+        with pytest.raises(SerializationError,
+                           match='^a residue is not reduced modulo its prime$'):
             serialize.loads(layout(1, key, 2, (0, 0), None, [little(full.c0, 4), little(bad, 4)]),
                             TOY)
     z = np.zeros((2, N), dtype=np.int64)
@@ -495,7 +503,8 @@ def test_loads_recomputes_the_noise_of_a_fresh_public_key_encryption():
         assert noise_fields(serialize.loads(blob, TOY, plain=0).noise)[2] == 0
         parties = serialize.loads(blob, TOY, plain=9, key_parties=3).noise
         assert noise_fields(parties)[:3] == (sigma2 * (1 + 9 * N + 3 * N), 0.5, 9)
-    for bad, message in (({'plain': -1}, 'plain'), ({'key_parties': 0}, 'key_parties')):
+    for bad, message in (({'plain': -1}, '^plain must be >= 0, got -1$'),
+                         ({'key_parties': 0}, '^key_parties must be >= 1, got 0$')):
         with pytest.raises(ValueError, match=message):
             serialize.loads(blob, TOY, **bad)
     fresh = sigma2 * (1 + 9 * N + 3 * N)
@@ -562,8 +571,9 @@ def test_compress_and_decompress_round_each_component_and_record_it():
     assert back.noise.variance == pytest.approx((math.sqrt(expected) + math.sqrt(extra))**2,
                                                 rel=1e-12)
     assert np.array_equal(bfv.decrypt(secret, back), m)
-    for bits in ((0, 8), (8, 0), (63, 8), (8, 63)):
-        with pytest.raises(ValueError, match='compressed width'):
+    for bits, message in (((0, 8), '>= 1, got 0'), ((8, 0), '>= 1, got 0'),
+                          ((63, 8), '<= 62, got 63'), ((8, 63), '<= 62, got 63')):
+        with pytest.raises(ValueError, match=f'^compressed width must be {message}$'):
             modswitch.compress(full, *bits)
     assert modswitch.compress(full, 1, 62).bits0 == 1
 
@@ -593,8 +603,8 @@ def test_compressed_sums_and_scales_are_modulo_2_to_the_d():
                modswitch.compress(bfv.encrypt(public, ma[:1]), 24, 32),
                modswitch.compress(bfv.encrypt(other, ma), 24, 32), ca.z0]
     for bad in refused:
-        with pytest.raises(ValueError, match='compressed ciphertexts differ in parameters, key, '
-                                             'widths or shape'):
+        with pytest.raises(ValueError, match='^compressed ciphertexts differ in parameters, key, '
+                                             'widths or shape$'):
             ca + bad  # pylint: disable=pointless-statement
     wide = modswitch.CompressedCiphertext(TOY.with_plain_modulus(T + 1), ca.z0, 24, ca.noise,
                                           ca.z1, 32, key_id=ca.key_id)
@@ -605,10 +615,10 @@ def test_compressed_sums_and_scales_are_modulo_2_to_the_d():
         with pytest.raises(ValueError, match='seeded ciphertexts have different c1 and cannot be '
                                              'added compressed: decompress them first'):
             left + right  # pylint: disable=pointless-statement
-    with pytest.raises(ValueError, match='cannot scale a seeded ciphertext compressed: '
-                                         'decompress it first'):
+    with pytest.raises(ValueError, match='^cannot scale a seeded ciphertext compressed: '
+                                         'decompress it first$'):
         seeded.scale(2)
-    with pytest.raises(TypeError, match='scalar'):
+    with pytest.raises(TypeError, match='^scalar must be an int, got float 0.5$'):
         ca.scale(0.5)
 
 
@@ -624,11 +634,14 @@ def _budget(fresh, bits0, terms, scalar, norm2=N):
 @pytest.mark.parametrize('fresh, terms, scalar, reserve, norm2', [
     ('fresh', 1, 1, 0.0, None), ('fresh', 1000, 7, 2.0, None), ('fresh', 3, 1, 19.0, None),
     ('fresh', 3, 1, 27.5, None), ('fresh', 3, 1, 28.0, None), ('zero', 1, 1, 28.0, None),
-    ('zero', 1, 1, 30.0, None), ('zero', 1, 1, 35.0, None), ('zero', 1, 1, 20.0, 2**16 * N)])
+    ('zero', 1, 1, 30.0, None), ('zero', 1, 1, 35.0, None), ('zero', 1, 1, 20.0, 2**16 * N),
+    ('zero', 1, 7, 3.0, None), ('rounding', 1024, 1, 10.0, None), ('rounding', 1024, 1, 5.0, None)])
 def test_choose_widths_is_the_smallest_byte_aligned_width_with_the_budget(fresh, terms, scalar,
                                                                           reserve, norm2):
-    """Candidates 8, 16, ..., 48 and 54 (= 62 - 8); 'zero' (no fresh noise) reaches 54."""
-    fresh = bfv.fresh_noise(TOY, 10) if fresh == 'fresh' else bfv.Noise(0.0, 0.0, 0)
+    """Candidates 8, 16, ..., 48 and 54 (= 62 - 8); 'zero' (no fresh noise) reaches 54;
+    'rounding' has a large deterministic part, which grows with the number of terms."""
+    fresh = {'fresh': bfv.fresh_noise(TOY, 10), 'zero': bfv.Noise(0.0, 0.0, 0),
+             'rounding': bfv.Noise(0.0, 2.0**20, 0)}[fresh]
     candidates = [8, 16, 24, 32, 40, 48, 54]
     good = [b for b in candidates
             if _budget(fresh, b, terms, scalar, N if norm2 is None else norm2) >= reserve]
@@ -798,3 +811,23 @@ def test_an_odd_plaintext_modulus_allows_t_minus_1_over_2_exactly():
     bfv.Noise(0.0, 0.5, top).check(THREE)
     with pytest.raises(PlaintextOverflowError):
         bfv.Noise(0.0, 0.5, top + 1).check(THREE)
+
+
+def test_loads_bounds_the_plaintext_by_t_minus_1_over_2_for_an_odd_t():
+    secret, public = keys.keygen(THREE, RandomSource(seed=45))
+    m = np.full((1, THREE.n), -6144, dtype=np.int64)
+    back = serialize.loads(serialize.dumps(bfv.encrypt(public, m)), THREE)
+    assert back.noise.plain == 6144
+    assert np.array_equal(bfv.decrypt(secret, back), m)
+
+
+def test_choose_widths_defaults_and_an_exact_tie():
+    """Defaults: scalar 1, reserve 0 bits; a budget exactly equal to the reserve is enough."""
+    for terms in (1, 1000, 1500):  # 1000, 1500: a budget in [0, 1) bits at width 24
+        fresh = bfv.Noise(float(terms), 0.5, 0)
+        good = [b for b in (8, 16, 24, 32, 40, 48, 54) if _budget(fresh, b, terms, 1) >= 0.0]
+        assert modswitch.choose_widths(TOY, fresh, terms) == (good[0], good[0] + 8)
+    zero = bfv.Noise(0.0, 0.0, 0)
+    tie = _budget(zero, 32, 1, 1)
+    assert modswitch.choose_widths(TOY, zero, 1, 1, tie) == (32, 40)
+    assert modswitch.choose_widths(TOY, zero, 1, 1, math.nextafter(tie, 99.0)) == (40, 48)

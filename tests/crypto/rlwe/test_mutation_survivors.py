@@ -20,6 +20,7 @@ import pytest
 
 from tfpriv.crypto.rlwe import bfv, keys, modswitch, sampling, serialize
 from tfpriv.crypto.rlwe import params as rp
+from tfpriv.crypto.rlwe.encoding import Encoder
 from tfpriv.crypto.rlwe.ntt import Ntt, shoup_companion, shoup_mul
 from tfpriv.crypto.rlwe.rns import Ring
 from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError, SerializationError
@@ -698,6 +699,11 @@ def test_ntt_blocks_and_shape_checks():
     for k in (0, 127, 128, 129):
         assert np.array_equal(out[:, k:k + 1], ntt.forward(a[:, k:k + 1]))
     assert np.array_equal(ntt.inverse(out), a)
+    toy = Ntt(N, PRIMES)  # batch 2100 > n = 64, and more than one block of 2048 polynomials
+    many = np.stack([rng.integers(0, p, (2100, N)) for p in PRIMES])
+    forward = toy.forward(many)
+    assert np.array_equal(forward[:, 2047:2050], toy.forward(many[:, 2047:2050]))
+    assert np.array_equal(toy.inverse(forward), many)
     for bad in (np.zeros((1, n)), np.zeros((2, 1, n)), np.zeros((1, 1, n // 2))):
         with pytest.raises(ValueError, match=rf'expected residues of shape \(1, batch, {n}\), '
                                              rf'got {re_shape(bad.shape)}'):
@@ -831,3 +837,150 @@ def test_choose_widths_defaults_and_an_exact_tie():
     tie = _budget(zero, 32, 1, 1)
     assert modswitch.choose_widths(TOY, zero, 1, 1, tie) == (32, 40)
     assert modswitch.choose_widths(TOY, zero, 1, 1, math.nextafter(tie, 99.0)) == (40, 48)
+
+
+# --- params: RNS primes, the checks of Params, the fingerprint, the presets --------------
+
+def trial_prime(x):
+    return x > 1 and all(x % d for d in range(2, math.isqrt(x) + 1))
+
+
+# n = 4: the lazy NTT needs 5 p < 2^32; the primes = 1 mod 8 on either side of that bound
+LAZY_LARGEST = next(p for p in range((2**32 - 1) // 5, 0, -1) if p % 8 == 1 and trial_prime(p))
+LAZY_TOO_LARGE = next(p for p in range((2**32 - 1) // 5 + 1, 2**32) if p % 8 == 1
+                      and trial_prime(p))
+
+
+@pytest.mark.parametrize('n, count, bits', [(1024, 3, 27), (64, 2, 27), (4, 5, 12), (16, 1, 20)])
+def test_ntt_primes_are_the_largest_primes_1_mod_2n_below_2_to_the_bits(n, count, bits):
+    expected, candidate = [], 2**bits - 1
+    while len(expected) < count:
+        if candidate % (2 * n) == 1 and trial_prime(candidate):
+            expected.append(candidate)
+        candidate -= 1
+    assert rp.ntt_primes(n, count, bits) == tuple(expected)
+    assert rp.ntt_primes(n, count) == rp.ntt_primes(n, count, 27)
+
+
+def test_ntt_primes_says_how_many_exist():
+    found = [p for p in range(2, 2**8) if p % 8 == 1 and trial_prime(p)]  # 17, 41, ..., 241
+    with pytest.raises(ValueError, match=rf'^only {len(found)} primes below 2\^8 are 1 mod 8, '
+                                         r'100 requested$'):
+        rp.ntt_primes(4, 100, 8)
+    assert rp.ntt_primes(4, len(found), 8) == tuple(reversed(found))
+    assert rp.ntt_primes(8, 1, 5) == (17,)  # 17 = 1 mod 16 is the only one below 32
+    with pytest.raises(ValueError, match='^only 0 primes below'):
+        rp.ntt_primes(16, 1, 5)
+
+
+def test_params_checks_name_the_bad_value():
+    primes = rp.ntt_primes(64, 2)
+    cases = [
+        (dict(n=48, primes=primes), r'^n must be a power of two >= 4, got 48$'),
+        (dict(n=2, primes=(5,)), r'^n must be a power of two >= 4, got 2$'),
+        (dict(n=64, primes=()), r'^primes must be a non-empty tuple of distinct primes, got \(\)$'),
+        (dict(n=64, primes=(primes[0], primes[0])), 'non-empty tuple of distinct primes'),
+        (dict(n=64, primes=(primes[0] + 128,)), r'^every RNS prime must be a prime = 1 mod '
+                                                 rf'2n = 128, got {primes[0] + 128}$'),
+        (dict(n=64, primes=(131,)), 'got 131$'),  # a prime, but 131 = 3 mod 128
+        (dict(n=64, primes=(float(primes[0]),)), 'every RNS prime'),
+        (dict(n=4, primes=(LAZY_TOO_LARGE,)), rf'^RNS prime {LAZY_TOO_LARGE} too large for the '
+                                              r'lazy NTT: need \(2 log2 n \+ 1\) p < 2\^32, '
+                                              r'i.e. p < 2\^27 for n <= 16384$'),
+        (dict(n=64, primes=primes, t=1), 'plaintext modulus t must be >= 2, got 1'),
+        (dict(n=64, primes=primes, t=2**31), r'plaintext modulus t must be <= 2147483647'),
+        (dict(n=64, primes=primes, t=primes[1] * 3),
+         rf'^plaintext modulus t = {primes[1] * 3} must be coprime to q$'),
+        (dict(n=64, primes=primes, t=16, sigma=0.0), r'^sigma must be positive, got 0.0$'),
+        (dict(n=64, primes=primes, t=16, sigma=float('nan')), r'^sigma must be positive, got nan$'),
+        (dict(n=64, primes=primes, t=16, sigma=float('inf')), r'^sigma must be positive, got inf$'),
+    ]
+    for kwargs, message in cases:
+        kwargs.setdefault('t', 16)
+        with pytest.raises((ValueError, TypeError), match=message):
+            rp.Params(insecure=True, **kwargs)
+    with pytest.raises(TypeError, match='^n must be an int'):
+        rp.Params(64.0, primes, 16, insecure=True)
+    assert rp.Params(4, (17,), 2, insecure=True).t == 2
+    assert rp.Params(64, primes, 2**31 - 1, insecure=True).t == 2**31 - 1
+    assert rp.Params(64, primes, 16, sigma=1e-3, insecure=True).sigma == 1e-3
+    assert rp.Params(4, (LAZY_LARGEST,), 2, insecure=True).primes == (LAZY_LARGEST,)
+
+
+def test_security_bounds_are_the_he_standard_rows():
+    bounds = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
+    for n, bits in bounds.items():
+        rp.check_security(n, 2**bits, 3.2)
+        with pytest.raises(rp.InsecureParametersError,
+                           match=rf'^log2 q = {bits + 0.0:.1f} exceeds {bits}, the 128-bit HE '
+                                 rf'Standard bound for n = {n}: use fewer primes or a larger n$'):
+            rp.check_security(n, 2**bits + 2**(bits - 8), 3.2)
+    rp.check_security(1024, 2**27, 3.1901)  # the tolerance is 0.01
+    with pytest.raises(rp.InsecureParametersError, match=r'^sigma = 3.189 is below the standard '
+                                                         r'3.2$'):
+        rp.check_security(1024, 2**27, 3.189)
+    with pytest.raises(rp.InsecureParametersError,
+                       match=r'^n = 512 is not in the HE Standard 128-bit table \(n in \[1024, '
+                             r'2048, 4096, 8192, 16384, 32768\]\); pass insecure=True only for '
+                             r'teaching$'):
+        rp.check_security(512, 2**10, 3.2)
+    with pytest.raises(rp.InsecureParametersError, match='exceeds 27'):
+        rp.Params(1024, rp.ntt_primes(1024, 2), 16)
+    assert rp.Params(1024, rp.ntt_primes(1024, 1), 16).name == 'custom'
+
+
+def test_fingerprint_is_sha256_of_the_canonical_encoding():
+    blob = struct.pack('<IdI?', N, TOY.sigma, T, True) + struct.pack('<2Q', *PRIMES)
+    assert TOY.fingerprint() == hashlib.sha256(b'tfpriv-rlwe-params' + blob).digest()[:16]
+    assert TOY.with_plain_modulus(T + 1) == rp.Params(N, PRIMES, T + 1, insecure=True,
+                                                      name='toy')
+
+
+def test_presets_are_the_table_and_toy_needs_insecure():
+    table = {'n1024': (1024, 1, 2**10), 'n2048': (2048, 2, 2**24), 'n4096': (4096, 4, 2**30),
+             'n8192': (8192, 8, 2**30), 'n16384': (16384, 16, 2**30)}
+    for name, (n, count, t) in table.items():
+        params = rp.preset(name)
+        assert (params.n, len(params.primes), params.t, params.name) == (n, count, t, name)
+        assert params.primes == rp.ntt_primes(n, count) and not params.insecure
+        assert params.sigma == 3.2
+        assert rp.preset(name, t=2**12 + 1).t == 2**12 + 1
+    toy = rp.preset('toy', insecure=True)
+    assert (toy.n, toy.primes, toy.t, toy.insecure, toy.name) == (64, rp.ntt_primes(64, 2),
+                                                                  2**16, True, 'toy')
+    assert rp.preset('toy', t=257, insecure=True).t == 257
+    with pytest.raises(rp.InsecureParametersError,
+                       match=r"^the 'toy' preset \(n = 64\) is insecure: pass insecure=True to "
+                             r"use it for teaching$"):
+        rp.preset('toy')
+    with pytest.raises(ValueError, match=r"^unknown preset 'n999'; choose one of \['n1024', "
+                                         r"'n16384', 'n2048', 'n4096', 'n8192', 'toy'\]$"):
+        rp.preset('n999')
+
+
+# --- encoding: fixed point, centred, one value per coefficient ------------------------------
+
+def test_encoder_packs_round_x_2_to_the_f_centred_one_value_per_coefficient():
+    encoder, top = Encoder(TOY, 8), HALF_T / 256  # 32767 / 2^8, the largest value
+    values = np.random.default_rng(71).uniform(-100, 100, 2 * N - 5)
+    values[:4] = [top, -top, 1 / 256, -1 / 256]
+    plain = encoder.encode(values)
+    expected = np.zeros(2 * N, dtype=np.int64)
+    expected[:values.size] = [round(v * 256) for v in values]
+    assert plain.dtype == np.int64 and np.array_equal(plain, expected.reshape(2, N))
+    assert plain[0, 0] == HALF_T and plain[0, 1] == -HALF_T
+    assert np.array_equal(encoder.decode(plain, values.size), expected[:values.size] / 256)
+    assert np.array_equal(encoder.decode(plain, 3, scale=4.0), expected[:3] / 1024)
+    assert np.array_equal(encoder.decode(plain % T, 3), expected[:3] / 256)  # residues too
+    assert encoder.encode(np.zeros(0)).shape == (0, N)
+    assert [encoder.batch_size(k) for k in (0, 1, N, N + 1)] == [0, 1, 1, 2]
+    with pytest.raises(ValueError, match=rf'^plaintext holds {2 * N} values, {2 * N + 1} '
+                                         'requested$'):
+        encoder.decode(plain, 2 * N + 1)
+    with pytest.raises(ValueError, match=r'^expected a flat vector, got shape \(2, 2\) '
+                                         r'\(flatten first\)$'):
+        encoder.encode(np.zeros((2, 2)))
+    for bad, dtype in ((np.array(['a']), '<U1'), (np.array([1j]), 'complex128')):
+        with pytest.raises(TypeError, match=rf'^expected real numbers, got dtype {dtype}$'):
+            encoder.encode(bad)
+    assert np.array_equal(encoder.encode(np.array([3], dtype=np.int32))[0, :2], [768, 0])

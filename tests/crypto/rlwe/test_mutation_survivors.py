@@ -661,6 +661,17 @@ def test_choose_widths_is_the_smallest_byte_aligned_width_with_the_budget(fresh,
 NTT_CASES = [(4, rp.ntt_primes(4, 2)), (16, rp.ntt_primes(16, 3)), (64, PRIMES)]
 
 
+def test_ntt_tables_over_small_primes():
+    """Small primes (17 = 1 mod 8, 97 = 1 mod 32): the root search ends in a few steps
+    (so a broken search fails fast, not after 2^27 candidates), and forward(X) holds the
+    roots of x^n + 1."""
+    for n, p in ((4, 17), (16, 97), (4, 41)):
+        x = np.zeros((1, 1, n), dtype=np.int64)
+        x[0, 0, 1] = 1
+        roots = [int(v) for v in Ntt(n, (p,)).forward(x)[0, 0]]
+        assert len(set(roots)) == n and all(pow(v, n, p) == p - 1 for v in roots)
+
+
 @pytest.mark.parametrize('n, primes', NTT_CASES)
 def test_ntt_evaluates_at_the_n_roots_of_x_to_the_n_plus_1(n, primes):
     """forward(X) holds n distinct v with v^n = -1 mod p: all the roots of x^n + 1 (a

@@ -769,6 +769,9 @@ def test_ring_arithmetic_is_python_int_arithmetic_mod_q(params):
         expected = list(negacyclic(x[row], y[row], q))
         assert list(product[row]) == expected
         assert list(crt(fixed.times(rx), primes)[row]) == expected
+    broadcast = crt(fixed.times(rx[:, :1]), primes)  # one polynomial times the fixed batch
+    for row in range(2):
+        assert list(broadcast[row]) == list(negacyclic(x[0], y[row], q))
     assert np.array_equal(ring.from_ntt(ring.to_ntt(rx)), rx)
     assert ring.to_ntt(rx).dtype == np.int64 and ring.add(rx, ry).dtype == np.int64
 
@@ -804,6 +807,9 @@ def test_scale_round_and_lift_are_exact_roundings(params):
         with pytest.raises(ValueError, match=rf'target modulus must be a power of two <= 2\^62 '
                                              rf'or below 2\^31, got {bad}'):
             ring.scale_round(rx, bad)
+        with pytest.raises(ValueError, match=rf'^target modulus must be a power of two <= 2\^62 '
+                                             rf'or below 2\^31, got {bad}$'):
+            ring.lift(np.zeros((1, n), dtype=np.uint64), bad)
 
 
 def test_add_plain_to_an_empty_batch_adds_no_plaintext_bound():

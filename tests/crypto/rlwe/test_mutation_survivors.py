@@ -21,7 +21,7 @@ import pytest
 from tfpriv.crypto.rlwe import bfv, keys, modswitch, sampling, serialize
 from tfpriv.crypto.rlwe import params as rp
 from tfpriv.crypto.rlwe.encoding import Encoder
-from tfpriv.crypto.rlwe.ntt import Ntt, shoup_companion, shoup_mul
+from tfpriv.crypto.rlwe.ntt import Ntt, _primitive_root_2n, shoup_companion, shoup_mul
 from tfpriv.crypto.rlwe.rns import Ring
 from tfpriv.errors import NoiseBudgetError, PlaintextOverflowError, SerializationError
 from tfpriv.rng import Prg, RandomSource
@@ -661,15 +661,14 @@ def test_choose_widths_is_the_smallest_byte_aligned_width_with_the_budget(fresh,
 NTT_CASES = [(4, rp.ntt_primes(4, 2)), (16, rp.ntt_primes(16, 3)), (64, PRIMES)]
 
 
-def test_ntt_tables_over_small_primes():
-    """Small primes (17 = 1 mod 8, 97 = 1 mod 32): the root search ends in a few steps
-    (so a broken search fails fast, not after 2^27 candidates), and forward(X) holds the
-    roots of x^n + 1."""
-    for n, p in ((4, 17), (16, 97), (4, 41)):
-        x = np.zeros((1, 1, n), dtype=np.int64)
-        x[0, 0, 1] = 1
-        roots = [int(v) for v in Ntt(n, (p,)).forward(x)[0, 0]]
-        assert len(set(roots)) == n and all(pow(v, n, p) == p - 1 for v in roots)
+def test_ntt_root_search_over_small_primes():
+    """psi^n = -1 mod p (so psi has order exactly 2n) for small primes p = 1 mod 2n: the
+    search ends in a few steps, so a broken search fails here at once (mutmut runs a mutant's
+    fastest test first) instead of scanning 2^27 candidates in the other tests."""
+    for n, p in ((4, 17), (4, 41), (16, 97), (2, 5)):
+        assert pow(_primitive_root_2n(p, n), n, p) == p - 1
+    with pytest.raises(ValueError, match='^no primitive 8-th root of unity mod 7$'):
+        _primitive_root_2n(7, 4)
 
 
 @pytest.mark.parametrize('n, primes', NTT_CASES)

@@ -427,7 +427,8 @@ def test_loads_refuses_each_corrupt_field_even_with_a_valid_digest():
     c0, c1 = little(full.c0, 4), little(full.c1, 4)
     key = full.key_id
     cases = [
-        (layout(3, key, 2, (0, 0), None, [c0, c1]), r'corrupt header \(kind 3, seeded 0, batch 2\)'),
+        (layout(3, key, 2, (0, 0), None, [c0, c1]),
+         r'corrupt header \(kind 3, seeded 0, batch 2\)'),
         (layout(1, key, 2, (0, 0), None, [c0], seeded=2), r'corrupt header \(kind 1, seeded 2'),
         (layout(1, key, 0, (0, 0), None, []), r'corrupt header \(kind 1, seeded 0, batch 0\)'),
         (layout(1, key, 2, (0, 0), None, [c0, c1], version=1),

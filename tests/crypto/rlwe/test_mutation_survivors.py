@@ -420,6 +420,9 @@ def test_dumps_writes_the_documented_layout_and_loads_reads_it_back():
     assert np.array_equal(back.z0, packed.z0)
     with pytest.raises(TypeError, match='cannot serialize SecretKey'):
         serialize.dumps(secret)
+    for other in (b'not a ciphertext', None, 3):  # no .params: TypeError, not AttributeError
+        with pytest.raises(TypeError, match=f'cannot serialize {type(other).__name__}'):
+            serialize.dumps(other)
 
 
 def test_loads_refuses_each_corrupt_field_even_with_a_valid_digest():

@@ -39,9 +39,7 @@ MAX_PLAIN_MODULUS = 2**31
 def ntt_primes(n: int, count: int, bits: int = PRIME_BITS) -> Tuple[int, ...]:
     """The `count` largest primes p < 2^bits with p = 1 mod 2n, in decreasing order."""
     step = 2 * n
-    candidate = ((2**bits - 1) // step) * step + 1
-    if candidate >= 2**bits:
-        candidate -= step
+    candidate = ((2**bits - 1) // step) * step + 1  # < 2^bits: the even step never divides 2^bits - 1
     found = []
     while len(found) < count and candidate > step:
         if is_prime(candidate):

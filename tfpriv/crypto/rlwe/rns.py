@@ -45,7 +45,6 @@ class Ring:
     """R_q = Z_q[x]/(x^n + 1) in RNS form for `params`, with its NTT."""
 
     def __init__(self, params: Params):
-        self.params = params
         self.n, self.primes, self.q = params.n, params.primes, params.q
         self.ntt = Ntt(params.n, params.primes)
         self.p = np.array(self.primes, dtype=np.int64).reshape(-1, 1, 1)

@@ -62,8 +62,7 @@ def _unpack(blob: bytes, count: int, bits: int, shape) -> np.ndarray:
 
 
 def dumps(ct: Union[Ciphertext, CompressedCiphertext]) -> bytes:
-    """Serializes a ciphertext or compressed ciphertext."""
-    params = ct.params
+    """Serializes a ciphertext or compressed ciphertext (TypeError for anything else)."""
     if isinstance(ct, Ciphertext):
         kind, batch, bits0, bits1 = _FULL, ct.batch, 0, 0
         parts = [ct.c0.astype(np.uint32).tobytes()]
@@ -77,7 +76,7 @@ def dumps(ct: Union[Ciphertext, CompressedCiphertext]) -> bytes:
             parts.append(_pack(ct.z1, bits1))
     else:
         raise TypeError(f'cannot serialize {type(ct).__name__}')
-    header = _HEADER.pack(MAGIC, VERSION, kind, params.fingerprint(), ct.key_id, batch, bits0,
+    header = _HEADER.pack(MAGIC, VERSION, kind, ct.params.fingerprint(), ct.key_id, batch, bits0,
                           bits1, ct.seed is not None)
     body = header + (ct.seed or b'') + b''.join(parts)
     return body + hashlib.sha256(body).digest()[:_DIGEST]

@@ -18,7 +18,7 @@ from tfpriv.crypto.smpc import Encoding
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
 from tfpriv.crypto.smpc.party import Network
 from tfpriv.errors import FixedPointRangeError, MalformedMessageError
-from tfpriv.rng import RandomSource
+from tfpriv.rng import Prg, RandomSource
 
 U8 = np.dtype(np.uint64).str
 P31 = 2**31 - 1
@@ -88,6 +88,81 @@ def test_a_share_wrong_only_in_the_first_element_is_found(size):
         secret, bad = reed_solomon.decode(xs, ys, 3, P31, RandomSource(seed=seed))
         assert [int(v) for v in secret] == [f[0] for f in polys] and bad == (4,)
 
+
+
+class _ZeroProbes(Prg):
+    """A Prg whose `uniform_mod` draws are all 0 (every probe combination is 0), recorded."""
+
+    def __init__(self):
+        super().__init__(RandomSource(seed=0))
+        self.calls = []
+
+    def uniform_mod(self, modulus, shape):
+        self.calls.append((modulus, shape))
+        return np.zeros(shape, dtype=np.int64)
+
+
+@pytest.mark.parametrize('p, m', [(P31, 6), (13, 6), (101, 9), (2**13 - 1, 5)])
+def test_decoder_draws_from_the_given_rng_and_probes_until_escape_is_below_2_to_minus_40(p, m):
+    """Probes that see nothing (all r_j = 0) never find the wrong party, so every full probe
+    runs and decoding then fails: the k full probes are the fewest k >= 2 with m p^-k <= 2^-40
+    (integers: m 2^40 <= p^k), each drawn from the rng given, after the sample's draw."""
+    t = 2
+    xs = list(range(1, m + 1))
+    ys = _shares_by_hand([[j, 1] for j in range(10)], xs, p)
+    ys[0] = (ys[0] + 1) % p
+    prg = _ZeroProbes()
+    with pytest.raises(reed_solomon.DecodingError):
+        reed_solomon.decode(xs, ys, t, p, prg)
+    k = 2
+    while m * 2**40 > p**k:
+        k += 1
+    assert prg.calls == [(10, 10), (p, 10)] + [(p, 10)] * k
+
+
+class _TopDraws(Prg):
+    """A Prg whose `uniform_mod` draws are all modulus - 1 (probe coefficients r_j = -1)."""
+
+    def __init__(self):
+        super().__init__(RandomSource(seed=0))
+
+    def uniform_mod(self, modulus, shape):
+        return np.full(shape, modulus - 1, dtype=np.int64)
+
+
+@pytest.mark.parametrize('size', [1, 2, 5])
+def test_sampled_elements_are_indices_of_the_tensor(size):
+    """The largest draw of the sample must still name an element (size - 1 for size >= 2,
+    element 0 for one element); probes with r_j = -1 still find the one wrong party."""
+    xs = [1, 2, 3, 4, 5]
+    polys = [[40 + j, 3, 1] for j in range(size)]
+    ys = _shares_by_hand(polys, xs, 101)
+    ys[2, size - 1] = (ys[2, size - 1] + 1) % 101
+    secret, bad = reed_solomon.decode(xs, ys, 3, 101, _TopDraws())  # m = 5, t = 3: e = 1
+    assert [int(v) for v in secret] == [f[0] for f in polys] and bad == (3,)
+
+
+def test_each_element_enters_a_full_probe_once_even_in_a_small_field():
+    """GF(13), 13 elements, r_j = -1: a full probe is -sum_j y_ij, so a party wrong only in
+    element 12 is found (were element j weighted j + 1 times, 13 r_12 = 0 would hide it; the
+    sample, 13 copies of element 12, sums to 13 r y = 0 and finds nothing)."""
+    xs = [1, 2, 3, 4, 5, 6]
+    polys = [[j, 7] for j in range(13)]
+    ys = _shares_by_hand(polys, xs, 13)
+    ys[1, 12] = (ys[1, 12] + 1) % 13
+    secret, bad = reed_solomon.decode(xs, ys, 2, 13, _TopDraws())
+    assert [int(v) for v in secret] == list(range(13)) and bad == (2,)
+
+
+def test_decoding_error_message_names_the_bound():
+    xs = [1, 2, 3, 4, 5, 6]
+    ys = _shares_by_hand([[5, 1, 2]], xs, P31)
+    ys[[0, 3]] = (ys[[0, 3]] + 1) % P31
+    with pytest.raises(reed_solomon.DecodingError) as error:
+        reed_solomon.decode(xs, ys, 3, P31, RandomSource(seed=2))
+    assert str(error.value) == (
+        'more than 1 of the 6 shares are wrong: with threshold 3, 6 shares can correct at most '
+        'floor((m - t) / 2) = 1; gather more shares or exclude the faulty parties')
 
 # ---- smpc/checked.py: the verifying network -------------------------------------------------
 
@@ -173,6 +248,9 @@ def test_verified_cluster_wires_the_network_dealer_and_options():
     unseeded = [verified_cluster(2) for _ in range(2)]
     draws = [c.dealer.triple(np.multiply, (4,), (4,), False, np.uint64)[0][0] for c in seeded]
     assert np.array_equal(*draws)  # the given source keys the dealer
+    owners = [c.client('input owner').prg.uint64(4) for c in seeded]
+    assert np.array_equal(*owners)  # ... and the cluster: parties and input owners
+    assert np.array_equal(*[c.parties[1].prg.uint64(4) for c in seeded])
     draws = [c.dealer.triple(np.multiply, (4,), (4,), False, np.uint64)[0][0] for c in unseeded]
     assert not np.array_equal(*draws)  # default: the OS CSPRNG, fresh each time
 

@@ -14,7 +14,7 @@ import pytest
 
 from tfpriv.crypto.fixed_point import RING_MODULUS, FixedPoint
 from tfpriv.crypto.shamir import reed_solomon
-from tfpriv.crypto.smpc import Encoding
+from tfpriv.crypto.smpc import Encoding, ring
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
 from tfpriv.crypto.smpc.party import Network
 from tfpriv.errors import FixedPointRangeError, MalformedMessageError
@@ -397,3 +397,46 @@ def test_bounds_given_as_huge_python_ints_are_range_errors():
         fp.check_headroom(1, 2**70)
     with pytest.raises(FixedPointRangeError, match='no precision fits'):
         fp.check_headroom(2, [2**70, 1])
+
+
+# ---- smpc/ring.py: words, bit planes, limb matmul -------------------------------------------
+
+def test_signed_and_from_int_convert_any_integer_dtype_by_value():
+    """Two's complement written out: w >= 2^63 stands for w - 2^64."""
+    words = [0, 1, 2**32 - 1]
+    for dtype in (np.uint8, np.uint32, np.uint64):
+        narrow = np.array([w % np.iinfo(dtype).max for w in words], dtype=dtype)
+        assert ring.signed(narrow).tolist() == [int(w) for w in narrow]
+    assert ring.signed([2**64 - 1, 2**63, 5]).tolist() == [-1, -2**63, 5]
+    for dtype in (np.int8, np.int32, np.int64):
+        values = np.array([-1, 0, 7, -100], dtype=dtype)
+        assert ring.from_int(values).tolist() == [v % 2**64 for v in (-1, 0, 7, -100)]
+    assert ring.from_int([-2**63, 2**63 - 1]).tolist() == [2**63, 2**63 - 1]
+
+
+def test_encoding_precision_bound_is_named_exactly():
+    with pytest.raises(ValueError, match='^precision must be <= 40, got 41$'):
+        Encoding(41)
+    assert Encoding(40).max_product == 2.0**62 / 2.0**80
+
+
+@pytest.mark.parametrize('count', [1, 8, 13])
+def test_bit_planes_of_narrower_words_by_value(count):
+    """Bit j of word i sits at bit i mod 8 of byte i // 8 of plane j (Python ints)."""
+    values = [(2654435761 * (i + 1)) % 2**32 for i in range(count)]
+    planes = ring.bit_planes(np.array(values, dtype=np.uint32))
+    assert planes.shape == (64, -(-count // 8))
+    for j in range(64):
+        for i, v in enumerate(values):
+            assert (int(planes[j, i // 8]) >> (i % 8)) & 1 == (v >> j) & 1
+
+
+def test_matmul_takes_a_vector_on_the_left_and_only_a_matrix_on_the_right():
+    prg = Prg(RandomSource(seed=9))
+    a, b = prg.uint64((300,)), prg.uint64((300, 2))
+    want = [sum(int(x) * int(y[n]) for x, y in zip(a, b)) % 2**64 for n in range(2)]
+    assert ring.matmul(a, b).tolist() == want
+    for left, right in (((2, 3), (3,)), ((2, 3), (3, 2, 1)), ((), (1, 2))):
+        with pytest.raises(ValueError, match=re.escape(f'cannot multiply shapes {left} and '
+                                                       f'{right}')):
+            ring.matmul(np.zeros(left, np.uint64), np.zeros(right, np.uint64))

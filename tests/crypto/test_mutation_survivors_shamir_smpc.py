@@ -14,7 +14,7 @@ import pytest
 
 from tfpriv.crypto.fixed_point import RING_MODULUS, FixedPoint
 from tfpriv.crypto.shamir import reed_solomon
-from tfpriv.crypto.smpc import Encoding, ring
+from tfpriv.crypto.smpc import Cluster, Encoding, SharedTensor, ring
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
 from tfpriv.crypto.smpc.party import Network
 from tfpriv.errors import FixedPointRangeError, MalformedMessageError
@@ -440,3 +440,88 @@ def test_matmul_takes_a_vector_on_the_left_and_only_a_matrix_on_the_right():
         with pytest.raises(ValueError, match=re.escape(f'cannot multiply shapes {left} and '
                                                        f'{right}')):
             ring.matmul(np.zeros(left, np.uint64), np.zeros(right, np.uint64))
+
+
+# ---- smpc/tensor.py: operands bounded before the product wraps -----------------------------
+
+def _integers(cluster, values):
+    return SharedTensor.share(cluster, np.array(values, dtype=np.int64), precision=0)
+
+
+def _checked(num_parties=3, precision=16):
+    return Cluster(num_parties, Encoding(precision), rng=RandomSource(seed=21),
+                   check_overflow=True)
+
+
+@pytest.mark.parametrize('num_parties', [2, 3])
+def test_shared_operands_are_bounded_at_exactly_2_to_the_31_and_30_words(num_parties):
+    """Element-wise (K = 1): |words| < 2^31, i.e. -2^31 and 2^31 - 1 pass, 2^31 and -2^31 - 1
+    do not; a dot product of K = 2 terms: 2^30 (K A B <= 2^62 with A = B)."""
+    cluster = _checked(num_parties)
+    for bound, left, ones in ((2**31, [[1, 1]], [[1], [1]]), (2**30, [[1, 1]], [[1], [1]])):
+        pair = bound == 2**30
+        ok = _integers(cluster, [[bound - 1, -bound]])
+        if pair:
+            assert (ok @ _integers(cluster, ones)).reveal().tolist() == [[-1]]
+        else:
+            assert (ok * _integers(cluster, left)).reveal().tolist() == [[bound - 1, -bound]]
+        for outside in (bound, -bound - 1):
+            bad = _integers(cluster, [[outside, 0]])
+            with pytest.raises(FixedPointRangeError, match='^1 operand value'):
+                bad @ _integers(cluster, ones) if pair else bad * _integers(cluster, left)
+    with pytest.raises(FixedPointRangeError, match='^2 operand value'):  # both operands count
+        _integers(cluster, [2**31]) * _integers(cluster, [-2**31 - 1])
+
+
+@pytest.mark.parametrize('factor, limit', [(3, 2**62 // 3), (-1, 2**62), (2**62 - 1, 1)])
+def test_a_public_factor_bounds_the_other_operand_exactly(factor, limit):
+    """|x| < floor(2^62 / (K |b|)) words, in integers (2^62 // 3 = 1537228672809129301, not
+    the float 2^62 / 3); at most 2^62 - 1 words can be shared at all."""
+    cluster = _checked()
+    inside = [min(limit, 2**62) - 1, -min(limit, 2**62 - 1)]
+    got = (_integers(cluster, inside) * factor).reveal().tolist()
+    assert got == [v * factor for v in inside]
+    if limit < 2**62:
+        with pytest.raises(FixedPointRangeError, match='^1 operand value'):
+            _integers(cluster, [limit]) * factor
+    empty = _integers(cluster, np.zeros(0, np.int64)) * np.zeros(0, np.int64)
+    assert empty.reveal().shape == (0,)  # no largest public word: nothing to bound
+
+
+def test_the_refusal_gives_the_bound_in_real_units():
+    """f = 16, x * y shared: words below 2^31, so |x| reaches 2^31 / 2^16 = 32768."""
+    cluster = _checked()
+    x = SharedTensor.share(cluster, np.array([40000.0, 1.0]))
+    with pytest.raises(FixedPointRangeError) as error:
+        x * x
+    assert str(error.value).startswith(
+        '2 operand value(s) of a product reach 32768 in magnitude: the product value could')
+
+
+def test_public_matrix_on_the_left_is_checked_in_its_own_orientation():
+    cluster = _checked()
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    b = np.arange(12, dtype=np.int64).reshape(3, 4) - 5
+    got = (a @ _integers(cluster, b)).reveal()
+    want = [[sum(int(a[i, k]) * int(b[k, j]) for k in range(3)) for j in range(4)]
+            for i in range(2)]
+    assert got.tolist() == want
+
+
+def test_mean_checks_the_sum_before_truncating_only_when_asked():
+    """A sum of 3 2^61 words is beyond 2^62: refused with check_overflow, before truncation;
+    a valid mean costs one round (the truncation) without the check."""
+    cluster = _checked()
+    big = SharedTensor.share(cluster, np.array([3 * 2.0**44, 3 * 2.0**44]))
+    with pytest.raises(FixedPointRangeError) as error:
+        big.mean()
+    assert str(error.value) == ('a sum left the fixed-point range: it must stay below 2^62 '
+                                'words before truncation')
+    small = SharedTensor.share(cluster, np.array([1.5, 2.5, -1.0, 4.0]))
+    assert abs(small.mean().reveal() - 1.75) <= 2.0**-16  # truncation: at most one unit
+    plain = Cluster(3, rng=RandomSource(seed=22))
+    values = SharedTensor.share(plain, np.array([1.5, 2.5, -1.0, 4.0]))
+    before = plain.network.online.rounds
+    mean = values.mean()
+    assert plain.network.online.rounds - before == 1
+    assert abs(mean.reveal() - 1.75) <= 2.0**-16

@@ -16,7 +16,7 @@ from tfpriv.crypto.fixed_point import RING_MODULUS, FixedPoint
 from tfpriv.crypto.shamir import reed_solomon
 from tfpriv.crypto.smpc import Cluster, Encoding, SharedTensor, ring
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
-from tfpriv.crypto.smpc.party import Network
+from tfpriv.crypto.smpc.party import Network, Party, Traffic
 from tfpriv.errors import FixedPointRangeError, MalformedMessageError
 from tfpriv.rng import Prg, RandomSource
 
@@ -525,3 +525,37 @@ def test_mean_checks_the_sum_before_truncating_only_when_asked():
     mean = values.mean()
     assert plain.network.online.rounds - before == 1
     assert abs(mean.reveal() - 1.75) <= 2.0**-16
+
+
+def test_sharing_and_revealing_are_counted_under_their_names_and_refuse_bad_arguments():
+    cluster = Cluster(3, rng=RandomSource(seed=23))
+    x = SharedTensor.share(cluster, np.ones((2, 5)))
+    assert cluster.network.by_operation['share'] == Traffic(1, 3, 3 * 80)
+    x.reveal(to=cluster.parties[0])
+    assert cluster.network.by_operation['reveal'] == Traffic(1, 2, 2 * 80)
+    with pytest.raises(TypeError, match='^cluster must be a Cluster, got str$'):
+        SharedTensor.share('cluster', np.ones(2))
+    with pytest.raises(TypeError, match='^to must be a Party or None, got int$'):
+        x.reveal(to=0)
+
+
+def test_the_input_owner_given_draws_the_shares():
+    """The same owner (seeded) in two differently seeded clusters deals the same shares."""
+    shares = []
+    for seed in (1, 2):
+        cluster = Cluster(2, rng=RandomSource(seed=seed))
+        owner = Party('alice', RandomSource(seed=7))
+        shares.append(SharedTensor.share(cluster, np.ones(4), owner=owner)._shares()[1])
+    assert np.array_equal(*shares)
+
+
+def test_public_addends_keep_integers_exact_and_broadcast_every_share():
+    cluster = Cluster(3, rng=RandomSource(seed=24))
+    x = _integers(cluster, [1, -2, 3])
+    total = x + np.array([10, 20, 30])
+    assert total.precision == 0 and total.reveal().tolist() == [11, 18, 33]
+    wide = x + np.array([[0, 0, 0], [1, 1, 1]])
+    assert [s.shape for s in wide._shares()] == [(2, 3)] * 3
+    assert wide.reshape(6).reveal().tolist() == [1, -2, 3, 2, -1, 4]
+    with pytest.raises(ValueError, match=re.escape('shapes (3,) and (2,) do not broadcast')):
+        x + np.array([1, 2])

@@ -36,6 +36,7 @@ import math
 from typing import List, Literal, Optional, Sequence
 
 import dp_accounting
+import numpy as np
 from dp_accounting import pld, rdp
 from dp_accounting.pld import privacy_loss_distribution
 
@@ -72,6 +73,17 @@ class _RdpAccountant(rdp.RdpAccountant):
                 self._rdp += count * rdp_of_randomized_response(event, self._orders)
             return None
         return super()._maybe_compose(event, count, do_compose)
+
+    def curve_of(self, event: dp_accounting.DpEvent) -> np.ndarray:
+        """The RDP curve of `event` alone at this accountant's orders and adjacency."""
+        alone = _RdpAccountant(self._orders, self.neighboring_relation)
+        alone.compose(event)
+        return alone._rdp  # pylint: disable=protected-access
+
+    def add_curve(self, curve: np.ndarray) -> None:
+        """Composes a mechanism of RDP `curve` (from `curve_of`): RDP adds under composition
+        (Mironov 2017, Prop. 1), which is what `compose` does with the curve it computes."""
+        self._rdp += curve
 
 
 class _PldAccountant(pld.PLDAccountant):
@@ -226,15 +238,23 @@ def fedavg_epsilons(num_clients: int, clients_per_round: int, noise_multiplier: 
 
 def _running_epsilons(events: Sequence[dp_accounting.DpEvent], delta: float,
                       sampling: Sampling) -> List[float]:
-    """ε(δ) after each prefix of `events` (one RDP accountant; from a σ = 0 round on: ∞)."""
+    """ε(δ) after each prefix of `events` (one RDP accountant; from a σ = 0 round on: ∞).
+
+    Each distinct event's RDP curve is computed once (`curve_of`) and added per round, so
+    R rounds of one event cost one curve (the sampled-without-replacement curve takes
+    about 0.5 s) and R additions: the same sums, in the same order, as R `compose` calls.
+    """
     if not 0 < delta < 1:
         raise ValueError(f'delta must be in (0, 1), got {delta}')
     acc, out = make_accountant('rdp', sampling=sampling), []
+    curves = {}
     for event in events:
         if out and out[-1] == math.inf or _noise_of(event) == 0:
             out.append(math.inf)
             continue
-        acc.compose(event)
+        if event not in curves:
+            curves[event] = acc.curve_of(event)
+        acc.add_curve(curves[event])
         out.append(float(acc.get_epsilon(delta)))
     return out
 

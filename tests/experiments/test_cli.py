@@ -22,12 +22,36 @@ SEED = ['--model', 'mlp', '--batch-size', '32', '--lr', '0.1', '--noise-multipli
 
 
 def run_cli(*args, tmp_path, check=True, seed_settings=True):
-    cmd = [sys.executable, os.path.join(ROOT, 'train.py'), '--out', str(tmp_path / 'runs'),
-           '--images', str(tmp_path / 'images'), *(SEED if seed_settings else []), *args]
+    """`python train.py --out <tmp>/runs --images <tmp>/images [SEED] args` in a subprocess."""
+    cmd = [sys.executable, os.path.join(ROOT, 'train.py'), *_argv(args, tmp_path, seed_settings)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def _argv(args, tmp_path, seed_settings=True):
+    return ['--out', str(tmp_path / 'runs'), '--images', str(tmp_path / 'images'),
+            *(SEED if seed_settings else []), *args]
+
+
+@pytest.fixture
+def train_py(capsys):
+    """`run_cli` in this process: `cli.main(argv)`, what train.py runs, without the 6-8 s of
+    a fresh interpreter importing TensorFlow. For the tests of what a run computes and
+    writes; signals, progress bars and the real entry point keep their subprocess tests."""
+    from tfpriv.experiments import cli  # pylint: disable=import-outside-toplevel
+
+    def run(*args, tmp_path, check=True, seed_settings=True):
+        try:
+            returncode = cli.main(_argv(args, tmp_path, seed_settings))
+        except SystemExit as stopped:
+            returncode = stopped.code
+        out, err = capsys.readouterr()
+        if check:
+            assert returncode == 0, err[-3000:]
+        return subprocess.CompletedProcess(['train.py', *args], returncode, out, err)
+    return run
 
 
 def metrics(tmp_path, tag):
@@ -67,15 +91,29 @@ def metrics(tmp_path, tag):
     (['--augmult', '4', '--clipping', 'fast'], 'only --clipping vectorized'),
     (['--augmult', '4', '--model', 'scatternet_linear'], '--augmult shifts MNIST images'),
 ])
-def test_bad_flags_exit_2_with_message(tmp_path, flags, message):
+def test_bad_flags_exit_2_with_message(tmp_path, flags, message, capsys, monkeypatch):
+    """In process (`cli.main`, as train.py calls it; a subprocess each cost 1.3 s): argparse's
+    exit 2 with the message, before any mode runs."""
+    from tfpriv.experiments import cli  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(cli, '_run', lambda *args: pytest.fail(f'{flags} were accepted'))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(['--out', str(tmp_path / 'runs'), '--images', str(tmp_path / 'images'),
+                  *SEED, *flags])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and 'Traceback' not in err
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--lr', '0'], '--learning-rate must be > 0'), (['--model', 'rnn'], "invalid choice: 'rnn'")])
+def test_bad_flags_on_the_command_line_are_one_line_exit_2(tmp_path, flags, message):
     proc = run_cli(*flags, tmp_path=tmp_path, check=False)
-    assert proc.returncode == 2
-    assert 'Traceback' not in proc.stderr
-    assert re.search(message, proc.stderr), proc.stderr
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert re.search(message, proc.stderr.strip().splitlines()[-1]), proc.stderr
 
 
-def test_dp_run_writes_figure_and_metrics(tmp_path):
-    proc = run_cli('--epochs', '1', *SMALL, tmp_path=tmp_path)
+def test_dp_run_writes_figure_and_metrics(train_py, tmp_path):
+    proc = train_py('--epochs', '1', *SMALL, tmp_path=tmp_path)
     assert (tmp_path / 'images' / 'mlp_dp.png').stat().st_size > 10000
     m = metrics(tmp_path, 'mlp_dp')
     assert m['test_accuracy'] > 0.3  # 10 classes: chance is 0.1
@@ -85,15 +123,15 @@ def test_dp_run_writes_figure_and_metrics(tmp_path):
     assert f"{m['epsilon']:.3f} (RDP)" in proc.stdout and 'δ = 0.0001' in proc.stdout
 
 
-def test_compare_draws_both(tmp_path):
-    run_cli('--compare', '--epochs', '1', '--model', 'cnn', *SMALL, tmp_path=tmp_path)
+def test_compare_draws_both(train_py, tmp_path):
+    train_py('--compare', '--epochs', '1', '--model', 'cnn', *SMALL, tmp_path=tmp_path)
     assert (tmp_path / 'images' / 'cnn_compare.png').exists()
     assert 'epsilon' not in metrics(tmp_path, 'cnn_no-dp')
     assert metrics(tmp_path, 'cnn_dp')['clipping'] == 'fast'  # Conv2D registry, no Dropout under DP
 
 
-def test_target_epsilon_is_met_not_exceeded(tmp_path):
-    run_cli('--target-epsilon', '1.0', '--epochs', '2', *SMALL, tmp_path=tmp_path)
+def test_target_epsilon_is_met_not_exceeded(train_py, tmp_path):
+    train_py('--target-epsilon', '1.0', '--epochs', '2', *SMALL, tmp_path=tmp_path)
     m = metrics(tmp_path, 'mlp_dp')
     assert 0.95 <= m['epsilon'] <= 1.0
     # two-sided: the reported σ meets ε ≤ 1 after the 2 epochs, and 1 % less noise would not
@@ -104,8 +142,8 @@ def test_target_epsilon_is_met_not_exceeded(tmp_path):
     assert max(m['history']['epsilon']) <= 1.0
 
 
-def test_credit_dataset_trains(tmp_path):
-    run_cli('--dataset', 'credit', '--no-dp', '--epochs', '5', '--batch-size', '32', '--verbose', '0',
+def test_credit_dataset_trains(train_py, tmp_path):
+    train_py('--dataset', 'credit', '--no-dp', '--epochs', '5', '--batch-size', '32', '--verbose', '0',
             tmp_path=tmp_path)
     assert metrics(tmp_path, 'mlp_no-dp')['test_accuracy'] > 0.7
 
@@ -133,14 +171,14 @@ def test_resume_after_kill_continues_epochs_and_epsilon(tmp_path):
     assert m['train_seconds_this_session'] > 0
 
 
-def test_resume_with_other_settings_is_refused(tmp_path):
-    run_cli('--epochs', '1', *SMALL, tmp_path=tmp_path)
-    proc = run_cli('--resume', '--epochs', '1', *SMALL, '--lr', '0.2', tmp_path=tmp_path, check=False)
+def test_resume_with_other_settings_is_refused(train_py, tmp_path):
+    train_py('--epochs', '1', *SMALL, tmp_path=tmp_path)
+    proc = train_py('--resume', '--epochs', '1', *SMALL, '--lr', '0.2', tmp_path=tmp_path, check=False)
     assert proc.returncode == 2 and 'holds a run with other settings' in proc.stderr
 
 
-def test_encrypted_eval_matches_plaintext(tmp_path):
-    proc = run_cli('--encrypted-eval', '--epochs', '1', *SMALL, '--num-test', '200',
+def test_encrypted_eval_matches_plaintext(train_py, tmp_path):
+    proc = train_py('--encrypted-eval', '--epochs', '1', *SMALL, '--num-test', '200',
                    tmp_path=tmp_path)
     assert 'under SMPC (3 parties, 200 images)' in proc.stdout
     assert ' 0 predictions differ from plaintext' in proc.stdout, proc.stdout
@@ -169,8 +207,8 @@ def test_help_groups_the_flags_of_each_mode():
     assert '--clients' in titled['federated'] and '--teachers' in titled['pate']
 
 
-def test_shuffle_sampling_reports_its_own_epsilon(tmp_path):
-    proc = run_cli('--epochs', '1', '--sampling', 'shuffle', *SMALL, tmp_path=tmp_path)
+def test_shuffle_sampling_reports_its_own_epsilon(train_py, tmp_path):
+    proc = train_py('--epochs', '1', '--sampling', 'shuffle', *SMALL, tmp_path=tmp_path)
     m = metrics(tmp_path, 'mlp_dp')
     assert m['sampling'] == 'shuffle' and m['epsilon_pld'] is None
     assert m['epsilon'] == pytest.approx(accounting.dpsgd_epsilon(
@@ -179,15 +217,15 @@ def test_shuffle_sampling_reports_its_own_epsilon(tmp_path):
     assert 'shuffle sampling' in proc.stdout
 
 
-def test_resume_with_target_epsilon_never_under_reports(tmp_path):
+def test_resume_with_target_epsilon_never_under_reports(train_py, tmp_path):
     """Issue #14 item 4: 1 epoch at σ(ε=2, 1 epoch), then --resume --epochs 2 recalibrated σ for
     2 epochs and reported 2.0, below the composition of the two σ's. Now epochs are part of
     the resume key: the mixed run is refused, and a resumed run reports the composition of
     the σ it used, which is what the accountant gives for its own epochs."""
     args = ['--target-epsilon', '2.0', *SMALL]
-    run_cli('--epochs', '1', *args, tmp_path=tmp_path)
+    train_py('--epochs', '1', *args, tmp_path=tmp_path)
     first = metrics(tmp_path, 'mlp_dp')
-    proc = run_cli('--resume', '--epochs', '2', *args, tmp_path=tmp_path, check=False)
+    proc = train_py('--resume', '--epochs', '2', *args, tmp_path=tmp_path, check=False)
     assert proc.returncode == 2 and "'epochs': (1, 2)" in proc.stderr, proc.stderr[-2000:]
     assert 'Traceback' not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith('train.py: error: --resume')
@@ -196,11 +234,11 @@ def test_resume_with_target_epsilon_never_under_reports(tmp_path):
     assert first['epsilon'] <= 2.0
 
 
-def test_audit_reports_attacks_and_a_lower_bound_below_the_upper_bound(tmp_path):
+def test_audit_reports_attacks_and_a_lower_bound_below_the_upper_bound(train_py, tmp_path):
     """`--audit` retrains the configuration on members + canaries and attacks it: a DP run's
     canary lower bound must not exceed the ε the run reports (the audit run has fewer
     examples, hence a larger q and an even larger upper bound)."""
-    proc = run_cli('--epochs', '1', '--num-train', '400', '--num-test', '200', '--batch-size',
+    proc = train_py('--epochs', '1', '--num-train', '400', '--num-test', '200', '--batch-size',
                    '50', '--verbose', '0', '--audit', '--audit-canaries', '40', tmp_path=tmp_path)
     upper = float(re.search(r'([0-9.]+) \(RDP\)', proc.stdout).group(1))
     line = re.search(r'audit +MIA AUC ([0-9.]+) .*eps >= ([0-9.]+) at 95% confidence', proc.stdout)
@@ -210,9 +248,9 @@ def test_audit_reports_attacks_and_a_lower_bound_below_the_upper_bound(tmp_path)
     assert 0.0 <= auc <= 1.0
 
 
-def test_encrypted_train_mode_dispatches_from_the_command_line(tmp_path):
+def test_encrypted_train_mode_dispatches_from_the_command_line(train_py, tmp_path):
     """`--encrypted-train` (a hyphenated mode flag) reaches its mode's run and prints its JSON."""
-    proc = run_cli('--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test',
+    proc = train_py('--encrypted-train', '--dataset', 'credit', '--num-train', '64', '--num-test',
                    '32', '--epochs', '1', '--batch-size', '16', '--parties', '2', '--smpc-seeded',
                    '--json', tmp_path=tmp_path)
     summary = json.loads(proc.stdout)['summary']
@@ -356,9 +394,9 @@ def test_default_run_spends_epsilon_about_one():
     assert accounting.dpsgd_epsilon(2.6, 2048 / 60000, steps, 1e-5) == pytest.approx(rdp, rel=1e-6)
 
 
-def test_scatternet_run_with_schedule_and_ema(tmp_path, monkeypatch):
+def test_scatternet_run_with_schedule_and_ema(train_py, tmp_path, monkeypatch):
     monkeypatch.setenv('TFPRIV_CACHE', str(tmp_path / 'cache'))
-    proc = run_cli('--model', 'scatternet_linear', '--num-train', '1000', '--num-test', '500',
+    proc = train_py('--model', 'scatternet_linear', '--num-train', '1000', '--num-test', '500',
                    '--batch-size', '100', '--epochs', '2', '--ema-decay', '0.9', '--verbose', '0',
                    tmp_path=tmp_path, seed_settings=False)
     m = metrics(tmp_path, 'scatternet_linear_dp')

@@ -148,7 +148,7 @@ def test_credit_dataset_trains(train_py, tmp_path):
     assert metrics(tmp_path, 'mlp_no-dp')['test_accuracy'] > 0.7
 
 
-def test_resume_after_kill_continues_epochs_and_epsilon(tmp_path):
+def test_resume_after_kill_continues_epochs_and_epsilon(train_py, tmp_path):
     args = ['--epochs', '3', *SMALL]
     cmd = [sys.executable, os.path.join(ROOT, 'train.py'), '--out', str(tmp_path / 'runs'),
            '--images', str(tmp_path / 'images'), *SEED, *args]
@@ -163,7 +163,7 @@ def test_resume_after_kill_continues_epochs_and_epsilon(tmp_path):
     proc.wait()
     done_before = len(json.loads(history.read_text()))
     assert 1 <= done_before < 3, 'the run was expected to be killed mid-way'
-    run_cli('--resume', *args, tmp_path=tmp_path)
+    train_py('--resume', *args, tmp_path=tmp_path)
     m = metrics(tmp_path, 'mlp_dp')
     assert m['epochs_completed'] == 3
     assert m['history']['epsilon'] == pytest.approx(
@@ -285,13 +285,14 @@ def assert_ends_with_summary(stdout, title):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('mode', TINY)
-def test_each_mode_ends_with_its_summary_or_json_and_draws_progress_on_stderr(tmp_path, mode):
-    """Quiet run (--verbose 0): stdout is the summary, stderr has no progress bar. Second run
-    (--verbose 1 --json, --overwrite for the modes that refuse an earlier run): stdout is the JSON
-    of metrics.json alone, stderr has the progress bars."""
+def test_each_mode_ends_with_its_summary_or_json_and_draws_progress_on_stderr(train_py, tmp_path,
+                                                                             mode):
+    """Quiet run (--verbose 0, in this process): stdout is the summary, stderr has no progress
+    bar. Second run (train.py itself, --verbose 1 --json, --overwrite for the modes that refuse
+    an earlier run): stdout is the JSON of metrics.json alone, stderr has the progress bars."""
     flags, run_dir, title, key = TINY[mode]
     flags = flags + ['--pate-cache', str(tmp_path / 'cache')] * (mode == 'pate')
-    quiet = run_cli(*flags, '--verbose', '0', tmp_path=tmp_path)
+    quiet = train_py(*flags, '--verbose', '0', tmp_path=tmp_path)
     assert_ends_with_summary(quiet.stdout, title)
     assert not PROGRESS.search(quiet.stderr) and 'Epoch' not in quiet.stderr, quiet.stderr
     assert str(tmp_path / 'runs' / run_dir / 'metrics.json') in quiet.stdout

@@ -138,3 +138,20 @@ def test_kill_9_then_resume_keeps_rounds_and_epsilon(tmp_path, capsys):
     assert history['epsilon'] == pytest.approx(epsilons(6, 3, 1.0, done + 1, 1e-2))
     assert (images / 'fedavg_mnist_mlp_dp_iid.png').exists()
     assert f"{history['epsilon'][-1]:.3f} (RDP, user level), δ = 0.01" in result.out
+
+
+def test_resume_with_another_secagg_graph_degree_is_refused(tmp_path, capsys):
+    """SecAgg+'s neighbours are part of the run's settings: a checkpoint of k = 4 resumes with
+    k = 4 and is refused with k = 6 (the graph, hence what the server learns, would change)."""
+    from tfpriv.experiments.cli import build_parser, resolve_defaults
+    from tfpriv.experiments.federated import validate
+    flags = ['--num-train', '1200', '--clients', '20', '--client-fraction', '0.5', '--secure-agg',
+             'secagg', '--out', str(tmp_path)]
+    _checkpoint_of(tmp_path, flags + ['--secagg-neighbours', '4'])
+    same = ['--federated', *flags, '--secagg-neighbours', '4', '--resume']
+    assert validate(resolve_defaults(build_parser().parse_args(same))) == []
+    with pytest.raises(SystemExit) as info:
+        main(['--federated', *flags, '--secagg-neighbours', '6', '--resume'])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and 'was written by a run with other settings' in err, err
+    assert 'secagg_neighbours' in err, err

@@ -24,8 +24,9 @@ rows); smpc, `SharedTensor.share` (encoding, the 3 additive shares); rlwe,
 plus the key setup of all holders divided by the clients. Server time is the
 round less the clients' wall time: for shamir and smpc it includes the holders'
 or parties' additions, for rlwe the threshold decryption (partials included).
-For secagg it also prints what bounds a client, best of 30: the encoding and
-adding k + 1 masks (AES-128-CTR keystreams of 4 bytes per weight).
+For secagg it also prints each setting's median client CPU time by protocol stage
+(keys, shares sent and received, masked input, reply) and what bounds a client, best of
+30: the encoding and adding k + 1 masks (AES-128-CTR keystreams of 4 bytes per weight).
 Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
 common to every backend) except for rlwe. Bytes per weight are over the clients whose
 input counted; the rlwe figure is the ciphertext upload (the key setup's bytes are
@@ -54,6 +55,7 @@ import numpy as np
 from absl import logging
 
 from tfpriv.crypto.masking import Dropouts, MaskingAggregator, Quantizer, primitives
+from tfpriv.crypto.masking.protocol import STAGE_NAMES
 from tfpriv.experiments.progress import StderrProgress
 from tfpriv.progress import Progress, each, prefixed
 from tfpriv.rng import Prg, RandomSource
@@ -115,16 +117,20 @@ def masking_round(updates, weights, setting: tuple, drop: int, repeats: int,
                                    bound=512.0, rounding=rounding, dropouts=dropouts,
                                    progress=prefixed(progress, f'k={k} t={t} {rounding[:3]}. '
                                                                f'drop {drop}: '))
-    wall = cpu = None
+    best = None  # per client: wall, CPU, then CPU by stage (each its best of the repeats)
     server_seconds, stats = math.inf, None
     for _ in range(repeats):
         _, stats = aggregator.aggregate(updates, weights)
         clients = [aggregator.last_round.clients[u] for u in aggregator.last_round.submitted]
-        times = np.array([[c.seconds for c in clients], [c.cpu_seconds for c in clients]])
-        wall = times[0] if wall is None else np.minimum(wall, times[0])
-        cpu = times[1] if cpu is None else np.minimum(cpu, times[1])
+        times = np.array([[c.seconds for c in clients], [c.cpu_seconds for c in clients]]
+                         + [[c.stage_cpu_seconds.get(s, 0.0) for c in clients] for s in STAGE_NAMES])
+        best = times if best is None else np.minimum(best, times)
         server_seconds = min(server_seconds, aggregator.last_round.server_seconds)
-    return float(np.median(wall)), float(np.median(cpu)), server_seconds, stats
+    stages = ', '.join(f'{name} {1e3 * float(np.median(row)):.2f}'
+                       for name, row in zip(STAGE_NAMES, best[2:]))
+    print(f'  secagg k={k} t={t} {rounding[:3]}. drop {drop}: median client CPU by stage (ms): '
+          f'{stages}', flush=True)
+    return float(np.median(best[0])), float(np.median(best[1])), server_seconds, stats
 
 
 def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray, repeats: int,

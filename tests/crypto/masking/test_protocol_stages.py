@@ -155,4 +155,6 @@ def test_each_party_is_charged_for_its_own_blocks(monkeypatch):
     state = one_round()
     for client in state.clients:
         assert (client.seconds, client.cpu_seconds) == (8.0, 8.0)
+        assert client.stage_cpu_seconds == {'keys': 1.0, 'shares': 5.0, 'masked_input': 1.0,
+                                            'reply': 1.0}
     assert (state.server_seconds, state.server_cpu_seconds) == (7.0, 7.0)

@@ -119,6 +119,7 @@ class Client:
     share_keys: Dict[int, bytes] = dataclasses.field(default_factory=dict)  # per neighbour, stage 2
     seconds: float = 0.0  # wall-clock time computing its messages
     cpu_seconds: float = 0.0  # CPU time of the same (insensitive to waiting for a busy CPU)
+    stage_cpu_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)  # by `STAGE_NAMES`
 
     def __repr__(self) -> str:
         return f'Client(index={self.index}, peers={sorted(self.peers)})'
@@ -159,8 +160,10 @@ class RoundState:
 
 
 @contextlib.contextmanager
-def _clock(state: RoundState, client: Optional[Client] = None) -> Iterator[None]:
-    """Adds the block's wall-clock and CPU time to the client's (None: the server's) totals."""
+def _clock(state: RoundState, client: Optional[Client] = None,
+           stage: str = '') -> Iterator[None]:
+    """Adds the block's wall-clock and CPU time to the client's (None: the server's) totals;
+    a client's CPU time also to its `stage` (one of `STAGE_NAMES`)."""
     start, cpu = time.perf_counter(), time.thread_time()
     yield
     elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
@@ -170,6 +173,7 @@ def _clock(state: RoundState, client: Optional[Client] = None) -> Iterator[None]
     else:
         client.seconds += elapsed
         client.cpu_seconds += cpu
+        client.stage_cpu_seconds[stage] = client.stage_cpu_seconds.get(stage, 0.0) + cpu
 
 
 def _send(state: RoundState, sender: int, message: bytes) -> bytes:
@@ -197,7 +201,7 @@ def setup(config: Config, updates: Sequence[np.ndarray], weights: np.ndarray,
 def advertise_keys(state: RoundState) -> RoundState:
     """Stage 1: two X25519 key pairs per client; the server forwards public keys to neighbours."""
     for client in each(state.progress, 'clients: keys', state.clients):
-        with _clock(state, client):
+        with _clock(state, client, 'keys'):
             client.cipher_key = primitives.private_key(state.rng)
             client.mask_key = primitives.private_key(state.rng)
             message = _KEYS.pack(1, client.index, primitives.public_bytes(client.cipher_key),
@@ -253,7 +257,7 @@ def share_keys(state: RoundState) -> RoundState:
     active = _survivors(state.advertised, state.config.dropouts.after_advertise)
     for u in each(state.progress, 'clients: shares', active):
         client = state.clients[u]
-        with _clock(state, client):
+        with _clock(state, client, 'shares'):
             messages = _client_shares(state, client)
         for v, message in messages.items():
             state.view.shares[(u, v)] = _send(state, u, message)
@@ -261,7 +265,7 @@ def share_keys(state: RoundState) -> RoundState:
     members = set(active)
     for (u, v), message in state.view.shares.items():
         if v in members:
-            with _clock(state, state.clients[v]):
+            with _clock(state, state.clients[v], 'shares'):
                 _receive_share(state, state.clients[v], message)
     return state
 
@@ -288,7 +292,7 @@ def masked_input(state: RoundState) -> RoundState:
     state.total = np.zeros(state.size, dtype=quantizer.dtype)
     for u in each(state.progress, 'clients: masked inputs', active):
         client = state.clients[u]
-        with _clock(state, client):
+        with _clock(state, client, 'masked_input'):
             message = _masked_input(state, client)
         state.view.masked_inputs[u] = _send(state, u, message)
         with _clock(state):
@@ -360,7 +364,7 @@ def unmask(state: RoundState) -> RoundState:
     """Stage 4: survivors send shares; the server removes every mask and decodes the average."""
     state.answered = _survivors(state.submitted, state.config.dropouts.after_masked_input)
     for v in each(state.progress, 'clients: replies', state.answered):
-        with _clock(state, state.clients[v]):
+        with _clock(state, state.clients[v], 'reply'):
             message = _reply(state, state.clients[v])
         state.view.replies[v] = _send(state, v, message)
     quantizer = state.config.quantizer
@@ -380,6 +384,7 @@ def unmask(state: RoundState) -> RoundState:
 
 
 STAGES = (advertise_keys, share_keys, masked_input, unmask)
+STAGE_NAMES = ('keys', 'shares', 'masked_input', 'reply')  # a client's part of each stage
 
 
 def run(config: Config, updates: Sequence[np.ndarray], weights: np.ndarray,

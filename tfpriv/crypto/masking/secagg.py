@@ -117,6 +117,9 @@ class MaskingAggregator(SecureAggregator):
                    'client_seconds_max': float(np.max(client_seconds)),
                    'client_cpu_seconds_median': float(np.median(
                        [state.clients[u].cpu_seconds for u in senders])),
+                   **{f'client_cpu_seconds_median_{stage}': float(np.median(
+                       [state.clients[u].stage_cpu_seconds.get(stage, 0.0) for u in senders]))
+                      for stage in protocol.STAGE_NAMES},
                    'server_seconds': state.server_seconds,
                    'server_cpu_seconds': state.server_cpu_seconds,
                    'inputs_summed': float(len(state.submitted)),

@@ -559,3 +559,128 @@ def test_public_addends_keep_integers_exact_and_broadcast_every_share():
     assert wide.reshape(6).reveal().tolist() == [1, -2, 3, 2, -1, 4]
     with pytest.raises(ValueError, match=re.escape('shapes (3,) and (2,) do not broadcast')):
         x + np.array([1, 2])
+
+
+# ---- round 9 (b): the Shamir and SMPC secure aggregators (shamir/secagg.py, smpc/secagg.py) ----
+
+def _recorder(calls):
+    def progress(label, done, total, values=None):
+        del values
+        calls.append((label, done, total))
+    return progress
+
+
+def test_shamir_bound_is_inclusive_and_an_empty_update_needs_no_bound_check():
+    """|u| = B exactly is allowed (the headroom proof covers |u| <= B); a zero-size update has
+    no value to check, whatever B is."""
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    aggregator = ShamirAggregator(bound=0.5, rng=RandomSource(seed=1))
+    average, _ = aggregator.aggregate([[np.array([0.5, -0.5])], [np.array([0.25, 0.0])]])
+    assert np.allclose(average[0], [0.375, -0.25], atol=2**-20)
+    empty, _ = aggregator.aggregate([[np.zeros(0)], [np.zeros(0)]])
+    assert empty[0].shape == (0,)
+
+
+def test_shamir_holder_sums_are_drawn_from_the_aggregator_rng():
+    """Holder 0's sum of shares (seen through a pass-through `corrupt` hook) repeats with the
+    same seeded rng and changes with another seed: the shares come from `rng`."""
+    from tfpriv.crypto.secagg import Faults  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    updates = [[np.array([0.1, -0.2, 0.3])], [np.array([0.0, 0.5, -0.5])]]
+
+    def holder_zero(seed):
+        seen = []
+        faults = Faults(corrupt={0: lambda row: seen.append(row.copy()) or row})
+        ShamirAggregator(rng=RandomSource(seed=seed), faults=faults).aggregate(updates)
+        return seen[0]
+    assert np.array_equal(holder_zero(5), holder_zero(5))
+    assert not np.array_equal(holder_zero(5), holder_zero(6))
+
+
+def test_shamir_errors_name_the_setting_the_client_and_the_tolerance():
+    from tfpriv.crypto.secagg import Faults  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    updates = [[np.array([0.1])], [np.array([0.2])]]
+    with pytest.raises(ValueError, match=re.escape('silent_clients must be indices in [0, 2), '
+                                                   'got [5]')):
+        ShamirAggregator(faults=Faults(silent_clients=[5])).aggregate(updates)
+    with pytest.raises(ValueError, match='^no client with a positive weight sent its shares: '
+                                         'nothing to aggregate$'):
+        ShamirAggregator(faults=Faults(silent_clients=[0])).aggregate(updates, [1.0, 0.0])
+    with pytest.raises(ValueError, match=re.escape('threshold 3 are needed (at most 2 may drop)')):
+        ShamirAggregator(5, 3, faults=Faults(dropped_holders=[0, 1, 2])).aggregate(updates)
+    with pytest.raises(FixedPointRangeError, match='^client 1 has an update value of magnitude '
+                                                   '600 above the public bound 512'):
+        ShamirAggregator().aggregate([[np.array([0.1])], [np.array([600.0])]])
+
+
+def test_shamir_progress_counts_the_sending_clients():
+    from tfpriv.crypto.secagg import Faults  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    calls = []
+    ShamirAggregator(faults=Faults(silent_clients=[1]), progress=_recorder(calls)).aggregate(
+        [[np.array([0.1])], [np.array([0.2])], [np.array([0.3])]])
+    assert calls == [('clients', 0, 2), ('clients', 1, 2), ('clients', 2, 2)]
+
+
+def test_shamir_correction_is_logged_with_the_holder(caplog):
+    from tfpriv.crypto.secagg import Faults  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    with caplog.at_level('WARNING'):
+        ShamirAggregator(rng=RandomSource(seed=2), faults=Faults(corrupt=[1])).aggregate(
+            [[np.array([0.1, 0.2])], [np.array([0.3, 0.4])]])
+    assert ('Shamir aggregation: holders [1] sent wrong sums and were corrected'
+            in caplog.text), caplog.text
+
+
+def test_shamir_without_robust_decoding_reads_the_first_t_holders_only():
+    """robust=False interpolates the first t answering holders: a wrong sum from holder 4 of 5
+    (t = 3) is never read, so the average is exact; reading all five would include it."""
+    from tfpriv.crypto.secagg import Faults  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator  # pylint: disable=import-outside-toplevel
+    updates = [[np.array([0.1, -0.2])], [np.array([0.3, 0.4])]]
+    average, stats = ShamirAggregator(5, 3, robust=False, rng=RandomSource(seed=4),
+                                      faults=Faults(corrupt=[4])).aggregate(updates)
+    assert np.allclose(average[0], [0.2, 0.1], atol=2**-19)
+    assert stats.extra['bad_holders'] == 0.0
+
+
+def test_smpc_defaults_and_stats():
+    """Three parties and 32 fractional bits by default (module docstring); the stats say so and
+    time the call itself (between 0 and the wall time around it)."""
+    import time  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.smpc.secagg import SmpcAggregator  # pylint: disable=import-outside-toplevel
+    aggregator = SmpcAggregator(rng=RandomSource(seed=1))
+    start = time.perf_counter()
+    average, stats = aggregator.aggregate([[np.array([2.0**-32, 1.0])], [np.array([0.0, 1.0])]])
+    elapsed = time.perf_counter() - start
+    assert aggregator.num_parties == 3
+    assert stats.extra == {'rounds': 2.0, 'parties': 3.0, 'precision': 32.0}
+    assert 0.0 <= stats.seconds <= elapsed
+    assert average[0][1] == 1.0
+
+
+def test_smpc_shares_are_drawn_from_the_given_rng_or_the_os(monkeypatch):
+    """The cluster that deals the round's shares gets the aggregator's rng: the one passed in,
+    or a fresh OS-backed `RandomSource` when none is."""
+    from tfpriv.crypto.smpc import secagg as smpc_secagg  # pylint: disable=import-outside-toplevel
+    dealt = []
+
+    class Spy(smpc_secagg.Cluster):
+        def __init__(self, num_parties, encoding, rng=None):
+            dealt.append(rng)
+            super().__init__(num_parties, encoding, rng)
+    monkeypatch.setattr(smpc_secagg, 'Cluster', Spy)
+    updates = [[np.array([0.5])], [np.array([0.25])]]
+    mine = RandomSource(seed=9)
+    smpc_secagg.SmpcAggregator(rng=mine).aggregate(updates)
+    assert dealt[-1] is mine
+    smpc_secagg.SmpcAggregator().aggregate(updates)
+    assert isinstance(dealt[-1], RandomSource) and dealt[-1] is not mine
+
+
+def test_smpc_progress_counts_every_client():
+    from tfpriv.crypto.smpc.secagg import SmpcAggregator  # pylint: disable=import-outside-toplevel
+    calls = []
+    SmpcAggregator(progress=_recorder(calls)).aggregate([[np.array([0.1])], [np.array([0.2])]])
+    assert calls == [('clients', 0, 2), ('clients', 1, 2), ('clients', 2, 2)]

@@ -6,6 +6,7 @@ Every reference here is independent of the code under test: Python-int arithmeti
 Lagrange interpolation over a small prime written in the test, two's complement by hand.
 """
 
+import math
 import re
 from fractions import Fraction
 
@@ -684,3 +685,122 @@ def test_smpc_progress_counts_every_client():
     calls = []
     SmpcAggregator(progress=_recorder(calls)).aggregate([[np.array([0.1])], [np.array([0.2])]])
     assert calls == [('clients', 0, 2), ('clients', 1, 2), ('clients', 2, 2)]
+
+
+# ---- round 9 (b): the RLWE aggregator (rlwe/secagg.py) -------------------------------------
+
+def _two_updates():
+    return [[np.array([0.5, -0.25, 1.0])], [np.array([0.0, 0.75, -1.0])]]
+
+
+def test_rlwe_bound_is_inclusive_and_an_empty_update_is_refused_in_one_line():
+    """|u| = B is allowed; updates with no values are refused before any key is made (they
+    used to fail inside the serializer: 'corrupt header (kind 1, seeded 0, batch 0)')."""
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=import-outside-toplevel
+    aggregator = RlweAggregator(precision=12, bound=0.5, rng=RandomSource(seed=1))
+    average, _ = aggregator.aggregate([[np.array([0.5, -0.5])], [np.array([0.25, 0.0])]])
+    assert np.allclose(average[0], [0.375, -0.25], atol=2**-12)
+    with pytest.raises(ValueError, match='^the updates hold no values: there is nothing to '
+                                         'encrypt$'):
+        aggregator.aggregate([[np.zeros(0)], [np.zeros(0)]])
+    with pytest.raises(FixedPointRangeError, match='^client 1 has an update value of magnitude '
+                                                   '0.75 above the public bound 0.5'):
+        aggregator.aggregate([[np.array([0.5])], [np.array([0.75])]])
+
+
+def test_rlwe_round_is_drawn_from_the_aggregator_rng():
+    """Key shares, encryptions and smudged partial decryptions all come from `rng`: the server's
+    whole transcript repeats with the same seed and changes with another."""
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=import-outside-toplevel
+
+    def transcript(seed):
+        aggregator = RlweAggregator('n2048', precision=12, bound=4.0, kappa=0,
+                                    rng=RandomSource(seed=seed))
+        aggregator.aggregate(_two_updates())
+        view = aggregator.transcript
+        return ([view.public_key_shares[i] for i in sorted(view.public_key_shares)],
+                view.ciphertexts, [view.partial_decryptions[i]
+                                   for i in sorted(view.partial_decryptions)])
+
+    first, again, other = transcript(3), transcript(3), transcript(4)
+    for part in range(3):
+        assert all(np.array_equal(a, b) for a, b in zip(first[part], again[part]))
+        assert not any(np.array_equal(a, b) for a, b in zip(first[part], other[part]))
+
+
+def test_rlwe_noise_bounds_use_the_collective_key(monkeypatch):
+    """The collective key is the sum of N ternary key shares, so ||s||^2 can exceed n (the
+    single-key default of `modswitch`): choosing widths, compressing and decompressing must
+    bound noise with the key's own ||s||^2, the received ciphertexts are parsed for N key
+    parties, and the widths keep kappa + log2 T + 2 bits of room (kappa for the smudging, log2 T
+    for the T partial decryptions summed, 2 spare)."""
+    from tfpriv.crypto.rlwe import secagg as rlwe_secagg  # pylint: disable=import-outside-toplevel
+    seen = {'key': [], 'norms': [], 'parties': [], 'reserve': []}
+
+    def spy(module, name, record):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            record(args, kwargs)
+            return original(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    original_setup = rlwe_secagg.multiparty.setup_keys
+
+    def setup_keys(*args, **kwargs):
+        result = original_setup(*args, **kwargs)
+        seen['key'].append(result[1])
+        return result
+    monkeypatch.setattr(rlwe_secagg.multiparty, 'setup_keys', setup_keys)
+    spy(rlwe_secagg.modswitch, 'choose_widths',
+        lambda a, k: (seen['reserve'].append(a[4]), seen['norms'].append(a[5])))
+    spy(rlwe_secagg.modswitch, 'compress', lambda a, k: seen['norms'].append(a[3]))
+    spy(rlwe_secagg.modswitch, 'decompress', lambda a, k: seen['norms'].append(a[1]))
+    spy(rlwe_secagg.serialize, 'loads', lambda a, k: seen['parties'].append(k['key_parties']))
+    aggregator = rlwe_secagg.RlweAggregator('n2048', precision=12, bound=4.0, weight_bits=6,
+                                            compress_updates=True, kappa=0,
+                                            rng=RandomSource(seed=5))
+    updates = _two_updates() + [[np.array([0.25, 0.25, 0.25])]]
+    _, stats = aggregator.aggregate(updates)
+    key = seen['key'][0]
+    assert key.num_parties == 3 and key.secret_norm2 > aggregator.params.n
+    assert seen['norms'] == [key.secret_norm2] * 5  # widths, 3 compressions, 1 decompression
+    assert seen['parties'] == [3, 3, 3]
+    threshold = int(stats.extra['threshold'])
+    assert threshold == 2 and seen['reserve'] == [0 + math.log2(threshold) + 2]
+
+
+def test_rlwe_weights_exact_when_integer_quantized_when_huge_and_refused_when_empty():
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=import-outside-toplevel
+    aggregator = RlweAggregator(precision=12, bound=4.0, rng=RandomSource(seed=6))
+    updates = _two_updates()
+    only_first, _ = aggregator.aggregate(updates, [1, 0])  # integer weights summing to 1
+    assert np.allclose(only_first[0], updates[0][0], atol=2**-12)
+    # past 2^62 integer weights are no longer exact in int64 arithmetic: quantized instead
+    huge, _ = aggregator.aggregate(updates, [2**62 - 2**11, 2**11 + 1])
+    assert np.allclose(huge[0], updates[0][0], atol=2**-9)
+    five = [[np.array([0.1])]] * 5
+    with pytest.raises(ValueError, match='^all weights round to 0 at weight_bits = 1: raise '
+                                         'weight_bits$'):
+        RlweAggregator(weight_bits=1).aggregate(five, [0.5] * 5)
+
+
+def test_rlwe_weighted_sum_past_the_plaintext_range_is_refused_with_its_size():
+    """2^30 (the weight sum) x 2^16 (one bound in fixed point) exceeds the plaintext range."""
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=import-outside-toplevel
+    aggregator = RlweAggregator(precision=16, bound=1.0)
+    limit = aggregator.encoder.fixed.max_int
+    reach = (2**30 + 3) * 2**16
+    assert reach > limit
+    with pytest.raises(FixedPointRangeError, match=re.escape(
+            f'the weighted sum could reach {reach} > {limit} (t = {aggregator.params.t})')):
+        aggregator.aggregate(_two_updates(), [2**30, 3])
+
+
+def test_rlwe_stats_time_the_round_and_its_key_setup():
+    import time  # pylint: disable=import-outside-toplevel
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator  # pylint: disable=import-outside-toplevel
+    start = time.perf_counter()
+    _, stats = RlweAggregator(rng=RandomSource(seed=7)).aggregate(_two_updates())
+    elapsed = time.perf_counter() - start
+    assert 0.0 < stats.extra['setup_seconds'] <= stats.seconds <= elapsed

@@ -151,7 +151,7 @@ class RlweAggregator(SecureAggregator):
     def _client_message(self, state: _Round, i: int, update) -> bytes:
         """Stage 2 (client i): bound check, fixed-point encoding, encryption, serialization."""
         vector = state.spec.flatten(update)
-        largest = float(np.max(np.abs(vector))) if vector.size else 0.0
+        largest = float(np.max(np.abs(vector)))
         if largest > self.bound:
             raise FixedPointRangeError(f'client {i} has an update value of magnitude {largest:g} above '
                              f'the public bound {self.bound:g}: raise `bound`')
@@ -180,11 +180,13 @@ class RlweAggregator(SecureAggregator):
         """Weighted average of the updates (see the module doc for the protocol).
 
         Raises:
-          ValueError: bad updates or weights, a value above `bound`, or parameters
+          ValueError: bad or empty updates or weights, a value above `bound`, or parameters
             that leave no room for the weighted sum or the smudging noise.
         """
         start, self.transcript = time.perf_counter(), None  # (frees the last round's)
         spec, normalized = check_updates(client_updates, weights)
+        if spec.size == 0:
+            raise ValueError('the updates hold no values: there is nothing to encrypt')
         state = self._setup(spec, self._integer_weights(weights, normalized))
         for i in each(self.progress, 'clients', range(len(client_updates))):
             state.view.ciphertexts.append(self._client_message(state, i, client_updates[i]))

@@ -86,6 +86,12 @@ run_module() {  # run_module MODULE KIND "PATTERNS" TESTS...
     fi
   } > "$work/pyproject.toml"
   [ "${MUT_RERUN:-0}" = 1 ] || echo "$patterns" | tr ' ' '\n' | sed '/^$/d' > "$work/patterns.txt"
+  if [ "$kind" = tf ] && (cd "$work" && env PYTHONPATH="$ROOT/tests/mutation" "$MAIN_VENV/bin/python" \
+       -m pytest -q --collect-only -p no:randomly -p tf_at_collection "$@" 2>/dev/null \
+       | grep '^tf_at_collection:' > /dev/null); then
+    echo "== warning: collecting these tests starts TensorFlow's runtime; forked mutants may hang" \
+         "and count as timeouts (tests/mutation/tf_at_collection.py)"
+  fi
   echo "== $module ($*) ${patterns:+[only $patterns] }in $work"
   # shellcheck disable=SC2086
   (set -f; cd "$work" && env -u PYTHONPATH TFPRIV_HYPOTHESIS_PROFILE=ci \

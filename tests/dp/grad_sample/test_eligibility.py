@@ -51,45 +51,48 @@ class _Subclassed(tf.keras.Model):
         return self.head(tf.reduce_mean(self.drop(self.conv(inputs), training=training), [1, 2]))
 
 
-@pytest.mark.parametrize('model', [
-    _functional(L.RandomFlip(), L.Conv2D(4, 3, activation='relu'), L.Dropout(0.5),
-                L.DepthwiseConv2D(3), L.GroupNormalization(2), L.SeparableConv2D(4, 3),
-                L.GaussianNoise(0.1), L.LayerNormalization()),
-    tf.keras.Sequential([L.Conv2D(4, 3), L.Flatten(), L.Dense(2)]),
-    _Subclassed(),
-    _functional(tf.keras.Sequential([L.Conv2D(4, 3), L.Dropout(0.2)])),
-    _functional(L.Conv3D(2, 1, trainable=False), shape=(4, 4, 4, 1)),
-    _functional(L.Reshape((8, 24)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.GRU(2)),
-    tf.keras.Sequential([tf.keras.Input((12,), dtype='int32'), L.Embedding(20, 4),
-                         L.Bidirectional(L.GRU(3)), L.Dense(2)]),
+# Models are built inside the tests, not at collection: building one initializes TensorFlow's
+# runtime, and a process forked after that (mutmut's fork server, see docs/testing.md) can
+# hang in its thread pools.
+@pytest.mark.parametrize('make_model', [
+    lambda: _functional(L.RandomFlip(), L.Conv2D(4, 3, activation='relu'), L.Dropout(0.5),
+                        L.DepthwiseConv2D(3), L.GroupNormalization(2), L.SeparableConv2D(4, 3),
+                        L.GaussianNoise(0.1), L.LayerNormalization()),
+    lambda: tf.keras.Sequential([L.Conv2D(4, 3), L.Flatten(), L.Dense(2)]),
+    _Subclassed,
+    lambda: _functional(tf.keras.Sequential([L.Conv2D(4, 3), L.Dropout(0.2)])),
+    lambda: _functional(L.Conv3D(2, 1, trainable=False), shape=(4, 4, 4, 1)),
+    lambda: _functional(L.Reshape((8, 24)), L.Bidirectional(L.LSTM(3, return_sequences=True)), L.GRU(2)),
+    lambda: tf.keras.Sequential([tf.keras.Input((12,), dtype='int32'), L.Embedding(20, 4),
+                                 L.Bidirectional(L.GRU(3)), L.Dense(2)]),
 ], ids=['functional_zoo', 'sequential_without_input', 'subclassed', 'nested', 'frozen_conv3d',
         'recurrent', 'int_token_input'])
-def test_accepted(model):
-    assert problems(model) == []
+def test_accepted(make_model):
+    assert problems(make_model()) == []
 
 
-@pytest.mark.parametrize('model,message', [
-    (_functional(L.BatchNormalization()), 'statistics of the whole batch'),
-    (_functional(L.Lambda(lambda t: t * 2)), "'lambda' .* not known to treat examples"),
-    (_functional(_Leaf()), 'not known to treat examples independently'),
-    (_functional(_Own()), 'own trainable variables'),
-    (_functional(_MyDense(4)), "no per-example gradient function"),
-    (_functional(L.PReLU()), "'p_re_lu' .* no per-example gradient function"),
-    (_functional(L.Conv3D(2, 1), shape=(4, 4, 4, 1)), 'no per-example gradient function'),
-    (_functional(L.Reshape((8, 24)), L.TimeDistributed(L.Dense(3))), 'time steps into the batch'),
-    (_functional(L.Reshape((8, 24)), L.LSTM(3, recurrent_dropout=0.1)), 'recurrent_dropout'),
-    (_functional(L.Reshape((8, 24)), L.GRU(3, reset_after=False)), 'reset_after=False'),
-    (_functional(L.Reshape((8, 24)), L.RNN(L.LSTMCell(3))), "LSTMCell.* no per-example gradient"),
-    (_functional(L.Dense(3, activity_regularizer='l2')), 'activity_regularizer'),
-    (_functional(L.Conv2D(2, 1, data_format='channels_first')), 'channels_first'),
-    (tf.keras.Sequential([L.Embedding(5, 2, sparse=True)]), 'sparse=True'),
-    (_functional(L.Dense(3, dtype='float16')), 'computes in float16'),
+@pytest.mark.parametrize('make_model,message', [
+    (lambda: _functional(L.BatchNormalization()), 'statistics of the whole batch'),
+    (lambda: _functional(L.Lambda(lambda t: t * 2)), "'lambda' .* not known to treat examples"),
+    (lambda: _functional(_Leaf()), 'not known to treat examples independently'),
+    (lambda: _functional(_Own()), 'own trainable variables'),
+    (lambda: _functional(_MyDense(4)), "no per-example gradient function"),
+    (lambda: _functional(L.PReLU()), "'p_re_lu' .* no per-example gradient function"),
+    (lambda: _functional(L.Conv3D(2, 1), shape=(4, 4, 4, 1)), 'no per-example gradient function'),
+    (lambda: _functional(L.Reshape((8, 24)), L.TimeDistributed(L.Dense(3))), 'time steps into the batch'),
+    (lambda: _functional(L.Reshape((8, 24)), L.LSTM(3, recurrent_dropout=0.1)), 'recurrent_dropout'),
+    (lambda: _functional(L.Reshape((8, 24)), L.GRU(3, reset_after=False)), 'reset_after=False'),
+    (lambda: _functional(L.Reshape((8, 24)), L.RNN(L.LSTMCell(3))), "LSTMCell.* no per-example gradient"),
+    (lambda: _functional(L.Dense(3, activity_regularizer='l2')), 'activity_regularizer'),
+    (lambda: _functional(L.Conv2D(2, 1, data_format='channels_first')), 'channels_first'),
+    (lambda: tf.keras.Sequential([L.Embedding(5, 2, sparse=True)]), 'sparse=True'),
+    (lambda: _functional(L.Dense(3, dtype='float16')), 'computes in float16'),
 ], ids=['batchnorm', 'lambda', 'custom_leaf', 'own_weights', 'dense_subclass_with_call', 'prelu',
         'conv3d', 'time_distributed', 'lstm_dropout', 'gru_reset_before', 'generic_rnn',
         'activity_regularizer', 'channels_first',
         'sparse_embedding', 'float16_weights'])
-def test_refused_with_the_reason(model, message):
-    found = problems(model)
+def test_refused_with_the_reason(make_model, message):
+    found = problems(make_model())
     assert len(found) == 1, found
     assert re.search(message, found[0]), found
 

@@ -6,6 +6,7 @@ too-regular output would also be wrong.
 """
 
 import logging
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -207,9 +208,25 @@ def test_random_source_uniform_mod_rejects_exactly_the_words_above_the_limit():
 
 
 def test_uniform01_stays_inside_the_open_interval_at_both_extreme_words():
-    """Words 0 and 2^64 - 1 map to 0.5 / 2^53 and 1 - 0.5 / 2^53 (53-bit midpoints)."""
+    """Words 0 and 2^64 - 1 map to 1 / 2^53 and 1 - 1 / 2^53, both exact in float64: never 0
+    (log u finite) nor 1 (with 53 bits the top word rounded to 1.0 and log1p(-2|u - 1/2|)
+    of the Laplace sampler was -inf)."""
     values = _ScriptedSource([0, 2**64 - 1]).uniform01(2)
-    np.testing.assert_array_equal(values, [0.5 / 2**53, 1 - 0.5 / 2**53])
+    assert values.tolist() == [Fraction(1, 2**53), 1 - Fraction(1, 2**53)]
+    assert 0 < values.min() and values.max() < 1 and np.isfinite(
+        _ScriptedSource([0, 2**64 - 1]).laplace(2)).all()
+
+
+def test_prg_uniform01_is_the_top_52_bits_of_each_keystream_word_offset_by_half():
+    """u = (floor(w / 2^12) + 1/2) / 2^52 for each 64-bit keystream word w, by Python
+    fractions (exact in float64); words from a twin Prg."""
+    shape = (3, 50)
+    got = Prg(RandomSource(seed=9)).uniform01(shape)
+    words = Prg(RandomSource(seed=9)).uint64(shape)
+    want = [[Fraction(2 * (int(w) >> 12) + 1, 2**53) for w in row] for row in words]
+    assert got.shape == shape and got.dtype == np.float64
+    assert got.tolist() == want
+    assert 0 < got.min() and got.max() < 1
 
 
 def test_normal_default_scale_is_one_and_box_muller_pairs_are_uncorrelated():

@@ -41,6 +41,17 @@ _SPARE = 16  # bytes past the output that AES-CTR `update_into` needs (one block
 _ZEROS = memoryview(bytes(_CHUNK))  # the plaintext of every keystream; slicing does not copy
 
 
+def unit_floats(words: np.ndarray) -> np.ndarray:
+    """Uniform floats in the open interval (0, 1) from uniform uint64 words: ((w >> 12) + 1/2) / 2^52.
+
+    The top 52 bits x of each word give (2x + 1) / 2^53, exact in float64 and at most
+    1 - 2^-53 (with 53 bits, x + 1/2 would round to 2^53 for the top word: u = 1). The
+    low 12 bits are left unused (a caller may take an independent bit from them).
+    """
+    top = (np.asarray(words, dtype=np.uint64) >> np.uint64(12)).view(np.int64)
+    return (top.astype(np.float64) + 0.5) * (1.0 / 2.0**52)  # int64 converts faster than uint64
+
+
 def _size(shape: Shape) -> int:
     return int(np.prod(shape, dtype=np.int64)) if not isinstance(shape, int) else shape
 
@@ -103,9 +114,8 @@ class RandomSource:
         return (words % np.uint64(modulus)).astype(np.int64).reshape(shape)
 
     def uniform01(self, shape: Shape) -> np.ndarray:
-        """Uniform floats in the open interval (0, 1), 53 random bits each."""
-        words = self.uint64(shape) >> np.uint64(11)
-        return (words.astype(np.float64) + 0.5) * (1.0 / 2.0**53)
+        """Uniform floats in the open interval (0, 1), 52 random bits each (`unit_floats`)."""
+        return unit_floats(self.uint64(shape))
 
     def normal(self, shape: Shape, scale: float = 1.0) -> np.ndarray:
         """N(0, scale^2) samples (Box-Muller on `uniform01`)."""
@@ -176,6 +186,10 @@ class Prg:
         """Uniform words in [0, 2^64) of the given shape."""
         size = int(np.prod(shape, dtype=np.int64))
         return self.uint8(8 * size).view(np.uint64).reshape(shape)
+
+    def uniform01(self, shape: Shape) -> np.ndarray:
+        """Uniform floats in the open interval (0, 1), 52 random bits each (`unit_floats`)."""
+        return unit_floats(self.uint64(shape))
 
     def bits(self, shape: Shape) -> np.ndarray:
         """Uniform bits as a bool array of the given shape."""

@@ -49,7 +49,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -59,7 +59,7 @@ from tfpriv.crypto.secagg import (PER_ROUND_SCHEMES, AggregationStats, SecureAgg
 from tfpriv.dp import accounting
 from tfpriv.errors import InconsistentResultError, RoundingError
 from tfpriv.federated import dropouts
-from tfpriv.rng import Prg, RandomSource
+from tfpriv.rng import Prg, RandomSource, unit_floats
 
 DEFAULT_BETA = math.exp(-0.5)  # Kairouz et al.'s recommended conditional-rounding bias
 _MAX_ROUNDING_TRIES = 1000
@@ -176,18 +176,19 @@ def hadamard(x: np.ndarray) -> np.ndarray:
     """The orthonormal Walsh-Hadamard transform H x / sqrt(d) of a vector of size d = 2^j.
 
     Sylvester's H_(2^j) = H_(2^a1) ⊗ H_(2^a2) ⊗ ... (a1 + a2 + ... = j, each a <= 6): with x
-    read row-major as a 2^a1 x 2^a2 x ... array, H x applies H_(2^ai) along axis i,
-    d (2^a1 + 2^a2 + ...) multiplications instead of d^2.
+    read row-major as a 2^a1 x 2^a2 x ... array, H x applies H_(2^ai) along axis i (one
+    batched matrix product over the axes before it), d (2^a1 + 2^a2 + ...) multiplications
+    instead of d^2.
     """
     d = x.size
     if d < 1 or d & (d - 1):
         raise ValueError(f'the Walsh-Hadamard transform needs a power-of-two size, got {d}')
     j = d.bit_length() - 1
     parts = -(-j // 6) or 1
-    exponents = [j // parts + (i < j % parts) for i in range(parts)]
-    y = np.asarray(x, dtype=np.float64).reshape([1 << e for e in exponents])
-    for axis, e in enumerate(exponents):
-        y = np.moveaxis(np.tensordot(_sylvester(1 << e), y, axes=([1], [axis])), 0, axis)
+    y, before = np.asarray(x, dtype=np.float64), 1
+    for e in (j // parts + (i < j % parts) for i in range(parts)):
+        y = np.matmul(_sylvester(1 << e), y.reshape(before, 1 << e, -1))
+        before <<= e
     return y.reshape(d) / math.sqrt(d)
 
 
@@ -206,31 +207,39 @@ def rotation_signs(seed: int, round_index: int, size: int) -> np.ndarray:
     return generator.integers(0, 2, size).astype(np.float64) * 2.0 - 1.0
 
 
-def uniform01(prg: Prg, shape) -> np.ndarray:
-    """Uniform floats in (0, 1) (53 bits each) from the AES-CTR keystream `prg`."""
-    return ((prg.uint64(shape) >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 2.0**53)
-
-
 def discrete_gaussian(sigma: float, size: int, prg: Prg) -> np.ndarray:
     """`size` iid samples of N_Z(0, σ^2), P(x) ∝ exp(-x^2 / (2σ^2)) on the integers.
 
     Canonne, Kamath, Steinke, "The Discrete Gaussian for Differential Privacy",
-    NeurIPS 2020, Algorithm 3: a discrete Laplace proposal Y of scale t = floor(σ) + 1
-    (difference of two geometrics), accepted with probability
-    exp(-(|Y| - σ^2/t)^2 / (2σ^2)); vectorised over the rejected entries.
+    NeurIPS 2020, Algorithm 3, vectorised over the rejected entries: a discrete Laplace
+    proposal Y, P(Y = y) ∝ exp(-|y|/t) with t = floor(σ) + 1, accepted with probability
+    exp(-(|Y| - σ^2/t)^2 / (2σ^2)). Y = ±G as in their Algorithm 2: G = floor(-t ln U) is
+    geometric (P(G >= k) = e^(-k/t)), the sign a fair bit, and (-, 0) rejected so that 0 is
+    not counted twice. Each candidate takes two keystream words: U from the top 52 bits of
+    the first, the sign from its lowest bit, the acceptance uniform from the second.
     """
     if sigma == 0:
         return np.zeros(size, dtype=np.int64)
-    t = math.floor(sigma) + 1
-    out = np.zeros(size, dtype=np.int64)
-    todo = np.arange(size)
+    out, keep = _gaussian_candidates(sigma, size, prg)
+    todo = np.flatnonzero(~keep)
     while todo.size:
-        u = uniform01(prg, (3, todo.size))
-        y = np.floor(-t * np.log(u[0])) - np.floor(-t * np.log(u[1]))
-        keep = u[2] < np.exp(-(np.abs(y) - sigma * sigma / t) ** 2 / (2.0 * sigma * sigma))
-        out[todo[keep]] = y[keep].astype(np.int64)
+        values, keep = _gaussian_candidates(sigma, todo.size, prg)
+        out[todo[keep]] = values[keep]
         todo = todo[~keep]
     return out
+
+
+def _gaussian_candidates(sigma: float, count: int, prg: Prg) -> Tuple[np.ndarray, np.ndarray]:
+    """`count` proposals ±G of `discrete_gaussian` as int64, and which of them are accepted."""
+    t = math.floor(sigma) + 1
+    words = prg.uint64((2, count))
+    magnitude = np.floor(np.log(unit_floats(words[0])) * -t)
+    negative = (words[0] & np.uint64(1)).astype(bool)
+    keep = unit_floats(words[1]) < np.exp(np.square(magnitude - sigma * sigma / t)
+                                          * (-0.5 / (sigma * sigma)))
+    keep &= ~(negative & (magnitude == 0))
+    np.negative(magnitude, out=magnitude, where=negative)
+    return magnitude.astype(np.int64), keep
 
 
 def conditional_round(y: np.ndarray, bound: float, prg: Prg) -> np.ndarray:
@@ -241,7 +250,7 @@ def conditional_round(y: np.ndarray, bound: float, prg: Prg) -> np.ndarray:
     """
     floor = np.floor(y)
     for _ in range(_MAX_ROUNDING_TRIES):
-        rounded = floor + (uniform01(prg, y.shape) < (y - floor))
+        rounded = floor + (prg.uniform01(y.shape) < (y - floor))
         if float(np.dot(rounded, rounded)) <= bound * bound:
             return rounded.astype(np.int64)
     raise RoundingError(f'conditional rounding found no rounding of norm <= {bound:.6g} in '
@@ -251,7 +260,7 @@ def conditional_round(y: np.ndarray, bound: float, prg: Prg) -> np.ndarray:
 def centred_mod(z: np.ndarray, bits: int) -> np.ndarray:
     """z mod 2^b as the representative in [-2^(b-1), 2^(b-1))."""
     half = 1 << (bits - 1)
-    return (np.asarray(z, dtype=np.int64) + half) % (2 * half) - half
+    return ((np.asarray(z, dtype=np.int64) + half) & (2 * half - 1)) - half  # two's complement
 
 
 def inner_precision(bits: int, num_clients: int, name: str = 'shamir') -> int:

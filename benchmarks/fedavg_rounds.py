@@ -231,9 +231,12 @@ def dp_row(args, data, progress: Optional[Progress]) -> None:
     differs (TFF's Gaussian vs the clients' discrete-Gaussian shares). The distributed noise
     is calibrated so that σ_eff = σ (`distributed_dp.matching_params`): both ε are computed
     by dp_accounting and printed. Runs already in --dp-results are reused, so several
-    processes (e.g. one per backend) fill one table.
+    processes (e.g. one per backend) fill one table. `--dp-reverse` runs the labels in
+    reverse order (central last).
     """
     labels = ['central'] + args.dp_schemes
+    if args.dp_reverse:  # central last: with a forward run of another seed, drift cancels
+        labels.reverse()
     for sigma in args.dp_sigmas:
         key = _dp_key(args, sigma)
         for seed in args.dp_seeds:
@@ -376,6 +379,9 @@ def main() -> None:
     parser.add_argument('--dp-seeds', default='0,1,2,3')
     parser.add_argument('--dp-results', default='runs/bench_fedavg/dp_row.jsonl',
                         help='one JSON line per run; runs already there are reused')
+    parser.add_argument('--dp-reverse', action='store_true',
+                        help='run the backends in reverse order, central last (pair a forward '
+                             'seed with a reversed one so that a drifting machine speed cancels)')
     parser.add_argument('--dp-table', action='store_true',
                         help='only print the table of the runs in --dp-results')
     parser.add_argument('--epsilon-curves', action='store_true')

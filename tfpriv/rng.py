@@ -49,7 +49,10 @@ def unit_floats(words: np.ndarray) -> np.ndarray:
     low 12 bits are left unused (a caller may take an independent bit from them).
     """
     top = (np.asarray(words, dtype=np.uint64) >> np.uint64(12)).view(np.int64)
-    return (top.astype(np.float64) + 0.5) * (1.0 / 2.0**52)  # int64 converts faster than uint64
+    floats = top.astype(np.float64)  # from int64: NumPy converts it faster than uint64
+    floats += 0.5
+    floats *= 1.0 / 2.0**52
+    return floats
 
 
 def _size(shape: Shape) -> int:

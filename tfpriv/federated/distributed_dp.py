@@ -49,7 +49,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -63,6 +63,7 @@ from tfpriv.rng import Prg, RandomSource, unit_floats
 
 DEFAULT_BETA = math.exp(-0.5)  # Kairouz et al.'s recommended conditional-rounding bias
 _MAX_ROUNDING_TRIES = 1000
+_NOISE_BLOCK = 16384  # discrete-Gaussian candidates per block (128 KiB per float64 temporary)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,29 +218,40 @@ def discrete_gaussian(sigma: float, size: int, prg: Prg) -> np.ndarray:
     geometric (P(G >= k) = e^(-k/t)), the sign a fair bit, and (-, 0) rejected so that 0 is
     not counted twice. Each candidate takes two keystream words: U from the top 52 bits of
     the first, the sign from its lowest bit, the acceptance uniform from the second.
+    Candidates are drawn in blocks of at most `_NOISE_BLOCK` (their temporaries stay in
+    cache) and the accepted ones fill the output in order until it is full; the accepted
+    candidates are iid N_Z(0, σ^2), so which block's surplus is dropped does not matter.
     """
     if sigma == 0:
         return np.zeros(size, dtype=np.int64)
-    out, keep = _gaussian_candidates(sigma, size, prg)
-    todo = np.flatnonzero(~keep)
-    while todo.size:
-        values, keep = _gaussian_candidates(sigma, todo.size, prg)
-        out[todo[keep]] = values[keep]
-        todo = todo[~keep]
+    out = np.empty(size, dtype=np.int64)
+    filled = 0
+    while filled < size:
+        wanted = size - filled
+        accepted = _accepted_candidates(sigma, min(_NOISE_BLOCK, wanted + wanted // 2 + 16), prg)
+        taken = min(accepted.size, wanted)
+        out[filled:filled + taken] = accepted[:taken]
+        filled += taken
     return out
 
 
-def _gaussian_candidates(sigma: float, count: int, prg: Prg) -> Tuple[np.ndarray, np.ndarray]:
-    """`count` proposals ±G of `discrete_gaussian` as int64, and which of them are accepted."""
+def _accepted_candidates(sigma: float, count: int, prg: Prg) -> np.ndarray:
+    """The accepted ones among `count` proposals ±G of `discrete_gaussian`, as int64."""
     t = math.floor(sigma) + 1
     words = prg.uint64((2, count))
-    magnitude = np.floor(np.log(unit_floats(words[0])) * -t)
+    magnitude = unit_floats(words[0])
+    np.log(magnitude, out=magnitude)
+    magnitude *= -t
+    np.floor(magnitude, out=magnitude)  # G = floor(-t ln U)
+    threshold = magnitude - sigma * sigma / t
+    np.square(threshold, out=threshold)
+    threshold *= -0.5 / (sigma * sigma)
+    np.exp(threshold, out=threshold)  # exp(-(G - σ²/t)² / (2σ²))
     negative = (words[0] & np.uint64(1)).astype(bool)
-    keep = unit_floats(words[1]) < np.exp(np.square(magnitude - sigma * sigma / t)
-                                          * (-0.5 / (sigma * sigma)))
+    keep = unit_floats(words[1]) < threshold
     keep &= ~(negative & (magnitude == 0))
     np.negative(magnitude, out=magnitude, where=negative)
-    return magnitude.astype(np.int64), keep
+    return magnitude[keep].astype(np.int64)
 
 
 def conditional_round(y: np.ndarray, bound: float, prg: Prg) -> np.ndarray:

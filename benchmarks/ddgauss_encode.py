@@ -1,16 +1,17 @@
 """A distributed-DP client's encoding (DDGauss, `tfpriv.federated.distributed_dp`), by step.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/ddgauss_encode.py [--dim 101770] [--clients 50]
+    PYTHONPATH=. .venv/bin/python benchmarks/ddgauss_encode.py [--dim 55050] [--clients 50]
         [--bits 16] [--sigma 1.0] [--clip 0.5] [--repeats 30]
 
-Times, for one client's update of `--dim` values (the MNIST MLP of `fedavg_rounds.py --dp-row`
-has 101,770), each step of `DistributedDpAggregator.encode` (best of `--repeats`, wall clock):
-the rotation (`hadamard`), the conditional rounding, the discrete-Gaussian noise share
-(`discrete_gaussian` at the σ_l of `--clients` clients), the reduction mod 2^b, and the
-whole `encode`. It also prints what one round of `--clients` encodings costs and a plain
-NumPy sum of the round's `--clients` float64 updates (the aggregation without privacy), so
-the ratio is measured in the same run. Only the public API of `distributed_dp` is used,
-so the same script times an older checkout (`PYTHONPATH=<old tree>`).
+Times, for one client's update of `--dim` values (the MNIST MLP of `fedavg_rounds.py
+--dp-row` has 55,050, padded to 65,536), each step of `DistributedDpAggregator.encode`
+(best of `--repeats`, wall clock): the rotation (`hadamard`), the conditional rounding,
+the discrete-Gaussian noise share (`discrete_gaussian` at the σ_l of `--clients`
+clients), the reduction mod 2^b, and the whole `encode`. It also prints what one round of
+`--clients` encodings costs and a plain NumPy sum of the round's `--clients` float64
+updates (the aggregation without privacy), measured in the same run. Only the public API
+of `distributed_dp` is used, so the same script times an older checkout
+(`PYTHONPATH=<old tree>`).
 """
 
 import argparse
@@ -35,7 +36,7 @@ def best_ms(fn, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--dim', type=int, default=101_770)
+    parser.add_argument('--dim', type=int, default=55_050)
     parser.add_argument('--clients', type=int, default=50)
     parser.add_argument('--bits', type=int, default=16)
     parser.add_argument('--sigma', type=float, default=1.0)

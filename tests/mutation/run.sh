@@ -21,7 +21,8 @@
 # mutants that survived, had no tests or were not checked there (after tests were written to
 # kill them), with the rest of the library refreshed from the current tree (the mutated
 # module must be unchanged); MUT_RERUN_MATCH (an extended regex on mutant names) narrows
-# that set.
+# that set. MUT_ONLY (mutmut name patterns) replaces a row's fourth column for one run, e.g.
+# the functions a change touched.
 # Tests that read MNIST find it through $KERAS_HOME/datasets/mnist.npz (tests/conftest.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -116,5 +117,5 @@ while IFS=$'\t' read -r module tests kind patterns; do
     [[ " ${wanted[*]} " == *" $module "* ]] || continue
   fi
   # shellcheck disable=SC2086
-  run_module "$module" "$kind" "${patterns:-}" $tests
+  run_module "$module" "$kind" "${MUT_ONLY:-${patterns:-}}" $tests
 done < "$TARGETS"

@@ -245,11 +245,39 @@ def test_laplace_default_scale_is_one():
     assert abs(np.abs(RandomSource(seed=15).laplace(n)).mean() - 1.0) <= Z / np.sqrt(n)
 
 
-def test_insecure_warning_names_the_seed(caplog, monkeypatch):
+def test_insecure_warning_names_the_seed_and_says_what_not_to_use_it_for(caplog, monkeypatch):
+    """The whole warning, with the default cause: it is the only place a user learns that a
+    seeded run's noise, shares and keys are public."""
     monkeypatch.setattr(rng, '_warned_causes', set())
     with caplog.at_level(logging.WARNING):
         RandomSource(seed=16)
-    assert 'RandomSource(seed=16) is INSECURE for' in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        'RandomSource(seed=16) is INSECURE for a seeded source: every draw is reproducible '
+        'from the seed (fine for tests and benchmarks, never for noise, shares or keys that '
+        'must stay secret). Reported once per cause.']
+
+
+def test_unit_floats_takes_any_integer_words():
+    """Python ints below 2^63 (NumPy reads them as int64) are words too: (2 floor(w / 2^12)
+    + 1) / 2^53 by Python fractions."""
+    words = [0, 4095, 4096, 2**63 - 1]
+    want = [Fraction(2 * (w >> 12) + 1, 2**53) for w in words]
+    assert rng.unit_floats(words).tolist() == want
+    assert rng.unit_floats(np.array(words, dtype=np.uint64)).tolist() == want
+
+
+def test_prg_fill_writes_the_keystream_into_a_uint8_buffer_with_one_spare_block():
+    """fill(buffer, n) needs a uint8 buffer of n + 16 bytes (OpenSSL's one spare block) and
+    returns its first n bytes, the next n keystream bytes (a twin Prg's uint8 draw)."""
+    buffer = np.zeros(40 + 16, dtype=np.uint8)
+    out = Prg(RandomSource(seed=19)).fill(buffer, 40)
+    assert out.base is buffer or out.base is buffer.base
+    np.testing.assert_array_equal(out, Prg(RandomSource(seed=19)).uint8(40))
+    for bad, got in ((np.zeros(40 + 15, dtype=np.uint8), 'uint8 with 55'),
+                     (np.zeros(56, dtype=np.int8), 'int8 with 56')):
+        with pytest.raises(ValueError, match=f'^buffer must be uint8 with at least 56 bytes, '
+                                             f'got {got}$'):
+            Prg(RandomSource(seed=19)).fill(bad, 40)
 
 
 def test_as_prg_keys_from_the_given_source():

@@ -23,15 +23,19 @@ TARGETS = RNG.normal(size=(B, 3)).astype(np.float32)
 SEQ = RNG.normal(size=(B, 4, 3)).astype(np.float32)
 SEQ_TARGETS = RNG.normal(size=(B, 4, 3)).astype(np.float32)
 LABELS = np.array([0, 2, 1, 1, 0])
+# NumPy, not tf.nn: running a TF op at import starts TensorFlow's runtime while mutmut's fork
+# server collects the tests (tests/mutation/tf_at_collection.py)
+PROBS = (np.exp(LOGITS) / np.exp(LOGITS).sum(axis=-1, keepdims=True)).astype(np.float32)
+SIGMOID1 = (1.0 / (1.0 + np.exp(-LOGIT1))).astype(np.float32)
 
 CASES = {
     'sparse-logits': (tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), LABELS,
                       LOGITS),
     'sparse-string-probs': ('sparse_categorical_crossentropy', LABELS[:, None],
-                            tf.nn.softmax(LOGITS).numpy()),
+                            PROBS),
     'categorical-onehot': ('categorical_crossentropy', np.eye(3)[LABELS],
-                           tf.nn.softmax(LOGITS).numpy()),
-    'binary-N': ('binary_crossentropy', BITS, tf.sigmoid(LOGIT1).numpy()),
+                           PROBS),
+    'binary-N': ('binary_crossentropy', BITS, SIGMOID1),
     'binary-N1-logits': (tf.keras.losses.BinaryCrossentropy(from_logits=True), BITS[:, None],
                          LOGIT1),
     'mse': ('mse', TARGETS, LOGITS),

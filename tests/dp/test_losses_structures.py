@@ -22,7 +22,7 @@ LOGITS = RNG.normal(size=(B, 3)).astype(np.float32)
 TARGETS = RNG.normal(size=(B, 3)).astype(np.float32)
 LOGIT1 = RNG.normal(size=(B, 1)).astype(np.float32)
 BITS = np.array([1., 0., 0., 1., 1.], np.float32)
-ONES = tf.ones([B])
+ONES = np.ones([B], np.float32)  # NumPy: no TF op at import (tests/mutation/tf_at_collection.py)
 
 
 def mse(y, p):

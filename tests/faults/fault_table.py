@@ -23,6 +23,7 @@ MASKING = 'tests/crypto/masking/test_secagg.py'
 SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
                 'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
+DDGAUSS = 'tests/federated/test_distributed_dp.py'
 DP_FEDAVG_ADAPTIVE = 'tests/federated/test_dp_fedavg_adaptive_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
@@ -231,6 +232,20 @@ def _adaptive_noise_not_split(monkeypatch):
               noise_multiplier, original(noise_multiplier, *args)[1]))
 
 
+def _ddgauss_noise(factor: float) -> Callable[[pytest.MonkeyPatch], None]:
+    def inject(monkeypatch):
+        from tfpriv.federated import distributed_dp
+        _wrap(monkeypatch, distributed_dp, 'discrete_gaussian',
+              lambda original: lambda sigma, size, prg: original(sigma * factor, size, prg))
+    return inject
+
+
+def _ddgauss_clipping_ignored(monkeypatch):
+    from tfpriv.federated import distributed_dp
+    _wrap(monkeypatch, distributed_dp, 'clip_l2',
+          lambda original: lambda update, bound: original(update, 100.0 * bound))
+
+
 def _drop_scheme(monkeypatch):
     """The registry silently loses the 'smpc' scheme."""
     from tfpriv.crypto import secagg
@@ -294,6 +309,21 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('prg-low-entropy-key', 'rng.Prg keys AES-CTR with 16 bits of entropy (zero nonce)',
           ('tests/test_rng.py::test_prg_is_keyed_with_all_48_bytes_it_draws_from_its_source',),
           _prg_low_entropy_key),
+    Fault('ddgauss-half-noise', 'federated.distributed_dp.discrete_gaussian draws each '
+          "client's noise share with sigma / 2 (epsilon still computed for sigma)",
+          (f'{DDGAUSS}::test_noise_of_the_decoded_sum_is_sigma_times_clip',
+           f'{DDGAUSS}::test_discrete_gaussian_sampler_matches_its_pmf',
+           f'{DDGAUSS}::test_discrete_gaussian_at_a_client_sized_sigma_has_gaussian_moments'),
+          _ddgauss_noise(0.5)),
+    Fault('ddgauss-noise-x0.9', 'federated.distributed_dp.discrete_gaussian draws with '
+          'sigma x 0.9 (a 10 % shortfall of the noise the accountant counts)',
+          (f'{DDGAUSS}::test_discrete_gaussian_at_a_client_sized_sigma_has_gaussian_moments',),
+          _ddgauss_noise(0.9)),
+    Fault('ddgauss-clipping-ignored', 'federated.distributed_dp.clip_l2 clips at 100 S (the '
+          'noise is still calibrated to S)',
+          (f'{DDGAUSS}::test_clipping_bound_and_unbiased_rounding',
+           f'{DDGAUSS}::test_an_update_between_the_clip_and_norm_one_is_clipped'),
+          _ddgauss_clipping_ignored),
     Fault('dpfedavg-half-noise', 'federated.dp_fedavg.aggregator_factory gives TFF sigma / 2 '
           '(epsilon still computed for sigma)', (DP_FEDAVG_NOISE,), _dpfedavg_noise(0.5)),
     Fault('dpfedavg-adaptive-half-noise', 'federated.dp_fedavg.aggregator_factory(adaptive=True) '

@@ -173,6 +173,12 @@ def matching_params(noise_multiplier: float, l2_norm_clip: float, clients_per_ro
     return params(high)
 
 
+def clip_l2(update: np.ndarray, bound: float) -> np.ndarray:
+    """update · min(1, S / ||update||_2): the client's clipping, step 1 (zero stays zero)."""
+    norm = float(np.linalg.norm(update))
+    return update * min(1.0, bound / norm) if norm > 0 else update
+
+
 def hadamard(x: np.ndarray) -> np.ndarray:
     """The orthonormal Walsh-Hadamard transform H x / sqrt(d) of a vector of size d = 2^j.
 
@@ -332,10 +338,8 @@ class DistributedDpAggregator(SecureAggregator):
     def encode(self, update: np.ndarray, signs: np.ndarray) -> np.ndarray:
         """Client side, steps 1-5: clip, rotate, scale, round, add the noise share, mod 2^b."""
         p = self.params
-        norm = float(np.linalg.norm(update))
-        clipped = update * min(1.0, p.l2_norm_clip / norm) if norm > 0 else update
         padded = np.zeros(p.padded_dim)
-        padded[:update.size] = clipped
+        padded[:update.size] = clip_l2(update, p.l2_norm_clip)
         rounded = conditional_round(hadamard(signs * padded) * p.scale, p.inflated_l2, self.prg)
         share = discrete_gaussian(p.local_stddev, p.padded_dim, self.prg)
         return centred_mod(rounded + share, p.bits)

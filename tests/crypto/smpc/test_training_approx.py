@@ -130,3 +130,71 @@ def test_secure_standardization_matches_numpy(cluster):
     assert np.all(np.abs(z_test.reveal() - reference[:10]) <= tolerance)
     assert np.all(np.abs(z_train.reveal().mean(0)) <= 1e-3)
     assert np.all(np.abs(z_train.reveal().std(0) - 1) <= 0.02)
+
+
+def test_exp_meets_its_bound_at_30_fractional_bits():
+    """At f = 30 the rounding term 144 u is 1.3e-7, so the bound (4.7e-7) is dominated by the
+    Taylor remainder: a wrong polynomial (a coefficient off, extra Horner terms) errs by
+    about 1e-6 near x = -6 and fails here while it hides under f = 24's 8.6e-6."""
+    cluster = verified_cluster(2, Encoding(30), RandomSource(seed=30))
+    x = np.linspace(-20, 0, 801)
+    got = approx.exp(share(cluster, x)).reveal()
+    assert np.max(np.abs(got - np.exp(x))) <= approx.exp_error_bound(30)
+
+
+def test_exp_error_bound_is_the_documented_figure():
+    """2.3e-7 (Taylor remainder, `test_exp_taylor_remainder_bound_holds_in_floats`) + e^-16
+    (the clamp) + 144 u (the rounding analysis of the docstring)."""
+    for f in (16, 24, 30):
+        assert approx.exp_error_bound(f) == pytest.approx(2.3e-7 + math.exp(-16) + 144 * 2.0**-f,
+                                                          rel=1e-12)
+
+
+@pytest.mark.parametrize('lo,hi,f', [(1.0, 1.0, 24), (1.0, 1.0001, 24), (1.0, 2.0, 24),
+                                     (1.0, 10.0, 24), (0.5, 64.0, 30), (1.0, 10.0, 16)])
+def test_newton_steps_is_the_fewest_that_reach_one_unit(lo, hi, f):
+    """k = newton_steps: the relative error rho^(2^k) of Newton's reciprocal from 2 / (lo + hi)
+    is at most 2^-f, and with k - 1 steps it is not (rho = (hi - lo) / (hi + lo); k >= 1)."""
+    k, rho = approx.newton_steps(lo, hi, f), (hi - lo) / (hi + lo)
+    assert rho ** (2 ** k) <= 2.0 ** -f
+    assert k == 1 or rho ** (2 ** (k - 1)) > 2.0 ** -f
+
+
+@pytest.mark.parametrize('hi', [1.0, 1.5, 2.0, 10.0, 64.0])
+def test_log_steps_is_the_fewest_newton_steps_from_both_worst_starts(hi):
+    """Newton y <- y - 1 + s e^(-y) in floats from y0 = ln(hi) / 2 (the start `log` uses):
+    log_steps(hi) is the fewest steps (at least 1) after which s = 1 and s = hi are both within
+    2e-6 of ln s (the docstring: 5 for hi = 10)."""
+    def steps_to_converge(s):
+        y, steps = math.log(hi) / 2, 0
+        while abs(y - math.log(s)) > approx.LOG_NEWTON_ERROR:
+            y, steps = y - 1 + s * math.exp(-y), steps + 1
+        return steps
+    assert approx.log_steps(hi) == max(1, steps_to_converge(1.0), steps_to_converge(hi))
+    if hi == 10.0:
+        assert approx.log_steps(hi) == 5
+
+
+def test_edge_ranges_of_reciprocal_and_log(cluster):
+    """lo = hi is a valid reciprocal range; log's range [1, hi] may be [1, 1] or [1, 1.5]."""
+    close = np.testing.assert_allclose
+    close(approx.reciprocal(share(cluster, [2.0, 2.0]), 2.0, 2.0).reveal(), [0.5, 0.5], atol=4 * U)
+    close(approx.log(share(cluster, [1.0]), 1.0).reveal(), [0.0], atol=4 * U)
+    got = approx.log(share(cluster, [1.0, 1.25, 1.5]), 1.5).reveal()
+    close(got, np.log([1.0, 1.25, 1.5]), atol=2e-6 + 1.5 * approx.exp_error_bound(F))
+    with pytest.raises(ValueError, match=r'^log needs the range \[1, hi\] with hi >= 1, got '
+                                         r'hi=0\.5$'):
+        approx.log(share(cluster, [1.0]), 0.5)
+
+
+@pytest.mark.parametrize('classes', [2, 10])
+def test_softmax_of_a_dominant_logit(cluster, classes):
+    """One logit 20 above the others: the sum of exponentials is 1 + (C - 1) e^-20, the bottom
+    of the range [1, C] the reciprocal is run on; the probabilities are still within the
+    bound (with C = 2 a reciprocal started for [2, 2] would be off by 25 %)."""
+    z = np.full((4, classes), -20.0)
+    z[np.arange(4), [0, 1, classes - 1, 1]] = 0.0
+    probabilities, _, _ = approx.softmax(share(cluster, z))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    bound = 2 * classes * approx.exp_error_bound(F) + 4 * U
+    assert np.max(np.abs(probabilities.reveal() - e / e.sum(axis=1, keepdims=True))) <= bound

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tests.dp.grad_sample import reference
 from tfpriv.dp.clipping import all_layers
-from tfpriv.dp.grad_sample import clipped_sum
+from tfpriv.dp.grad_sample import clipped_sum, per_example_norms
 from tfpriv.errors import FastClippingError
 
 L = tf.keras.layers
@@ -210,12 +210,19 @@ def test_sequential_without_input_builds_inside_the_step():
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 
-def test_dynamic_batch_mismatch_fails_in_the_graph():
+@pytest.mark.parametrize('stage', ['clipped_sum', 'per_example_norms'])
+def test_dynamic_batch_mismatch_fails_in_the_graph(stage):
+    """Both entry points assert, inside the graph, that every tapped output has B rows."""
     model = _Folded()
     model(np.zeros((2, 4, 3), np.float32))
     spec = tf.TensorSpec([None, 4, 3]), tf.TensorSpec([None, 8])
-    traced = tf.function(lambda x, y: clipped_sum(model, reference.squared_error, x, y, 1.0)[0],
-                         input_signature=spec)
+    if stage == 'clipped_sum':
+        def run(x, y):
+            return clipped_sum(model, reference.squared_error, x, y, 1.0)[0]
+    else:
+        def run(x, y):
+            return per_example_norms(model, reference.squared_error, x, y)
+    traced = tf.function(run, input_signature=spec)
     with pytest.raises(tf.errors.InvalidArgumentError, match='number of rows'):
         traced(np.zeros((2, 4, 3), np.float32), np.zeros((2, 8), np.float32))
 

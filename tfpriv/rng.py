@@ -39,6 +39,7 @@ Shape = Union[int, Sequence[int]]
 _CHUNK = 1 << 20  # bytes the Prg encrypts per call; bounds its zero buffer
 _SPARE = 16  # bytes past the output that AES-CTR `update_into` needs (one block)
 _ZEROS = memoryview(bytes(_CHUNK))  # the plaintext of every keystream; slicing does not copy
+_ONE_BITS = np.uint64(0x3FF0000000000000)  # the bits of the float64 1.0
 
 
 def unit_floats(words: np.ndarray) -> np.ndarray:
@@ -47,11 +48,13 @@ def unit_floats(words: np.ndarray) -> np.ndarray:
     The top 52 bits x of each word give (2x + 1) / 2^53, exact in float64 and at most
     1 - 2^-53 (with 53 bits, x + 1/2 would round to 2^53 for the top word: u = 1). The
     low 12 bits are left unused (a caller may take an independent bit from them).
+    Computed without an integer-to-float conversion: x under the exponent bits of 1.0 is
+    the float 1 + x 2^-52, and subtracting 1 - 2^-53 is exact (Sterbenz), in place.
     """
-    top = (np.asarray(words, dtype=np.uint64) >> np.uint64(12)).view(np.int64)
-    floats = top.astype(np.float64)  # from int64: NumPy converts it faster than uint64
-    floats += 0.5
-    floats *= 1.0 / 2.0**52
+    bits = np.asarray(words, dtype=np.uint64) >> np.uint64(12)
+    bits |= _ONE_BITS
+    floats = bits.view(np.float64)
+    floats -= 1.0 - 2.0**-53
     return floats
 
 

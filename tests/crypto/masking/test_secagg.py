@@ -320,3 +320,17 @@ def test_hundred_clients_sparse_graph_with_dropouts_at_every_stage():
                                    rng=RandomSource(seed=31))
     _, stats_ = check_against_plain(aggregator, updates, weights)
     assert len(aggregator.last_round.submitted) == 96 and stats_.num_dropped == 6
+
+
+def test_aggregator_arguments_are_checked_with_what_is_allowed():
+    """Two clients would each learn the other's update from the sum (n >= 3); t must lie in
+    [floor(k/2) + 1, k]; the defaults are 20 fractional bits and a bound of 512."""
+    from tfpriv.crypto.masking.secagg import MaskingAggregator
+    with pytest.raises(ValueError, match=r'^num_parties must be >= 3, got 2$'):
+        MaskingAggregator(2)
+    with pytest.raises(ValueError, match=r'^threshold must be <= 4, got 5$'):
+        MaskingAggregator(5, neighbours=4, threshold=5)
+    with pytest.raises(TypeError, match=r'^dropouts must be a Dropouts, got str$'):
+        MaskingAggregator(5, dropouts='none')
+    quantizer = MaskingAggregator(5).config.quantizer
+    assert (quantizer.precision, quantizer.bound) == (20, 512.0)

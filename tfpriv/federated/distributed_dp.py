@@ -218,7 +218,7 @@ def discrete_gaussian(sigma: float, size: int, prg: Prg) -> np.ndarray:
     """`size` iid samples of N_Z(0, σ^2), P(x) ∝ exp(-x^2 / (2σ^2)) on the integers.
 
     Canonne, Kamath, Steinke, "The Discrete Gaussian for Differential Privacy",
-    NeurIPS 2020, Algorithm 3, vectorised over the rejected entries: a discrete Laplace
+    NeurIPS 2020, Algorithm 3, vectorised over blocks of candidates: a discrete Laplace
     proposal Y, P(Y = y) ∝ exp(-|y|/t) with t = floor(σ) + 1, accepted with probability
     exp(-(|Y| - σ^2/t)^2 / (2σ^2)). Y = ±G as in their Algorithm 2: G = floor(-t ln U) is
     geometric (P(G >= k) = e^(-k/t)), the sign a fair bit, and (-, 0) rejected so that 0 is

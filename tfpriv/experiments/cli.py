@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import List, Optional, Sequence
 
 from tfpriv.experiments import audit, report
@@ -405,6 +406,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         run_report = _run(args, parser, StderrProgress(args.verbose))
     except KeyboardInterrupt:
+        # TFF's executor leaves the interrupted computation's coroutine unawaited; Python would
+        # warn when it is collected, after the one line below. Nothing is lost with it.
+        warnings.filterwarnings('ignore', message=r"coroutine '.*' was never awaited",
+                                category=RuntimeWarning)
         _, module = _chosen_mode(args)
         message = module.interrupted(args, started) if module else _dpsgd_interrupted(args, started)
         sys.stderr.write(f'\ntrain.py: interrupted; {message}\n')

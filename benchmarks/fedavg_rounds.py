@@ -22,7 +22,9 @@
 5. `--crx-row`: Credit Approval with one client per applicant vs the
    centralized model of the same shape on the same split.
 Progress (rounds, timing repeats, secure aggregators' clients) goes to stderr
-unless `--quiet`; stdout holds the figures only.
+unless `--quiet`; stdout holds the figures only. Unless `--default-allocator`, the
+process keeps freed memory (`tfpriv.allocator`, as `train.py` does), for every mode alike;
+each --dp-results line records which.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=wrong-import-position
 
+from tfpriv import allocator  # pylint: disable=wrong-import-position
 from tfpriv.data import load_mnist  # pylint: disable=wrong-import-position
 from tfpriv.experiments.progress import StderrProgress  # pylint: disable=wrong-import-position
 from tfpriv.federated import fedavg, partition, secure  # pylint: disable=wrong-import-position
@@ -216,7 +219,8 @@ def _dp_run(args, data, sigma: float, label: str, seed: int, progress) -> dict:
                   clients_per_round=result.clients_per_round, num_clients=result.num_clients,
                   round_seconds=statistics.median(history['seconds'][1:] or history['seconds']),
                   agg_seconds=statistics.median(history['agg_seconds']) if 'agg_seconds' in history else None,
-                  val_accuracy=history['val_accuracy'])
+                  val_accuracy=history['val_accuracy'],
+                  allocator='default' if args.default_allocator else 'kept')
     os.makedirs(os.path.dirname(os.path.abspath(args.dp_results)), exist_ok=True)
     with open(args.dp_results, 'a') as handle:
         handle.write(json.dumps(record) + '\n')
@@ -391,7 +395,11 @@ def main() -> None:
     parser.add_argument('--figure-from', default=None,
                         help='only plot finished runs in one figure: label=run_dir,label=run_dir')
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
+    parser.add_argument('--default-allocator', action='store_true',
+                        help="keep glibc malloc's default policy (tfpriv.allocator)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        allocator.keep_freed_memory()
     progress = StderrProgress(verbose=0 if args.quiet else 1)
     if args.figure_from:
         figure_from(args.figure_from, args.images)

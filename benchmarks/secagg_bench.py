@@ -34,6 +34,8 @@ printed apart).
 With `--flower` (run with the .venv-bench Python, where flwr is installed) it also
 times Flower's SecAgg+ client and server steps on the same workload (`flower_rows`);
 without flwr that part is skipped with one line.
+Unless `--default-allocator`, the process keeps freed memory (`tfpriv.allocator`, as
+`train.py` does), for the baseline and every backend alike.
 """
 
 import os
@@ -54,6 +56,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from absl import logging
 
+from tfpriv import allocator
 from tfpriv.crypto.masking import Dropouts, MaskingAggregator, Quantizer, primitives
 from tfpriv.crypto.masking.protocol import STAGE_NAMES
 from tfpriv.experiments.progress import StderrProgress
@@ -419,7 +422,11 @@ def main():
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     parser.add_argument('--flower', action='store_true',
                         help="also Flower's SecAgg+ (flwr; skipped with one line without it)")
+    parser.add_argument('--default-allocator', action='store_true',
+                        help="keep glibc malloc's default policy (tfpriv.allocator)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        allocator.keep_freed_memory()
     progress = StderrProgress(verbose=0 if args.quiet else 1)
     logging.set_verbosity(logging.ERROR)
     rng = np.random.default_rng(0)

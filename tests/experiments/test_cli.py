@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tfpriv.dp import accounting
+from tfpriv.experiments import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ['--num-train', '2000', '--num-test', '1000', '--batch-size', '50', '--lr', '0.5',
@@ -407,3 +408,14 @@ def test_scatternet_run_with_schedule_and_ema(train_py, tmp_path, monkeypatch):
     assert m['epsilon'] == pytest.approx(accounting.dpsgd_epsilon(2.6, 0.1, 20, 1e-4))
     assert len(os.listdir(tmp_path / 'cache')) == 2  # train and test features, cached
     assert 'SCATTERNET_LINEAR on mnist' in proc.stdout  # the summary's title
+
+
+@pytest.mark.parametrize('flag, kept', [((), True), (('--default-allocator',), False)])
+def test_train_py_keeps_freed_memory_unless_told_not_to(monkeypatch, capsys, tmp_path, flag, kept):
+    from tfpriv.experiments import cli  # pylint: disable=import-outside-toplevel
+    calls = []
+    monkeypatch.setattr(cli.allocator, 'keep_freed_memory', lambda: calls.append('kept'))
+    monkeypatch.setattr(cli, '_run', lambda *_: report.RunReport('t', [], [], [], {}))
+    assert cli.main(_argv(flag, tmp_path)) == 0
+    assert calls == ['kept'] * kept
+    capsys.readouterr()

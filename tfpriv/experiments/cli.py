@@ -30,6 +30,7 @@ import time
 import warnings
 from typing import List, Optional, Sequence
 
+from tfpriv import allocator
 from tfpriv.experiments import audit, report
 from tfpriv.experiments import encrypted as encrypted_mode
 from tfpriv.experiments import federated as federated_mode
@@ -104,6 +105,9 @@ def _add_common(add) -> None:
              'corrupt one or with other settings)')
     add('--verbose', type=int, choices=(0, 1, 2), default=1,
         help='progress on stderr: 0 none, 1 progress bars (default), 2 a line per epoch/step')
+    add('--default-allocator', action='store_true',
+        help="keep glibc malloc's default policy; by default freed memory stays in the process "
+             '(tfpriv.allocator), which spares secure aggregation its page faults')
     report.add_arguments(add)
 
 
@@ -402,6 +406,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if errors:
         parser.error('; '.join(errors))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    if not args.default_allocator:
+        allocator.keep_freed_memory()
     started = time.time()
     try:
         run_report = _run(args, parser, StderrProgress(args.verbose))

@@ -1,0 +1,59 @@
+"""Tests of tfpriv.allocator: after `keep_freed_memory`, NumPy temporaries stop page-faulting.
+
+Each case runs in a fresh interpreter (the setting is process-wide and cannot be undone)
+and counts minor page faults (getrusage) over a loop that allocates and frees arrays of
+the sizes a secure-aggregation round uses (8 MiB, 2.5 MiB). A freshly mapped 4 KiB page
+faults once when first written, so a loop that gets new mappings each time faults about
+(8 + 2.5) MiB / 4 KiB = 2,688 times per iteration and one that reuses the heap not at all.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfpriv import allocator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_LOOP = '''
+import resource, sys
+import numpy as np
+from tfpriv import allocator
+if sys.argv[1] == 'keep':
+    assert allocator.keep_freed_memory().applied
+def step():
+    x = np.ones(1 << 20); y = x * 2; z = np.ones((5, 1 << 16)); del x, y, z
+for _ in range(3):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    step()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
+'''
+
+
+def _faults_per_step(mode: str) -> float:
+    out = subprocess.run([sys.executable, '-c', _LOOP, mode], capture_output=True, text=True,
+                         cwd=ROOT, check=True, env={**os.environ, 'PYTHONPATH': ROOT})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(allocator._glibc() is None, reason='mallopt is glibc-only')
+def test_kept_memory_removes_the_page_faults_of_fresh_temporaries():
+    default, kept = _faults_per_step('default'), _faults_per_step('keep')
+    assert default > 1000, f'the loop should fault with the default policy, got {default}'
+    assert kept < 16, f'kept memory should be reused, got {kept} faults per step'
+
+
+def test_settings_are_checked_and_reported():
+    with pytest.raises(ValueError, match='mmap_threshold'):
+        allocator.keep_freed_memory(mmap_threshold=64 << 20)
+    with pytest.raises(ValueError, match='trim_threshold'):
+        allocator.keep_freed_memory(mmap_threshold=8 << 20, trim_threshold=1 << 20)
+    with pytest.raises(TypeError, match='mmap_threshold'):
+        allocator.keep_freed_memory(mmap_threshold=1.5e6)
+    settings = allocator.keep_freed_memory(mmap_threshold=4 << 20, trim_threshold=256 << 20)
+    assert (settings.mmap_threshold, settings.trim_threshold) == (4 << 20, 256 << 20)
+    assert settings.applied == (allocator._glibc() is not None)

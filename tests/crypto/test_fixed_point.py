@@ -103,6 +103,25 @@ def test_rejects_unencodable(values, match):
         FixedPoint(2**31 - 1, 16).encode(np.array(values))
 
 
+
+def test_range_edges_are_exact_and_negatives_map_to_p_minus_x():
+    """p = 2^31 - 1, f = 16: max_int = 2^30 - 1 both signs encode (to x and p - |x|, Python
+    integers as the reference), one unit more in either direction raises, and a NaN or an
+    infinity anywhere (after a large value, or alone as -inf) is named as such."""
+    p, f = 2**31 - 1, 16
+    encoder = FixedPoint(p, f)
+    edge = (2**30 - 1) / 2**f
+    values = np.array([edge, -edge, 0.0, -0.0, -1 / 2**f, 3 / 2**f])
+    expected = [2**30 - 1, p - (2**30 - 1), 0, 0, p - 1, 3]
+    assert encoder.encode(values).tolist() == expected
+    for beyond in (edge + 2**-f, -edge - 2**-f):
+        with pytest.raises(FixedPointRangeError, match='fixed-point range'):
+            encoder.encode(np.array([0.0, beyond]))
+    for bad in ([edge, np.nan], [-np.inf], [np.nan, 1e300]):
+        with pytest.raises(ValueError, match='NaN or infinite'):
+            encoder.encode(np.array(bad))
+    assert encoder.encode(np.float64(-1.0)).tolist() == p - 2**f  # a 0-d input
+
 @pytest.mark.parametrize('kwargs, match', [
     (dict(modulus=2**62 + 1), r'modulus must be in \[3, 2\^62\]'),
     (dict(modulus=2), r'modulus must be in'),

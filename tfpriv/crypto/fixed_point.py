@@ -86,14 +86,15 @@ class FixedPoint:
           FixedPointRangeError: a rounded value whose magnitude exceeds `max_int`.
         """
         values = np.asarray(values, dtype=np.float64)
+        scaled = np.asarray(values * self.scale)  # a 0-d input gives a NumPy scalar
+        np.rint(scaled, out=scaled)
+        # NumPy's min and max are NaN when a value is, and NaN fails both comparisons;
+        # an integral float64 against a Python int compares exactly.
+        low, high = (float(scaled.min()), float(scaled.max())) if scaled.size else (0.0, 0.0)
+        if -self.max_int <= low and high <= self.max_int:
+            return scaled.astype(np.int64)
         if not np.all(np.isfinite(values)):
             raise ValueError('cannot encode NaN or infinite values')
-        scaled = np.rint(values * self.scale)
-        largest = float(np.max(np.abs(scaled))) if scaled.size else 0.0
-        if largest < 2.0**63:
-            ints = scaled.astype(np.int64)
-            if not ints.size or int(np.max(np.abs(ints))) <= self.max_int:
-                return ints
         magnitude = float(np.max(np.abs(values)))
         raise FixedPointRangeError(
             f'value of magnitude {magnitude:g} does not fit the fixed-point range: with '
@@ -106,8 +107,10 @@ class FixedPoint:
         ints = self.to_integers(values)
         if self.modulus == RING_MODULUS:
             return ints.view(np.uint64)
-        # |ints| <= max_int < m / 2: adding m to the negative ones is the reduction mod m.
-        return np.add(ints, np.int64(self.modulus), out=ints, where=ints < 0)
+        # |ints| <= max_int < m / 2: adding m to the negative ones is the reduction mod m;
+        # ints >> 63 is all ones exactly for those (a masked add is 7x slower in NumPy).
+        ints += (ints >> 63) & np.int64(self.modulus)
+        return ints
 
     def lift(self, encoded: np.ndarray) -> np.ndarray:
         """The centred integers (int64) that elements of Z_m stand for, checked against the limit.

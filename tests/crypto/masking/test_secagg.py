@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tfpriv.crypto.masking import Dropouts, MaskingAggregator, primitives
+from tfpriv.crypto.masking import Dropouts, MaskingAggregator, primitives, protocol
 from tfpriv.crypto.secagg import PlainAggregator
 from tfpriv.errors import DropoutError, FixedPointRangeError
 from tfpriv.rng import RandomSource
@@ -334,3 +334,42 @@ def test_aggregator_arguments_are_checked_with_what_is_allowed():
         MaskingAggregator(5, dropouts='none')
     quantizer = MaskingAggregator(5).config.quantizer
     assert (quantizer.precision, quantizer.bound) == (20, 512.0)
+
+
+def test_stats_summarize_the_clients_whose_input_arrived():
+    """Every field of the round's AggregationStats against the round's own records, reduced
+    here with NumPy over U3 (the clients whose masked input arrived). Dropouts at each stage
+    make U3 differ from all clients (0 and 1 are missing) and from U4 (5 sent no reply);
+    this seed's graph leaves every client t of its neighbours."""
+    n, size = 10, 13 * 7 + 5
+    updates, weights = updates_and_weights(n)
+    dropouts = Dropouts(after_advertise=(0,), after_share=(1,), after_masked_input=(5,))
+    aggregator = MaskingAggregator(n, neighbours=6, threshold=4, bits=32, dropouts=dropouts,
+                                   rng=RandomSource(seed=0))
+    _, stats_ = aggregator.aggregate(updates, weights)
+    state = aggregator.last_round
+    senders = [u for u in range(n) if u not in (0, 1)]
+    assert list(state.submitted) == senders and 5 not in state.answered
+    sent = state.sent
+    assert sent[0] < sent[1] < sent[5] < min(sent[u] for u in senders if u != 5)
+    assert (stats_.scheme, stats_.num_clients, stats_.num_dropped) == ('secagg', n, 3)
+    assert stats_.bytes_per_client == pytest.approx(np.mean(sent[senders]), rel=1e-12)
+    assert stats_.bytes_total == int(sent.sum())
+    extra = stats_.extra
+    assert (extra['neighbours'], extra['threshold'], extra['bits']) == (6.0, 4.0, 32.0)
+    assert extra['bytes_per_weight_per_client'] == pytest.approx(np.mean(sent[senders]) / size)
+    assert extra['inputs_summed'] == len(senders)
+    assert extra['max_abs_error'] == pytest.approx(error_bound(aggregator, weights))
+    wall = [state.clients[u].seconds for u in senders]
+    cpu = [state.clients[u].cpu_seconds for u in senders]
+    assert [extra[f'client_seconds_{name}'] for name in ('mean', 'median', 'max')] == \
+        pytest.approx([np.mean(wall), np.median(wall), np.max(wall)], rel=1e-12)
+    assert extra['client_cpu_seconds_median'] == pytest.approx(np.median(cpu), rel=1e-12)
+    for stage in protocol.STAGE_NAMES:  # a sum's median is at least each part's median
+        part = [state.clients[u].stage_cpu_seconds.get(stage, 0.0) for u in senders]
+        assert extra[f'client_cpu_seconds_median_{stage}'] == pytest.approx(np.median(part))
+        assert extra[f'client_cpu_seconds_median_{stage}'] <= np.median(cpu) + 1e-12
+    assert (extra['server_seconds'], extra['server_cpu_seconds']) == \
+        (state.server_seconds, state.server_cpu_seconds)
+    everyone = sum(client.seconds for client in state.clients)
+    assert 0 < state.server_seconds and state.server_seconds + everyone <= stats_.seconds

@@ -253,10 +253,12 @@ def _accepted_candidates(sigma: float, count: int, prg: Prg) -> np.ndarray:
     np.square(threshold, out=threshold)
     threshold *= -0.5 / (sigma * sigma)
     np.exp(threshold, out=threshold)  # exp(-(G - σ²/t)² / (2σ²))
-    negative = (words[0] & np.uint64(1)).astype(bool)
+    sign = (words[0] & np.uint64(1)).astype(np.float64)  # 1: negative
     keep = unit_floats(words[1]) < threshold
-    keep &= ~(negative & (magnitude == 0))
-    np.negative(magnitude, out=magnitude, where=negative)
+    keep &= (sign == 0) | (magnitude != 0)  # reject (-, 0)
+    sign *= -2.0
+    sign += 1.0
+    magnitude *= sign  # ±G by a product: NumPy's masked negation is 4x slower
     return magnitude[keep].astype(np.int64)
 
 

@@ -18,6 +18,8 @@ accepted?, clipping path, s/epoch, DP/non-DP time and peak-RSS ratios, test accu
 for regression) after the same `--warmup + --steps` batches of 256 (fast models are then
 timed on more steps, up to `--min-seconds`). Prints a Markdown
 table; `--out` writes every measurement as JSON.
+Unless `--default-allocator`, this process and the zoo's servers (both frameworks) keep
+freed memory (`tfpriv.allocator`), as `train.py` does.
 """
 
 import argparse
@@ -28,6 +30,8 @@ import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfpriv import allocator  # pylint: disable=wrong-import-position
 
 CASES = {
     'mlp': ('no-dp', 'auto', 'vectorized', 'microbatch'),
@@ -89,7 +93,8 @@ def zoo(args: argparse.Namespace) -> None:
         sys.exit(f'dp_overhead.py: unknown --models/--frameworks {unknown}; models: '
                  f'{sorted(spec.MODELS)}, frameworks: {list(runner.FRAMEWORKS)}')
     settings = runner.Settings(models, frameworks, args.steps or 5, args.warmup,
-                               args.min_seconds, args.max_rss_mb, args.timeout)
+                               args.min_seconds, args.max_rss_mb, args.timeout,
+                               'default' if args.default_allocator else 'kept')
     start = time.perf_counter()
     results = runner.run_zoo(settings)
     print(f'\nbatch {spec.BATCH_SIZE}; per configuration {settings.warmup} warm-up + '
@@ -101,7 +106,8 @@ def zoo(args: argparse.Namespace) -> None:
           f'C={spec.L2_NORM_CLIP}, sigma={spec.NOISE_MULTIPLIER}, Adam lr {spec.LEARNING_RATE}; '
           f'TF threads {spec.TF_INTRA_OP_THREADS} intra / {spec.TF_INTER_OP_THREADS} inter, torch '
           f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '
-          f'examples; total {time.perf_counter() - start:.0f} s\n')
+          f'examples; malloc policy {settings.allocator} (tfpriv.allocator); '
+          f'total {time.perf_counter() - start:.0f} s\n')
     print(runner.markdown_table(results, settings))
     if args.out:
         runner.write_json(args.out, results, settings)
@@ -134,12 +140,17 @@ def main() -> None:
     parser.add_argument('--out', default='', help='zoo: write the measurements as JSON here')
     parser.add_argument('--table', default='', metavar='JSON',
                         help='zoo: print the table of a run saved with --out (runs nothing)')
+    parser.add_argument('--default-allocator', action='store_true',
+                        help="keep glibc malloc's default policy; by default this process and "
+                             "the zoo's servers keep freed memory (tfpriv.allocator), as train.py")
     args = parser.parse_args()
     if args.table:
         table(args.table)
     elif args.zoo or args.models:
         zoo(args)
     else:
+        if not args.default_allocator:
+            allocator.keep_freed_memory()
         args.steps = args.steps or 30
         clipping_paths(args)
 

@@ -21,7 +21,7 @@ _LOOP = '''
 import resource, sys
 import numpy as np
 from tfpriv import allocator
-if sys.argv[1] == 'keep':
+if sys.argv[1] == 'keep':  # ('environment': the variables of `allocator.environment()`)
     assert allocator.keep_freed_memory().applied
 def step():
     x = np.ones(1 << 20); y = x * 2; z = np.ones((5, 1 << 16)); del x, y, z
@@ -35,8 +35,10 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 
 
 def _faults_per_step(mode: str) -> float:
+    env = {**os.environ, 'PYTHONPATH': ROOT}
+    env.update(allocator.environment() if mode == 'environment' else {})
     out = subprocess.run([sys.executable, '-c', _LOOP, mode], capture_output=True, text=True,
-                         cwd=ROOT, check=True, env={**os.environ, 'PYTHONPATH': ROOT})
+                         cwd=ROOT, check=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -45,6 +47,8 @@ def test_kept_memory_removes_the_page_faults_of_fresh_temporaries():
     default, kept = _faults_per_step('default'), _faults_per_step('keep')
     assert default > 1000, f'the loop should fault with the default policy, got {default}'
     assert kept < 16, f'kept memory should be reused, got {kept} faults per step'
+    started_with = _faults_per_step('environment')
+    assert started_with < 16, f'the environment should keep memory too, got {started_with}'
 
 
 def test_settings_are_checked_and_reported():
@@ -54,6 +58,10 @@ def test_settings_are_checked_and_reported():
         allocator.keep_freed_memory(mmap_threshold=8 << 20, trim_threshold=1 << 20)
     with pytest.raises(TypeError, match='mmap_threshold'):
         allocator.keep_freed_memory(mmap_threshold=1.5e6)
+    with pytest.raises(ValueError, match='trim_threshold'):
+        allocator.environment(trim_threshold=1 << 20)
+    assert allocator.environment() == {'MALLOC_MMAP_THRESHOLD_': str(32 << 20),
+                                       'MALLOC_TRIM_THRESHOLD_': str(1 << 30)}
     settings = allocator.keep_freed_memory(mmap_threshold=4 << 20, trim_threshold=256 << 20)
     assert (settings.mmap_threshold, settings.trim_threshold) == (4 << 20, 256 << 20)
     assert settings.applied == (allocator._glibc() is not None)

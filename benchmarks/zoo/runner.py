@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import psutil
 
+from tfpriv import allocator
 from zoo import spec, worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,6 +43,7 @@ class Settings:
     min_seconds: float = 3.0
     max_rss_mb: float = 8000.0
     timeout_s: float = 300.0
+    allocator: str = 'default'  # 'kept': both servers start with `tfpriv.allocator.environment()`
 
 
 def _watch(pid: int, settings: Settings) -> Optional[str]:
@@ -77,6 +79,8 @@ class Server:
         # oversubscribed machine spinning made torch with 2 threads 10-20x slower than 1.
         env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
                'PYTHONWARNINGS': 'ignore', 'OMP_WAIT_POLICY': 'PASSIVE'}
+        if self.settings.allocator == 'kept':  # the same malloc policy for both frameworks
+            env.update(allocator.environment())
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), WORKERS[self.framework])
         self.process = subprocess.Popen([python, script], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.stderr,

@@ -5,6 +5,8 @@ average, NumPy's own rounding for the quantized input, the byte layout of the
 messages written out here, and SciPy's chi-square quantiles for uniformity.
 """
 
+import time
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -346,7 +348,9 @@ def test_stats_summarize_the_clients_whose_input_arrived():
     dropouts = Dropouts(after_advertise=(0,), after_share=(1,), after_masked_input=(5,))
     aggregator = MaskingAggregator(n, neighbours=6, threshold=4, bits=32, dropouts=dropouts,
                                    rng=RandomSource(seed=0))
+    began = time.perf_counter()
     _, stats_ = aggregator.aggregate(updates, weights)
+    wall_clock = time.perf_counter() - began
     state = aggregator.last_round
     senders = [u for u in range(n) if u not in (0, 1)]
     assert list(state.submitted) == senders and 5 not in state.answered
@@ -373,3 +377,7 @@ def test_stats_summarize_the_clients_whose_input_arrived():
         (state.server_seconds, state.server_cpu_seconds)
     everyone = sum(client.seconds for client in state.clients)
     assert 0 < state.server_seconds and state.server_seconds + everyone <= stats_.seconds
+    assert stats_.seconds <= wall_clock
+    one_value = MaskingAggregator(3, rng=RandomSource(seed=0))  # bytes per weight of a 1-value update
+    _, single = one_value.aggregate([[np.array([0.5])] for _ in range(3)], [1, 1, 1])
+    assert single.extra['bytes_per_weight_per_client'] == single.bytes_per_client

@@ -47,6 +47,16 @@ def test_model_ends_with_the_exponential_average(decay):
         np.testing.assert_array_equal(raw, last)
 
 
+def test_defaults_and_the_state_kept_out_of_training():
+    """decay 0.999 by default (De et al. 2022); nothing averaged before training; the
+    averages and the step counter are non-trainable (no tape or optimizer touches them)."""
+    fresh = WeightAverage()
+    assert fresh.decay == 0.999 and fresh.averages == [] and fresh.raw_weights == []
+    _, _, average = _fit(0.9, epochs=1)
+    assert average.averages and not any(v.trainable for v in average.averages)
+    assert not average._step.trainable and float(average._step.numpy()) == 5.0  # pylint: disable=protected-access
+
+
 def test_bad_decay():
     for decay in (0.0, 1.5):
         with pytest.raises(ValueError, match='decay must be'):

@@ -123,6 +123,31 @@ def test_epsilon_curve_runs_through_both_stages():
     assert inside_first[-1]['data_independent_eps'] <= analyze(*stages[0], 1e-5).data_independent_eps + 1e-9
 
 
+def _first_queries(stages, k):
+    """The stages cut after their first k queries in order (a stage left empty is dropped)."""
+    cut = []
+    for aggregator, counts, labels in stages:
+        if k > 0:
+            cut.append((aggregator, counts[:k], labels[:k]))
+        k -= len(labels)
+    return cut
+
+
+def test_epsilon_curve_point_k_is_the_analysis_of_the_first_k_queries():
+    """12 points by default, from the first query to the last; every point of the full
+    curve equals `analyze_stages` of the first k queries, the second stage's first included."""
+    stages = _two_stages()
+    assert [p['queries'] for p in epsilon_curve(stages, 1e-5)] == [
+        1, 8, 15, 23, 30, 37, 44, 51, 58, 66, 73, 80]  # round(1 + 79 i / 11), i = 0..11
+    full = epsilon_curve(stages, 1e-5, points=80)
+    assert [p['queries'] for p in full] == list(range(1, 81))
+    for point in full:
+        report = analyze_stages(_first_queries(stages, point['queries']), 1e-5)
+        assert point['answered'] == report.num_answered
+        assert point['data_independent_eps'] == pytest.approx(report.data_independent_eps, rel=1e-9)
+        assert point['data_dependent_eps'] == pytest.approx(report.data_dependent_eps, rel=1e-9)
+
+
 def test_confident_candidates(caplog):
     probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.5, 0.5]])
     assert confident_candidates(probs, 0.9, 2).tolist() == [0, 2]

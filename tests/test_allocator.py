@@ -7,6 +7,7 @@ faults once when first written, so a loop that gets new mappings each time fault
 (8 + 2.5) MiB / 4 KiB = 2,688 times per iteration and one that reuses the heap not at all.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import pytest
 from tfpriv import allocator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The child imports tfpriv from where this process did (under mutation testing, the mutants).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(allocator.__file__)))
 
 _LOOP = '''
 import resource, sys
@@ -35,7 +38,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 
 
 def _faults_per_step(mode: str) -> float:
-    env = {**os.environ, 'PYTHONPATH': ROOT}
+    env = {**os.environ, 'PYTHONPATH': PACKAGE_ROOT}
     env.update(allocator.environment() if mode == 'environment' else {})
     out = subprocess.run([sys.executable, '-c', _LOOP, mode], capture_output=True, text=True,
                          cwd=ROOT, check=True, env=env)
@@ -52,9 +55,13 @@ def test_kept_memory_removes_the_page_faults_of_fresh_temporaries():
 
 
 def test_settings_are_checked_and_reported():
-    with pytest.raises(ValueError, match='mmap_threshold'):
+    with pytest.raises(ValueError, match='^mmap_threshold must be <= 33554432, got 67108864$'):
         allocator.keep_freed_memory(mmap_threshold=64 << 20)
-    with pytest.raises(ValueError, match='trim_threshold'):
+    with pytest.raises(ValueError, match='^mmap_threshold must be >= 1048576, got 1048575$'):
+        allocator.keep_freed_memory(mmap_threshold=(1 << 20) - 1)
+    assert allocator.environment(mmap_threshold=1 << 20, trim_threshold=1 << 20)[
+        'MALLOC_MMAP_THRESHOLD_'] == '1048576'  # both bounds are inclusive
+    with pytest.raises(ValueError, match='^trim_threshold must be >= 8388608, got 1048576$'):
         allocator.keep_freed_memory(mmap_threshold=8 << 20, trim_threshold=1 << 20)
     with pytest.raises(TypeError, match='mmap_threshold'):
         allocator.keep_freed_memory(mmap_threshold=1.5e6)
@@ -65,3 +72,48 @@ def test_settings_are_checked_and_reported():
     settings = allocator.keep_freed_memory(mmap_threshold=4 << 20, trim_threshold=256 << 20)
     assert (settings.mmap_threshold, settings.trim_threshold) == (4 << 20, 256 << 20)
     assert settings.applied == (allocator._glibc() is not None)
+
+
+class _FakeLibc:
+    """A C library handle with the given symbols; `mallopt` records its calls."""
+
+    def __init__(self, *symbols, accepts=1):
+        self.calls = []
+        for name in symbols:
+            setattr(self, name, self._mallopt if name == 'mallopt' else lambda: b'2.35')
+        self._accepts = accepts
+
+    def _mallopt(self, param, value):
+        self.calls.append((param, value))
+        return self._accepts
+
+
+@pytest.mark.parametrize('symbols,is_glibc', [
+    (('gnu_get_libc_version', 'mallopt'), True), (('mallopt',), False),
+    (('gnu_get_libc_version',), False), ((), False)])
+def test_only_a_c_library_with_glibc_s_symbols_is_used(monkeypatch, symbols, is_glibc):
+    fake = _FakeLibc(*symbols)
+    monkeypatch.setattr(allocator.ctypes, 'CDLL', lambda name: fake)
+    assert (allocator._glibc() is fake) == is_glibc  # pylint: disable=protected-access
+
+
+def test_mallopt_gets_glibc_s_parameter_numbers_and_a_refusal_or_other_libc_is_reported(
+        monkeypatch, caplog):
+    """M_MMAP_THRESHOLD is -3 and M_TRIM_THRESHOLD -1 (glibc's malloc.h); the setting is
+    logged; a refusal (mallopt returns 0) or another C library leaves `applied` False with
+    the reason."""
+    fake = _FakeLibc('gnu_get_libc_version', 'mallopt')
+    monkeypatch.setattr(allocator, '_glibc', lambda: fake)
+    with caplog.at_level(logging.INFO):
+        assert allocator.keep_freed_memory(2 << 20, 4 << 20) == allocator.AllocatorSettings(
+            True, 2 << 20, 4 << 20, '')
+    assert fake.calls == [(-3, 2 << 20), (-1, 4 << 20)]
+    assert ('malloc keeps freed memory: mmap threshold 2097152 B, trim threshold 4194304 B'
+            in caplog.messages)
+    refusing = _FakeLibc('gnu_get_libc_version', 'mallopt', accepts=0)
+    monkeypatch.setattr(allocator, '_glibc', lambda: refusing)
+    assert allocator.keep_freed_memory(2 << 20, 4 << 20) == allocator.AllocatorSettings(
+        False, 2 << 20, 4 << 20, 'mallopt refused')
+    monkeypatch.setattr(allocator, '_glibc', lambda: None)
+    assert allocator.keep_freed_memory() == allocator.AllocatorSettings(
+        False, 32 << 20, 1 << 30, 'not glibc: the C library keeps its own policy')

@@ -320,6 +320,32 @@ def _check_one_example_update(name, clipping):
     assert np.isfinite(history.history['loss'][0])
 
 
+def test_unbuilt_sequential_builds_inside_the_first_fast_step():
+    """A Sequential without `Input`, never called before training, builds inside the first
+    traced step, where Keras infers each layer's output on a `<layer>_scratch_graph`: those
+    calls run untapped (not refused as nested graphs), and that first one-example update is
+    the brute-force clipped gradient (a twin with the same seeded initializers gives the
+    weights before it). The model ends built as Keras builds it without DP, with its
+    inputs known (refusing those calls would make Keras fall back to its deferred mode,
+    with `model.inputs` None, silently)."""
+    def build():
+        return tf.keras.Sequential([
+            L.Dense(5, activation='relu', kernel_initializer=tf.keras.initializers.GlorotUniform(1)),
+            L.Dense(3, kernel_initializer=tf.keras.initializers.GlorotUniform(2))])
+
+    model, twin = build(), build()
+    private = _private(model, None, clipping='fast')
+    x1, y1 = X6[2:3], CLASSES[2:3]
+    twin(x1)
+    raw, expected = _brute_force_clipped(twin, None, x1, y1)
+    assert np.linalg.norm(raw) > 2 * TINY_CLIP and not model.built
+    private.model.train_on_batch(x1, y1)
+    got = np.concatenate([(b - a).ravel() for a, b in zip(model.get_weights(), twin.get_weights())])
+    np.testing.assert_allclose(got * TINY_BATCH / TINY_LR, expected, rtol=1e-4,
+                               atol=1e-4 * TINY_CLIP)
+    assert model.inputs is not None and [t.shape[-1] for t in model.inputs] == [6]
+
+
 @pytest.mark.parametrize('clipping', ['fast', 'vectorized', 'microbatch'])
 def test_sample_weight_scales_the_loss_before_the_clip(clipping):
     """Weight 50 on one example: the update is clip_C(50 ∇l), still of norm <= C."""

@@ -103,9 +103,9 @@ def _current_graph() -> Optional[tf.Graph]:
 
 
 def _keras_scratch(graph: Optional[tf.Graph]) -> bool:
-    """Whether `graph` is one of Keras's shape-inference graphs (keras/src/engine/base_layer.py)."""
-    name = getattr(graph, 'name', '')
-    return name == 'keras_graph' or name.endswith('_scratch_graph')
+    """Whether `graph` is one of Keras's shape-inference graphs: `<layer>_scratch_graph`
+    (keras/src/engine/base_layer.py) or `keras_scratch_graph` (keras/src/backend.py)."""
+    return graph is not None and graph.name.endswith('_scratch_graph')
 
 
 def _routed(sampler: Sampler, layer: tf.keras.layers.Layer, recorder: Recorder, *args,

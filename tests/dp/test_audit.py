@@ -20,6 +20,7 @@ from scipy import optimize
 
 from tfpriv.dp import audit
 from tfpriv.dp.audit import mia
+from tfpriv.dp.audit.canary import guess_counts
 
 AUDIT_VENV_PYTHON = pathlib.Path('/tmp/audit-venv/bin/python')
 TFP_0812 = pathlib.Path('/tmp/audit-venv/tfp0812/tensorflow_privacy')
@@ -94,6 +95,37 @@ def test_delta_term_matches_hand_computation():
                                                                            rel=1e-12)
 
 
+def test_p_value_edges_against_hand_computation():
+    """ε ≥ 700: each guess is right with probability 1 (float64), so the tail is 1 for any
+    count; no correct guess: 1, with or without δ; a large δ term: capped at 1."""
+    assert audit.audit_p_value(7, 10, 1000.0, num_canaries=10) == 1.0
+    assert audit.audit_p_value(10, 10, 1000.0, num_canaries=10) == 1.0
+    assert audit.audit_p_value(0, 10, 1.0, num_canaries=10, delta=0.01) == 1.0
+    assert audit.audit_p_value(0, 0, 1.0, num_canaries=10) == 1.0
+    p = 1 / (1 + math.exp(-0.5))
+    # The δ term alone exceeds 1: 2 m δ α >= 2 m δ P[B = 7] (the i = 1 term of α).
+    assert 2 * 10 * 0.5 * math.comb(10, 7) * p ** 7 * (1 - p) ** 3 > 1
+    assert audit.audit_p_value(8, 10, 0.5, num_canaries=10, delta=0.5) == 1.0
+
+
+@pytest.mark.parametrize('call,message', [
+    (lambda: audit.audit_p_value(5, 10, -0.1, num_canaries=20), '^epsilon must be >= 0'),
+    (lambda: audit.audit_p_value(5, 10, 1.0, num_canaries=20, delta=1.5), '^delta must be <= 1'),
+    (lambda: audit.audit_p_value(5, 10, 1.0, num_canaries=0), '^num_canaries must be >= 1'),
+    (lambda: audit.audit_p_value(5, 21, 1.0, num_canaries=20), '^num_guesses must be <= 20'),
+    (lambda: audit.audit_p_value(-1, 10, 1.0, num_canaries=20), '^num_correct must be >= 0'),
+    (lambda: audit.audit_p_value(11, 10, 1.0, num_canaries=20), '^num_correct must be <= 10'),
+    (lambda: audit.audit_p_value(5, -1, 1.0, num_canaries=20), '^num_guesses must be >= 0'),
+    (lambda: audit.epsilon_lower_bound(5, 10, num_canaries=20, confidence=0.0), '^confidence must be > 0'),
+    (lambda: audit.epsilon_lower_bound(5, 10, num_canaries=20, confidence=1.5), '^confidence must be <= 1'),
+    (lambda: audit.epsilon_lower_bound(5, 10, num_canaries=20, confidence=1.0),
+     r'^confidence must be < 1 \(a bound at confidence 1 is vacuous\), got 1.0$'),
+])
+def test_bound_arguments_are_named_with_their_limits(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
 def test_bound_monotone():
     bound = audit.epsilon_lower_bound
     by_correct = [bound(v, 100, num_canaries=500) for v in range(50, 101, 5)]
@@ -125,6 +157,79 @@ def test_canary_audit_is_sound_and_tight_on_a_mechanism_of_known_epsilon():
     result = randomized_response_audit(2.0, 20000, seed=1)
     assert 1.85 <= result.epsilon_lower <= 2.0
     assert result.num_guesses == 20000
+
+
+def test_guess_counts_by_hand():
+    """k = max(1, floor(f m)) per side, capped at floor(m / 2), distinct and sorted."""
+    assert guess_counts(40) == (2, 4, 10, 20)
+    assert guess_counts(1000) == (50, 100, 250, 500)
+    assert guess_counts(3) == (1,)
+    assert guess_counts(10, (0.5, 0.01)) == (1, 5)
+    for bad in (0.0, 0.6):
+        with pytest.raises(ValueError, match='^fractions must be'):
+            guess_counts(10, (0.1, bad))
+
+
+def test_canary_audit_takes_the_best_bonferroni_corrected_guess_set():
+    """m = 40 canaries ranked by score, the top 20 included except ranks 3 and 37 swapped in:
+    for each k of (2, 4, 10, 20) the 2k guesses (top k in, bottom k out) are right
+    2k, 2k - 2, 2k - 2 and 2k - 2 times (counted by hand); each bound is taken at
+    confidence 1 - 0.05 / 4 (a union bound over the 4 guess sets), and the best is kept."""
+    included = np.arange(40) < 20
+    included[3], included[37] = False, True
+    scores = np.arange(40, 0, -1.0)  # rank i has the i-th highest score
+    right = {2: 4, 4: 6, 10: 18, 20: 38}
+    bounds = {k: audit.epsilon_lower_bound(v, 2 * k, num_canaries=40, confidence=1 - 0.05 / 4)
+              for k, v in right.items()}
+    best = max(bounds, key=bounds.get)
+    result = audit.canary_audit(scores, included)
+    assert result == audit.CanaryAudit(bounds[best], 40, 2 * best, right[best], 0.95, 0.0)
+    assert result.epsilon_lower < audit.epsilon_lower_bound(right[best], 2 * best, num_canaries=40)
+
+
+def test_canary_audit_reads_its_inputs_and_options_as_documented():
+    """Scores and mask of any shape are flattened, any numeric dtype read as float64 (uint8
+    scores would wrap when negated) and 0/1 as booleans; `fractions` and `delta` reach the
+    bound; ties keep the input order; equal bounds keep the smallest guess set; 2 canaries
+    are the minimum; bad input is refused with the argument named."""
+    included = np.arange(40) < 20
+    included[3], included[37] = False, True
+    scores = np.arange(40, 0, -1.0)
+    base = audit.canary_audit(scores, included)
+    assert audit.canary_audit(scores.reshape(4, 10), included.reshape(4, 10)) == base
+    assert audit.canary_audit(scores.astype(np.uint8), included.astype(int)) == base
+    half = audit.canary_audit(scores, included, fractions=(0.5,))
+    assert half == audit.CanaryAudit(audit.epsilon_lower_bound(38, 40, num_canaries=40),
+                                     40, 40, 38, 0.95, 0.0)
+    with_delta = audit.canary_audit(scores, included, fractions=(0.5,), delta=1e-3)
+    assert with_delta.epsilon_lower == audit.epsilon_lower_bound(
+        38, 40, num_canaries=40, delta=1e-3) < half.epsilon_lower
+    assert audit.canary_audit(np.zeros(40), included, fractions=(0.05,)).num_correct == 4
+    coin = audit.canary_audit(np.zeros(40), np.arange(40) % 2 == 0)  # every bound is 0
+    assert (coin.epsilon_lower, coin.num_guesses) == (0.0, 4)
+    assert audit.canary_audit([1.0, 0.0], [True, False]).num_guesses == 2
+    for bad_scores, bad_mask in (([1.0], [True]), ([1.0, np.nan], [True, False]),
+                                 ([1.0, 2.0], [True, False, True])):
+        with pytest.raises(ValueError, match='^scores must be'):
+            audit.canary_audit(bad_scores, bad_mask)
+    for confidence, message in ((0.0, '^confidence must be > 0'), (1.5, '^confidence must be <= 1')):
+        with pytest.raises(ValueError, match=message):
+            audit.canary_audit(scores, included, confidence=confidence)
+
+
+def test_canaries_get_a_uniformly_wrong_label_and_a_fair_inclusion_coin():
+    """n = 20,000 canaries of class 0 among 10 classes: every label is wrong, each of the 9
+    others has frequency 1/9 within 4 binomial std (0.0089), and the inclusion rate is
+    1/2 within 4 std (0.0141), two-sided."""
+    x = np.zeros((20000, 3))
+    images, labels, included = audit.make_canaries(x, np.zeros(20000, int), 10,
+                                                   np.random.default_rng(5))
+    assert images is x and labels.min() >= 1 and labels.max() <= 9
+    freq = np.bincount(labels, minlength=10)[1:] / 20000
+    assert np.all(np.abs(freq - 1 / 9) <= 4 * math.sqrt((1 / 9) * (8 / 9) / 20000))
+    assert included.dtype == bool and abs(included.mean() - 0.5) <= 4 * math.sqrt(0.25 / 20000)
+    with pytest.raises(ValueError, match='^num_classes must be >= 2'):
+        audit.make_canaries(x[:2], [0, 1], 1, np.random.default_rng(0))
 
 
 def test_canary_audit_without_noise_gives_a_large_bound():

@@ -85,6 +85,13 @@ def test_transfer_config_validation(field, value, message):
         TransferConfig(**{field: value})
 
 
+def test_transfer_config_accepts_the_edges_of_each_range():
+    """queries and steps >= 1, min_confidence in [0, 1), l2 >= 0: the closed ends are allowed."""
+    edges = TransferConfig(queries=1, steps=1, min_confidence=0.0, l2=0.0)
+    assert (edges.queries, edges.steps, edges.min_confidence, edges.l2) == (1, 1, 0.0, 0.0)
+    assert TransferConfig(l2=0.5).l2 == 0.5
+
+
 def _two_stages():
     rng = RandomSource(3)
     counts1 = np.tile([[200, 30, 20, 0, 0, 0, 0, 0, 0, 0]], (30, 1))
@@ -153,7 +160,10 @@ def test_confident_candidates(caplog):
     assert confident_candidates(probs, 0.9, 2).tolist() == [0, 2]
     assert confident_candidates(probs, 0.0, 4).tolist() == [0, 1, 2, 3]
     with caplog.at_level('WARNING'):
+        assert confident_candidates(probs, 0.0, 4).tolist() == [0, 1, 2, 3]  # exactly enough
+        assert not caplog.messages
         assert confident_candidates(probs, 0.6, 5).tolist() == [0, 1, 2]
-    assert 'only 3 pool images' in caplog.text
+    assert caplog.messages == [
+        'only 3 pool images reach confidence 0.6: stage 2 asks 3 queries, not 5']
     with pytest.raises(ValueError, match='min_confidence'):
         confident_candidates(probs, 0.99, 1)

@@ -197,7 +197,7 @@ def test_canary_audit_reads_its_inputs_and_options_as_documented():
     scores = np.arange(40, 0, -1.0)
     base = audit.canary_audit(scores, included)
     assert audit.canary_audit(scores.reshape(4, 10), included.reshape(4, 10)) == base
-    assert audit.canary_audit(scores.astype(np.uint8), included.astype(int)) == base
+    assert audit.canary_audit((scores - 1).astype(np.uint8), included.astype(int)) == base
     half = audit.canary_audit(scores, included, fractions=(0.5,))
     assert half == audit.CanaryAudit(audit.epsilon_lower_bound(38, 40, num_canaries=40),
                                      40, 40, 38, 0.95, 0.0)
@@ -212,7 +212,8 @@ def test_canary_audit_reads_its_inputs_and_options_as_documented():
                                  ([1.0, 2.0], [True, False, True])):
         with pytest.raises(ValueError, match='^scores must be'):
             audit.canary_audit(bad_scores, bad_mask)
-    for confidence, message in ((0.0, '^confidence must be > 0'), (1.5, '^confidence must be <= 1')):
+    for confidence, message in ((0.0, '^confidence must be > 0'),
+                               (1.5, r'^confidence must be <= 1\.0, got 1\.5$')):
         with pytest.raises(ValueError, match=message):
             audit.canary_audit(scores, included, confidence=confidence)
 
@@ -312,6 +313,16 @@ def test_fit_logistic_minimises_its_objective():
 
     reference = optimize.minimize(objective, np.zeros(4), method='BFGS', options={'gtol': 1e-10}).x
     np.testing.assert_allclose(mia.fit_logistic(x, y, w, l2=2.0), reference, atol=1e-5)
+
+
+def test_trained_attack_scores_out_of_fold_so_pure_noise_gives_one_half():
+    """40 noise features, 60 members and 60 non-members: a model scored on the examples it
+    was fit to separates them perfectly (AUC 1.0 when tried), but out of fold the AUC is
+    a null AUC, 0.5 within 4 std (std sqrt((n1 + n2 + 1) / (12 n1 n2)) = 0.053; Hanley
+    and McNeil 1982), two-sided."""
+    rng = np.random.default_rng(2)
+    result = audit.trained_attack(rng.normal(size=(60, 40)), rng.normal(size=(60, 40)))
+    assert abs(result.auc - 0.5) <= 4 * math.sqrt(121 / (12 * 60 * 60))
 
 
 def test_trained_attack_finds_signal_a_threshold_on_one_feature_misses():

@@ -315,6 +315,78 @@ def test_fit_logistic_minimises_its_objective():
     np.testing.assert_allclose(mia.fit_logistic(x, y, w, l2=2.0), reference, atol=1e-5)
 
 
+@pytest.mark.parametrize('metric,names', [
+    (audit.roc_auc, ('member_scores', 'nonmember_scores')),
+    (mia.roc_curve, ('member_scores', 'nonmember_scores')),
+    (mia.score_attack, ('member_scores', 'nonmember_scores')),
+    (audit.threshold_attack, ('member_loss', 'nonmember_loss'))])
+def test_metrics_read_any_shape_and_name_the_bad_argument(metric, names):
+    """Scores of any shape and numeric dtype are read as flat float64 (uint8 would wrap when
+    negated); one value per side is enough; an empty or non-finite side is named, with the
+    count of bad values."""
+    members, nonmembers = np.array([[3, 0], [2, 5]], np.uint8), np.array([1, 4, 0], np.uint8)
+    flat = metric(members.ravel().astype(float), nonmembers.astype(float))
+    again = metric(members, nonmembers)
+    if metric is mia.roc_curve:
+        np.testing.assert_array_equal(np.stack(again), np.stack(flat))
+    else:
+        assert again == flat
+    metric([1.0], [0.0])
+    good = [1.0, 2.0]
+    for position, name in enumerate(names):
+        for bad, message in (([], f'^{name} must hold at least one value, got an empty array$'),
+                             ([1.0, np.nan, np.inf], f'^{name} must be finite, got 2 NaN/inf values$')):
+            args = [good, good]
+            args[position] = bad
+            with pytest.raises(ValueError, match=message):
+                metric(*args)
+
+
+def test_score_attack_reports_auc_advantage_and_counts():
+    result = mia.score_attack([3.0, 2.0, 0.5], [1.0, 0.0])
+    assert result == audit.AttackResult(audit.roc_auc([3.0, 2.0, 0.5], [1.0, 0.0]),
+                                        audit.attacker_advantage([3.0, 2.0, 0.5], [1.0, 0.0]), 3, 2)
+    assert (result.auc, result.advantage) == (5 / 6, 2 / 3)  # by hand: U = 5 of 6 pairs
+
+
+def test_logits_must_be_n_by_classes_and_a_zero_loss_gives_a_finite_feature():
+    with pytest.raises(ValueError, match=r'^logits must have shape \(n, num_classes\) with n = '
+                                         r'len\(labels\) = 3, got \(3,\)$'):
+        audit.per_example_loss(np.zeros(3), [0, 1, 0])
+    with pytest.raises(ValueError, match=r'got \(2, 3\)$'):
+        audit.per_example_loss(np.zeros((2, 3)), [0, 1, 0])
+    features = audit.attack_features(np.array([[800.0, 0.0]]), np.array([[0]]))
+    assert np.all(np.isfinite(features)) and features[0, 0] == pytest.approx(math.log(1e-30))
+
+
+def test_trained_attack_defaults_and_limits():
+    """folds = 5, l2 = 1, seed = 0 by default; 2 <= folds <= the smaller class; l2 > 0."""
+    rng = np.random.default_rng(4)
+    members, nonmembers = rng.normal(0.3, 1, size=(5, 2)), rng.normal(size=(7, 2))
+    assert audit.trained_attack(members, nonmembers) == audit.trained_attack(
+        members, nonmembers, folds=5, l2=1.0, seed=0)
+    assert audit.trained_attack(members, nonmembers, folds=2).num_members == 5
+    for kwargs, message in (({'folds': 1}, '^folds must be >= 2, got 1$'),
+                            ({'folds': 6}, '^folds must be <= 5, got 6$'),
+                            ({'l2': 0.0}, '^l2 must be > 0'), ({'l2': -1.0}, '^l2 must be > 0')):
+        with pytest.raises(ValueError, match=message):
+            audit.trained_attack(members, nonmembers, **kwargs)
+
+
+def test_trained_attack_standardises_each_feature_with_its_training_fold():
+    """Per-feature standardisation makes the attack invariant to any per-feature affine
+    change of units (x -> a x + b, a > 0): the same AUC and advantage to rounding, with
+    features on scales 1e-3 to 1e4."""
+    rng = np.random.default_rng(6)
+    members, nonmembers = rng.normal(1.0, 1, size=(40, 3)), rng.normal(size=(50, 3))
+    scale, shift = np.array([1e-3, 1.0, 1e4]), np.array([5.0, -300.0, 7e5])
+    plain = audit.trained_attack(members, nonmembers)
+    moved = audit.trained_attack(members * scale + shift, nonmembers * scale + shift)
+    assert moved.auc == pytest.approx(plain.auc, abs=1e-9)
+    assert moved.advantage == pytest.approx(plain.advantage, abs=1e-9)
+    assert plain.auc > 0.6  # the shifted mean is found
+
+
 def test_trained_attack_scores_out_of_fold_so_pure_noise_gives_one_half():
     """40 noise features, 60 members and 60 non-members: a model scored on the examples it
     was fit to separates them perfectly (AUC 1.0 when tried), but out of fold the AUC is

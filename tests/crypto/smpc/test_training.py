@@ -8,9 +8,10 @@ import tensorflow as tf
 
 from tfpriv.crypto.smpc import Encoding, SharedTensor, approx
 from tfpriv.crypto.smpc.checked import VerifyingNetwork, verified_cluster
+from tfpriv.crypto.smpc.party import Traffic
 from tfpriv.crypto.smpc.owners import (MAX_TRAINING_PRECISION, NORMALIZATION_LEVELS, OwnerData,
                                        column_bounds, credit_records, share_columns, share_rows,
-                                       split_rows)
+                                       share_split, split_columns, split_rows)
 from tfpriv.crypto.smpc.training import (DataSharing, PlainOps, SecureOps, SgdConfig,
                                          SharedModel, Tally, backward, forward,
                                          layers_from_keras, logistic_regression, loss_terms,
@@ -264,3 +265,42 @@ def test_diverging_training_stops_with_overflow_when_checked():
     with pytest.raises(OverflowError, match='fixed-point range'):
         train_encrypted(model, data, cluster, SgdConfig(learning_rate=1.0, epochs=1, batch_size=8),
                         DataSharing(normalize=False))
+
+
+def test_split_rows_and_columns_name_the_owners_and_check_their_number():
+    """Default one record per owner, named '<name> k'; the columns' first owner holds the
+    labels; 1 <= num_owners <= the records (or columns), both ends allowed."""
+    x, y = np.arange(12.0).reshape(4, 3), np.array([0, 1, 1, 0])
+    rows = split_rows(x, y)
+    assert [o.name for o in rows] == ['owner 0', 'owner 1', 'owner 2', 'owner 3']
+    assert [o.y.tolist() for o in rows] == [[0], [1], [1], [0]]
+    assert [len(o.x) for o in split_rows(x, y, 1, 'bank')] == [4]
+    columns = split_columns(x, y, 3, 'bureau')
+    assert [o.name for o in columns] == ['bureau 0', 'bureau 1', 'bureau 2']
+    assert columns[0].y is y and columns[1].y is None and columns[2].y is None
+    assert [o.x.shape for o in split_columns(x, y, 1)] == [(4, 3)]
+    with pytest.raises(ValueError, match=r'^num_owners must be in \[1, 4\] \(the number of '
+                                         r'records\), got 5$'):
+        split_rows(x, y, 5)
+    with pytest.raises(ValueError, match=r'^num_owners must be in \[1, 3\] \(the number of '
+                                         r'columns\) for a vertical split, got 0$'):
+        split_columns(x, y, 0)
+
+
+@pytest.mark.parametrize('partition,num_owners', [('rows', None), ('rows', 3), ('columns', None),
+                                                  ('columns', 4)])
+def test_share_split_shares_records_and_exact_one_hot_labels_and_counts_the_traffic(
+        partition, num_owners):
+    data = small_credit(12, 4)
+    cluster = verified_cluster(2, Encoding(F), RandomSource(seed=3))
+    before = dataclasses.replace(cluster.network.online)
+    x, y, traffic = share_split(cluster, data.x_train, data.y_train, 2, partition, num_owners)
+    after = cluster.network.online
+    assert traffic == Traffic(after.rounds - before.rounds, after.messages - before.messages,
+                              after.bytes - before.bytes)
+    assert traffic.messages > 0 and traffic.bytes > 0
+    np.testing.assert_allclose(x.reveal(), data.x_train, atol=2.0**-F)
+    np.testing.assert_array_equal(y.reveal(), np.eye(2)[data.y_train])  # precision 0: exact
+    with pytest.raises(ValueError, match=r"^partition must be one of \('rows', 'columns'\), "
+                                         r"got 'diagonal'$"):
+        share_split(cluster, data.x_train, data.y_train, 2, 'diagonal')

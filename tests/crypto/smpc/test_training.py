@@ -300,7 +300,8 @@ def test_share_split_shares_records_and_exact_one_hot_labels_and_counts_the_traf
                               after.bytes - before.bytes)
     assert traffic.messages > 0 and traffic.bytes > 0
     np.testing.assert_allclose(x.reveal(), data.x_train, atol=2.0**-F)
-    np.testing.assert_array_equal(y.reveal(), np.eye(2)[data.y_train])  # precision 0: exact
+    np.testing.assert_array_equal(y.reveal(), np.eye(2)[data.y_train])
+    assert (x.precision, y.precision) == (F, 0)  # labels are shared as integers
     with pytest.raises(ValueError, match=r"^partition must be one of \('rows', 'columns'\), "
                                          r"got 'diagonal'$"):
         share_split(cluster, data.x_train, data.y_train, 2, 'diagonal')

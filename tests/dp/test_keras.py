@@ -463,3 +463,46 @@ def test_fast_path_refusal_at_fit_is_one_error_not_a_staging_traceback():
     with pytest.raises(FastClippingError, match='nested graph') as caught:
         private.model.fit(private.dataset(X6, CLASSES), epochs=1, verbose=0)
     assert 'StagingError' not in str(caught.value) and '\n' not in str(caught.value)
+
+
+def _batches(private, x, y, epochs):
+    """The batches of `epochs` calls of `private.dataset` (seeds 0..epochs-1) as row-index lists;
+    each row's label is checked to still be its own (y = 3 x + 1)."""
+    rows = []
+    for seed in range(epochs):
+        for xb, yb in private.dataset(x, y, seed=seed):
+            index = xb.numpy()[:, 0].astype(np.int64)
+            np.testing.assert_array_equal(yb.numpy()[:, 0], 3 * index + 1)
+            rows.append(index)
+    return rows
+
+
+@pytest.mark.parametrize('sampling', ['poisson', 'shuffle'])
+def test_dataset_samples_as_its_epsilon_assumes(sampling):
+    """n = 200, batch 20 (q = 0.1), 10 steps per epoch, 40 epochs: 400 batches of distinct rows,
+    each with its own label. Poisson (the accountant's PoissonSampled event): sizes
+    Binomial(200, 0.1), mean 20, variance 18; the mean of 400 within 5 se (0.21) and the sample
+    variance within 5 se (sqrt(2/399), x 1.05 for the binomial's excess kurtosis), so
+    fixed-size batches (variance 0) or a rate of 1.25 q fail. Shuffle (SampledWithoutReplacement):
+    exactly 20 rows each. Either way each row is in a batch with probability 0.1, independently
+    across batches: its count c is Binomial(400, 0.1), mean 40, variance 36, and
+    sum (c - 40)^2 / 36 over the 200 rows is about chi2(200) (chi2(199) for shuffle, whose
+    total is fixed), checked two-sided at 1e-6 per tail."""
+    n = 200
+    x = np.arange(n, dtype=np.float32)[:, None]
+    y = 3 * x + 1
+    model = tf.keras.Sequential([tf.keras.Input((1,)), L.Dense(1)])
+    private = make_private(model, num_examples=n, batch_size=20, l2_norm_clip=1.0,
+                           noise_multiplier=1.0, sampling=sampling)
+    assert private.sampling == sampling and private.steps_per_epoch == 10
+    rows = _batches(private, x, y, 40)
+    assert len(rows) == 400 and all(len(set(r.tolist())) == len(r) for r in rows)
+    sizes = np.array([len(r) for r in rows])
+    counts = np.bincount(np.concatenate(rows), minlength=n)
+    if sampling == 'shuffle':
+        assert set(sizes.tolist()) == {20}
+    else:
+        assert abs(sizes.mean() - 20) <= 5 * np.sqrt(18 / 400)
+        assert abs(sizes.var(ddof=1) / 18 - 1) <= 5 * 1.05 * np.sqrt(2 / 399)
+    statistic, dof = float(((counts - 40) ** 2).sum() / 36), n if sampling == 'poisson' else n - 1
+    assert stats.chi2.ppf(1e-6, dof) < statistic < stats.chi2.isf(1e-6, dof), statistic

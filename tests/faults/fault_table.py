@@ -24,6 +24,7 @@ SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
                 'test_n_minus_1_shares_are_uniform_and_independent_of_the_secret')
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
 DDGAUSS = 'tests/federated/test_distributed_dp.py'
+CLIENTS = 'tests/federated/test_client_sampling.py'
 DP_FEDAVG_ADAPTIVE = 'tests/federated/test_dp_fedavg_adaptive_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
@@ -252,13 +253,135 @@ def _drop_scheme(monkeypatch):
     monkeypatch.setattr(secagg, 'SCHEMES', tuple(s for s in secagg.SCHEMES if s != 'smpc'))
 
 
+def _same_clients_each_round(monkeypatch):
+    """Every fixed-size round samples the same m clients (one sample drawn, then reused)."""
+    from tfpriv.federated import fedavg
+    _wrap(monkeypatch, fedavg, 'sample_clients',
+          lambda original: lambda num_clients, per_round, rounds, rng: np.repeat(
+              original(num_clients, per_round, 1, rng), rounds, axis=0))
+
+
+def _clients_with_replacement(monkeypatch):
+    """A fixed-size round draws its m clients independently, with replacement."""
+    from tfpriv.federated import fedavg
+    monkeypatch.setattr(fedavg, 'sample_clients', lambda num_clients, per_round, rounds, rng:
+                        rng.uniform_mod(num_clients, (rounds, per_round)))
+
+
+def _poisson_clients_rate(monkeypatch):
+    """Poisson rounds let clients join with probability 1.25 C (the accountant uses C)."""
+    from tfpriv.federated import fedavg
+    _wrap(monkeypatch, fedavg, 'poisson_clients',
+          lambda original: lambda num_clients, fraction, rounds, rng: original(
+              num_clients, min(1.0, 1.25 * fraction), rounds, rng))
+
+
+def _rotation_permutation(monkeypatch):
+    """partition.permutation returns a random rotation of range(n): n orders, not n!."""
+    from tfpriv.federated import partition
+    monkeypatch.setattr(partition, 'permutation', lambda rng, n: np.roll(
+        np.arange(n), int(rng.uniform_mod(max(n, 2), 1)[0]) % max(n, 1)))
+
+
+def _accounted_rate(monkeypatch):
+    """DP-SGD's privacy event is built for 0.8 q (ε under-reported; the batches still use q)."""
+    from tfpriv.dp import accounting
+    _wrap(monkeypatch, accounting, 'dpsgd_event',
+          lambda original: lambda noise_multiplier, sampling_probability, steps, *args: original(
+              noise_multiplier, 0.8 * sampling_probability, steps, *args))
+
+
+def _public_pairwise_seeds(monkeypatch):
+    """SecAgg+ pairwise mask seeds hash the pair's public keys: they cancel and look uniform,
+    but the server, which relays those keys, can compute every mask."""
+    import hashlib
+    from tfpriv.crypto.masking import primitives
+
+    def make(original):
+        def agree(key, peer_public, label):
+            if label != primitives.MASK_LABEL:
+                return original(key, peer_public, label)
+            pair = sorted((primitives.public_bytes(key), peer_public))
+            return hashlib.sha256(b''.join(pair)).digest()
+        return agree
+    _wrap(monkeypatch, primitives, 'agree', make)
+
+
+def _as_seen_by(monkeypatch: pytest.MonkeyPatch, caller, dependency: str, name: str,
+                make: Callable[[Callable], Callable]) -> None:
+    """`caller`'s module global `dependency` becomes a proxy of that module whose `name` is
+    make(original): only that caller's calls change, as a real bug at the call site would
+    (the function itself, tested alone, stays right)."""
+    module = getattr(caller, dependency)
+    faulty = make(getattr(module, name))
+
+    class _Proxy:
+        def __getattr__(self, attribute):
+            return faulty if attribute == name else getattr(module, attribute)
+
+    monkeypatch.setattr(caller, dependency, _Proxy())
+
+
+def _fixed_size_feed(monkeypatch):
+    """make_private's `dataset` draws fixed-size batches of round(q n) rows while its ε is
+    for Poisson sampling."""
+    from tfpriv.dp import keras
+
+    def make(original):
+        del original
+        def poisson_batches(x, y, sampling_probability, steps, seed=None, sample_weight=None):
+            size = max(1, round(sampling_probability * keras.feeds._length(x)))  # pylint: disable=protected-access
+            return keras.feeds.fixed_size_batches(x, y, size, steps, seed,
+                                                  sample_weight=sample_weight)
+        return poisson_batches
+    _as_seen_by(monkeypatch, keras, 'feeds', 'poisson_batches', make)
+
+
+def _round_half_noise(monkeypatch):
+    """The central DP-FedAvg round that `fedavg.build_round` makes gets sigma / 2 from its call
+    of aggregator_factory, while the run's ε is computed for sigma."""
+    from tfpriv.federated import fedavg
+    _as_seen_by(monkeypatch, fedavg, 'dp_fedavg', 'aggregator_factory',
+                lambda original: lambda clients_per_round, noise_multiplier, *args: original(
+                    clients_per_round, noise_multiplier / 2, *args))
+
+
+def _threshold_one_shares(monkeypatch):
+    """SecAgg+ clients share b_u and s_u with threshold 1 (every share is the secret), while
+    the server still waits for t answers."""
+    from tfpriv.crypto.masking import protocol
+    _as_seen_by(monkeypatch, protocol, 'primitives', 'split_secrets',
+                lambda original: lambda secrets, recipients, threshold, rng: original(
+                    secrets, recipients, 1, rng))
+
+
+def _shamir_aggregator_threshold_one(monkeypatch):
+    """The Shamir aggregator's clients split their updates with threshold 1 (each holder gets
+    the encoded update), while reconstruction still uses t holders."""
+    from tfpriv.crypto.shamir import secagg
+    _as_seen_by(monkeypatch, secagg, 'field', 'split_field',
+                lambda original: lambda secret, threshold, num_shares, modulus, rng=None,
+                xs=None: original(secret, 1, num_shares, modulus, rng, xs))
+
+
 FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('dpsgd-no-noise', 'DPSGDModel._privatize runs with noise_multiplier 0 (all clipping '
           'paths)', (KERAS,), _dpsgd_noise(0.0)),
+    Fault('dpsgd-fixed-size-feed', "make_private's dataset draws fixed-size batches under "
+          'Poisson accounting', ('tests/dp/test_keras.py::test_dataset_samples_as_its_epsilon_assumes',),
+          _fixed_size_feed),
     Fault('dpsgd-half-noise', 'DPSGDModel._privatize runs with noise_multiplier / 2',
           (KERAS + '[vectorized]',), _dpsgd_noise(0.5)),
     Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
           'noise still uses C', (KERAS,), _dpsgd_clipping_ignored),
+    Fault('dpfedavg-round-half-noise', 'federated.fedavg.build_round passes sigma / 2 to '
+          'aggregator_factory (epsilon still computed for sigma)',
+          ('tests/federated/test_fedavg.py::test_the_central_dp_round_that_train_builds_adds_the_'
+           'noise_its_epsilon_counts',), _round_half_noise),
+    Fault('dpsgd-accounted-rate-x0.8', 'dp.accounting.dpsgd_event is built for 0.8 q (the '
+          'batches are drawn at q)', ('tests/dp/test_accounting.py::'
+                                      'test_dpsgd_epsilon_matches_an_independent_rdp_formula',),
+          _accounted_rate),
     Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
           'accountant uses q)', (POISSON, POISSON_RATE), _poisson_rate(1.25)),
     Fault('dpsgd-poisson-rate-x1.1', 'dp.sampling.poisson_batches samples at 1.1 q (the '
@@ -285,6 +408,25 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _pate_scale('ConfidentGNMax', 'sigma_threshold', 0.5)),
     Fault('dirichlet-shape-9pct', 'federated.partition.dirichlet draws Dir(1.09 alpha)',
           ('tests/federated/test_partition_moments.py',), _dirichlet_shape),
+    Fault('fedavg-same-clients-each-round', 'federated.fedavg.sample_clients reuses one sample '
+          'of m clients in every round', (f'{CLIENTS}::test_fixed_size_rounds_are_uniform_over_all_m_subsets',
+                                          f'{CLIENTS}::test_consecutive_rounds_overlap_hypergeometrically'),
+          _same_clients_each_round),
+    Fault('fedavg-clients-with-replacement', 'federated.fedavg.sample_clients draws the m clients '
+          'with replacement', (f'{CLIENTS}::test_fixed_size_rounds_are_m_distinct_clients',),
+          _clients_with_replacement),
+    Fault('fedavg-poisson-clients-x1.25', 'federated.fedavg.poisson_clients lets clients join '
+          'with probability 1.25 C (the accountant uses C)',
+          (f'{DDGAUSS}::test_poisson_client_sampling_and_its_add_remove_epsilon',
+           f'{CLIENTS}::test_the_schedule_follows_the_configured_sampling'), _poisson_clients_rate),
+    Fault('partition-permutation-rotation', 'federated.partition.permutation returns a random '
+          'rotation (n of the n! orders)', (f'{CLIENTS}::test_permutation_is_uniform_over_all_orders',
+                                            f'{CLIENTS}::test_fixed_size_rounds_are_uniform_over_all_m_subsets'),
+          _rotation_permutation),
+    Fault('shamir-aggregator-threshold-one', 'shamir.secagg clients split updates 1-of-n (the '
+          'server still reconstructs from t)', ('tests/crypto/shamir/test_secagg.py::test_each_holder_'
+                                                'receives_a_share_on_a_polynomial_of_degree_exactly_t_minus_1',),
+          _shamir_aggregator_threshold_one),
     Fault('shamir-zero-coefficients', 'shamir.field.split_field with all coefficients but the '
           'secret zero', ('tests/crypto/shamir/test_sharing.py::'
                           'test_t_minus_1_shares_independent_of_secret_chi_square',
@@ -295,6 +437,12 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           (f'{MASKING}::test_pairwise_masks_are_uniform_and_cancel',), _no_pairwise_masks),
     Fault('secagg-no-self-mask', 'masking: no self mask added by clients nor removed by the '
           'server', (MASKING + '::test_pairwise_masks_are_uniform_and_cancel',), _no_self_mask),
+    Fault('secagg-public-pairwise-seeds', 'masking.primitives.agree derives pairwise mask seeds '
+          "from the pair's public keys", (f'{MASKING}::test_each_pairwise_mask_is_keyed_by_hkdf_of_'
+                                          "the_pair_s_x25519_secret",), _public_pairwise_seeds),
+    Fault('secagg-threshold-one-shares', 'masking.protocol shares b_u and s_u 1-of-k (the '
+          'server still waits for t)', (f'{MASKING}::test_each_client_shares_its_secrets_on_a_'
+                                        'polynomial_of_degree_exactly_t_minus_1',), _threshold_one_shares),
     Fault('secagg-registry-drops-smpc', "crypto.secagg.SCHEMES loses 'smpc'",
           ('tests/crypto/test_secagg.py::test_registry_holds_exactly_the_five_schemes',),
           _drop_scheme),

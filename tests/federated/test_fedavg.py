@@ -225,3 +225,24 @@ def test_seeded_secure_aggregation_run_equals_the_plain_run(small):
         for got, want in zip(secure_run.model.get_weights(), plain):
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=scheme)
     assert leftover_workers() == []
+
+
+def test_the_central_dp_round_that_train_builds_adds_the_noise_its_epsilon_counts(small):
+    """Clients that do not move (client lr 0) send zero deltas, so one DP-FedAvg round moves
+    the global model by TFF's noise alone: N(0, (σ S / m)^2) per weight, σ = 1, S = 2, m = 3
+    of K = 6, sd 2/3 (the server's SGD at lr 1 adds the average delta). The same run without
+    DP, whose weights do not move at all, gives the seeded initial weights. Over the MLP's
+    55,050 weights the sample variance is within 5 se (sqrt(2 / (n - 1)), ±3 %) and the mean
+    within 5 se of 0: a σ passed at half its value (-75 % variance) fails, while the ε the
+    run reports is still the one for σ (checked here against dp_fedavg.epsilons)."""
+    config = dataclasses.replace(BASE, rounds=1, client_learning_rate=0.0, l2_norm_clip=2.0,
+                                 noise_multiplier=1.0, seed=3)
+    still = fedavg.train(config, small, RandomSource(seed=0)).model.get_weights()
+    noised = fedavg.train(dataclasses.replace(config, dp=True), small, RandomSource(seed=0))
+    assert noised.history['epsilon'] == [dp_fedavg.epsilons(6, 3, 1.0, 1, noised.delta)[0]]
+    noise = np.concatenate([np.ravel(a - b) for a, b in zip(noised.model.get_weights(), still)])
+    var, n = (1.0 * 2.0 / 3) ** 2, noise.size
+    assert n == 55_050
+    assert abs(noise.var(ddof=1) - var) <= 5 * var * np.sqrt(2 / (n - 1))
+    assert abs(noise.mean()) <= 5 * np.sqrt(var / n)
+    assert leftover_workers() == []

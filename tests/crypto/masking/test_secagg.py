@@ -15,6 +15,7 @@ from tfpriv.crypto.masking import Dropouts, MaskingAggregator, primitives, proto
 from tfpriv.crypto.secagg import PlainAggregator
 from tfpriv.errors import DropoutError, FixedPointRangeError
 from tfpriv.rng import RandomSource
+from tests.crypto.reference import polynomial_mod_p
 
 HEADER = 8  # stage byte, 3 padding bytes, 4-byte sender of a masked-input message
 
@@ -191,26 +192,89 @@ def self_mask_reference(seed: bytes, size: int) -> np.ndarray:
     return np.frombuffer(stream, dtype='<u4').astype(np.uint64)
 
 
+def deterministic_round(n, size, seed):
+    """One round of n clients (k = 4, t = 3, f = 16, nearest rounding) on one vector each:
+    (its state, u -> y_u - q_u - PRG(b_u) mod 2^32, with q_u and PRG(b_u) computed here)."""
+    updates, weights = updates_and_weights(n, seed=seed, shape=((size,),))
+    aggregator = MaskingAggregator(n, neighbours=4, threshold=3, precision=16, bound=8.0,
+                                   rounding='deterministic', rng=RandomSource(seed=seed + 1))
+    aggregator.aggregate(updates, weights)
+    state, normalized = aggregator.last_round, weights / weights.sum()
+
+    def pairwise_part(u):
+        return (server_view_of(aggregator, u) - quantized_input(updates[u], normalized[u], 16)
+                - self_mask_reference(state.clients[u].self_seed, size)) % 2**32
+    return state, pairwise_part
+
+
 def test_pairwise_masks_are_uniform_and_cancel():
     """sum_u (y_u - q_u - PRG(b_u)) = 0 mod 2^32, while each client's pairwise part is uniform.
 
     PRG(b_u) is computed here from the client's seed with `cryptography` directly, so a
     client that leaves out its self mask (and a server that removes none) is caught."""
     size, n = 1 << 14, 6
-    updates, weights = updates_and_weights(n, seed=14, shape=((size,),))
-    aggregator = MaskingAggregator(n, neighbours=4, threshold=3, precision=16, bound=8.0,
-                                   rounding='deterministic', rng=RandomSource(seed=15))
-    aggregator.aggregate(updates, weights)
-    state, normalized = aggregator.last_round, weights / weights.sum()
+    state, pairwise_part = deterministic_round(n, size, seed=14)
     total = np.zeros(size, dtype=np.uint64)
     for u in range(n):
-        self_mask = self_mask_reference(state.clients[u].self_seed, size)
-        assert chi_square_is_uniform(self_mask, 0)  # a real self mask, not zeros
-        pairwise = (server_view_of(aggregator, u) - quantized_input(updates[u], normalized[u], 16)
-                    - self_mask) % 2**32
+        assert chi_square_is_uniform(self_mask_reference(state.clients[u].self_seed, size), 0)
+        pairwise = pairwise_part(u)
         assert chi_square_is_uniform(pairwise, 0) and chi_square_is_uniform(pairwise, 24)
         total = (total + pairwise) % 2**32
     assert not np.any(total)
+
+
+def test_each_pairwise_mask_is_keyed_by_hkdf_of_the_pair_s_x25519_secret():
+    """y_u - q_u - PRG(b_u) = sum_{v in N(u), v > u} PRG(s_uv) - sum_{v in N(u), v < u} PRG(s_uv)
+    mod 2^32, with s_uv = HKDF-SHA256(X25519(mask key of u, mask public key v advertised),
+    info = the mask label) recomputed here with `cryptography` (Bonawitz et al. 2017, Sec. 4;
+    the label written out). v's private key with u's public key gives the same s_uv. A seed
+    derived from public data (the pair's public keys, say) would still cancel and look
+    uniform, and the server could compute it: this test is what catches that."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    size, n = 1 << 12, 7
+    state, pairwise_part = deterministic_round(n, size, seed=17)
+
+    def seed(u, v):
+        shared = state.clients[u].mask_key.exchange(
+            X25519PublicKey.from_public_bytes(state.public_keys[v][1]))
+        return HKDF(hashes.SHA256(), 32, salt=None,
+                    info=b'tfpriv secagg+ pairwise mask').derive(shared)
+
+    for u in range(n):
+        assert len(state.graph[u]) == 4 and u not in state.graph[u]
+        expected = np.zeros(size, dtype=np.uint64)
+        for v in state.graph[u]:
+            assert seed(u, v) == seed(v, u)
+            expected += self_mask_reference(seed(u, v), size) * (1 if v > u else 2**32 - 1)
+        assert np.array_equal(pairwise_part(u), expected % 2**32)
+
+
+def test_each_client_shares_its_secrets_on_a_polynomial_of_degree_exactly_t_minus_1():
+    """The k = 4 shares of (b_u, s_u) that u's neighbours hold lie, limb by limb, on one
+    polynomial over GF(2^31 - 1) whose constant term is the limb and whose degree is t - 1 = 2:
+    its coefficients of degree >= t are 0 and its top one is uniform, so 0 with probability
+    2^-31 per limb (at most one zero allowed among the 32). Solved here with Python integers.
+    Shares of a lower degree (threshold 1: each share is the secret) would let t - 1 colluding
+    neighbours, or the server with fewer answers than t, recover b_u and s_u."""
+    n, t = 7, 3
+    aggregator = MaskingAggregator(n, neighbours=4, threshold=t, rng=RandomSource(seed=19))
+    aggregator.aggregate(*updates_and_weights(n))
+    state, p = aggregator.last_round, 2**31 - 1
+    assert primitives.PRIME == p
+    for u in range(n):
+        holders = state.graph[u]
+        shares = [np.frombuffer(state.clients[v].held[u], dtype='<u4').tolist() for v in holders]
+        secret = state.clients[u].self_seed + state.clients[u].mask_key.private_bytes_raw()
+        limbs = np.frombuffer(secret, dtype='<u2').tolist()
+        assert all(len(row) == len(limbs) == 32 for row in shares)
+        top = []
+        for j, limb in enumerate(limbs):
+            coefficients = polynomial_mod_p([v + 1 for v in holders], [row[j] for row in shares], p)
+            assert coefficients[0] == limb and coefficients[t:] == [0] * (len(holders) - t)
+            top.append(coefficients[t - 1])
+        assert sum(c == 0 for c in top) <= 1
 
 
 def test_pairwise_seeds_agree_between_the_pair_only():

@@ -8,6 +8,7 @@ from tfpriv.crypto.shamir import reed_solomon
 from tfpriv.crypto.secagg import Faults, PlainAggregator, SecureAggregator
 from tfpriv.crypto.shamir.secagg import ShamirAggregator
 from tfpriv.rng import RandomSource
+from tests.crypto.reference import polynomial_mod_p
 
 
 def _updates(num_clients, seed=0, scale=1.0):
@@ -86,6 +87,40 @@ def test_corrupted_holder_is_corrected_and_counted():
                                   faults=Faults(corrupt=[0, 1, 5]))
     with pytest.raises(reed_solomon.DecodingError, match='more than 2 of the 7'):
         aggregator.aggregate(updates)
+
+
+def test_each_holder_receives_a_share_on_a_polynomial_of_degree_exactly_t_minus_1():
+    """One client of weight 1, n = 5 holders, t = 3. What each holder sends (read unchanged
+    through the `corrupt` hook) is P(j + 1) per coordinate, for a polynomial P over GF(p) with
+    P(0) the client's encoding rint(u 2^f) mod p (computed here) and degree exactly t - 1:
+    coefficients of degree >= t are 0, and the top one is uniform, so 0 with probability 1/p
+    per coordinate (at most one of the 35 allowed). Solved in Python integers
+    (`tests/crypto/reference.py`). Shares of a lower degree (threshold 1: every holder gets the
+    encoded update itself) would let fewer than t holders read the update."""
+    n, t, f = 5, 3, 20
+    seen = {}
+
+    def keep(j):
+        def record(row):
+            seen[j] = row.copy()
+            return row
+        return record
+
+    aggregator = ShamirAggregator(n, t, precision=f, rng=RandomSource(seed=21),
+                                  faults=Faults(corrupt={j: keep(j) for j in range(n)}))
+    update = _updates(1, seed=22)
+    average, stats = aggregator.aggregate(update, [3.0])
+    assert stats.extra['bad_holders'] == 0 and sorted(seen) == list(range(n))
+    assert _max_diff(average, update[0]) <= _tolerance(stats)
+    p = aggregator.modulus
+    flat = np.concatenate([np.ravel(a).astype(np.float64) for a in update[0]])
+    encoded = [int(v) % p for v in np.rint(flat * 2.0**f).astype(np.int64)]
+    top = []
+    for i, secret in enumerate(encoded):
+        coefficients = polynomial_mod_p([j + 1 for j in range(n)], [seen[j][i] for j in range(n)], p)
+        assert coefficients[0] == secret and coefficients[t:] == [0] * (n - t)
+        top.append(coefficients[t - 1])
+    assert len(top) == 35 and sum(c == 0 for c in top) <= 1
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -25,6 +25,7 @@ SMPC_SECRECY = ('tests/crypto/smpc/test_ring.py::'
 DP_FEDAVG_NOISE = 'tests/federated/test_dp_fedavg_noise.py'
 DDGAUSS = 'tests/federated/test_distributed_dp.py'
 CLIENTS = 'tests/federated/test_client_sampling.py'
+TEACHERS = 'tests/dp/pate/test_teachers.py::test_each_teacher_fits_its_own_shard_from_fresh_weights'
 DP_FEDAVG_ADAPTIVE = 'tests/federated/test_dp_fedavg_adaptive_noise.py'
 POISSON = 'tests/dp/test_sampling.py::test_poisson_batches_have_binomial_sizes_and_empty_batches'
 POISSON_RATE = 'tests/dp/test_sampling.py::test_poisson_rate_batch_size_variance_and_row_counts_two_sided'
@@ -346,6 +347,34 @@ def _round_half_noise(monkeypatch):
                     clients_per_round, noise_multiplier / 2, *args))
 
 
+def _teachers_carry_over(monkeypatch):
+    """PATE's Trainer.reset re-draws nothing after the first teacher: teacher t starts from
+    where teacher t - 1 stopped, so shard t - 1 reaches teacher t's vote."""
+    from tfpriv.dp.pate.trainer import Trainer
+    calls = []
+
+    def make(original):
+        def reset(self):
+            if not calls:
+                original(self)
+            calls.append(1)
+        return reset
+    _wrap(monkeypatch, Trainer, 'reset', make)
+
+
+def _overlapping_shards(monkeypatch):
+    """PATE's partition gives each teacher its shard plus the next shard's first example."""
+    from tfpriv.dp.pate import teachers
+
+    def make(original):
+        def partition(num_examples, num_teachers, rng):
+            shards = original(num_examples, num_teachers, rng)
+            return [np.union1d(shard, shards[(t + 1) % len(shards)][:1])
+                    for t, shard in enumerate(shards)] if len(shards) > 1 else shards
+        return partition
+    _wrap(monkeypatch, teachers, 'partition', make)
+
+
 def _threshold_one_shares(monkeypatch):
     """SecAgg+ clients share b_u and s_u with threshold 1 (every share is the secret), while
     the server still waits for t answers."""
@@ -402,6 +431,11 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _pate_scale('LNMax', 'noise_eps', 2.0)),
     Fault('pate-gnmax-half-sigma', 'GNMax.__call__ runs with sigma / 2 (also Confident-GNMax '
           'answers)', ('tests/dp/pate/test_aggregation_noise.py',), _pate_scale('GNMax', 'sigma', 0.5)),
+    Fault('pate-teachers-carry-over', "dp.pate.trainer.Trainer.reset keeps the previous "
+          "teacher's weights after the first", (TEACHERS,), _teachers_carry_over),
+    Fault('pate-overlapping-shards', 'dp.pate.teachers.partition adds the next shard\'s first '
+          'example to each shard', (TEACHERS, 'tests/dp/pate/test_pipeline.py::'
+                                    'test_shards_are_disjoint_and_cover'), _overlapping_shards),
     Fault('pate-confident-half-sigma1', 'ConfidentGNMax.__call__ runs with sigma_threshold / 2',
           ('tests/dp/pate/test_aggregation_noise.py::'
            'test_confident_gnmax_threshold_sigma1_and_answer_sigma2',),

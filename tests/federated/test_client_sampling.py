@@ -90,19 +90,29 @@ def test_permutation_is_uniform_over_all_orders():
 
 @pytest.mark.parametrize('sampling', ['fixed', 'poisson'])
 def test_the_schedule_follows_the_configured_sampling(sampling):
-    """`schedule_clients` draws what `client_sampling` names; the DP noise divides by
-    `expected_clients`: m = round(C K) (fixed) or C K (Poisson), 5 for K = 20, C = 0.25."""
-    config = fedavg.FedConfig(clients=20, rounds=400, client_fraction=0.25,
+    """`schedule_clients` draws what `client_sampling` names, and one shuffle seed per sampled
+    client, an int64 spread over [0, 2^31). The DP noise divides by `expected_clients`:
+    m = round(C K) = 5 (fixed) or C K = 4.6 (Poisson) for K = 20, C = 0.23."""
+    config = fedavg.FedConfig(clients=20, rounds=400, client_fraction=0.23,
                               client_sampling=sampling)
     schedule, seeds = fedavg.schedule_clients(config, 20, RandomSource(seed=13))
     sizes = np.array([len(ids) for ids in schedule])
     assert len(schedule) == len(seeds) == 400
-    assert all(len(s) == n for s, n in zip(seeds, sizes))
-    assert all(0 <= int(np.min(s, initial=0)) and int(np.max(s, initial=0)) < 2**31 for s in seeds)
-    assert fedavg.expected_clients(config, 20) == 5.0
+    assert all(len(s) == n and s.dtype == np.int64 for s, n in zip(seeds, sizes))
+    every = np.concatenate([np.ravel(s) for s in seeds])
+    assert every.min() >= 0 and every.max() < 2**31
+    assert every.min() < 2**27 and every.max() > 2**31 - 2**27  # not a narrower range
+    expected = fedavg.expected_clients(config, 20)
     if sampling == 'fixed':
-        assert set(sizes.tolist()) == {5}
+        assert expected == 5.0 and set(sizes.tolist()) == {5}
         return
-    # Binomial(20, 1/4): mean 5, variance 3.75; the mean of 400 rounds has sd 0.097
-    assert abs(sizes.mean() - 5) < 5 * math.sqrt(3.75 / 400)
+    assert expected == pytest.approx(4.6, rel=1e-12)
+    # Binomial(20, 0.23): mean 4.6, variance 3.542; the mean of 400 rounds has sd 0.094
+    assert abs(sizes.mean() - 4.6) < 5 * math.sqrt(20 * 0.23 * 0.77 / 400)
     assert sizes.min() < 5 < sizes.max()
+
+
+@pytest.mark.parametrize('fraction, clients, m', [(0.01, 20, 1), (0.23, 20, 5), (0.5, 7, 4),
+                                                  (1.0, 7, 7)])
+def test_clients_per_round_is_round_c_k_and_at_least_one(fraction, clients, m):
+    assert fedavg.clients_per_round(fraction, clients) == m

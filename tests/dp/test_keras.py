@@ -70,7 +70,11 @@ def test_noise_is_scaled_to_the_expected_batch_size(mnist, clipping):
     N(0, s²) per coordinate, s = lr σ C / (q n) = 0.065, independently over the
     d = 55,050 weights, so sum(noise²)/s² ~ χ²(d). Accepted in the two-sided 1e-6
     quantiles of χ²(d)/d (about ±2.6 %); dividing by the actual batch size (7: s × 2.9;
-    0: ∞) or dropping the noise (0) fails.
+    0: ∞) or dropping the noise (0) fails. Two consecutive empty-batch steps must draw
+    independent noise: their sample correlation is about N(0, 1/d), within 5 / sqrt(d)
+    of 0 (noise repeated from step to step would cancel in the difference of two updates).
+    (Steps of different batch shapes through `train_on_batch` are another matter: README,
+    "In your own Keras project".)
     """
     tf.keras.utils.set_random_seed(5)
     model = build_model('mlp', (28, 28, 1), 10, dropout=0.0)
@@ -86,9 +90,13 @@ def test_noise_is_scaled_to_the_expected_batch_size(mnist, clipping):
     assert 0 < np.linalg.norm(clipped) <= LR * 7 * CLIP / BATCH * (1 + 1e-5)
     scale = LR * SIGMA * CLIP / BATCH
     lo, hi = (stats.chi2.ppf(p, clipped.size) / clipped.size for p in (5e-7, 1 - 5e-7))
-    for noise in (_update(noisy, weights, x, y) - clipped, _update(noisy, weights, x[:0], y[:0])):
-        ratio = np.mean(noise.astype(np.float64) ** 2) / scale ** 2
+    noises = [(_update(noisy, weights, x, y) - clipped).astype(np.float64),
+              _update(noisy, weights, x[:0], y[:0]).astype(np.float64),
+              _update(noisy, weights, x[:0], y[:0]).astype(np.float64)]
+    for noise in noises:
+        ratio = np.mean(noise ** 2) / scale ** 2
         assert lo <= ratio <= hi, (ratio, lo, hi)
+    assert abs(np.corrcoef(noises[1], noises[2])[0, 1]) <= 5 / np.sqrt(clipped.size)
 
 
 @pytest.mark.parametrize('kwargs,message', [

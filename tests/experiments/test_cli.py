@@ -172,6 +172,44 @@ def test_resume_after_kill_continues_epochs_and_epsilon(train_py, tmp_path):
     assert m['train_seconds_this_session'] > 0
 
 
+def test_a_resumed_run_is_reseeded_so_it_does_not_replay_its_first_epochs(train_py, tmp_path,
+                                                                         monkeypatch):
+    """Under one global seed a fresh process replays TensorFlow's random streams: the same
+    Poisson batches (shown here) and the same DP noise. A run resumed after e epochs is
+    therefore seeded with `run_seed(seed, e)`, not `seed`, so the epochs it adds draw fresh
+    batches and noise. The run is stopped (Ctrl-C) right after its first epoch was saved."""
+    import numpy as np
+    import tensorflow as tf
+    from tfpriv.dp import sampling
+    from tfpriv.experiments import dpsgd
+
+    def first_epoch(seed):
+        tf.keras.utils.set_random_seed(seed)
+        data = sampling.poisson_batches(np.arange(200.0)[:, None], np.zeros(200), 0.1, 3)
+        return [batch[0].numpy().ravel().tolist() for batch in data]
+
+    assert first_epoch(0) == first_epoch(0) != first_epoch(dpsgd.run_seed(0, 1))
+    assert len({dpsgd.run_seed(0, e) for e in range(50)} | {dpsgd.run_seed(1, 1)}) == 51
+    seeds, set_seed = [], tf.keras.utils.set_random_seed
+    monkeypatch.setattr(tf.keras.utils, 'set_random_seed',
+                        lambda seed: (seeds.append(seed), set_seed(seed)) and None)
+    save = dpsgd._HistoryLog.on_epoch_end  # pylint: disable=protected-access
+
+    def stop_after_saving(self, epoch, logs=None):
+        save(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dpsgd._HistoryLog, 'on_epoch_end', stop_after_saving)  # pylint: disable=protected-access
+    assert train_py('--epochs', '2', *SMALL, tmp_path=tmp_path, check=False).returncode == 130
+    monkeypatch.setattr(dpsgd._HistoryLog, 'on_epoch_end', save)  # pylint: disable=protected-access
+    train_py('--resume', '--epochs', '2', *SMALL, tmp_path=tmp_path)
+    assert seeds == [0, dpsgd.run_seed(0, 1)] and seeds[1] != 0
+    m = metrics(tmp_path, 'mlp_dp')
+    assert m['epochs_completed'] == 2
+    assert m['history']['epsilon'] == pytest.approx(
+        [accounting.dpsgd_epsilon(0.9, Q, STEPS_PER_EPOCH * e, 1e-4) for e in (1, 2)])
+
+
 def test_resume_with_other_settings_is_refused(train_py, tmp_path):
     train_py('--epochs', '1', *SMALL, tmp_path=tmp_path)
     proc = train_py('--resume', '--epochs', '1', *SMALL, '--lr', '0.2', tmp_path=tmp_path, check=False)

@@ -375,6 +375,99 @@ def _overlapping_shards(monkeypatch):
     _wrap(monkeypatch, teachers, 'partition', make)
 
 
+def _replies_with_both_secrets(monkeypatch):
+    """SecAgg+ neighbours answer stage 4 with their shares of both b_u and s_u of every client:
+    the sum still comes out right, but the server can strip every mask off y_u."""
+    from tfpriv.crypto.masking import primitives, protocol
+
+    def reply(state, client):
+        width = primitives.SHARE_BYTES
+        entries = [protocol._ENTRY.pack(owner, kind)  # pylint: disable=protected-access
+                   + client.held[owner][kind * width:(kind + 1) * width]
+                   for owner in sorted(client.held) for kind in (0, 1)]
+        return protocol._REPLY.pack(4, client.index, len(entries)) + b''.join(entries)  # pylint: disable=protected-access
+    monkeypatch.setattr(protocol, '_reply', reply)
+
+
+def _rounds_reseeded(monkeypatch):
+    """The SecAgg+ aggregator restarts its randomness from the same seed every round: keys,
+    seeds and masks repeat, so a client's masked inputs of two rounds differ by the
+    difference of its updates."""
+    from tfpriv.crypto.masking import secagg
+    from tfpriv.rng import RandomSource
+
+    def make(original):
+        def aggregate(self, client_updates, weights=None):
+            self.rng = RandomSource(seed=0, cause='the secagg-rounds-reseeded fault')
+            return original(self, client_updates, weights)
+        return aggregate
+    _wrap(monkeypatch, secagg.MaskingAggregator, 'aggregate', make)
+
+
+def _one_seed_during(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, attribute: str,
+                     wrap: Callable = lambda source: source) -> None:
+    """cls.method runs with self.attribute = wrap(a RandomSource of seed 0): every call draws
+    the same randomness (restored afterwards)."""
+    from tfpriv.rng import RandomSource
+    original = getattr(cls, method)
+
+    @functools.wraps(original)
+    def faulty(self, *args, **kwargs):
+        saved = getattr(self, attribute)
+        setattr(self, attribute, wrap(RandomSource(seed=0, cause='a fault')))
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            setattr(self, attribute, saved)
+
+    monkeypatch.setattr(cls, method, faulty)
+
+
+def _shamir_clients_one_prg(monkeypatch):
+    """Every client of the Shamir aggregator draws its sharing polynomials from the same
+    keystream: one holder's shares of two clients differ by the difference of their updates."""
+    from tfpriv.crypto.shamir.secagg import ShamirAggregator
+    from tfpriv.rng import Prg
+    _one_seed_during(monkeypatch, ShamirAggregator, '_client_shares', 'prg', Prg)
+
+
+def _smpc_clients_one_prg(monkeypatch):
+    """Every SMPC input owner (client) gets a Prg from the same seed: parties 0..n-2 hold equal
+    shares of two clients, and party n-1 the difference of their updates."""
+    from tfpriv.crypto.smpc import party
+    from tfpriv.rng import RandomSource
+    monkeypatch.setattr(party.Cluster, 'client', lambda self, name: party.Party(
+        name, RandomSource(seed=0, cause='a fault')))
+
+
+def _rlwe_clients_one_prg(monkeypatch):
+    """Every client of the RLWE aggregator encrypts with randomness from the same seed (same u
+    and errors): two clients' c0 differ by Delta times the difference of their updates."""
+    from tfpriv.crypto.rlwe.secagg import RlweAggregator
+    _one_seed_during(monkeypatch, RlweAggregator, '_client_message', 'rng')
+
+
+def _resume_replays(monkeypatch):
+    """A resumed DP-SGD run is seeded like the first one: TensorFlow's streams restart, so the
+    added epochs replay the first epochs' noise and Poisson batches."""
+    from tfpriv.experiments import dpsgd
+    monkeypatch.setattr(dpsgd, 'run_seed', lambda seed, epochs_done: seed)
+
+
+def _noise_repeats_each_step(monkeypatch):
+    """DPSGDModel draws its noise with a fixed stateless seed: the same N(0, σ²C²) draw at
+    every step, which cancels in the difference of two updates."""
+    import tensorflow as tf
+    from tfpriv.dp.sgd import DPSGDModel
+
+    def privatize(self, summed):
+        if self.noise_multiplier > 0:
+            summed += tf.random.stateless_normal(tf.shape(summed), seed=[1, 2],
+                                                 stddev=self.noise_multiplier * self.l2_norm_clip)
+        return summed / self.expected_batch_size
+    monkeypatch.setattr(DPSGDModel, '_privatize', privatize)
+
+
 def _threshold_one_shares(monkeypatch):
     """SecAgg+ clients share b_u and s_u with threshold 1 (every share is the secret), while
     the server still waits for t answers."""
@@ -399,6 +492,9 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('dpsgd-fixed-size-feed', "make_private's dataset draws fixed-size batches under "
           'Poisson accounting', ('tests/dp/test_keras.py::test_dataset_samples_as_its_epsilon_assumes',),
           _fixed_size_feed),
+    Fault('dpsgd-resume-replays-randomness', 'experiments.dpsgd seeds a resumed run like the '
+          'first one', ('tests/experiments/test_cli.py::test_a_resumed_run_is_reseeded_so_it_does_'
+                        'not_replay_its_first_epochs',), _resume_replays),
     Fault('dpsgd-half-noise', 'DPSGDModel._privatize runs with noise_multiplier / 2',
           (KERAS + '[vectorized]',), _dpsgd_noise(0.5)),
     Fault('dpsgd-clipping-ignored', 'DPSGDModel clipped sums (all paths) clip at 100 C; the '
@@ -413,12 +509,17 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _accounted_rate),
     Fault('dpsgd-poisson-rate-x1.25', 'dp.sampling.poisson_batches samples at 1.25 q (the '
           'accountant uses q)', (POISSON, POISSON_RATE), _poisson_rate(1.25)),
+    Fault('dpsgd-noise-repeats-each-step', 'DPSGDModel._privatize draws the same noise at every '
+          'step (a fixed stateless seed)', (KERAS + '[vectorized]',), _noise_repeats_each_step),
     Fault('dpsgd-poisson-rate-x1.1', 'dp.sampling.poisson_batches samples at 1.1 q (the '
           'accountant uses q)', (POISSON_RATE,), _poisson_rate(1.1)),
     Fault('rlwe-zero-key', 'rlwe.sampling.ternary returns zeros (secret keys, key shares, u)',
           (f'{SAMPLING}::test_ternary_is_balanced', f'{SAMPLING}::test_secret_key_is_ternary_balanced',
            f'{MULTIPARTY}::test_secret_key_shares_are_independent_uniform_ternary'),
           _rlwe_zero_key),
+    Fault('rlwe-clients-one-prg', 'rlwe.secagg clients encrypt with randomness from one seed',
+          ('tests/crypto/rlwe/test_threshold.py::test_each_client_encrypts_with_its_own_randomness',),
+          _rlwe_clients_one_prg),
     Fault('rlwe-narrow-errors', 'rlwe.sampling.gaussian draws with sigma x 0.3/3.2',
           (f'{SAMPLING}::test_discrete_gaussian_mean_variance_and_tail',
            f'{SAMPLING}::test_encryption_noise_has_the_specified_variance',
@@ -461,6 +562,9 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           'server still reconstructs from t)', ('tests/crypto/shamir/test_secagg.py::test_each_holder_'
                                                 'receives_a_share_on_a_polynomial_of_degree_exactly_t_minus_1',),
           _shamir_aggregator_threshold_one),
+    Fault('shamir-clients-one-prg', "shamir.secagg clients draw their polynomials from one "
+          'keystream', ('tests/crypto/shamir/test_secagg.py::test_each_client_draws_its_own_'
+                        'sharing_polynomials',), _shamir_clients_one_prg),
     Fault('shamir-zero-coefficients', 'shamir.field.split_field with all coefficients but the '
           'secret zero', ('tests/crypto/shamir/test_sharing.py::'
                           'test_t_minus_1_shares_independent_of_secret_chi_square',
@@ -474,6 +578,12 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
     Fault('secagg-public-pairwise-seeds', 'masking.primitives.agree derives pairwise mask seeds '
           "from the pair's public keys", (f'{MASKING}::test_each_pairwise_mask_is_keyed_by_hkdf_of_'
                                           "the_pair_s_x25519_secret",), _public_pairwise_seeds),
+    Fault('secagg-replies-both-secrets', 'masking.protocol._reply sends the shares of both b_u '
+          'and s_u of every neighbour', (f'{MASKING}::test_replies_never_give_the_server_both_'
+                                         'secrets_of_any_client',), _replies_with_both_secrets),
+    Fault('secagg-rounds-reseeded', 'masking.secagg.MaskingAggregator restarts its randomness '
+          'from one seed every round', (f'{MASKING}::test_two_rounds_of_the_same_update_are_masked_'
+                                        'independently',), _rounds_reseeded),
     Fault('secagg-threshold-one-shares', 'masking.protocol shares b_u and s_u 1-of-k (the '
           'server still waits for t)', (f'{MASKING}::test_each_client_shares_its_secrets_on_a_'
                                         'polynomial_of_degree_exactly_t_minus_1',), _threshold_one_shares),
@@ -482,6 +592,9 @@ FAULTS: Dict[str, Fault] = {fault.name: fault for fault in (
           _drop_scheme),
     Fault('smpc-shares-low-bits-zero', 'smpc.sharing.split draws the n - 1 random shares with '
           'their low 16 bits zero', (SMPC_SECRECY,), _smpc_low_bits_zero),
+    Fault('smpc-clients-one-prg', 'smpc.party.Cluster.client gives every input owner a Prg of '
+          'one seed', ('tests/crypto/smpc/test_secagg.py::test_each_client_shares_with_its_own_'
+                       'randomness',), _smpc_clients_one_prg),
     Fault('smpc-dealer-low-entropy-triples', 'smpc.dealer.Dealer.triple draws a and b with '
           'their low 16 bits zero', ('tests/crypto/smpc/test_dealer.py::'
                                      'test_arithmetic_triple_is_a_b_ab_with_uniform_independent_a_b',),

@@ -10,6 +10,7 @@ finished epoch; the ε callback counts absolute epochs, so ε continues correctl
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -228,6 +229,23 @@ def _privacy(private: PrivateTraining, epochs_done: int) -> PrivacyReport:
                          private.clipping, private.sampling, private.sampling_probability)
 
 
+def run_seed(seed: int, epochs_done: int) -> int:
+    """The global seed of a run that starts after `epochs_done` completed epochs.
+
+    `seed` itself for a fresh run. TensorFlow's random streams (the DP noise, the Poisson
+    batches, dropout) restart with the process, so a resumed run seeded alike would replay
+    the noise and batches of the first epochs in the epochs it adds: noise used twice, and
+    samples repeated, where DP-SGD's analysis needs fresh ones at every step. A resumed run
+    is seeded with SHA-256(seed, epochs_done) instead: reproducible, and distinct per resume
+    point (a run killed twice at the same epoch redraws what it had drawn after that epoch,
+    but those steps never reached the saved model).
+    """
+    if epochs_done == 0:
+        return seed
+    digest = hashlib.sha256(f'tfpriv resume {seed} {epochs_done}'.encode()).digest()
+    return int.from_bytes(digest[:4], 'little') & 0x7FFFFFFF
+
+
 def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> TrainResult:
     """Trains `config.model` on `data` (with DP-SGD when `config.dp`); writes `metrics.json`.
 
@@ -235,7 +253,7 @@ def train(config: TrainConfig, data: Dataset, extra_callbacks=()) -> TrainResult
     default, `config.sampling`), so ε describes what was trained.
     """
     previous = _prepare_dir(config)
-    tf.keras.utils.set_random_seed(config.seed)
+    tf.keras.utils.set_random_seed(run_seed(config.seed, len(previous)))
     model, private = _build(config, data)
     history_path = os.path.join(config.out, 'history.json')
     callbacks = [private.epsilon_callback] if private else []

@@ -5,6 +5,7 @@ average, NumPy's own rounding for the quantized input, the byte layout of the
 messages written out here, and SciPy's chi-square quantiles for uniformity.
 """
 
+import struct
 import time
 
 import numpy as np
@@ -277,6 +278,29 @@ def test_each_client_shares_its_secrets_on_a_polynomial_of_degree_exactly_t_minu
         assert sum(c == 0 for c in top) <= 1
 
 
+def test_two_rounds_of_the_same_update_are_masked_independently():
+    """An aggregator used for two rounds draws fresh keys, seeds and graph each time, so the
+    same update sent twice gives masked inputs whose difference mod 2^32 is uniform
+    (two-sided χ², low and high byte). Masks repeated across rounds would make the
+    difference 0, or the difference of the two updates: the server could follow a client's
+    update from round to round."""
+    size, n = 1 << 14, 5
+    updates, weights = updates_and_weights(n, seed=25, shape=((size,),))
+    aggregator = MaskingAggregator(n, neighbours=4, threshold=3, precision=16, bound=8.0,
+                                   rounding='deterministic', rng=RandomSource(seed=26))
+    views, states = [], []
+    for _ in range(2):
+        aggregator.aggregate(updates, weights)
+        states.append(aggregator.last_round)
+        views.append([server_view_of(aggregator, u) for u in range(n)])
+    for u in range(n):
+        first, second = states[0].clients[u], states[1].clients[u]
+        assert first.self_seed != second.self_seed
+        assert first.mask_key.private_bytes_raw() != second.mask_key.private_bytes_raw()
+        difference = (views[1][u] - views[0][u]) % 2**32
+        assert chi_square_is_uniform(difference, 0) and chi_square_is_uniform(difference, 24)
+
+
 def test_pairwise_seeds_agree_between_the_pair_only():
     aggregator = MaskingAggregator(4, rng=RandomSource(seed=16))
     aggregator.aggregate(*updates_and_weights(4))
@@ -302,6 +326,33 @@ def test_seeded_source_reproduces_the_round_and_another_seed_does_not():
     assert all(np.array_equal(a, b) for a, b in zip(first[0], second[0]))
     assert first[1] == second[1]
     assert first[1].masked_inputs[0] != other[1].masked_inputs[0]
+
+
+def test_replies_never_give_the_server_both_secrets_of_any_client():
+    """Stage 4 (Bonawitz et al. 2017, Sec. 4): a neighbour answers with its share of b_u when
+    u's masked input arrived (U3) and of s_u when it did not, never both: t shares of both
+    would let the server strip every mask off y_u. Parsed here from the bytes the server
+    received (stage 1 B, sender 4 B, entry count 4 B, then per entry the owner 4 B, the kind
+    1 B, 0 = b and 1 = s, and a 64-byte share). Client 1 drops after sharing, so both kinds
+    are asked for; 5 drops after its masked input, so it does not answer."""
+    n = 10
+    dropouts = Dropouts(after_share=(1,), after_masked_input=(5,))
+    aggregator = MaskingAggregator(n, neighbours=6, threshold=4, dropouts=dropouts,
+                                   rng=RandomSource(seed=23))
+    aggregator.aggregate(*updates_and_weights(n))
+    state = aggregator.last_round
+    kinds = {}
+    for holder, message in state.view.replies.items():
+        stage, sender, count = struct.unpack_from('<BII', message)
+        assert stage == 4 and sender == holder and len(message) == 9 + count * (5 + 64)
+        for i in range(count):
+            owner, kind = struct.unpack_from('<IB', message, 9 + i * 69)
+            assert owner in state.graph[holder] and kind in (0, 1)
+            kinds.setdefault(owner, set()).add(kind)
+    assert sorted(state.view.replies) == [u for u in range(n) if u not in (1, 5)]
+    assert 1 in kinds and 5 in kinds
+    for owner, asked in kinds.items():
+        assert asked == ({0} if owner in state.submitted else {1}), (owner, asked)
 
 
 def test_bytes_per_client_are_those_of_the_serialized_messages():

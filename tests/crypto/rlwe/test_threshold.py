@@ -259,3 +259,30 @@ def test_partial_decryption_smudges_from_the_given_source(setup):
                                         ct.c0.shape[1:], bits)
         unsmudged.append(ring.sub(d, e))
     np.testing.assert_array_equal(unsmudged[0], unsmudged[1])
+
+
+def test_each_client_encrypts_with_its_own_randomness(monkeypatch):
+    """Two clients with the same update: their ciphertexts (recorded as serialized for the
+    server) share no more equal residues than chance allows (each residue of c0 and c1 equal
+    with probability 1/q_i, about 2^-27 for n2048's two primes; at most 2 of the 8,192
+    allowed). Encrypting both with the same u and errors would give identical ciphertexts,
+    and for different updates c0 would differ by Delta (m_A - m_B): the server would read
+    the difference of two updates."""
+    from tfpriv.crypto.rlwe import secagg, serialize
+    sent = []
+    real = serialize.dumps
+
+    def record(ct):
+        sent.append(ct)
+        return real(ct)
+
+    monkeypatch.setattr(secagg.serialize, 'dumps', record)
+    update = [np.linspace(-1.0, 1.0, 50)]
+    aggregator = RlweAggregator('n2048', precision=12, bound=4.0, kappa=0,
+                                compress_updates=False, rng=RandomSource(seed=30))
+    aggregator.aggregate([update, update, update])
+    assert len(sent) == 3
+    first, second = sent[0], sent[1]
+    equal = (np.count_nonzero(first.c0 == second.c0)
+             + np.count_nonzero(np.asarray(first.c1) == np.asarray(second.c1)))
+    assert first.c0.shape == (2, 1, 2048) and equal <= 2

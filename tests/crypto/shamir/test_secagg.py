@@ -123,6 +123,37 @@ def test_each_holder_receives_a_share_on_a_polynomial_of_degree_exactly_t_minus_
     assert len(top) == 35 and sum(c == 0 for c in top) <= 1
 
 
+def test_each_client_draws_its_own_sharing_polynomials(monkeypatch):
+    """Two clients with the same update, n = 5, t = 3: for every coordinate the polynomials
+    their shares lie on (solved from the rows each client sends, recorded from
+    `field.split_field` as the aggregator calls it) have the same constant term and
+    different coefficients of degree 1 and 2 (equal with probability 1/p each; at most one
+    coincidence allowed among the 2 x 40). Shared randomness would make holder j's two
+    shares differ by the difference of the encodings (0 here): one holder could compare
+    two clients' updates."""
+    from tfpriv.crypto.shamir import field
+    sent = []
+    real = field.split_field
+
+    def record(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        sent.append(np.array(rows))
+        return rows
+
+    monkeypatch.setattr(field, 'split_field', record)
+    aggregator = ShamirAggregator(5, 3, rng=RandomSource(seed=29))
+    update = [np.linspace(-1.0, 1.0, 40)]
+    aggregator.aggregate([update, update])
+    assert len(sent) == 2 and sent[0].shape == (5, 40)
+    xs, p = [1, 2, 3, 4, 5], aggregator.modulus
+    same = 0
+    for i in range(40):
+        first, second = (polynomial_mod_p(xs, rows[:, i].tolist(), p) for rows in sent)
+        assert first[0] == second[0]
+        same += sum(a == b for a, b in zip(first[1:3], second[1:3]))
+    assert same <= 1
+
+
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_parties=3, threshold=4), 'threshold must be'),
     (dict(threshold=0), 'threshold must be'),

@@ -57,3 +57,26 @@ def test_bad_inputs_raise_clear_errors():
         SmpcAggregator().aggregate([updates[0], [u * 1e10 for u in updates[1]]], [0.5, 0.5])
     with pytest.raises(ValueError, match='at least 2'):
         SmpcAggregator(num_parties=1)
+
+
+def test_each_client_shares_with_its_own_randomness(monkeypatch):
+    """Two clients with the same update: at every party their two shares differ in every
+    coordinate (equal with probability 2^-64 each). Had the clients drawn the same random
+    shares, parties 0..n-2 would hold equal shares and party n-1 two shares differing by the
+    difference of the updates: one party could compare clients. The shares are read from
+    what `SharedTensor.share` returned to the aggregator (recorded here)."""
+    from tfpriv.crypto.smpc.tensor import SharedTensor
+    shared = []
+    real = SharedTensor.share.__func__
+
+    def record(cls, *args, **kwargs):
+        tensor = real(cls, *args, **kwargs)
+        shared.append([np.array(s) for s in tensor._shares()])  # pylint: disable=protected-access
+        return tensor
+
+    monkeypatch.setattr(SharedTensor, 'share', classmethod(record))
+    update = [np.linspace(-1.0, 1.0, 300)]
+    SmpcAggregator(3, rng=RandomSource(seed=28)).aggregate([update, update])
+    assert len(shared) == 2 and all(len(s) == 3 for s in shared)
+    for first, second in zip(*shared):
+        assert np.count_nonzero(first == second) == 0

@@ -30,6 +30,7 @@ class GuardRun:
     returncode: int
     failed: int
     passed: int
+    injected: Optional[str]
     output: str
 
     @property
@@ -50,9 +51,12 @@ def run_guards(guards: Sequence[str], fault: Optional[str], first_failure: bool 
     stop = ['-x'] if first_failure else []
     command = [sys.executable, '-m', 'pytest', '-q', '-p', 'fault_plugin', *stop, *guards]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    counts = {word: int(n) for n, word in re.findall(r'(\d+) (failed|passed)', result.stdout)}
+    summary = ([line for line in result.stdout.splitlines() if re.search(r' in [\d.]+s', line)]
+               or [''])[-1]
+    counts = {word: int(n) for n, word in re.findall(r'(\d+) (failed|passed)', summary)}
+    injected = re.search(r'^fault injected: (\S+)$', result.stdout, re.M)
     return GuardRun(result.returncode, counts.get('failed', 0), counts.get('passed', 0),
-                    result.stdout[-3000:] + result.stderr[-2000:])
+                    injected and injected.group(1), result.stdout[-3000:] + result.stderr[-2000:])
 
 
 def all_guards() -> Sequence[str]:

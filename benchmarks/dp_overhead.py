@@ -19,7 +19,7 @@ for regression) after the same `--warmup + --steps` batches of 256 (fast models 
 timed on more steps, up to `--min-seconds`). Prints a Markdown
 table; `--out` writes every measurement as JSON.
 Unless `--default-allocator`, this process and the zoo's servers (both frameworks) keep
-freed memory (`tfpriv.allocator`), as `train.py` does.
+freed memory and TensorFlow pools its own (`tfpriv.allocator`), as `train.py` does.
 """
 
 import argparse
@@ -106,7 +106,8 @@ def zoo(args: argparse.Namespace) -> None:
           f'C={spec.L2_NORM_CLIP}, sigma={spec.NOISE_MULTIPLIER}, Adam lr {spec.LEARNING_RATE}; '
           f'TF threads {spec.TF_INTRA_OP_THREADS} intra / {spec.TF_INTER_OP_THREADS} inter, torch '
           f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '
-          f'examples; malloc policy {settings.allocator} (tfpriv.allocator); '
+          f'examples; allocator policy {settings.allocator} (tfpriv.allocator: kept = malloc '
+          f'keeps freed memory and TensorFlow pools its own); '
           f'total {time.perf_counter() - start:.0f} s\n')
     print(runner.markdown_table(results, settings))
     if args.out:
@@ -141,8 +142,10 @@ def main() -> None:
     parser.add_argument('--table', default='', metavar='JSON',
                         help='zoo: print the table of a run saved with --out (runs nothing)')
     parser.add_argument('--default-allocator', action='store_true',
-                        help="keep glibc malloc's default policy; by default this process and "
-                             "the zoo's servers keep freed memory (tfpriv.allocator), as train.py")
+                        help="keep glibc malloc's default policy and TensorFlow's malloc-based "
+                             "allocator; by default this process and the zoo's servers keep "
+                             "freed memory and TensorFlow pools its own (tfpriv.allocator), "
+                             "as train.py")
     args = parser.parse_args()
     if args.table:
         table(args.table)

@@ -7,6 +7,12 @@ examples, so a property test cannot pass on one CI run and fail on the next. Set
 The tests never touch the user's Keras cache: `KERAS_HOME` points at a temporary
 folder holding a copy of MNIST (from `../shared/data/mnist.npz`, else from the
 user's cache), set before anything reads it; subprocesses inherit it.
+
+TensorFlow's CPU allocator is fixed for the whole session (`TF_CPU_ALLOCATOR_USE_BFC`:
+malloc, as before `tfpriv.allocator` asked for TensorFlow's pool): `train.py` run in
+the test process would otherwise set it for the subprocesses that later tests start,
+in an order that depends on the scheduling of tests. tests/test_allocator.py sets it
+explicitly for its own subprocesses.
 """
 
 import os
@@ -15,6 +21,7 @@ import shutil
 import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+os.environ.setdefault('TF_CPU_ALLOCATOR_USE_BFC', 'false')
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Tests that need TensorFlow Federated (marker `tff`); the NumPy-only crypto tests

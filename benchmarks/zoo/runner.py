@@ -79,8 +79,8 @@ class Server:
         # oversubscribed machine spinning made torch with 2 threads 10-20x slower than 1.
         env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
                'PYTHONWARNINGS': 'ignore', 'OMP_WAIT_POLICY': 'PASSIVE'}
-        if self.settings.allocator == 'kept':  # the same malloc policy for both frameworks
-            env.update(allocator.environment())
+        if self.settings.allocator == 'kept':  # the same policy for both (a variable set wins)
+            env = {**allocator.environment(), **env}
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), WORKERS[self.framework])
         self.process = subprocess.Popen([python, script], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.stderr,

@@ -106,8 +106,9 @@ def _add_common(add) -> None:
     add('--verbose', type=int, choices=(0, 1, 2), default=1,
         help='progress on stderr: 0 none, 1 progress bars (default), 2 a line per epoch/step')
     add('--default-allocator', action='store_true',
-        help="keep glibc malloc's default policy; by default freed memory stays in the process "
-             '(tfpriv.allocator), which spares secure aggregation its page faults')
+        help="keep glibc malloc's default policy and TensorFlow's malloc-based allocator; by "
+             'default freed memory stays in the process and TensorFlow pools its memory '
+             '(tfpriv.allocator), which spares DP-SGD and secure aggregation their page faults')
     report.add_arguments(add)
 
 

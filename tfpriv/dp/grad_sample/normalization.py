@@ -4,11 +4,16 @@ x̂ is each example's input normalized over its own features (no batch
 statistics), so dL_b/dγ = sum over the other positions of x̂_b G_b and
 dL_b/dβ = sum of G_b, both reduced to the parameter's shape (`forms.Explicit`:
 γ and β are small).
+
+GroupNormalization's statistics (μ_bg, s_bg = 1 / sqrt(σ²_bg + ε)) are constant over
+the positions of a group, so it computes Z = x (s γ) + (β - μ s γ) as Keras does
+(`tf.nn.batch_normalization`: two passes over x, x̂ never built) and sums over positions
+before normalizing: dL_b/dγ_c = s_bg (sum_p G_bpc x_bpc - μ_bg sum_p G_bpc).
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -67,6 +72,28 @@ def layer_norm(layer: _L.LayerNormalization, recorder: Recorder, inputs: tf.Tens
     return _scale_shift(layer, recorder, normalized, axes)
 
 
+def _group_forms(layer: _L.GroupNormalization, x: tf.Tensor, mean: tf.Tensor, inv: tf.Tensor,
+                 split) -> Callable[[tf.Tensor], List[forms.Form]]:
+    """dL/dZ -> forms of γ and β; x, mean and inv in the grouped layout (..., G, C/G)."""
+    axis = layer.axis % (x.shape.rank - 1)
+    positions = [i for i in range(1, x.shape.rank) if i not in (axis, axis + 1)]
+    per_group = [-1, layer.groups, 1]
+
+    def per_example(g: tf.Tensor) -> List[forms.Form]:
+        grouped = tf.reshape(g, split)
+        by_channel = tf.reduce_sum(grouped, axis=positions)  # (B, G, C/G): dL_b/dβ
+        found = []
+        if layer.scale:
+            moment = tf.reduce_sum(grouped * x, axis=positions)
+            gamma = tf.reshape(inv, per_group) * (moment - tf.reshape(mean, per_group) * by_channel)
+            found.append(forms.Explicit(layer.gamma, tf.reshape(gamma, [-1, *layer.gamma.shape])))
+        if layer.center:
+            found.append(forms.Explicit(layer.beta, tf.reshape(by_channel, [-1, *layer.beta.shape])))
+        return found
+
+    return per_example
+
+
 @register(_L.GroupNormalization, problem=_problem)
 def group_norm(layer: _L.GroupNormalization, recorder: Recorder, inputs: tf.Tensor,
                mask: Optional[tf.Tensor] = None) -> tf.Tensor:
@@ -79,6 +106,14 @@ def group_norm(layer: _L.GroupNormalization, recorder: Recorder, inputs: tf.Tens
     reduce = [i for i in range(1, x.shape.rank) if i != axis]
     mean, variance = tf.nn.weighted_moments(x, reduce, tf.cast(tf.reshape(mask, split), x.dtype),
                                             keepdims=True)
-    normalized = tf.reshape((x - mean) * tf.math.rsqrt(variance + layer.epsilon), tf.shape(inputs))
-    normalized.set_shape(inputs.shape)
-    return _scale_shift(layer, recorder, normalized, [axis])
+    broadcast = [1] * x.shape.rank
+    broadcast[axis:axis + 2] = [layer.groups, inputs.shape[axis] // layer.groups]
+    gamma, beta = ([tf.reshape(recorder.read(v), broadcast) if v is not None else None
+                    for v in (layer.gamma, layer.beta)])
+    z = tf.nn.batch_normalization(x, mean, variance, beta, gamma, layer.epsilon)
+    z = tf.reshape(z, tf.shape(inputs))
+    z.set_shape(inputs.shape)
+    if not (layer.scale or layer.center):
+        return z
+    inv = tf.math.rsqrt(variance + layer.epsilon)
+    return recorder.probe(z, _group_forms(layer, x, mean, inv, split))

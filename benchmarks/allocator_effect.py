@@ -20,7 +20,8 @@ policy alone (`keep_freed_memory` with TensorFlow's pool refused: what it did be
 for the pool), with `kept` (malloc policy and TensorFlow's pool), alternating: per model, the
 non-DP and the DP training step of the zoo (`keras_zoo.build`, batch 256) after 3 warm-up
 steps each, then `--rounds` rounds of one step of each, alternating (median wall and CPU
-ms, page faults per step), and the DP/non-DP ratio of the medians.
+ms, page faults per step), and the median of the runs' own DP/non-DP ratios. `--out F`
+saves the runs; `--table F` prints their table again.
 """
 
 import argparse
@@ -116,21 +117,21 @@ def keras_child(args) -> dict:
 
 
 def keras_table(runs: dict) -> None:
-    """Per model and policy: median non-DP and DP step, their ratio, faults per step."""
+    """Per model and policy: median non-DP and DP step over the runs, the median of the runs'
+    own DP/non-DP ratios (wall, CPU: each run's ratio compares steps of one process), faults."""
     print(f'{"model":<16} {"policy":<7} {"non-DP ms":>9} {"DP ms":>7} {"DP/non-DP":>9} '
           f'{"CPU ratio":>9} {"faults/step non-DP":>18} {"DP":>6}  DP/non-DP per run')
-    names = sorted({key.rsplit(' ', 1)[0] for key in runs['kept'][0]})
+    names = sorted({key.rsplit(' ', 1)[0] for key in runs['kept'][0]}, key=lambda n: n.lower())
     for name in names:
         for mode, results in runs.items():
-            def median(key, field, results=results):
-                return statistics.median(r[f'{name} {key}'][field] for r in results)
-            ratios = ' '.join(f'{r[f"{name} dp"]["median_ms"] / r[f"{name} nodp"]["median_ms"]:.2f}'
-                              for r in results)
-            print(f'{name:<16} {mode:<7} {median("nodp", "median_ms"):>9.1f} '
-                  f'{median("dp", "median_ms"):>7.1f} '
-                  f'{median("dp", "median_ms") / median("nodp", "median_ms"):>8.2f}x '
-                  f'{median("dp", "cpu_ms") / median("nodp", "cpu_ms"):>8.2f}x '
-                  f'{median("nodp", "faults"):>18.0f} {median("dp", "faults"):>6.0f}  {ratios}')
+            def median(figure, results=results):
+                return statistics.median(figure(r[f'{name} nodp'], r[f'{name} dp']) for r in results)
+            ratios = [r[f'{name} dp']['median_ms'] / r[f'{name} nodp']['median_ms'] for r in results]
+            print(f'{name:<16} {mode:<7} {median(lambda n, d: n["median_ms"]):>9.1f} '
+                  f'{median(lambda n, d: d["median_ms"]):>7.1f} {statistics.median(ratios):>8.2f}x '
+                  f'{median(lambda n, d: d["cpu_ms"] / n["cpu_ms"]):>8.2f}x '
+                  f'{median(lambda n, d: n["faults"]):>18.0f} {median(lambda n, d: d["faults"]):>6.0f}  '
+                  + ' '.join(f'{ratio:.2f}' for ratio in ratios))
 
 
 def main() -> None:
@@ -142,8 +143,15 @@ def main() -> None:
     parser.add_argument('--clients', type=int, default=50)
     parser.add_argument('--keras', default='', help='zoo models: compare the DP-SGD step instead')
     parser.add_argument('--rounds', type=int, default=40, help='--keras: steps of each mode')
+    parser.add_argument('--out', default='', help='--keras: write the figures of every run here (JSON)')
+    parser.add_argument('--table', default='', metavar='JSON',
+                        help='print the --keras table of a run saved with --out (runs nothing)')
     parser.add_argument('--child', choices=('default', 'kept', 'malloc'), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table:
+        with open(args.table, encoding='utf-8') as f:
+            keras_table(json.load(f))
+        return
     if args.child:
         print(json.dumps(keras_child(args) if args.keras else child(args)))
         return
@@ -157,6 +165,9 @@ def main() -> None:
     if args.keras:
         print(f'{args.pairs} runs per policy, alternating; {args.rounds} steps of each mode')
         keras_table(runs)
+        if args.out:
+            with open(args.out, 'w', encoding='utf-8') as f:
+                json.dump(runs, f, indent=1)
         return
     print(f'{args.pairs} runs per mode, alternating; d = {args.dim:,}, {args.clients} clients')
     print(f'{"step":<18} {"default ms":>11} {"kept ms":>9} {"ratio":>6} '

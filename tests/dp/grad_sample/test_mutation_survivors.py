@@ -10,7 +10,8 @@ atol 1e-6. C is the median reference norm, so both branches of min(1, C/||g||) a
   length from the tensor, not from the static shape (graph mode, tf.function).
 - LayerNormalization with only γ or only β, and γ ≠ 1, β ≠ 0 (the default initializers
   hide a division for the product or a subtraction for the sum).
-- GroupNormalization over a channel axis that is not the last one.
+- GroupNormalization over a channel axis that is not the last one, with only γ or only β,
+  and with a mask (moments over the masked positions only).
 - Depthwise and separable convolutions on non-square images (height and width swapped in
   the batch folding would go unnoticed on square ones).
 - GRU and LSTM with random biases (zero biases hide an input bias read for the recurrent
@@ -92,6 +93,10 @@ VARIANTS = {
     'lstm_random_biases': ((5, 3), lambda: L.LSTM(3, bias_initializer=tf.keras.initializers.
                                                   RandomUniform(-1.0, 1.0, seed=4))),
     'group_norm_channel_axis_1': ((4, 3, 2), lambda: L.GroupNormalization(2, axis=1, **_random_affine())),
+    'group_norm_scale_only': ((3, 3, 4), lambda: L.GroupNormalization(2, center=False,
+                                                                      **_random_affine())),
+    'group_norm_center_only': ((3, 3, 4), lambda: L.GroupNormalization(2, scale=False,
+                                                                       **_random_affine())),
 }
 
 
@@ -103,6 +108,28 @@ def test_variants_equal_brute_force(case):
     inputs = tf.keras.Input(shape)
     model = _head(inputs, L.Flatten()(make()(inputs)))
     x = rng.normal(size=(BATCH, *shape)).astype(np.float32)
+    _check(model, x, rng.normal(size=(BATCH, 3)).astype(np.float32))
+
+
+class _MaskedGroupNorm(tf.keras.Model):
+    """GroupNormalization given a mask (the positions where x > 0) by the model's own code."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = L.GroupNormalization(2, **_random_affine())
+        self.flatten, self.dense = L.Flatten(), L.Dense(3)
+
+    def call(self, inputs, training=None):
+        mask = tf.cast(inputs > 0, inputs.dtype)
+        return self.dense(self.flatten(self.norm(inputs, mask=mask)))
+
+
+def test_group_norm_with_a_mask_equals_brute_force():
+    tf.keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    model = _MaskedGroupNorm()
+    x = rng.normal(size=(BATCH, 3, 3, 4)).astype(np.float32)
+    model(x)
     _check(model, x, rng.normal(size=(BATCH, 3)).astype(np.float32))
 
 

@@ -111,8 +111,7 @@ def group_norm(layer: _L.GroupNormalization, recorder: Recorder, inputs: tf.Tens
     gamma, beta = ([tf.reshape(recorder.read(v), broadcast) if v is not None else None
                     for v in (layer.gamma, layer.beta)])
     z = tf.nn.batch_normalization(x, mean, variance, beta, gamma, layer.epsilon)
-    z = tf.reshape(z, tf.shape(inputs))
-    z.set_shape(inputs.shape)
+    z = tf.reshape(z, tf.shape(inputs))  # static shape inferred from tf.shape(inputs)
     if not (layer.scale or layer.center):
         return z
     inv = tf.math.rsqrt(variance + layer.epsilon)

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.dp.grad_sample import reference
-from tfpriv.dp.grad_sample import clipped_sum, forms, per_example_norms
+from tfpriv.dp.grad_sample import clipped_sum, conv, forms, per_example_norms
 
 L = tf.keras.layers
 BATCH = 6
@@ -30,6 +30,10 @@ CASES = {
     'conv1d_causal_dilated': ((9, 2), lambda: L.Conv1D(3, 2, padding='causal', dilation_rate=2)),
     'conv1d_groups': ((8, 4), lambda: L.Conv1D(6, 3, groups=2)),
     'conv2d_valid': ((6, 5, 2), lambda: L.Conv2D(3, 3, activation='relu')),
+    'conv2d_one_channel': ((6, 5, 1), lambda: L.Conv2D(3, 3, activation='relu')),
+    'conv2d_one_channel_same_dilated': ((7, 7, 1), lambda: L.Conv2D(
+        2, (3, 2), dilation_rate=2, padding='same', use_bias=False)),
+    'conv1d_one_channel_causal': ((9, 1), lambda: L.Conv1D(3, 2, padding='causal')),
     'conv2d_same_strides': ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), strides=(2, 1), padding='same')),
     'conv2d_dilated': ((7, 7, 2), lambda: L.Conv2D(3, 3, dilation_rate=2, padding='same')),
     'conv2d_groups_no_bias': ((5, 5, 4), lambda: L.Conv2D(6, 3, groups=2, use_bias=False)),
@@ -114,6 +118,20 @@ def test_group_norm_of_inputs_far_from_zero_mean_equals_brute_force():
     expected = reference.norms(reference.per_example_gradients(model, reference.squared_error, x, y))
     np.testing.assert_allclose(per_example_norms(model, reference.squared_error, x, y), expected,
                                rtol=1e-4)
+
+
+@pytest.mark.parametrize('case, by_offsets', [
+    ('conv2d_one_channel', True), ('conv2d_one_channel_same_dilated', True),
+    ('conv1d_one_channel_causal', True), ('conv2d_valid', False), ('conv1d_same_stride', False)])
+def test_single_channel_convolutions_take_the_offsets_layout(case, by_offsets):
+    """The cases above whose per-example kernel gradients come from `conv.offset_views`."""
+    model = _model(case)
+    layer = model.layers[1]
+    x = tf.zeros([2, *CASES[case][0]])
+    if isinstance(layer, L.Conv1D) and layer.padding == 'causal':
+        x = tf.pad(x, layer._compute_causal_padding(x))  # pylint: disable=protected-access
+    g = layer.convolution_op(x, layer.kernel)
+    assert conv._by_offsets(layer, x, g) is by_offsets  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize('positions,inputs,outputs,ghost', [

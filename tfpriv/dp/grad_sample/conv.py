@@ -41,6 +41,27 @@ def _unit_stride_geometry(size, kernel: int, dilation: int, padding: str):
     return size, (span - 1) // 2, span - 1 - (span - 1) // 2
 
 
+def _unit_stride_views(x: tf.Tensor, kernel_size: Sequence[int], dilation: Sequence[int],
+                       padding: str) -> List[tf.Tensor]:
+    """The k shifted views (B, H_out, W_out, C) of the (padded) 2-D input, one per kernel
+    offset in (rows, cols) order: view i holds every output position's input at offset i."""
+    sizes = [x.shape[a] if x.shape[a] is not None else tf.shape(x)[a] for a in (1, 2)]
+    rows, cols = (_unit_stride_geometry(n, k, d, padding.lower())
+                  for n, k, d in zip(sizes, kernel_size, dilation))
+    if padding.lower() != 'valid':
+        x = tf.pad(x, [[0, 0], rows[1:], cols[1:], [0, 0]])
+    return [x[:, i * dilation[0]:i * dilation[0] + rows[0], j * dilation[1]:j * dilation[1] + cols[0]]
+            for i in range(kernel_size[0]) for j in range(kernel_size[1])]
+
+
+def _as_2d(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
+           dilation: Sequence[int]):
+    """A 1-D convolution's input and geometry as a 2-D convolution's over a height-1 image."""
+    if x.shape.rank == 3:
+        return x[:, None], (1, *kernel_size), (1, *strides), (1, *dilation)
+    return x, kernel_size, strides, dilation
+
+
 def patches(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
             dilation: Sequence[int], padding: str) -> tf.Tensor:
     """(B, [H,] W, C) -> (B, T, k C): each output position's receptive field, (rows, cols, C) order.
@@ -50,24 +71,26 @@ def patches(x: tf.Tensor, kernel_size: Sequence[int], strides: Sequence[int],
     built faster on CPU. Strided views are slower than `extract_patches` (TF's
     strided slice), so strided convolutions use it.
     """
-    if x.shape.rank == 3:  # 1-D: a 2-D convolution over a height-1 image
-        x, kernel_size, strides, dilation = (x[:, None], (1, *kernel_size), (1, *strides),
-                                             (1, *dilation))
+    x, kernel_size, strides, dilation = _as_2d(x, kernel_size, strides, dilation)
     if any(stride != 1 for stride in strides):
         fields = tf.image.extract_patches(x, sizes=[1, *kernel_size, 1], strides=[1, *strides, 1],
                                           rates=[1, *dilation, 1], padding=padding.upper())
         return tf.reshape(fields, [tf.shape(x)[0], forms.static_positions(fields),
                                    fields.shape[-1]])
-    sizes = [x.shape[a] if x.shape[a] is not None else tf.shape(x)[a] for a in (1, 2)]
-    rows, cols = (_unit_stride_geometry(n, k, d, padding.lower())
-                  for n, k, d in zip(sizes, kernel_size, dilation))
-    if padding.lower() != 'valid':
-        x = tf.pad(x, [[0, 0], rows[1:], cols[1:], [0, 0]])
-    views = [x[:, i * dilation[0]:i * dilation[0] + rows[0], j * dilation[1]:j * dilation[1] + cols[0]]
-             for i in range(kernel_size[0]) for j in range(kernel_size[1])]
-    fields = tf.concat(views, axis=-1)
+    fields = tf.concat(_unit_stride_views(x, kernel_size, dilation, padding), axis=-1)
     return tf.reshape(fields, [tf.shape(x)[0], forms.static_positions(fields),
                                fields.shape[-1]])
+
+
+def offset_views(x: tf.Tensor, kernel_size: Sequence[int], dilation: Sequence[int],
+                 padding: str) -> tf.Tensor:
+    """(B, [H,] W, C) -> (B, k, T, C) at unit strides: `patches` with the kernel offsets on
+    their own axis. Stacking the views copies whole rows; concatenating single-channel
+    views on the channel axis copies one float at a time."""
+    x, kernel_size, _, dilation = _as_2d(x, kernel_size, [1] * len(kernel_size), dilation)
+    views = tf.stack(_unit_stride_views(x, kernel_size, dilation, padding), axis=1)
+    return tf.reshape(views, [tf.shape(x)[0], views.shape[1], forms.static_positions(views[:, 0]),
+                              x.shape[-1]])
 
 
 def grouped(a: tf.Tensor, groups: int) -> tf.Tensor:
@@ -83,12 +106,27 @@ def grouped(a: tf.Tensor, groups: int) -> tf.Tensor:
 
 def _kernel_forms(layer: _L.Conv2D, x: tf.Tensor, g: tf.Tensor, padding: str) -> List[forms.Form]:
     """Conv kernel and bias forms from the patches of x (grouped by `layer.groups`)."""
+    if _by_offsets(layer, x, g):
+        outputs = tf.reshape(g, [tf.shape(g)[0], 1, forms.static_positions(g), g.shape[-1]])
+        views = offset_views(x, layer.kernel_size, layer.dilation_rate, padding)
+        return forms.affine(layer.kernel, _bias(layer), views, outputs,
+                            lambda grads: tf.reshape(grads, [-1, *layer.kernel.shape]),
+                            offsets=views.shape[1])
     fields = patches(x, layer.kernel_size, layer.strides, layer.dilation_rate, padding)
     outputs = tf.reshape(g, [tf.shape(g)[0], forms.static_positions(g), 1, g.shape[-1]])
     fields = tf.reshape(fields, [tf.shape(x)[0], fields.shape[1] or -1,
                                  fields.shape[-1] // x.shape[-1], x.shape[-1]])
     return forms.affine(layer.kernel, _bias(layer), grouped(fields, layer.groups),
                         grouped(outputs, layer.groups), forms.grouped_kernel(layer.kernel.shape))
+
+
+def _by_offsets(layer: _L.Conv2D, x: tf.Tensor, g: tf.Tensor) -> bool:
+    """Single-channel input, unit strides, one group, known T and explicit products: the
+    kernel gradient per offset (`offset_views`, `forms.Linear.offsets`) instead of patches."""
+    positions = forms.static_positions(g)
+    offsets = layer.kernel.shape.num_elements() // (x.shape[-1] * g.shape[-1])
+    return (x.shape[-1] == 1 and layer.groups == 1 and all(s == 1 for s in layer.strides)
+            and positions > 0 and not forms.linear_ghost(positions, offsets, g.shape[-1]))
 
 
 def _finish(layer: _L.Layer, recorder: Recorder, z: tf.Tensor, forms_fn) -> tf.Tensor:

@@ -84,18 +84,22 @@ def _by_group(t: tf.Tensor) -> tf.Tensor:
 class Linear:
     """dL_b/dW from A (B, g, T, K) and G (B, g, T, O).
 
-    `to_variable` maps (N, g, K, O) to (N, *W.shape).
+    `to_variable` maps (N, g, K, O) to (N, *W.shape). With `offsets` = k > 1, A's group
+    axis holds the k kernel offsets of a convolution, (B, k, T, C), all against one
+    G (B, 1, T, O) (broadcast): dL_b/dW[offset i] = A_bi^T G_b, and the squared norm and
+    the Gram terms sum over the offsets as over any split of K = k C.
     """
 
     variable: tf.Variable
     a: tf.Tensor
     g: tf.Tensor
     to_variable: ToVariable
+    offsets: int = 1
 
     @property
     def ghost(self) -> bool:
         _, positions, inputs = self.a.shape[1:]
-        return linear_ghost(positions, inputs, self.g.shape[-1])
+        return linear_ghost(positions, inputs * self.offsets, self.g.shape[-1])
 
     @functools.cached_property
     def _products(self) -> Tuple[tf.Tensor, bool]:
@@ -178,9 +182,9 @@ Form = Union[Explicit, Linear, Rows]
 
 
 def affine(kernel: tf.Variable, bias: Optional[tf.Variable], a: tf.Tensor, g: tf.Tensor,
-           to_variable: ToVariable) -> List[Form]:
+           to_variable: ToVariable, offsets: int = 1) -> List[Form]:
     """Forms of Z = A W + bias per group: `Linear` for the kernel, the sum of G over T for the bias."""
-    found: List[Form] = [Linear(kernel, a, g, to_variable)]
+    found: List[Form] = [Linear(kernel, a, g, to_variable, offsets)]
     if bias is not None:
         found.append(Explicit(bias, tf.reshape(tf.reduce_sum(g, axis=2), [-1, *bias.shape])))
     return found

@@ -134,6 +134,22 @@ def test_single_channel_convolutions_take_the_offsets_layout(case, by_offsets):
     assert conv._by_offsets(layer, x, g) is by_offsets  # pylint: disable=protected-access
 
 
+def test_a_single_channel_convolution_called_twice_equals_brute_force():
+    """A shared layer's per-example gradients are summed over its calls before the norm, so
+    the offsets layout's per-example kernel gradients (not only their norms and weighted
+    sum) must have the kernel's shape for every example."""
+    tf.keras.utils.set_random_seed(7)
+    inputs = tf.keras.Input((6, 5, 1))
+    shared = L.Conv2D(1, 3, padding='same', activation='tanh')
+    model = tf.keras.Model(inputs, L.Dense(3)(L.Flatten()(shared(shared(inputs)))))
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(BATCH, 6, 5, 1)).astype(np.float32)
+    y = rng.normal(size=(BATCH, 3)).astype(np.float32)
+    expected = reference.norms(reference.per_example_gradients(model, reference.squared_error, x, y))
+    np.testing.assert_allclose(per_example_norms(model, reference.squared_error, x, y), expected,
+                               rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize('positions,inputs,outputs,ghost', [
     (1, 784, 128, True),      # a Dense on flat inputs: ||a||^2 ||g||^2
     (28, 64, 256, False),     # an LSTM's recurrent kernel over 28 steps

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/dp_overhead.py [--batch-size 256] [--steps 30]
     .venv/bin/python benchmarks/dp_overhead.py --zoo [--models convnet,lstm_text] [--steps 5]
-        [--frameworks keras,opacus] [--out zoo.json]
+        [--frameworks keras,opacus] [--repeats 3] [--out zoo.json]
 
 Default: times `--steps` training steps (after 3 warm-up steps that trace the graph) on
 real MNIST batches for each clipping path, extrapolates to one epoch of 60,000
@@ -17,7 +17,9 @@ with tfpriv's `make_private` and its PyTorch twin with Opacus 1.6 (from .venv-be
 accepted?, clipping path, s/epoch, DP/non-DP time and peak-RSS ratios, test accuracy (MSE
 for regression) after the same `--warmup + --steps` batches of 256 (fast models are then
 timed on more steps, up to `--min-seconds`). Prints a Markdown
-table; `--out` writes every measurement as JSON.
+table; `--out` writes every measurement as JSON. `--repeats N` runs each model's
+configurations N times (separate runs in alternating order); the table's ratios are then
+medians of the N runs' own ratios, and a second table lists each run's.
 Unless `--default-allocator`, this process and the zoo's servers (both frameworks) keep
 freed memory and TensorFlow pools its own (`tfpriv.allocator`), as `train.py` does.
 """
@@ -94,7 +96,7 @@ def zoo(args: argparse.Namespace) -> None:
                  f'{sorted(spec.MODELS)}, frameworks: {list(runner.FRAMEWORKS)}')
     settings = runner.Settings(models, frameworks, args.steps or 5, args.warmup,
                                args.min_seconds, args.max_rss_mb, args.timeout,
-                               'default' if args.default_allocator else 'kept')
+                               'default' if args.default_allocator else 'kept', args.repeats)
     start = time.perf_counter()
     results = runner.run_zoo(settings)
     print(f'\nbatch {spec.BATCH_SIZE}; per configuration {settings.warmup} warm-up + '
@@ -108,10 +110,24 @@ def zoo(args: argparse.Namespace) -> None:
           f'{spec.TORCH_THREADS} / {spec.TORCH_INTEROP_THREADS}; accuracy on {spec.NUM_TEST} test '
           f'examples; allocator policy {settings.allocator} (tfpriv.allocator: kept = malloc '
           f'keeps freed memory and TensorFlow pools its own); '
-          f'total {time.perf_counter() - start:.0f} s\n')
-    print(runner.markdown_table(results, settings))
+          f'{_repeats_note(settings.repeats)}; total {time.perf_counter() - start:.0f} s\n')
+    _print_tables(runner, results, settings)
     if args.out:
         runner.write_json(args.out, results, settings)
+
+
+def _print_tables(runner, results, settings) -> None:
+    """The zoo table (medians over the repeats), then each repeat's wall-time ratios."""
+    print(runner.markdown_table(results, settings))
+    print('\nDP/non-DP wall time of each repeat, in run order:\n')
+    print(runner.repeat_table(results, settings))
+
+
+def _repeats_note(repeats: int) -> str:
+    if repeats == 1:
+        return 'one run per configuration'
+    return (f'{repeats} runs per configuration, separate runs in alternating order; ratios are '
+            f'medians of the runs\' own ratios')
 
 
 def table(path: str) -> None:
@@ -120,7 +136,8 @@ def table(path: str) -> None:
     from zoo import runner  # pylint: disable=import-outside-toplevel
     with open(path) as handle:
         saved = json.load(handle)
-    print(runner.markdown_table(saved['results'], runner.Settings(**saved['settings'])))
+    settings = runner.Settings(**saved['settings'])
+    _print_tables(runner, saved['results'], settings)
 
 
 def main() -> None:
@@ -138,6 +155,9 @@ def main() -> None:
                         help='zoo: end a configuration whose RSS exceeds this')
     parser.add_argument('--timeout', type=float, default=300.0,
                         help='zoo: end a configuration running longer than this (s)')
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='zoo: run each configuration this many times (separate runs in '
+                             'alternating order); ratios are medians of the runs\' own ratios')
     parser.add_argument('--out', default='', help='zoo: write the measurements as JSON here')
     parser.add_argument('--table', default='', metavar='JSON',
                         help='zoo: print the table of a run saved with --out (runs nothing)')
@@ -147,6 +167,8 @@ def main() -> None:
                              "freed memory and TensorFlow pools its own (tfpriv.allocator), "
                              "as train.py")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f'--repeats must be at least 1, got {args.repeats}')
     if args.table:
         table(args.table)
     elif args.zoo or args.models:

@@ -1,5 +1,9 @@
 """Runs the zoo: every (model, framework, mode) in a fresh process, then the table.
 
+With `repeats` > 1 each model's configurations run that many times, the separate runs in
+alternating order (non-DP first, then DP first, ...); every time ratio in the table is
+the median of the repeats' own ratios, and `repeat_table` lists each repeat's.
+
 The Keras fork server runs with this interpreter (the project's .venv), the Opacus one
 with .venv-bench/bin/python (`bash benchmarks/setup_bench.sh`; without it the Opacus
 columns say so); see `worker` for the fork server. A watchdog thread polls each child's
@@ -15,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import statistics
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -44,6 +49,7 @@ class Settings:
     max_rss_mb: float = 8000.0
     timeout_s: float = 300.0
     allocator: str = 'default'  # 'kept': both servers start with `tfpriv.allocator.environment()`
+    repeats: int = 1  # runs of each configuration; ratios are medians of the runs' own ratios
 
 
 def _watch(pid: int, settings: Settings) -> Optional[str]:
@@ -167,8 +173,25 @@ def _log_row(log, r: dict) -> None:
         f"{r['message']}", flush=True)
 
 
+def _run_repeat(server: Optional[Server], model: str, data: str, repeat: int, log) -> List[dict]:
+    """One repeat of a model under one framework: each mode in its own process (reversed
+    order on odd repeats, so neither mode always runs first), then the interleaved run."""
+    framework = server.framework if server else 'opacus'
+    modes = MODES[framework][::-1] if repeat % 2 else MODES[framework]
+    rows = []
+    for mode in modes:
+        start = time.monotonic()
+        rows.append(run_one(server, model, mode, data))
+        rows[-1]['process_s'] = time.monotonic() - start
+    rows += run_interleaved(server, model, data)
+    for row in rows:
+        row['repeat'] = repeat
+        _log_row(log, row)
+    return rows
+
+
 def run_zoo(settings: Settings, log=print) -> List[dict]:
-    """Every configuration of `settings`, on one shared data file."""
+    """Every configuration of `settings`, `settings.repeats` times, on one shared data file."""
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, 'zoo.npz')
@@ -176,15 +199,9 @@ def run_zoo(settings: Settings, log=print) -> List[dict]:
         servers = {f: None if f == 'opacus' and not os.path.exists(BENCH_PYTHON)
                    else Server(f, settings) for f in settings.frameworks}
         for model in settings.models:
-            for framework in settings.frameworks:
-                for mode in MODES[framework]:
-                    start = time.monotonic()
-                    results.append(run_one(servers[framework], model, mode, data))
-                    results[-1]['process_s'] = time.monotonic() - start
-                    _log_row(log, results[-1])
-                for row in run_interleaved(servers[framework], model, data):
-                    results.append(row)
-                    _log_row(log, row)
+            for repeat in range(settings.repeats):
+                for framework in settings.frameworks:
+                    results += _run_repeat(servers[framework], model, data, repeat, log)
         for server in filter(None, servers.values()):
             server.close()
     return results
@@ -193,11 +210,24 @@ def run_zoo(settings: Settings, log=print) -> List[dict]:
 TIGHT_GOAL = ('mlp', 'convnet', 'convnet_nodrop', 'groupnorm_cnn', 'subclassed_cnn')
 
 
-def _pair(results: List[dict], model: str, framework: str) -> Dict[str, dict]:
-    return {r['mode']: r for r in results if r['model'] == model and r['framework'] == framework}
+Runs = List[Dict[str, dict]]   # one {mode: result} per repeat
 
 
-def _ratio(pair: Dict[str, dict], key: str, dp: str = 'dp', base: str = 'nodp') -> Optional[float]:
+def _pair(results: List[dict], model: str, framework: str) -> Runs:
+    """Each repeat's {mode: result} of `model` under `framework` (no 'repeat' key: repeat 0)."""
+    by_repeat: Dict[int, Dict[str, dict]] = {}
+    for r in results:
+        if r['model'] == model and r['framework'] == framework:
+            by_repeat.setdefault(r.get('repeat', 0), {})[r['mode']] = r
+    return [by_repeat[k] for k in sorted(by_repeat)] or [{}]
+
+
+def _median(values: List[Optional[float]]) -> Optional[float]:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _one_ratio(pair: Dict[str, dict], key: str, dp: str, base: str) -> Optional[float]:
     """`dp` mode's value / `base` mode's value of `key`, when both configurations ran to the end."""
     if any(pair.get(mode, {}).get('status') != 'ok' for mode in (base, dp)):
         return None
@@ -205,25 +235,35 @@ def _ratio(pair: Dict[str, dict], key: str, dp: str = 'dp', base: str = 'nodp') 
     return values[1] / values[0] if None not in values and values[0] > 0 else None
 
 
-def _time_ratios(pair: Dict[str, dict], key: str, dp: str = 'dp') -> List[Optional[float]]:
+def _ratio(runs: Runs, key: str, dp: str = 'dp', base: str = 'nodp') -> Optional[float]:
+    """Median over the repeats of each repeat's own `dp` / `base` ratio of `key`."""
+    return _median([_one_ratio(pair, key, dp, base) for pair in runs])
+
+
+def _value(runs: Runs, mode: str, key: str) -> Optional[float]:
+    """Median over the repeats of `mode`'s `key`."""
+    return _median([pair.get(mode, {}).get(key) for pair in runs])
+
+
+def _time_ratios(runs: Runs, key: str, dp: str = 'dp') -> List[Optional[float]]:
     """DP/non-DP `key` of [the separate runs, the interleaved run (`worker.interleaved`)]."""
-    return [_ratio(pair, key, dp), _ratio(pair, key, dp + INTERLEAVED, 'nodp' + INTERLEAVED)]
+    return [_ratio(runs, key, dp), _ratio(runs, key, dp + INTERLEAVED, 'nodp' + INTERLEAVED)]
 
 
 def _fmt(value: Optional[float], spec_: str = '.2f') -> str:
     return '—' if value is None else format(value, spec_)
 
 
-def _status(pair: Dict[str, dict], notes: List[str]) -> str:
-    """'yes', or the failing configuration's status with a footnote number."""
-    bad = [r for r in (pair.get('nodp'), pair.get('dp')) if r and r['status'] != 'ok']
+def _status(runs: Runs, notes: List[str]) -> str:
+    """'yes', or the first failing configuration's status (in any repeat) with a footnote number."""
+    bad = [r for pair in runs for r in (pair.get('nodp'), pair.get('dp')) if r and r['status'] != 'ok']
     if not bad:
         return 'yes'
     notes.append(f"{bad[0]['framework']} {bad[0]['mode']}: {bad[0]['status']}: {bad[0]['message']}")
     return f"{bad[0]['status']} [{len(notes)}]" + (' (non-DP)' if bad[0]['mode'] == 'nodp' else '')
 
 
-def _goals(model: str, ours: Dict[str, dict], theirs: Dict[str, dict]) -> str:
+def _goals(model: str, ours: Runs, theirs: Runs) -> str:
     """Which of issue #15's goals the tfpriv row misses (time, vs Opacus's faster mode, memory).
 
     Conservative: a time goal counts as met only if met by both measurements (separate and
@@ -241,26 +281,27 @@ def _goals(model: str, ours: Dict[str, dict], theirs: Dict[str, dict]) -> str:
     return 'met' if not missed else ', '.join(missed)
 
 
-def _metric(pair: Dict[str, dict]) -> str:
-    return ' / '.join(_fmt(pair.get(mode, {}).get('metric'), '.3f') for mode in ('nodp', 'dp'))
+def _metric(runs: Runs) -> str:
+    return ' / '.join(_fmt(_value(runs, mode, 'metric'), '.3f') for mode in ('nodp', 'dp'))
 
 
-def _ghost_cells(theirs: Dict[str, dict], notes: List[str]) -> List[str]:
+def _ghost_cells(theirs: Runs, notes: List[str]) -> List[str]:
     """Opacus ghost clipping: trained?, DP/non-DP wall and CPU time."""
-    if 'ghost' not in theirs:
+    ghost = [{'nodp': pair.get('nodp'), 'dp': pair['ghost']} for pair in theirs if 'ghost' in pair]
+    if not ghost:
         return ['not run', '—', '—']
-    status = _status({'nodp': theirs.get('nodp'), 'dp': theirs['ghost']}, notes)
-    return [status, _both(theirs, 'seconds_per_step', 'ghost'),
+    return [_status(ghost, notes), _both(theirs, 'seconds_per_step', 'ghost'),
             _both(theirs, 'cpu_seconds_per_step', 'ghost')]
 
 
-def _both(pair: Dict[str, dict], key: str, dp: str = 'dp') -> str:
+def _both(runs: Runs, key: str, dp: str = 'dp') -> str:
     """'separate / interleaved' DP/non-DP ratios of `key`."""
-    return ' / '.join(_fmt(r) for r in _time_ratios(pair, key, dp))
+    return ' / '.join(_fmt(r) for r in _time_ratios(runs, key, dp))
 
 
 def markdown_table(results: List[dict], settings: Settings) -> str:
-    """The zoo table: tfpriv and Opacus side by side, failures as numbered notes."""
+    """The zoo table: tfpriv and Opacus side by side (medians over the repeats), failures as
+    numbered notes."""
     head = ('| model | data | params Keras / torch | tfpriv DP | path | s/epoch non-DP | s/epoch DP | '
             'DP/non-DP sep. / int. | CPU sep. / int. | peak RSS DP/non-DP | acc (MSE) non-DP / DP | '
             'Opacus DP | Opacus DP/non-DP sep. / int. | Opacus CPU sep. / int. | '
@@ -270,19 +311,34 @@ def markdown_table(results: List[dict], settings: Settings) -> str:
     for name in settings.models:
         model = spec.MODELS[name]
         ours, theirs = _pair(results, name, 'keras'), _pair(results, name, 'opacus')
-        params = ' / '.join(_fmt(pair.get('nodp', {}).get('num_params'), 'd')
-                            for pair in (ours, theirs))
-        cells = [name, model.data, params, _status(ours, notes), ours.get('dp', {}).get('path') or '—',
-                 _fmt(ours.get('nodp', {}).get('seconds_per_epoch'), '.1f'),
-                 _fmt(ours.get('dp', {}).get('seconds_per_epoch'), '.1f'),
+        params = ' / '.join(_fmt(_value(runs, 'nodp', 'num_params'), '.0f') for runs in (ours, theirs))
+        cells = [name, model.data, params, _status(ours, notes),
+                 ours[0].get('dp', {}).get('path') or '—',
+                 _fmt(_value(ours, 'nodp', 'seconds_per_epoch'), '.1f'),
+                 _fmt(_value(ours, 'dp', 'seconds_per_epoch'), '.1f'),
                  _both(ours, 'seconds_per_step'), _both(ours, 'cpu_seconds_per_step'),
                  _fmt(_ratio(ours, 'peak_rss_mb')),
-                 _metric(ours), _status(theirs, notes) if theirs else 'not run',
+                 _metric(ours), _status(theirs, notes) if any(theirs) else 'not run',
                  _both(theirs, 'seconds_per_step'), _both(theirs, 'cpu_seconds_per_step'),
                  _fmt(_ratio(theirs, 'peak_rss_mb')),
                  _metric(theirs), *_ghost_cells(theirs, notes), _goals(name, ours, theirs)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines + [''] + [f'[{i}] {note}' for i, note in enumerate(notes, 1)])
+
+
+def repeat_table(results: List[dict], settings: Settings) -> str:
+    """Each repeat's DP/non-DP wall-time ratios, separate and interleaved, in run order: the
+    spread behind `markdown_table`'s medians."""
+    lines = ['| model | tfpriv sep. | tfpriv int. | Opacus sep. | Opacus int. | '
+             'Opacus ghost sep. | Opacus ghost int. |', '|---' * 7 + '|']
+    for name in settings.models:
+        cells = [name]
+        for framework, dp in (('keras', 'dp'), ('opacus', 'dp'), ('opacus', 'ghost')):
+            per_repeat = [_time_ratios([pair], 'seconds_per_step', dp)
+                          for pair in _pair(results, name, framework)]
+            cells += [', '.join(_fmt(ratios[i]) for ratios in per_repeat) for i in (0, 1)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
 
 
 def write_json(path: str, results: List[dict], settings: Settings) -> None:

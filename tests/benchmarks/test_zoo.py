@@ -122,3 +122,40 @@ def test_opacus_is_beaten_only_if_its_faster_mode_is_in_each_measurement():
     assert _mlp_row(ours + hooks).endswith('| met |')
     row = _mlp_row(ours + hooks + ghost)  # interleaved: 1.25 > ghost's 1.1
     assert '| 9.00 / 1.10 |' in row and row.endswith('| > Opacus |')
+
+
+def _repeat(rows, repeat):
+    return [dict(row, repeat=repeat) for row in rows]
+
+
+def test_repeated_runs_give_the_median_of_each_run_s_own_ratio():
+    results = []
+    for repeat, (base, dp, inter) in enumerate(((1.0, 1.2, 1.1), (2.0, 3.2, 1.2), (1.0, 1.1, 1.4))):
+        results += _repeat(_pair('mlp', 'keras', (base, dp), (100, 150))
+                           + _interleaved('mlp', 'keras', (1.0, inter)), repeat)
+    row = _mlp_row(results)
+    # separate: median of 1.2, 1.6, 1.1 (not 5.5 / 4.0); interleaved: median of 1.1, 1.2, 1.4
+    assert ' 1.20 / 1.20 |' in row and row.endswith('| met |')
+    per_repeat = runner.repeat_table(results, runner.Settings(['mlp'], repeats=3))
+    assert per_repeat.splitlines()[2].startswith('| mlp | 1.20, 1.60, 1.10 | 1.10, 1.20, 1.40 |')
+    slow = results + _repeat(_pair('mlp', 'keras', (1.0, 1.5), (100, 150)), 3)
+    slow += _repeat(_pair('mlp', 'keras', (1.0, 1.5), (100, 150)), 4)
+    assert _mlp_row(slow).endswith('| time > 1.3x |')  # median of 1.1, 1.2, 1.5, 1.5, 1.6
+
+
+def test_a_failure_in_any_repeat_is_reported():
+    ok = _pair('mlp', 'keras', (1.0, 1.2), (100, 150))
+    failed = _repeat(_pair('mlp', 'keras', (1.0, None), (100, 150), 'error', 'out of memory'), 1)
+    table = runner.markdown_table(ok + failed, runner.Settings(['mlp'], repeats=2))
+    assert '| error [1] |' in table and '[1] keras dp: error: out of memory' in table
+
+
+def test_the_runner_alternates_the_order_of_the_separate_runs(monkeypatch):
+    order = []
+    monkeypatch.setattr(runner, 'run_one', lambda server, model, mode, data: order.append(mode) or
+                        vars(worker.Result(model, 'keras', mode)))
+    monkeypatch.setattr(runner, 'run_interleaved', lambda server, model, data: [])
+    server = runner.Server('keras', runner.Settings(['mlp']))
+    rows = runner._run_repeat(server, 'mlp', 'unused.npz', 0, lambda *a, **k: None)
+    rows += runner._run_repeat(server, 'mlp', 'unused.npz', 1, lambda *a, **k: None)
+    assert order == ['nodp', 'dp', 'dp', 'nodp'] and [r['repeat'] for r in rows] == [0, 0, 1, 1]

@@ -43,6 +43,7 @@ class Result:
     path: str = ''                  # clipping path / grad_sample_mode
     seconds_per_step: Optional[float] = None
     cpu_seconds_per_step: Optional[float] = None  # process CPU time (all threads), median
+    best_seconds_per_step: Optional[float] = None  # the fastest timed step (wall): no stall
     seconds_per_epoch: Optional[float] = None
     base_rss_mb: Optional[float] = None   # RSS after building, before the first step
     peak_rss_mb: Optional[float] = None   # ru_maxrss at the end
@@ -102,6 +103,15 @@ def timed_steps(step: Callable[[np.ndarray, np.ndarray], None],
     return seconds
 
 
+def summarize(result: Result, seconds: List[Tuple[float, float]]) -> None:
+    """Sets `result`'s step times from the (wall, CPU) seconds of its timed steps: the medians
+    and the fastest wall time (a step that no outside stall stretched; see `runner`)."""
+    result.seconds_per_step, result.cpu_seconds_per_step = map(
+        float, np.median(np.array(seconds), axis=0))
+    result.best_seconds_per_step = float(min(wall for wall, _ in seconds))
+    result.steps = len(seconds)
+
+
 def emit(result: Result) -> None:
     print(RESULT_PREFIX + json.dumps(dataclasses.asdict(result)), flush=True)
 
@@ -114,8 +124,7 @@ def measure(args: argparse.Namespace, built: Built, model: spec.ZooModel,
     The metric is taken after exactly the budget; the step times are those of the
     budget's `steps` timed steps plus, for fast models, more steps until they add up to
     `min_seconds` (at most `MAX_TIMED_STEPS`): a 10 ms step timed 5 times on a shared
-    machine is mostly noise. Their median is what a step costs when not stalled by
-    other jobs.
+    machine is mostly noise. `summarize` keeps their median and the fastest one.
     """
     x, y = spec.split(arrays, model, 'train')
     batches = spec.cycle(x, y)
@@ -146,9 +155,7 @@ def run(args: argparse.Namespace, framework: str,
     result.base_rss_mb, result.path = rss_mb(), built.path
     try:
         seconds, result.metric = measure(args, built, model, arrays)
-        result.seconds_per_step, result.cpu_seconds_per_step = map(
-            float, np.median(np.array(seconds), axis=0))
-        result.steps = len(seconds)
+        summarize(result, seconds)
         result.num_params = int(built.num_params())
     except Exception as error:  # pylint: disable=broad-except
         result.status, result.message = 'error', spec.one_line(error)
@@ -191,9 +198,7 @@ def interleaved(args: argparse.Namespace, framework: str,
             results[mode].status, results[mode].message = 'error', spec.one_line(error)
     for mode, times in seconds.items():
         if results[mode].status == 'ok' and times:
-            results[mode].seconds_per_step, results[mode].cpu_seconds_per_step = map(
-                float, np.median(np.array(times), axis=0))
-            results[mode].steps = len(times)
+            summarize(results[mode], times)
     for result in results.values():
         emit(result)
 

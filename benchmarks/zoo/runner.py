@@ -5,10 +5,10 @@ alternating order (non-DP first, then DP first, ...); every time ratio in the ta
 the median of the repeats' own ratios, and `repeat_table` lists each repeat's.
 
 Each time ratio is given for the median step, the process CPU time and the fastest
-step, and the goals are judged twice: on median steps and on fastest steps. On a
-virtual machine whose second vCPU is at times not there when TensorFlow's threads
-wake, some steps of either mode take up to 2x longer with the same CPU time; the
-fastest step is the cost of the computation without those stalls.
+step, and the goals are judged twice: on median steps and on fastest steps. On the
+2-vCPU machine measured (`benchmarks/step_stalls.py`), many steps of either mode took
+about 150 ms with the same CPU time as the fast ones but about one CPU in use instead of
+1.6-1.8; the fastest step is the cost of the computation without those stalls.
 
 The Keras fork server runs with this interpreter (the project's .venv), the Opacus one
 with .venv-bench/bin/python (`bash benchmarks/setup_bench.sh`; without it the Opacus
@@ -24,8 +24,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import statistics
+import tempfile
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple

@@ -136,6 +136,17 @@ def test_fifty_clients_fit_the_fixed_point_range(scheme):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def test_secagg_inside_ddgauss_rounds_deterministically():
+    """The integers are recovered by rounding the sum (`_exact_sum`), so SecAgg+'s stochastic
+    rounding would only cost keystream: the inner quantizer rounds to nearest, with the
+    error bound that still leaves the sum exact (k/2 units of 2^-f < 1/4 of an integer)."""
+    m = 50
+    inner = distributed_dp.inner_aggregator('secagg', 16, m, RandomSource(seed=1))
+    quantizer = inner.config.quantizer
+    assert quantizer.rounding == 'deterministic'
+    assert m * quantizer.max_error_units * 2.0**-quantizer.precision * m * 2**15 < 0.25
+
+
 def test_ddgauss_accounting_counts_only_the_noise_present():
     params = distributed_dp.DdgParams(0.9, 1.0, 10, 199_210, bits=16)
     sigma_eff = params.noise_multiplier_with(10)

@@ -311,7 +311,10 @@ def inner_aggregator(name: str, bits: int, num_clients: int,
     if name == 'smpc':
         return cls(precision=precision, rng=rng)
     if name in PER_ROUND_SCHEMES:
-        return cls(num_clients, neighbours=neighbours, precision=precision, bound=1.0, rng=rng)
+        # Deterministic rounding: `_exact_sum` removes the rounding errors anyway, and
+        # stochastic rounding would cost a keystream word and float operations per value.
+        return cls(num_clients, neighbours=neighbours, precision=precision, bound=1.0,
+                   rounding='deterministic', rng=rng)
     return cls(precision=precision, bound=1.0, rng=rng)
 
 

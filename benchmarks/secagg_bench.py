@@ -26,7 +26,8 @@ round less the clients' wall time: for shamir and smpc it includes the holders'
 or parties' additions, for rlwe the threshold decryption (partials included).
 For secagg it also prints each setting's median client CPU time by protocol stage
 (keys, shares sent and received, masked input, reply) and what bounds a client, best of
-30: the encoding and adding k + 1 masks (AES-128-CTR keystreams of 4 bytes per weight).
+30: the encoding and adding each setting's k + 1 masks (AES-128-CTR keystreams of 4 bytes per
+weight), and the rate of each stream cipher `cryptography` offers (`keystream_rates`).
 Client time excludes `UpdateSpec.flatten` (the interface's float64 concatenation,
 common to every backend) except for rlwe. Bytes per weight are over the clients whose
 input counted; the rlwe figure is the ciphertext upload (the key setup's bytes are
@@ -55,9 +56,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tfpriv import allocator
 from tfpriv.crypto.masking import Dropouts, MaskingAggregator, Quantizer, primitives
+from tfpriv.crypto.masking.graph import default_neighbours
 from tfpriv.crypto.masking.protocol import STAGE_NAMES
 from tfpriv.experiments.progress import StderrProgress
 from tfpriv.progress import Progress, each, prefixed
@@ -96,16 +99,15 @@ def best_of(repeats: int, fn: Callable, clock: Callable[[], float] = time.perf_c
 
 
 def masking_settings(n: int) -> Sequence[tuple]:
-    """(neighbours k, threshold t, rounding): the complete graph for n <= 10; sparse Harary
-    graphs with k = the even number >= log2 n (SecAgg+'s O(log n)) and, for n > 10,
-    k = 2 ceil(log2 n); for n <= 10 the sparse graph with deterministic rounding too."""
+    """(neighbours k, threshold t, rounding): for n <= 10 the complete graph, the default
+    degree (`default_neighbours`, 2 ceil(log2 n): 8 at n = 10) and the sparse graph with k =
+    the even number >= log2 n (SecAgg+'s O(log n)), the last with deterministic rounding too;
+    for n > 10 that sparse graph and the default degree."""
     smallest = 2 * math.ceil(math.log2(n) / 2)
-    settings = [(n - 1, (n - 1) // 2 + 1, 'stochastic')] if n <= 10 else []
-    settings.append((smallest, smallest // 2 + 1, 'stochastic'))
+    degrees = [n - 1, default_neighbours(n), smallest] if n <= 10 else [smallest, default_neighbours(n)]
+    settings = [(k, k // 2 + 1, 'stochastic') for k in dict.fromkeys(degrees)]
     if n <= 10:
         settings.append((smallest, smallest // 2 + 1, 'deterministic'))
-    else:
-        settings.append((2 * math.ceil(math.log2(n)), math.ceil(math.log2(n)) + 1, 'stochastic'))
     return settings
 
 
@@ -154,18 +156,35 @@ def masking_rows(updates: List[List[np.ndarray]], weights: np.ndarray, repeats: 
     return rows
 
 
-def masking_floor(update: np.ndarray) -> None:
-    """What bounds a masking client, best of 30 (wall and CPU): encoding, adding k + 1 masks."""
+def keystream_rates(nbytes: int = 1 << 22) -> None:
+    """GB/s (CPU time, best of 30) of the stream ciphers `cryptography` offers: AES-128-CTR (the
+    masks), AES-256-CTR (`Prg`) and ChaCha20; the fastest is the masks' floor."""
+    buffer, zeros = np.empty(nbytes + 16, dtype=np.uint8), bytes(nbytes)
+    ciphers = {'AES-128-CTR': (algorithms.AES(bytes(16)), modes.CTR(bytes(16))),
+               'AES-256-CTR': (algorithms.AES(bytes(32)), modes.CTR(bytes(16))),
+               'ChaCha20': (algorithms.ChaCha20(bytes(32), bytes(16)), None)}
+    rates = []
+    for name, (algorithm, mode) in ciphers.items():
+        encryptor = Cipher(algorithm, mode).encryptor()
+        cpu, _ = best_of(30, lambda: encryptor.update_into(zeros, buffer), time.thread_time)
+        rates.append(f'{name} {nbytes / cpu / 1e9:.1f} GB/s')
+    print(f'  keystreams of {nbytes / 2**20:.0f} MiB (CPU): {", ".join(rates)}', flush=True)
+
+
+def masking_floor(update: np.ndarray, settings: Sequence[tuple]) -> None:
+    """What bounds a masking client, best of 30 (wall and CPU): encoding, and adding the k + 1
+    masks of each setting (k pairwise, one self mask)."""
     def timed(fn):
         wall, result = best_of(30, fn)
         cpu, _ = best_of(30, fn, time.thread_time)
         return f'{1e3 * wall:6.2f} ms wall, {1e3 * cpu:6.2f} ms CPU', cpu, result
 
+    keystream_rates()
     for rounding in ('stochastic', 'deterministic'):
         quantizer = Quantizer(32, 20, 512.0, rounding)
         text, _, encoded = timed(lambda: quantizer.encode(update, 0.1, Prg(RandomSource())))
         print(f'  secagg floor: encode {update.size:,} weights ({rounding} rounding) {text}')
-    for masks in (1, 5, 10):
+    for masks in sorted({1} | {k + 1 for k, _, _ in settings}):
         seeds = [bytes([i]) * 32 for i in range(masks)]
         text, cpu, _ = timed(lambda: primitives.add_masks(encoded, seeds, [1] * masks))
         print(f'  secagg floor: {masks:2d} AES-128-CTR masks of 4 B/weight added to '
@@ -443,7 +462,7 @@ def main():
               f'updates {1e3 * wall:.1f} ms wall, {1e3 * cpu:.1f} ms CPU (baseline, best of 30); '
               f'one 1M add {1e3 * one_add:.2f} ms', flush=True)
         if 'secagg' in args.backends and n == args.clients[0]:
-            masking_floor(flat[0].astype(np.float64))
+            masking_floor(flat[0].astype(np.float64), masking_settings(n))
         for backend in args.backends:
             rows += BACKENDS[backend](updates, weights, args.repeats, progress)
         if args.flower:

@@ -355,7 +355,8 @@ def crx_row(args, progress: Optional[Progress]) -> None:
           f'gap {100 * (central - result.test_accuracy):.1f} points on {len(data.y_test)} test applicants')
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The benchmark's flags (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--models', default='mlp,cnn')
     parser.add_argument('--partitions', default='iid,pathological')
@@ -397,7 +398,11 @@ def main() -> None:
     parser.add_argument('--quiet', action='store_true', help='no progress on stderr')
     parser.add_argument('--default-allocator', action='store_true',
                         help="keep glibc malloc's default policy (tfpriv.allocator)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if not args.default_allocator:
         allocator.keep_freed_memory()
     progress = StderrProgress(verbose=0 if args.quiet else 1)

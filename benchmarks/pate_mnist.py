@@ -49,6 +49,42 @@ RUNS = (
 )
 
 
+def print_run(name: str, m: dict) -> None:
+    """One run's table row, its smooth-sensitivity release and its stages."""
+    print(f"{name:31s} {m['aggregator']:16s} {m['queries']:5d} {m['answered']:5d} "
+          f"{m['answer_accuracy']:7.4f} {m['epsilon_data_independent']:7.3f} "
+          f"{m['epsilon_data_dependent']:6.3f} {m['student_accuracy']:7.4f} {m['seconds']:6.0f}", flush=True)
+    if 'smooth_sensitivity' in m:
+        ss = m['smooth_sensitivity']
+        print(f"  smooth-sensitivity release (order {ss['order']:g}, β {ss['beta']}, σ_s {ss['sigma_s']:g}): "
+              f"ε {ss['epsilon']:.3f} (expected {ss['expected_epsilon']:.3f}; un-noised at that order "
+              f"{ss['data_dependent_epsilon_at_order']:.3f})", flush=True)
+    for i, stage in enumerate(m.get('stages', ())):
+        print(f"  stage {i + 1}: asked {stage['queries']}, answered {stage['answered']} "
+              f"({stage['answer_accuracy']:.4f} right), "
+              f"ε of this stage alone {stage['epsilon_data_dependent']:.3f} "
+              f"(data-independent {stage['epsilon_data_independent']:.3f}), teachers mean accuracy "
+              f"{stage['teacher_accuracy']:.4f}, plurality {stage['plurality_accuracy']:.4f}, "
+              f"student after it {stage['student_accuracy']:.4f}", flush=True)
+
+
+def print_summary(runs, results, counts, images: str) -> None:
+    """The teachers, the anchors, the goal and the figures, after every run."""
+    print(f"teachers: {runs[0][1].teachers.num_teachers}, mean teacher accuracy "
+          f"{results[0]['teacher_accuracy']:.4f}, plurality accuracy {results[0]['plurality_accuracy']:.4f} "
+          f"(held-out 1,000)")
+    print('anchors: PATE 2017 LNMax 98.0% at ε = 2.04; PATE 2018 Confident-GNMax 98.5% at ε = 1.97')
+    best = max((r for r in results if r['epsilon_data_dependent'] <= 1.0),
+               key=lambda r: r['student_accuracy'], default=None)
+    if best is not None:
+        print(f"goal ≥ 98.5% at ε ≤ 1.0 (data-dependent): best {best['student_accuracy']:.4f} at "
+              f"ε = {best['epsilon_data_dependent']:.3f} -> {'met' if best['student_accuracy'] >= 0.985 else 'NOT met'}")
+    print('figures:', plotting.plot_accuracy_vs_epsilon(results, os.path.join(images, 'pate_accuracy_vs_eps.png')),
+          plotting.plot_agreement({name: c[:POOL_SIZE] for name, c in counts.items()},
+                                  os.path.join(images, 'pate_agreement.png')),
+          plotting.plot_epsilon_curve(results[-1], os.path.join(images, 'pate_epsilon.png')))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--teacher-augment', action='store_true',
@@ -81,21 +117,7 @@ def main() -> None:
         result = run_pate(config, progress=prefixed(progress, f'{name}: '))
         m, counts = result.metrics(), result.counts
         results.append(m)
-        print(f"{name:31s} {m['aggregator']:16s} {m['queries']:5d} {m['answered']:5d} "
-              f"{m['answer_accuracy']:7.4f} {m['epsilon_data_independent']:7.3f} "
-              f"{m['epsilon_data_dependent']:6.3f} {m['student_accuracy']:7.4f} {m['seconds']:6.0f}", flush=True)
-        if 'smooth_sensitivity' in m:
-            ss = m['smooth_sensitivity']
-            print(f"  smooth-sensitivity release (order {ss['order']:g}, β {ss['beta']}, σ_s {ss['sigma_s']:g}): "
-                  f"ε {ss['epsilon']:.3f} (expected {ss['expected_epsilon']:.3f}; un-noised at that order "
-                  f"{ss['data_dependent_epsilon_at_order']:.3f})", flush=True)
-        for i, stage in enumerate(m.get('stages', ())):
-            print(f"  stage {i + 1}: asked {stage['queries']}, answered {stage['answered']} "
-                  f"({stage['answer_accuracy']:.4f} right), "
-                  f"ε of this stage alone {stage['epsilon_data_dependent']:.3f} "
-                  f"(data-independent {stage['epsilon_data_independent']:.3f}), teachers mean accuracy "
-                  f"{stage['teacher_accuracy']:.4f}, plurality {stage['plurality_accuracy']:.4f}, "
-                  f"student after it {stage['student_accuracy']:.4f}", flush=True)
+        print_run(name, m)
     two_stage = [r for r in results if 'stages' in r]
     if len(two_stage) > 1:
         accuracy = np.array([r['student_accuracy'] for r in two_stage])
@@ -104,19 +126,7 @@ def main() -> None:
               f"data-dependent ε max {max(r['epsilon_data_dependent'] for r in two_stage):.3f}")
     if only is not None:
         return
-    print(f"teachers: {runs[0][1].teachers.num_teachers}, mean teacher accuracy "
-          f"{results[0]['teacher_accuracy']:.4f}, plurality accuracy {results[0]['plurality_accuracy']:.4f} "
-          f"(held-out 1,000)")
-    print('anchors: PATE 2017 LNMax 98.0% at ε = 2.04; PATE 2018 Confident-GNMax 98.5% at ε = 1.97')
-    best = max((r for r in results if r['epsilon_data_dependent'] <= 1.0),
-               key=lambda r: r['student_accuracy'], default=None)
-    if best is not None:
-        print(f"goal ≥ 98.5% at ε ≤ 1.0 (data-dependent): best {best['student_accuracy']:.4f} at "
-              f"ε = {best['epsilon_data_dependent']:.3f} -> {'met' if best['student_accuracy'] >= 0.985 else 'NOT met'}")
-    print('figures:', plotting.plot_accuracy_vs_epsilon(results, os.path.join(images, 'pate_accuracy_vs_eps.png')),
-          plotting.plot_agreement({name: c[:POOL_SIZE] for name, c in counts.items()},
-                                  os.path.join(images, 'pate_agreement.png')),
-          plotting.plot_epsilon_curve(results[-1], os.path.join(images, 'pate_epsilon.png')))
+    print_summary(runs, results, counts, images)
 
 
 if __name__ == '__main__':

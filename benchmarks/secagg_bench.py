@@ -277,6 +277,93 @@ def rlwe_rows(updates, weights, repeats, progress) -> List[Row]:
                 'weighted sum; ciphertexts; T clients together: every update')]
 
 
+@dataclasses.dataclass
+class FlowerRound:
+    """One simulated Flower SecAgg+ round: its clients' states, clocks and bytes sent."""
+
+    mod: object  # flwr.client.mod.secure_aggregation.secaggplus_mod
+    ring: Dict[int, set]  # node id -> its k neighbours and itself
+    states: dict
+    clocks: np.ndarray  # client, stage, (wall, CPU) seconds
+    sent: np.ndarray  # bytes per client
+    server: float = 0.0  # server wall seconds
+
+    def client(self, u: int, stage: Callable, *args):
+        """Client u runs one of Flower's stage functions, timed into `clocks`."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        reply = stage(self.states[u], *args)
+        index = [self.mod._setup, self.mod._share_keys,  # pylint: disable=protected-access
+                 self.mod._collect_masked_vectors, self.mod._unmask].index(stage)  # pylint: disable=protected-access
+        self.clocks[u, index] += (time.perf_counter() - wall, time.thread_time() - cpu)
+        return reply
+
+
+def _flower_share_keys(fl: FlowerRound, config: dict) -> Dict[int, tuple]:
+    """Flower's stages 0 and 1 (key setup, encrypted shares); each client's inbox of shares."""
+    from flwr.common.secure_aggregation.secaggplus_constants import Key
+    keys = {u: fl.client(u, fl.mod._setup, config) for u in fl.ring}  # pylint: disable=protected-access
+    for u in fl.ring:
+        fl.sent[u] += len(keys[u][Key.PUBLIC_KEY_1]) + len(keys[u][Key.PUBLIC_KEY_2])
+    inbox = {u: ([], []) for u in fl.ring}
+    for u in fl.ring:
+        reply = fl.client(u, fl.mod._share_keys, {  # pylint: disable=protected-access
+            str(v): (keys[v][Key.PUBLIC_KEY_1], keys[v][Key.PUBLIC_KEY_2]) for v in fl.ring[u]})
+        for dst, ciphertext in zip(reply[Key.DESTINATION_LIST], reply[Key.CIPHERTEXT_LIST]):
+            inbox[dst][0].append(u)
+            inbox[dst][1].append(ciphertext)
+            fl.sent[u] += len(ciphertext)
+    return inbox
+
+
+def _flower_masked_sum(fl: FlowerRound, inbox, weights, params, modulus: int):
+    """Flower's stage 2: every client's masked vector, summed by the server mod `modulus`."""
+    from flwr.common import bytes_to_ndarray
+    from flwr.common.secure_aggregation import ndarrays_arithmetic as arith
+    from flwr.common.secure_aggregation.secaggplus_constants import Key
+    total = None
+    for i, u in enumerate(fl.ring):
+        reply = fl.client(u, fl.mod._collect_masked_vectors,  # pylint: disable=protected-access
+                          {Key.SOURCE_LIST: inbox[u][0], Key.CIPHERTEXT_LIST: inbox[u][1]},
+                          int(weights[i]), params[i])
+        fl.sent[u] += sum(len(b) for b in reply[Key.MASKED_PARAMETERS])
+        start = time.perf_counter()
+        vector = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]
+        total = vector if total is None else arith.parameters_addition(total, vector)
+        fl.server += time.perf_counter() - start
+    start = time.perf_counter()
+    total = arith.parameters_mod(total, modulus)
+    fl.server += time.perf_counter() - start
+    return total
+
+
+def _flower_unmask(fl: FlowerRound, total, modulus: int, clip: float, target: int):
+    """Flower's stage 3 and the server's unmasking and dequantization; the average."""
+    from flwr.common.secure_aggregation import ndarrays_arithmetic as arith
+    from flwr.common.secure_aggregation.crypto.shamir import combine_shares
+    from flwr.common.secure_aggregation.quantization import dequantize
+    from flwr.common.secure_aggregation.secaggplus_constants import Key
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+    shares = {u: [] for u in fl.ring}
+    for u in fl.ring:
+        reply = fl.client(u, fl.mod._unmask, {  # pylint: disable=protected-access
+            Key.ACTIVE_NODE_ID_LIST: list(fl.ring[u]), Key.DEAD_NODE_ID_LIST: []})
+        for owner, share in zip(reply[Key.NODE_ID_LIST], reply[Key.SHARE_LIST]):
+            shares[owner].append(share)
+            fl.sent[u] += len(share)
+    start = time.perf_counter()
+    for u in fl.ring:
+        mask = pseudo_rand_gen(combine_shares(shares[u]), modulus,
+                               arith.get_parameters_shape(total))
+        total = arith.parameters_subtraction(total, mask)
+    ratio, summed = arith.factor_extract(arith.parameters_mod(total, modulus))
+    average = dequantize(summed, clip, target)
+    for vector in average:
+        vector += -(len(fl.ring) - 1) * clip
+        vector *= target / ratio
+    fl.server += time.perf_counter() - start
+    return average
+
+
 def flower_round(updates, weights, k: int, t: int):
     """One SecAgg+ round of Flower 1.42 in this process: each client runs the stage functions of
     `flwr.client.mod.secure_aggregation.secaggplus_mod` (setup, share keys, masked vector,
@@ -286,73 +373,22 @@ def flower_round(updates, weights, k: int, t: int):
     bytes each client sent, and the average."""
     # The package re-exports the function `secaggplus_mod` under the module's name.
     mod = importlib.import_module('flwr.client.mod.secure_aggregation.secaggplus_mod')
-    from flwr.common import bytes_to_ndarray, ndarrays_to_parameters
-    from flwr.common.secure_aggregation import ndarrays_arithmetic as arith
-    from flwr.common.secure_aggregation.crypto.shamir import combine_shares
-    from flwr.common.secure_aggregation.quantization import dequantize
+    from flwr.common import ndarrays_to_parameters
     from flwr.common.secure_aggregation.secaggplus_constants import Key
-    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
     n, target, modulus, clip = len(updates), 2**22, 2**32, 8.0  # Flower's defaults
     nids = list(range(1, n + 1))
     ring = {u: {nids[(i + d) % n] for d in range(-(k // 2), k // 2 + 1)}
             for i, u in enumerate(nids)}
-    states = {u: mod.SecAggPlusState(nid=u) for u in nids}
-    clocks, sent = np.zeros((n + 1, 4, 2)), np.zeros(n + 1)  # client, stage, (wall, CPU)
-    params = [ndarrays_to_parameters(update) for update in updates]
-
-    def client(u, stage, *args):
-        wall, cpu = time.perf_counter(), time.thread_time()
-        reply = stage(states[u], *args)
-        index = [mod._setup, mod._share_keys,  # pylint: disable=protected-access
-                 mod._collect_masked_vectors, mod._unmask].index(stage)  # pylint: disable=protected-access
-        clocks[u, index] += (time.perf_counter() - wall, time.thread_time() - cpu)
-        return reply
+    fl = FlowerRound(mod, ring, {u: mod.SecAggPlusState(nid=u) for u in nids},
+                     np.zeros((n + 1, 4, 2)), np.zeros(n + 1))
     config = {Key.SAMPLE_NUMBER: n, Key.SHARE_NUMBER: k + 1, Key.THRESHOLD: t,
               Key.CLIPPING_RANGE: clip, Key.TARGET_RANGE: target, Key.MOD_RANGE: modulus,
               Key.MAX_WEIGHT: 1000.0}
-    keys = {u: client(u, mod._setup, config) for u in nids}  # pylint: disable=protected-access
-    for u in nids:
-        sent[u] += len(keys[u][Key.PUBLIC_KEY_1]) + len(keys[u][Key.PUBLIC_KEY_2])
-    inbox = {u: ([], []) for u in nids}
-    for u in nids:
-        reply = client(u, mod._share_keys, {  # pylint: disable=protected-access
-            str(v): (keys[v][Key.PUBLIC_KEY_1], keys[v][Key.PUBLIC_KEY_2]) for v in ring[u]})
-        for dst, ciphertext in zip(reply[Key.DESTINATION_LIST], reply[Key.CIPHERTEXT_LIST]):
-            inbox[dst][0].append(u)
-            inbox[dst][1].append(ciphertext)
-            sent[u] += len(ciphertext)
-    server, total = 0.0, None
-    for i, u in enumerate(nids):
-        reply = client(u, mod._collect_masked_vectors,  # pylint: disable=protected-access
-                       {Key.SOURCE_LIST: inbox[u][0], Key.CIPHERTEXT_LIST: inbox[u][1]},
-                       int(weights[i]), params[i])
-        sent[u] += sum(len(b) for b in reply[Key.MASKED_PARAMETERS])
-        start = time.perf_counter()
-        vector = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]
-        total = vector if total is None else arith.parameters_addition(total, vector)
-        server += time.perf_counter() - start
-    start = time.perf_counter()
-    total = arith.parameters_mod(total, modulus)
-    server += time.perf_counter() - start
-    shares = {u: [] for u in nids}
-    for u in nids:
-        reply = client(u, mod._unmask, {  # pylint: disable=protected-access
-            Key.ACTIVE_NODE_ID_LIST: list(ring[u]), Key.DEAD_NODE_ID_LIST: []})
-        for owner, share in zip(reply[Key.NODE_ID_LIST], reply[Key.SHARE_LIST]):
-            shares[owner].append(share)
-            sent[u] += len(share)
-    start = time.perf_counter()
-    for u in nids:
-        mask = pseudo_rand_gen(combine_shares(shares[u]), modulus,
-                               arith.get_parameters_shape(total))
-        total = arith.parameters_subtraction(total, mask)
-    ratio, summed = arith.factor_extract(arith.parameters_mod(total, modulus))
-    average = dequantize(summed, clip, target)
-    for vector in average:
-        vector += -(n - 1) * clip
-        vector *= target / ratio
-    server += time.perf_counter() - start
-    return clocks[1:], server, sent[1:], average
+    inbox = _flower_share_keys(fl, config)
+    params = [ndarrays_to_parameters(update) for update in updates]
+    total = _flower_masked_sum(fl, inbox, weights, params, modulus)
+    average = _flower_unmask(fl, total, modulus, clip, target)
+    return fl.clocks[1:], fl.server, fl.sent[1:], average
 
 
 def flower_parts(update: List[np.ndarray], k: int, t: int) -> None:

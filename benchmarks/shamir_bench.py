@@ -60,6 +60,90 @@ def model_like(rng):
             rng.normal(scale=0.05, size=1000).astype(np.float32)]
 
 
+def share_and_reconstruct(model, plain_sum: float, repeats: int, progress) -> list:
+    """split and reconstruct (best of `repeats`) against the plain sum; returns the shares."""
+    split_time, shares = best_of(repeats, lambda: shamir.split(model, THRESHOLD, NUM_SHARES),
+                                 progress, 'split repeats')
+    rec_time, restored = best_of(repeats, lambda: shamir.reconstruct(shares[:THRESHOLD]),
+                                 progress, 'reconstruct repeats')
+    error = max(float(np.max(np.abs(a - b))) for a, b in zip(restored, model))
+    both = split_time + rec_time
+    print(f'split:                     {split_time * 1e3:8.1f} ms')
+    print(f'reconstruct (t shares):    {rec_time * 1e3:8.1f} ms')
+    print(f'share + reconstruct:       {both * 1e3:8.1f} ms   = {both / plain_sum:5.1f}x plain sum '
+          f'(goal <= 500 ms and <= 10x)   max error {error:.1e}')
+    return shares
+
+
+def breakdown(model, shares, plain_sum: float, repeats: int) -> None:
+    """Where split + reconstruct spend their time (best of `repeats` each), and what no NumPy
+    implementation of this split can avoid: (t - 1) fresh uniform 31-bit coefficients per
+    weight (from the Prg; os.urandom shown for comparison) and one reduction mod p per share
+    element (n per weight), here the float64 reduction `field.reduce_exact_floats` that
+    `matmul_mod` runs and NumPy's int64 `%` for comparison: a floor for the ratio."""
+    modulus = shares[0].modulus
+    count = (THRESHOLD - 1) * NUM_WEIGHTS
+    encoder = FixedPoint(modulus, shares[0].precision)
+    flat_model = np.concatenate([a.ravel() for a in model]).astype(np.float64)
+    encode_time, encoded = best_of(repeats, lambda: encoder.encode(flat_model))
+    prg_time, coefficients = best_of(repeats, lambda: Prg().uniform_mod(
+        modulus, (THRESHOLD - 1, NUM_WEIGHTS)))
+    vandermonde = [[pow(x, k, modulus) for k in range(THRESHOLD)]
+                   for x in range(1, NUM_SHARES + 1)]
+    eval_time, _ = best_of(repeats, lambda: field.matmul_mod(
+        vandermonde, [encoded] + list(coefficients), modulus))
+    lagrange = field.lagrange_coefficients(range(1, THRESHOLD + 1), modulus)
+    combine_time, _ = best_of(repeats, lambda: field.combine(
+        lagrange, [s.values for s in shares[:THRESHOLD]], modulus))
+    urandom_time, _ = best_of(repeats, lambda: os.urandom(4 * count))
+    unreduced = np.random.default_rng(1).integers(0, 2**48, (NUM_SHARES, NUM_WEIGHTS))
+    as_floats = unreduced.astype(np.float64)
+    scratch = np.empty_like(as_floats)
+    reduce_time, _ = best_of(repeats, lambda: np.remainder(unreduced, modulus))
+    float_time, _ = best_of(repeats, lambda: field.reduce_exact_floats(
+        as_floats.copy(), modulus, scratch))
+    copy_time, _ = best_of(repeats, lambda: as_floats.copy())
+    print(f'split breakdown: fixed-point encode {encode_time * 1e3:.1f} ms, '
+          f'{count / 1e6:.0f}M coefficients from the Prg {prg_time * 1e3:.1f} ms, evaluation '
+          f'at {NUM_SHARES} points (matmul_mod) {eval_time * 1e3:.1f} ms; reconstruct: '
+          f'Lagrange combination of {THRESHOLD} rows {combine_time * 1e3:.1f} ms')
+    print(f'floor: the {count / 1e6:.0f}M coefficients {prg_time * 1e3:.1f} ms '
+          f'({prg_time / plain_sum:.1f}x; os.urandom of their {4 * count / 1e6:.0f} MB '
+          f'{urandom_time * 1e3:.1f} ms); one reduction mod p per share element '
+          f'({NUM_SHARES}M): float64 {max(float_time - copy_time, 0) * 1e3:.1f} ms '
+          f'({max(float_time - copy_time, 0) / plain_sum:.1f}x, a copy of 80 MB subtracted), '
+          f'int64 % {reduce_time * 1e3:.1f} ms ({reduce_time / plain_sum:.1f}x)')
+
+
+def robust_reconstruct(model, shares, plain_sum: float, repeats: int, progress) -> None:
+    """Robust reconstruction from all 10 shares, 2 of them corrupted: time and bad parties."""
+    corrupted = list(shares)
+    for i in (2, 7):
+        noise = np.random.default_rng(i).integers(1, shares[i].modulus, shares[i].values.size)
+        corrupted[i] = dataclasses.replace(
+            shares[i], values=(shares[i].values + noise) % shares[i].modulus)
+    robust_time, (robust, bad) = best_of(repeats,
+                                         lambda: shamir.reconstruct_with_report(corrupted),
+                                         progress, 'robust reconstruct repeats')
+    robust_error = max(float(np.max(np.abs(a - b))) for a, b in zip(robust, model))
+    print(f'robust reconstruct, 10 shares, 2 corrupted: {robust_time * 1e3:8.1f} ms   '
+          f'= {robust_time / plain_sum:5.1f}x plain sum   bad parties x = {list(bad)}   '
+          f'max error {robust_error:.1e}')
+
+
+def aggregator_row(clients, reference, plain_sum: float, repeats: int, progress) -> None:
+    """`ShamirAggregator` over the clients: time, error against plain averaging, bytes."""
+    aggregator = ShamirAggregator(NUM_SHARES, THRESHOLD,
+                                  progress=prefixed(progress, 'ShamirAggregator '))
+    agg_time, (average, stats) = best_of(repeats, lambda: aggregator.aggregate(clients))
+    agg_error = max(float(np.max(np.abs(a - b))) for a, b in zip(average, reference))
+    print(f'ShamirAggregator, {NUM_CLIENTS} clients:     {agg_time * 1e3:8.1f} ms   '
+          f'= {agg_time / plain_sum:5.1f}x plain sum   max error vs plain {agg_error:.1e}')
+    print(f'  per client: {stats.bytes_per_client / 1e6:.1f} MB sent = '
+          f'{stats.extra["bytes_per_weight_per_client"]:.2f} bytes per weight '
+          f'(plain float32 upload: 4 bytes per weight)   messages in total: {stats.messages}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
@@ -83,82 +167,10 @@ def main():
     print(f'plain NumPy sum of {NUM_CLIENTS} updates (baseline): {plain_sum * 1e3:8.1f} ms')
     print(f'plain NumPy add of 2 arrays:                 {one_sum * 1e3:8.1f} ms')
     print(f'PlainAggregator (insecure reference):        {plain_agg * 1e3:8.1f} ms')
-
-    model = clients[0]
-    split_time, shares = best_of(args.repeats,
-                                 lambda: shamir.split(model, THRESHOLD, NUM_SHARES),
-                                 progress, 'split repeats')
-    rec_time, restored = best_of(args.repeats,
-                                 lambda: shamir.reconstruct(shares[:THRESHOLD]),
-                                 progress, 'reconstruct repeats')
-    error = max(float(np.max(np.abs(a - b))) for a, b in zip(restored, model))
-    both = split_time + rec_time
-    print(f'split:                     {split_time * 1e3:8.1f} ms')
-    print(f'reconstruct (t shares):    {rec_time * 1e3:8.1f} ms')
-    print(f'share + reconstruct:       {both * 1e3:8.1f} ms   = {both / plain_sum:5.1f}x plain sum '
-          f'(goal <= 500 ms and <= 10x)   max error {error:.1e}')
-
-    # Where split + reconstruct spend their time (best of --repeats each), and what no NumPy
-    # implementation of this split can avoid: (t - 1) fresh uniform 31-bit coefficients per
-    # weight (from the Prg; os.urandom shown for comparison) and one reduction mod p per share
-    # element (n per weight), here the float64 reduction `field.reduce_exact_floats` that
-    # `matmul_mod` runs and NumPy's int64 `%` for comparison: a floor for the ratio.
-    modulus = shares[0].modulus
-    count = (THRESHOLD - 1) * NUM_WEIGHTS
-    encoder = FixedPoint(modulus, shares[0].precision)
-    flat_model = np.concatenate([a.ravel() for a in model]).astype(np.float64)
-    encode_time, encoded = best_of(args.repeats, lambda: encoder.encode(flat_model))
-    prg_time, coefficients = best_of(args.repeats, lambda: Prg().uniform_mod(
-        modulus, (THRESHOLD - 1, NUM_WEIGHTS)))
-    vandermonde = [[pow(x, k, modulus) for k in range(THRESHOLD)]
-                   for x in range(1, NUM_SHARES + 1)]
-    eval_time, _ = best_of(args.repeats, lambda: field.matmul_mod(
-        vandermonde, [encoded] + list(coefficients), modulus))
-    lagrange = field.lagrange_coefficients(range(1, THRESHOLD + 1), modulus)
-    combine_time, _ = best_of(args.repeats, lambda: field.combine(
-        lagrange, [s.values for s in shares[:THRESHOLD]], modulus))
-    urandom_time, _ = best_of(args.repeats, lambda: os.urandom(4 * count))
-    unreduced = np.random.default_rng(1).integers(0, 2**48, (NUM_SHARES, NUM_WEIGHTS))
-    as_floats = unreduced.astype(np.float64)
-    scratch = np.empty_like(as_floats)
-    reduce_time, _ = best_of(args.repeats, lambda: np.remainder(unreduced, modulus))
-    float_time, _ = best_of(args.repeats, lambda: field.reduce_exact_floats(
-        as_floats.copy(), modulus, scratch))
-    copy_time, _ = best_of(args.repeats, lambda: as_floats.copy())
-    print(f'split breakdown: fixed-point encode {encode_time * 1e3:.1f} ms, '
-          f'{count / 1e6:.0f}M coefficients from the Prg {prg_time * 1e3:.1f} ms, evaluation '
-          f'at {NUM_SHARES} points (matmul_mod) {eval_time * 1e3:.1f} ms; reconstruct: '
-          f'Lagrange combination of {THRESHOLD} rows {combine_time * 1e3:.1f} ms')
-    print(f'floor: the {count / 1e6:.0f}M coefficients {prg_time * 1e3:.1f} ms '
-          f'({prg_time / plain_sum:.1f}x; os.urandom of their {4 * count / 1e6:.0f} MB '
-          f'{urandom_time * 1e3:.1f} ms); one reduction mod p per share element '
-          f'({NUM_SHARES}M): float64 {max(float_time - copy_time, 0) * 1e3:.1f} ms '
-          f'({max(float_time - copy_time, 0) / plain_sum:.1f}x, a copy of 80 MB subtracted), '
-          f'int64 % {reduce_time * 1e3:.1f} ms ({reduce_time / plain_sum:.1f}x)')
-
-    corrupted = list(shares)
-    for i in (2, 7):
-        noise = np.random.default_rng(i).integers(1, shares[i].modulus, shares[i].values.size)
-        corrupted[i] = dataclasses.replace(
-            shares[i], values=(shares[i].values + noise) % shares[i].modulus)
-    robust_time, (robust, bad) = best_of(args.repeats,
-                                         lambda: shamir.reconstruct_with_report(corrupted),
-                                         progress, 'robust reconstruct repeats')
-    robust_error = max(float(np.max(np.abs(a - b))) for a, b in zip(robust, model))
-    print(f'robust reconstruct, 10 shares, 2 corrupted: {robust_time * 1e3:8.1f} ms   '
-          f'= {robust_time / plain_sum:5.1f}x plain sum   bad parties x = {list(bad)}   '
-          f'max error {robust_error:.1e}')
-
-    aggregator = ShamirAggregator(NUM_SHARES, THRESHOLD,
-                                  progress=prefixed(progress, 'ShamirAggregator '))
-    agg_time, (average, stats) = best_of(args.repeats, lambda: aggregator.aggregate(clients))
-    agg_error = max(float(np.max(np.abs(a - b))) for a, b in zip(average, reference))
-    print(f'ShamirAggregator, {NUM_CLIENTS} clients:     {agg_time * 1e3:8.1f} ms   '
-          f'= {agg_time / plain_sum:5.1f}x plain sum   max error vs plain {agg_error:.1e}')
-    print(f'  per client: {stats.bytes_per_client / 1e6:.1f} MB sent = '
-          f'{stats.extra["bytes_per_weight_per_client"]:.2f} bytes per weight '
-          f'(plain float32 upload: 4 bytes per weight)   messages in total: {stats.messages}')
-
+    shares = share_and_reconstruct(clients[0], plain_sum, args.repeats, progress)
+    breakdown(clients[0], shares, plain_sum, args.repeats)
+    robust_reconstruct(clients[0], shares, plain_sum, args.repeats, progress)
+    aggregator_row(clients, reference, plain_sum, args.repeats, progress)
 
 if __name__ == '__main__':
     main()

@@ -139,7 +139,8 @@ def test_fifty_clients_fit_the_fixed_point_range(scheme):
 def test_secagg_inside_ddgauss_rounds_deterministically():
     """The integers are recovered by rounding the sum (`_exact_sum`), so SecAgg+'s stochastic
     rounding would only cost keystream: the inner quantizer rounds to nearest, with the
-    error bound that still leaves the sum exact (k/2 units of 2^-f < 1/4 of an integer)."""
+    error bound that still leaves the sum exact: k clients' errors of 1/2 unit of 2^-f in the
+    mean, times k 2^(b-1) to the integer sum, stay below 1/4."""
     m = 50
     inner = distributed_dp.inner_aggregator('secagg', 16, m, RandomSource(seed=1))
     quantizer = inner.config.quantizer
